@@ -1,0 +1,133 @@
+/**
+ * Streaming frame decoder: accepts bytes at any chunk boundaries and hands
+ * out complete packets. Frames that lie whole inside a chunk are decoded in
+ * place (no copy); only a frame split across chunks is copied, into one
+ * reusable buffer.
+ *
+ * @module
+ */
+
+import { FRAME_HEADER_BYTES, FRAME_LENGTH_BYTES, MAX_FRAME_BYTES } from "./constants.ts";
+import { checkFrameHeader, decodeBody } from "./codec.ts";
+import type { Packet } from "./packets.ts";
+
+/** Below this capacity the partial-frame buffer is kept when idle. */
+const RETAINED_PENDING_BYTES = 1024;
+
+/**
+ * Decodes a byte stream into packets.
+ *
+ * Payload views passed to `onPacket` point into the pushed chunk or into the
+ * decoder's own buffer: they are valid only during the callback, so copy
+ * what must outlive it. After a {@linkcode ProtocolError} the stream is
+ * unrecoverable; discard the decoder.
+ *
+ * @example
+ * ```ts
+ * import { encode, FrameDecoder, PacketType } from "@alphanet/net";
+ * const frame = encode({ type: PacketType.Ping, nonce: 9 });
+ * const decoder = new FrameDecoder();
+ * for (const byte of frame) {
+ *   decoder.push(Uint8Array.of(byte), (packet) => console.log(packet));
+ * }
+ * ```
+ */
+export class FrameDecoder {
+  #pending: Uint8Array = new Uint8Array(0);
+  #pendingLength = 0;
+  /** Whole frame size of the pending frame, or 0 while its header is incomplete. */
+  #pendingFrameBytes = 0;
+
+  /** Bytes held of a frame that is not complete yet. */
+  get bufferedBytes(): number {
+    return this.#pendingLength;
+  }
+
+  /**
+   * Feeds `chunk` and calls `onPacket` for every frame it completes, in
+   * order. Throws {@linkcode ProtocolError} on malformed input.
+   */
+  push(chunk: Uint8Array, onPacket: (packet: Packet) => void): void {
+    let offset = 0;
+    if (this.#pendingLength > 0) {
+      offset = this.#completePending(chunk, onPacket);
+      if (this.#pendingLength > 0) return;
+    }
+    while (chunk.length - offset >= FRAME_HEADER_BYTES) {
+      const length = readU32(chunk, offset);
+      const type = chunk[offset + FRAME_LENGTH_BYTES];
+      checkFrameHeader(type, length);
+      const end = offset + FRAME_HEADER_BYTES + length;
+      if (end > chunk.length) break;
+      onPacket(decodeBody(type, chunk.subarray(offset + FRAME_HEADER_BYTES, end)));
+      offset = end;
+    }
+    if (offset < chunk.length) this.#stash(chunk.subarray(offset));
+  }
+
+  /** Drops the partial-frame buffer if it is large and empty, so an idle peer pins nothing. */
+  releaseIdleBuffer(): void {
+    if (this.#pendingLength === 0 && this.#pending.length > RETAINED_PENDING_BYTES) {
+      this.#pending = new Uint8Array(0);
+    }
+  }
+
+  #completePending(chunk: Uint8Array, onPacket: (packet: Packet) => void): number {
+    let offset = 0;
+    if (this.#pendingFrameBytes === 0) {
+      offset = this.#append(chunk, FRAME_HEADER_BYTES - this.#pendingLength);
+      if (this.#pendingLength < FRAME_HEADER_BYTES) return offset;
+      this.#startFrame();
+    }
+    offset += this.#append(chunk.subarray(offset), this.#pendingFrameBytes - this.#pendingLength);
+    if (this.#pendingLength < this.#pendingFrameBytes) return offset;
+    const end = this.#pendingFrameBytes;
+    this.#pendingLength = 0;
+    this.#pendingFrameBytes = 0;
+    const type = this.#pending[FRAME_LENGTH_BYTES];
+    onPacket(decodeBody(type, this.#pending.subarray(FRAME_HEADER_BYTES, end)));
+    return offset;
+  }
+
+  /** Parses the buffered header and sizes the buffer for the whole frame. */
+  #startFrame(): void {
+    const length = readU32(this.#pending, 0);
+    checkFrameHeader(this.#pending[FRAME_LENGTH_BYTES], length);
+    this.#pendingFrameBytes = FRAME_HEADER_BYTES + length;
+    this.#reserve(this.#pendingFrameBytes);
+  }
+
+  #stash(rest: Uint8Array): void {
+    this.#pendingLength = 0;
+    this.#pendingFrameBytes = 0;
+    this.#reserve(FRAME_HEADER_BYTES);
+    const used = this.#append(rest, FRAME_HEADER_BYTES);
+    if (this.#pendingLength < FRAME_HEADER_BYTES) return;
+    this.#startFrame();
+    this.#append(rest.subarray(used), this.#pendingFrameBytes - this.#pendingLength);
+  }
+
+  /** Copies up to `max` bytes of `source` into the pending buffer; returns how many. */
+  #append(source: Uint8Array, max: number): number {
+    const take = Math.min(max, source.length);
+    this.#reserve(this.#pendingLength + take);
+    this.#pending.set(source.subarray(0, take), this.#pendingLength);
+    this.#pendingLength += take;
+    return take;
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#pending.length >= bytes) return;
+    let capacity = Math.max(this.#pending.length, RETAINED_PENDING_BYTES);
+    while (capacity < bytes) capacity *= 2;
+    capacity = Math.min(capacity, Math.max(bytes, MAX_FRAME_BYTES));
+    const grown = new Uint8Array(capacity);
+    grown.set(this.#pending.subarray(0, this.#pendingLength));
+    this.#pending = grown;
+  }
+}
+
+function readU32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
+    bytes[offset + 3]) >>> 0;
+}
