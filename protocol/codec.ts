@@ -50,7 +50,9 @@ const HELLO_FIXED_BYTES = u16 + u16;
 const ERROR_FIXED_BYTES = u8 + u16;
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: keep a leading U+FEFF in the message; the default would strip it, so
+// decode(encode(p)) would lose it.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Why a packet's fields are out of range, or null when they are all valid.

@@ -1,0 +1,95 @@
+/**
+ * Client options with their defaults in one constant, validated in one place.
+ *
+ * @module
+ */
+
+import {
+  DEFAULT_RELAY_PORT,
+  DEFAULT_WINDOW_BYTES,
+  MAX_IDENTITY_BYTES,
+  MAX_WINDOW_BYTES,
+  MIN_IDENTITY_BYTES,
+  MIN_WINDOW_BYTES,
+} from "../protocol/constants.ts";
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions {
+  /** Relay host. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** Relay TCP port. @default {1337} */
+  port?: number;
+  /**
+   * Secret of 16..256 bytes (a string is taken as UTF-8) that keys this
+   * client's permanent virtual IP instead of its real IP, so clients behind
+   * one IP get distinct addresses. Keep it private. @default {undefined}
+   */
+  identity?: string | Uint8Array;
+  /**
+   * Receive window of each virtual connection in bytes: how much a peer may
+   * send before this client's application reads. Larger windows go faster on
+   * long paths. @default {262144}
+   */
+  window?: number;
+  /** How long to wait for the relay's VirtualIP. @default {10000} */
+  handshakeTimeoutMs?: number;
+  /** How long a status or connection request may take before it fails with TimedOut. @default {15000} */
+  requestTimeoutMs?: number;
+}
+
+/** The settings a client runs with. */
+export interface ClientConfig {
+  readonly hostname: string;
+  readonly port: number;
+  readonly identity: Uint8Array | null;
+  readonly window: number;
+  readonly handshakeTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+/** Defaults of every {@linkcode ConnectOptions} field. */
+export const DEFAULT_CONNECT_OPTIONS: Readonly<Omit<ClientConfig, "identity">> = Object.freeze({
+  hostname: "127.0.0.1",
+  port: DEFAULT_RELAY_PORT,
+  window: DEFAULT_WINDOW_BYTES,
+  handshakeTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+});
+
+/** Merges options over the defaults; throws TypeError or RangeError on a bad value. */
+export function resolveClientConfig(options: ConnectOptions = {}): ClientConfig {
+  const d = DEFAULT_CONNECT_OPTIONS;
+  const config: ClientConfig = {
+    hostname: options.hostname ?? d.hostname,
+    port: options.port ?? d.port,
+    identity: typeof options.identity === "string"
+      ? new TextEncoder().encode(options.identity)
+      : options.identity ?? null,
+    window: options.window ?? d.window,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? d.handshakeTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? d.requestTimeoutMs,
+  };
+  if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65_535) {
+    throw new RangeError(`Cannot connect: relay port ${config.port} is outside 1..65535`);
+  }
+  const identityBytes = config.identity?.length ?? MIN_IDENTITY_BYTES;
+  if (identityBytes < MIN_IDENTITY_BYTES || identityBytes > MAX_IDENTITY_BYTES) {
+    throw new RangeError(
+      `Cannot connect: identity of ${identityBytes} bytes is outside ${MIN_IDENTITY_BYTES}..${MAX_IDENTITY_BYTES}`,
+    );
+  }
+  if (
+    !Number.isInteger(config.window) || config.window < MIN_WINDOW_BYTES ||
+    config.window > MAX_WINDOW_BYTES
+  ) {
+    throw new RangeError(
+      `Cannot connect: window ${config.window} is outside ${MIN_WINDOW_BYTES}..${MAX_WINDOW_BYTES}`,
+    );
+  }
+  for (const field of ["handshakeTimeoutMs", "requestTimeoutMs"] as const) {
+    if (!(config[field] > 0)) {
+      throw new RangeError(`Cannot connect: ${field} ${config[field]} is not positive`);
+    }
+  }
+  return config;
+}

@@ -1,0 +1,321 @@
+/**
+ * One virtual connection: a byte stream to a peer through the relay, with
+ * per-connection credit in both directions.
+ *
+ * @module
+ */
+
+import { BrokenPipe, Closed, ConnectionReset, ProtocolError } from "../errors.ts";
+import { MAX_DATA_BYTES, Reason, reasonName } from "../protocol/constants.ts";
+import type { VirtualAddr } from "./addr.ts";
+
+/** What a connection needs from the client that owns it. */
+export interface ConnectionHost {
+  sendData(connectionId: number, payload: Uint8Array): void;
+  sendWindowUpdate(connectionId: number, increment: number): void;
+  sendShutdown(connectionId: number): void;
+  sendClosed(connectionId: number): void;
+  /** Forgets the connection: frees its id and local port. */
+  release(conn: VirtualConn): void;
+}
+
+/** Static facts of a new connection. */
+export interface ConnectionSetup {
+  readonly id: number;
+  readonly localAddr: VirtualAddr;
+  readonly remoteAddr: VirtualAddr;
+  /** The window this side announced: how much the peer may send unread. */
+  readonly receiveWindow: number;
+  /** The window the peer announced: initial send credit. */
+  readonly sendWindow: number;
+  /** Whether this side opened it (and so owns an ephemeral local port). */
+  readonly outbound: boolean;
+}
+
+/**
+ * A virtual connection, shaped like `Deno.Conn`: `read`/`write`,
+ * `readable`/`writable` streams, `closeWrite()` and `close()`.
+ *
+ * Bytes arrive complete and in order. `write()` resolves once the bytes are
+ * within the peer's credit and queued to the relay; while the peer does not
+ * read, it waits. A peer's `close()` or `closeWrite()` ends this side's reads
+ * after every byte sent before it has been read.
+ *
+ * @example Echo one message
+ * ```ts ignore
+ * import { connect } from "@alphanet/net";
+ * await using net = await connect();
+ * const conn = await net.connect({ hostname: "83.12.4.200", port: 7 });
+ * await conn.write(new TextEncoder().encode("hello"));
+ * const buffer = new Uint8Array(5);
+ * await conn.read(buffer);
+ * conn.close();
+ * ```
+ */
+export class VirtualConn implements AsyncDisposable {
+  // Static after construction.
+  readonly #host: ConnectionHost;
+  readonly #setup: ConnectionSetup;
+
+  // Receive side, owned by the client's read loop and the application's reads.
+  #chunks: Uint8Array[] = [];
+  #headOffset = 0;
+  #buffered = 0;
+  #unacknowledged = 0;
+  #readEnded = false;
+  #readWaiters: (() => void)[] = [];
+
+  // Send side.
+  #credit: number;
+  #creditWaiters: (() => void)[] = [];
+  #writeChain: Promise<unknown> = Promise.resolve();
+  #writeClosed = false;
+  #peerClosed = false;
+
+  // Lifetime.
+  #closed = false;
+  #failure: Error | null = null;
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
+
+  /** Created by the client; applications get connections from `connect` and `accept`. */
+  constructor(host: ConnectionHost, setup: ConnectionSetup) {
+    this.#host = host;
+    this.#setup = setup;
+    this.#credit = setup.sendWindow;
+  }
+
+  /** This end's virtual address. */
+  get localAddr(): VirtualAddr {
+    return this.#setup.localAddr;
+  }
+
+  /** The peer's virtual address. */
+  get remoteAddr(): VirtualAddr {
+    return this.#setup.remoteAddr;
+  }
+
+  /** The relay's id of this end (for logs and diagnostics). */
+  get id(): number {
+    return this.#setup.id;
+  }
+
+  /** Whether this client opened the connection (it then owns its local port). */
+  get outbound(): boolean {
+    return this.#setup.outbound;
+  }
+
+  /**
+   * Reads into `buffer`; resolves with the byte count, or null at end of
+   * stream. Rejects with ConnectionReset if the link to the relay was lost.
+   */
+  async read(buffer: Uint8Array): Promise<number | null> {
+    while (true) {
+      if (this.#buffered > 0) return this.#copyOut(buffer);
+      if (buffer.length === 0) return 0;
+      const end = this.#endOfReads();
+      if (end !== undefined) return end;
+      await new Promise<void>((resolve) => this.#readWaiters.push(resolve));
+    }
+  }
+
+  /**
+   * Writes all of `data`, splitting it into frames of at most 65535 bytes.
+   * Resolves with `data.length` once every byte is within credit and queued;
+   * `data` may be reused after that. Concurrent writes do not interleave.
+   */
+  write(data: Uint8Array): Promise<number> {
+    if (this.#closed) return Promise.reject(new Closed("Cannot write: the connection is closed"));
+    if (this.#writeClosed) {
+      return Promise.reject(new BrokenPipe("Cannot write: the write side was shut down"));
+    }
+    const done = this.#writeChain.then(() => this.#writeAll(data));
+    this.#writeChain = done.catch(() => {});
+    return done;
+  }
+
+  /** The incoming bytes as a stream; cancelling it closes the connection. */
+  get readable(): ReadableStream<Uint8Array> {
+    this.#readable ??= new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const chunk = await this.#nextChunk();
+        if (chunk === null) controller.close();
+        else controller.enqueue(chunk);
+      },
+      cancel: () => this.close(),
+    }, { highWaterMark: 0 });
+    return this.#readable;
+  }
+
+  /** A stream that writes to the connection; closing it shuts down the write side only. */
+  get writable(): WritableStream<Uint8Array> {
+    this.#writable ??= new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        await this.write(chunk);
+      },
+      close: () => this.closeWrite(),
+      abort: () => this.close(),
+    });
+    return this.#writable;
+  }
+
+  /**
+   * Half-close: tells the peer no more data follows (its reads end after
+   * the bytes already sent). Reading goes on. Idempotent.
+   */
+  async closeWrite(): Promise<void> {
+    if (this.#writeClosed || this.#closed) return;
+    this.#writeClosed = true;
+    await this.#writeChain;
+    if (!this.#closed && !this.#peerClosed && this.#failure === null) {
+      this.#host.sendShutdown(this.#setup.id);
+    }
+  }
+
+  /**
+   * Closes both directions. The peer reads everything written before, then
+   * end of stream. Pending reads resolve null; pending writes reject. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#peerClosed && this.#failure === null) this.#host.sendClosed(this.#setup.id);
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#host.release(this);
+    this.#wakeAll();
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  /** Client only: bytes arrived from the peer. Throws if the relay broke credit. */
+  receive(payload: Uint8Array): void {
+    if (this.#closed || this.#readEnded) return;
+    if (this.#buffered + this.#unacknowledged + payload.length > this.#setup.receiveWindow) {
+      throw new ProtocolError(
+        `Cannot accept data: connection ${this.#setup.id} exceeds its window of ${this.#setup.receiveWindow} bytes`,
+        Reason.FlowControl,
+      );
+    }
+    this.#chunks.push(payload.slice());
+    this.#buffered += payload.length;
+    this.#wake(this.#readWaiters);
+  }
+
+  /** Client only: the peer granted more credit. */
+  grant(increment: number): void {
+    this.#credit += increment;
+    this.#wake(this.#creditWaiters);
+  }
+
+  /** Client only: the peer shut down its write side. */
+  remoteShutdown(): void {
+    this.#readEnded = true;
+    this.#wake(this.#readWaiters);
+  }
+
+  /** Client only: the relay removed the connection; reads end after the buffered bytes. */
+  remoteClosed(reason: number): void {
+    this.#readEnded = true;
+    this.#peerClosed = true;
+    if (reason !== Reason.Normal) {
+      this.#failure = new ConnectionReset(`Connection closed by the relay: ${reasonName(reason)}`);
+    }
+    this.#wakeAll();
+  }
+
+  /** Client only: the link to the relay is gone. */
+  linkLost(error: Error): void {
+    this.#failure ??= new ConnectionReset("Connection lost: the link to the relay closed", {
+      cause: error,
+    });
+    this.#wakeAll();
+  }
+
+  /** Resolves null at end of stream, throws on failure, or undefined if reads should wait. */
+  #endOfReads(): null | undefined {
+    if (this.#closed) return null;
+    if (this.#readEnded && (this.#failure === null || this.#peerClosed)) return null;
+    if (this.#failure) throw this.#failure;
+    return undefined;
+  }
+
+  async #nextChunk(): Promise<Uint8Array | null> {
+    while (true) {
+      if (this.#buffered > 0) {
+        const head = this.#chunks.shift()!;
+        const chunk = this.#headOffset === 0 ? head : head.subarray(this.#headOffset);
+        this.#headOffset = 0;
+        this.#consumed(chunk.length);
+        return chunk;
+      }
+      const end = this.#endOfReads();
+      if (end !== undefined) return end;
+      await new Promise<void>((resolve) => this.#readWaiters.push(resolve));
+    }
+  }
+
+  #copyOut(buffer: Uint8Array): number {
+    let copied = 0;
+    while (copied < buffer.length && this.#chunks.length > 0) {
+      const head = this.#chunks[0];
+      const available = head.length - this.#headOffset;
+      const take = Math.min(available, buffer.length - copied);
+      buffer.set(head.subarray(this.#headOffset, this.#headOffset + take), copied);
+      copied += take;
+      if (take === available) {
+        this.#chunks.shift();
+        this.#headOffset = 0;
+      } else {
+        this.#headOffset += take;
+      }
+    }
+    this.#consumed(copied);
+    return copied;
+  }
+
+  /** Batches credit grants: one WindowUpdate per half window read. */
+  #consumed(bytes: number): void {
+    this.#buffered -= bytes;
+    this.#unacknowledged += bytes;
+    if (
+      this.#unacknowledged >= this.#setup.receiveWindow / 2 && !this.#readEnded && !this.#closed
+    ) {
+      this.#host.sendWindowUpdate(this.#setup.id, this.#unacknowledged);
+      this.#unacknowledged = 0;
+    }
+  }
+
+  async #writeAll(data: Uint8Array): Promise<number> {
+    let offset = 0;
+    while (offset < data.length) {
+      if (this.#closed) throw new Closed("Cannot write: the connection is closed");
+      if (this.#failure) throw this.#failure;
+      if (this.#peerClosed) throw new BrokenPipe("Cannot write: the peer closed the connection");
+      if (this.#credit === 0) {
+        await new Promise<void>((resolve) => this.#creditWaiters.push(resolve));
+        continue;
+      }
+      const size = Math.min(this.#credit, MAX_DATA_BYTES, data.length - offset);
+      this.#host.sendData(this.#setup.id, data.subarray(offset, offset + size));
+      this.#credit -= size;
+      offset += size;
+    }
+    return data.length;
+  }
+
+  #wake(waiters: (() => void)[]): void {
+    if (waiters.length === 0) return;
+    const ready = waiters.splice(0);
+    for (const resolve of ready) resolve();
+  }
+
+  #wakeAll(): void {
+    this.#wake(this.#readWaiters);
+    this.#wake(this.#creditWaiters);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Relay settings: one options type, its defaults in one constant, validated
+ * in one place.
+ *
+ * @module
+ */
+
+import { DEFAULT_RELAY_PORT } from "../protocol/constants.ts";
+
+/** Log verbosity, most verbose first. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+/** One of {@linkcode LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** Everything a relay can be told; every field is optional in {@linkcode RelayOptions}. */
+export interface RelayConfig {
+  /** Interface to listen on. @default {"0.0.0.0"} */
+  hostname: string;
+  /** TCP port; 0 picks a free one. @default {1337} */
+  port: number;
+  /** SQLite file of the registry, or ":memory:". @default {"./alphanet.db"} */
+  db: string;
+  /** CIDR the virtual IPs are drawn from; null for all public unicast IPv4. @default {null} */
+  vipRange: string | null;
+  /** Log verbosity. @default {"info"} */
+  logLevel: LogLevel;
+  /** A TCP connection that sends no Hello this long is closed. @default {10000} */
+  helloTimeoutMs: number;
+  /** A request whose destination does not answer this long fails with Timeout. @default {10000} */
+  requestTimeoutMs: number;
+  /** Requests one client may have in flight. @default {256} */
+  maxPendingPerClient: number;
+  /** Virtual connections one client may have open. @default {4096} */
+  maxConnectionsPerClient: number;
+  /** Control bytes (beyond data within credit) queued to a client before it counts as a slow consumer. @default {1048576} */
+  maxQueuedControlBytes: number;
+  /** Kernel accept backlog; the default 511 drops connect bursts. @default {4096} */
+  tcpBacklog: number;
+}
+
+/** Options of a relay: any subset of {@linkcode RelayConfig}. */
+export type RelayOptions = Partial<RelayConfig>;
+
+/** The defaults of every relay setting. */
+export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
+  hostname: "0.0.0.0",
+  port: DEFAULT_RELAY_PORT,
+  db: "./alphanet.db",
+  vipRange: null,
+  logLevel: "info",
+  helloTimeoutMs: 10_000,
+  requestTimeoutMs: 10_000,
+  maxPendingPerClient: 256,
+  maxConnectionsPerClient: 4096,
+  maxQueuedControlBytes: 1024 * 1024,
+  tcpBacklog: 4096,
+});
+
+/** Merges `options` over the defaults; throws RangeError naming the first bad field. */
+export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
+  const config: RelayConfig = { ...DEFAULT_RELAY_CONFIG, ...withoutUndefined(options) };
+  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535) {
+    throw new RangeError(`Cannot start relay: port ${config.port} is outside 0..65535`);
+  }
+  if (!LOG_LEVELS.includes(config.logLevel)) {
+    throw new RangeError(
+      `Cannot start relay: log level "${config.logLevel}" is not one of ${LOG_LEVELS.join(", ")}`,
+    );
+  }
+  const positive: (keyof RelayConfig)[] = [
+    "helloTimeoutMs",
+    "requestTimeoutMs",
+    "maxPendingPerClient",
+    "maxConnectionsPerClient",
+    "maxQueuedControlBytes",
+    "tcpBacklog",
+  ];
+  for (const field of positive) {
+    const value = config[field];
+    if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+      throw new RangeError(`Cannot start relay: ${field} ${value} is not a positive number`);
+    }
+  }
+  return config;
+}
+
+function withoutUndefined<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<
+    T
+  >;
+}

@@ -1,0 +1,43 @@
+/**
+ * The relay's ActiveSockets: accepted virtual connections as pairs of ends,
+ * each end owned by one client session under an id local to that session.
+ * Per-session ids let a client only ever name its own ends, and let one
+ * client connect to itself.
+ *
+ * @module
+ */
+
+import type { ClientSession } from "./session.ts";
+
+/** One side of an active virtual connection. */
+export class ConnectionEnd {
+  /** Bytes this end sent that the other end has not yet granted back. */
+  unacknowledged = 0;
+  /** This end said it writes no more (SocketShutdown). */
+  writeClosed = false;
+  /** The other side; set right after both ends exist. */
+  peer!: ConnectionEnd;
+
+  /** Creates an end; `receiveWindow` is what this end announced it can buffer. */
+  constructor(
+    readonly session: ClientSession,
+    readonly id: number,
+    readonly port: number,
+    readonly receiveWindow: number,
+  ) {}
+}
+
+/** Joins two new ends into a connection and registers them with their sessions. */
+export function linkEnds(a: ConnectionEnd, b: ConnectionEnd): void {
+  a.peer = b;
+  b.peer = a;
+  a.session.addEnd(a);
+  b.session.addEnd(b);
+}
+
+/** Removes a connection from both sessions; returns false if it was already gone. */
+export function unlinkEnds(end: ConnectionEnd): boolean {
+  if (!end.session.removeEnd(end)) return false;
+  end.peer.session.removeEnd(end.peer);
+  return true;
+}

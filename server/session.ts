@@ -1,0 +1,277 @@
+/**
+ * One client's link to the relay: the handshake, the read loop, the
+ * outgoing queue, and the ids this client may name.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../errors.ts";
+import { formatIpv4 } from "../protocol/address.ts";
+import { PacketType, PROTOCOL_VERSION, Reason, reasonName } from "../protocol/constants.ts";
+import { FrameDecoder } from "../protocol/frame_decoder.ts";
+import type { HelloPacket, Packet } from "../protocol/packets.ts";
+import { FrameWriter } from "../transport/frame_writer.ts";
+import { readFrames } from "../transport/read_loop.ts";
+import type { RelayConfig } from "./config.ts";
+import type { ConnectionEnd } from "./connections.ts";
+import type { Logger } from "./log.ts";
+import type { PendingRequest } from "./pending.ts";
+import { identityKey, PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
+import type { Router } from "./router.ts";
+
+/** What a session needs from the relay that owns it. */
+export interface SessionContext {
+  readonly config: RelayConfig;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly router: Router;
+}
+
+/** How long a closing session waits for its last frames to leave. */
+const CLOSE_FLUSH_MS = 1000;
+
+type SessionState = "hello" | "joining" | "open" | "closed";
+
+/** The relay's side of one client's TCP link. */
+export class ClientSession {
+  // Static after construction.
+  readonly #conn: Deno.Conn;
+  readonly #context: SessionContext;
+  readonly #writer: FrameWriter;
+  /** The peer's IP without its port: the registry key of clients without an identity. */
+  readonly realIp: string;
+
+  // Set once by the handshake.
+  /** The client's virtual IPv4 as a u32; 0 until the handshake completes. */
+  address = 0;
+
+  // Owned by the router.
+  /** Active connection ends of this client, by this client's connection id. */
+  readonly ends: Map<number, ConnectionEnd> = new Map();
+  /** Requests this client made, by its own request id. */
+  readonly outgoing: Map<number, PendingRequest> = new Map();
+  /** Requests made to this client, by the id the relay gave them. */
+  readonly incoming: Map<number, PendingRequest> = new Map();
+  /** Sum of the receive windows of this client's ends: the data that may be queued to it. */
+  #dataAllowance = 0;
+  #lastConnectionId = 0;
+  #lastRequestId = 0;
+
+  // Owned by the read loop and close().
+  #state: SessionState = "hello";
+  #helloTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Wraps an accepted TCP connection; call {@linkcode run} to serve it. */
+  constructor(conn: Deno.Conn, context: SessionContext) {
+    this.#conn = conn;
+    this.#context = context;
+    this.realIp = (conn.remoteAddr as Deno.NetAddr).hostname;
+    this.#writer = new FrameWriter(conn, () => this.close(Reason.PeerDisconnected, "write failed"));
+  }
+
+  /** Serves the link until it ends; never rejects. */
+  async run(): Promise<void> {
+    this.#helloTimer = setTimeout(
+      () =>
+        this.close(
+          Reason.HelloTimeout,
+          `no Hello within ${this.#context.config.helloTimeoutMs} ms`,
+        ),
+      this.#context.config.helloTimeoutMs,
+    );
+    try {
+      await readFrames(this.#conn, new FrameDecoder(), (packet) => this.#onPacket(packet));
+      await this.close(Reason.PeerDisconnected, "link closed by the client");
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        await this.close(error.reason, error.message);
+      } else if (this.#state === "closed") {
+        // The read was cut short by close(): nothing more to report.
+      } else if (
+        error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe
+      ) {
+        await this.close(Reason.PeerDisconnected, "link reset by the client");
+      } else {
+        this.#context.log.log("error", "internal-error", {
+          client: this.realIp,
+          error: String(error),
+        });
+        await this.close(Reason.Internal, "internal error");
+      }
+    }
+  }
+
+  /** Queues a packet to this client; a client that stops reading is closed as a slow consumer. */
+  send(packet: Packet): void {
+    if (this.#state === "closed") return;
+    this.#writer.writePacket(packet);
+    if (
+      this.#writer.queuedBytes > this.#dataAllowance + this.#context.config.maxQueuedControlBytes
+    ) {
+      void this.close(Reason.SlowConsumer, "you do not read what the relay sends");
+    }
+  }
+
+  /** Queues data on one of this client's ends; its size is already bounded by credit. */
+  sendData(connectionId: number, payload: Uint8Array): void {
+    if (this.#state !== "closed") this.#writer.writeData(connectionId, payload);
+  }
+
+  /** A fresh connection id for an end of this client. */
+  issueConnectionId(): number {
+    return ++this.#lastConnectionId;
+  }
+
+  /** A fresh id for a request made to this client. */
+  issueRequestId(): number {
+    return ++this.#lastRequestId;
+  }
+
+  /** Whether the relay ever gave this client `id` as a request id. */
+  isIssuedRequestId(id: number): boolean {
+    return id >= 1 && id <= this.#lastRequestId;
+  }
+
+  /** Whether the relay ever gave this client `id` as a connection id. */
+  isIssuedConnectionId(id: number): boolean {
+    return id >= 1 && id <= this.#lastConnectionId;
+  }
+
+  /**
+   * The active end `id` names, or undefined for an end that has closed (a
+   * frame that crossed the close is dropped). An id never issued is a violation.
+   */
+  endFor(id: number): ConnectionEnd | undefined {
+    const end = this.ends.get(id);
+    if (!end && !this.isIssuedConnectionId(id)) {
+      throw new ProtocolError(
+        `Cannot use connection ${id}: it was never issued to you`,
+        Reason.UnknownId,
+      );
+    }
+    return end;
+  }
+
+  /** Registers an end of this client (router only). */
+  addEnd(end: ConnectionEnd): void {
+    this.ends.set(end.id, end);
+    this.#dataAllowance += end.receiveWindow;
+  }
+
+  /** Unregisters an end; false if it was not registered (router only). */
+  removeEnd(end: ConnectionEnd): boolean {
+    if (!this.ends.delete(end.id)) return false;
+    this.#dataAllowance -= end.receiveWindow;
+    return true;
+  }
+
+  /**
+   * Ends the session: an Error frame with `reason` unless the client itself
+   * left, connections and requests cleaned up, the socket closed once the
+   * last frames are out (or after a short grace). Idempotent.
+   */
+  async close(reason: Reason, message: string): Promise<void> {
+    if (this.#state === "closed") return;
+    const wasOpen = this.#state === "open";
+    this.#state = "closed";
+    clearTimeout(this.#helloTimer);
+    const { log, router } = this.#context;
+    if (reason !== Reason.PeerDisconnected) {
+      this.#writer.writePacket({ type: PacketType.Error, reason, message: truncate(message) });
+    }
+    if (wasOpen) {
+      router.detach(this, reason);
+      log.log("info", "disconnect", {
+        client: this.realIp,
+        vip: formatIpv4(this.address),
+        reason: reasonName(reason),
+      });
+    } else if (reason !== Reason.PeerDisconnected) {
+      log.log("warn", "refused", { client: this.realIp, reason: reasonName(reason), message });
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#writer.drained(),
+      new Promise((resolve) => timer = setTimeout(resolve, CLOSE_FLUSH_MS)),
+    ]);
+    clearTimeout(timer);
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the peer's reset.
+    }
+  }
+
+  #onPacket(packet: Packet): void {
+    switch (this.#state) {
+      case "open":
+        return this.#context.router.dispatch(this, packet);
+      case "hello":
+        if (packet.type !== PacketType.Hello) {
+          throw new ProtocolError(
+            `Cannot accept packet: the first frame must be Hello, got type 0x${
+              packet.type.toString(16)
+            }`,
+            Reason.UnexpectedPacket,
+          );
+        }
+        this.#state = "joining";
+        void this.#join(packet);
+        return;
+      case "joining":
+        throw new ProtocolError(
+          "Cannot accept packet: wait for VirtualIP before sending",
+          Reason.UnexpectedPacket,
+        );
+      case "closed":
+        return;
+    }
+  }
+
+  async #join(hello: HelloPacket): Promise<void> {
+    if (hello.version !== PROTOCOL_VERSION) {
+      return this.close(
+        Reason.UnsupportedVersion,
+        `Cannot join: protocol version ${hello.version} is not supported, this relay speaks ${PROTOCOL_VERSION}`,
+      );
+    }
+    const key: RegistryKey = hello.identity
+      ? await identityKey(hello.identity)
+      : { kind: "ip", realIp: this.realIp };
+    if (this.#state !== "joining") return;
+    const { registry, router, log } = this.#context;
+    try {
+      this.address = registry.assign(key);
+    } catch (error) {
+      if (error instanceof PoolExhausted) {
+        return this.close(
+          Reason.PoolExhausted,
+          "Cannot assign a virtual IP: the pool is exhausted",
+        );
+      }
+      log.log("error", "registry-error", { client: this.realIp, error: String(error) });
+      return this.close(Reason.Internal, "Cannot assign a virtual IP: registry error");
+    }
+    clearTimeout(this.#helloTimer);
+    this.#state = "open";
+    const previous = router.attach(this);
+    if (previous && previous !== this) {
+      void previous.close(
+        Reason.Replaced,
+        "a newer client with your identity or real IP took over",
+      );
+    }
+    this.send({ type: PacketType.VirtualIP, address: this.address });
+    log.log("info", "connect", {
+      client: this.realIp,
+      vip: formatIpv4(this.address),
+      kind: key.kind,
+    });
+  }
+}
+
+const MAX_REASON_TEXT = 200;
+
+function truncate(message: string): string {
+  return message.length > MAX_REASON_TEXT ? message.slice(0, MAX_REASON_TEXT) : message;
+}

@@ -1,0 +1,222 @@
+import assert from "node:assert/strict";
+import { AddressPool } from "../server/address_pool.ts";
+import { identityKey, PoolExhausted, Registry, type RegistryKey } from "../server/registry.ts";
+import { AlphaNetError, Closed } from "../errors.ts";
+
+function ipKey(n: number): RegistryKey {
+  return { kind: "ip", realIp: `198.51.100.${n % 256}:${n}` };
+}
+
+/** Runs `body` with a fresh temp dir holding the database path, then removes it. */
+async function withDbPath(body: (path: string) => void | Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_registry_" });
+  try {
+    await body(`${dir}/registry.db`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function includes(haystack: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) {
+      if (haystack[i + j] !== needle[j]) continue outer;
+    }
+    return true;
+  }
+  return false;
+}
+
+Deno.test("assign gives distinct addresses within the pool", async () => {
+  await withDbPath((path) => {
+    const pool = AddressPool.default();
+    using registry = Registry.open(path, pool);
+    const seen = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      const address = registry.assign(ipKey(i));
+      assert.ok(pool.contains(address));
+      seen.add(address);
+    }
+    assert.equal(seen.size, 200);
+  });
+});
+
+Deno.test("the same key gets the same address and a newer last_seen", async () => {
+  await withDbPath((path) => {
+    using registry = Registry.open(path, AddressPool.default());
+    const first = registry.assign(ipKey(1), 1000);
+    assert.equal(registry.assign(ipKey(1), 2000), first);
+    assert.equal(registry.lookup(ipKey(1)), first);
+    assert.deepEqual(registry.get(first), {
+      address: first,
+      kind: "ip",
+      firstSeen: 1000,
+      lastSeen: 2000,
+    });
+    assert.equal(registry.lookup(ipKey(2)), null);
+  });
+});
+
+Deno.test("the same key gets the same address after closing and reopening the file", async () => {
+  await withDbPath(async (path) => {
+    const identity = await identityKey(new TextEncoder().encode("secret"));
+    const registry = Registry.open(path, AddressPool.default());
+    const byIp = registry.assign(ipKey(7));
+    const byIdentity = registry.assign(identity);
+    registry.close();
+    registry.close(); // idempotent
+    assert.throws(() => registry.assign(ipKey(7)), Closed);
+
+    using reopened = Registry.open(path, AddressPool.default());
+    assert.equal(reopened.assign(ipKey(7)), byIp);
+    assert.equal(reopened.assign(identity), byIdentity);
+  });
+});
+
+Deno.test("addresses outside a narrowed pool stay with their clients", async () => {
+  await withDbPath((path) => {
+    const wide = Registry.open(path, AddressPool.default());
+    const address = wide.assign(ipKey(3));
+    wide.close();
+    using narrow = Registry.open(path, AddressPool.fromCidr("10.9.0.0/29"));
+    assert.equal(narrow.assign(ipKey(3)), address);
+    assert.ok(AddressPool.fromCidr("10.9.0.0/29").contains(narrow.assign(ipKey(4))));
+  });
+});
+
+Deno.test("identity keys are hashed so the database never holds the identity", async () => {
+  await withDbPath(async (path) => {
+    const identity = crypto.getRandomValues(new Uint8Array(32));
+    const key = await identityKey(identity);
+    assert.equal(key.kind, "identity");
+    assert.match((key as { identityHash: string }).identityHash, /^[0-9a-f]{64}$/);
+    assert.deepEqual(await identityKey(identity.slice()), key);
+
+    const registry = Registry.open(path, AddressPool.default());
+    const address = registry.assign(key);
+    assert.deepEqual(registry.list().map((record) => Object.keys(record).sort()), [
+      ["address", "firstSeen", "kind", "lastSeen"],
+    ]);
+    assert.equal(registry.get(address)?.kind, "identity");
+    registry.close();
+
+    const hex = new TextEncoder().encode(
+      Array.from(identity, (byte) => byte.toString(16).padStart(2, "0")).join(""),
+    );
+    let checked = 0;
+    for (const file of [path, `${path}-wal`]) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(file);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+        throw error;
+      }
+      checked++;
+      assert.equal(includes(bytes, identity), false, `${file} holds the raw identity`);
+      assert.equal(includes(bytes, hex), false, `${file} holds the identity as hex`);
+    }
+    assert.ok(checked > 0);
+  });
+});
+
+Deno.test("a /29 pool hands out exactly 6 addresses and then throws PoolExhausted", async () => {
+  await withDbPath((path) => {
+    const pool = AddressPool.fromCidr("10.0.0.0/29");
+    using registry = Registry.open(path, pool);
+    const addresses = new Set<number>();
+    for (let i = 0; i < 6; i++) addresses.add(registry.assign(ipKey(i)));
+    assert.equal(addresses.size, 6);
+    for (const address of addresses) assert.ok(pool.contains(address));
+
+    assert.throws(() => registry.assign(ipKey(6)), (error: unknown) => {
+      assert.ok(error instanceof PoolExhausted);
+      assert.ok(error instanceof AlphaNetError);
+      assert.equal(error.name, "PoolExhausted");
+      return true;
+    });
+    assert.equal(registry.lookup(ipKey(6)), null);
+    // Existing clients are unaffected by the full pool.
+    for (let i = 0; i < 6; i++) assert.ok(addresses.has(registry.assign(ipKey(i))));
+  });
+});
+
+Deno.test("2,000 assigns on a /21 are all distinct despite random collisions", async () => {
+  await withDbPath((path) => {
+    const pool = AddressPool.fromCidr("10.8.0.0/21");
+    using registry = Registry.open(path, pool);
+    const addresses = new Set<number>();
+    for (let i = 0; i < 2000; i++) {
+      const address = registry.assign(ipKey(i));
+      assert.ok(pool.contains(address));
+      addresses.add(address);
+    }
+    assert.equal(addresses.size, 2000);
+    assert.equal(registry.list().length, 2000);
+  });
+});
+
+Deno.test("release frees an address for reuse", async () => {
+  await withDbPath((path) => {
+    const pool = AddressPool.fromCidr("10.0.0.0/31");
+    using registry = Registry.open(path, pool);
+    const a = registry.assign(ipKey(1));
+    const b = registry.assign(ipKey(2));
+    assert.throws(() => registry.assign(ipKey(3)), PoolExhausted);
+    assert.equal(registry.release(a), true);
+    assert.equal(registry.release(a), false);
+    assert.equal(registry.get(a), null);
+    assert.equal(registry.lookup(ipKey(1)), null);
+    assert.equal(registry.assign(ipKey(3)), a);
+    assert.equal(registry.lookup(ipKey(2)), b);
+  });
+});
+
+Deno.test("list and get report clients by address without their keys", () => {
+  using registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/29"));
+  assert.deepEqual(registry.list(), []);
+  const a = registry.assign(ipKey(1), 10);
+  const b = registry.assign({ kind: "identity", identityHash: "ab".repeat(32) }, 20);
+  registry.touch(a, 30);
+  const expected = [
+    { address: a, kind: "ip", firstSeen: 10, lastSeen: 30 },
+    { address: b, kind: "identity", firstSeen: 20, lastSeen: 20 },
+  ].sort((x, y) => x.address - y.address);
+  assert.deepEqual(registry.list(), expected);
+  assert.deepEqual(registry.get(b), expected.find((record) => record.address === b));
+  assert.equal(registry.get(0x0a000007), null);
+});
+
+Deno.test("malformed keys are rejected before touching the database", () => {
+  using registry = Registry.open(":memory:", AddressPool.default());
+  assert.throws(() => registry.assign({ kind: "ip", realIp: "" }), RangeError);
+  assert.throws(
+    () => registry.assign({ kind: "identity", identityHash: "AB".repeat(32) }),
+    RangeError,
+  );
+  assert.throws(() => registry.lookup({ kind: "identity", identityHash: "secret" }), RangeError);
+});
+
+Deno.test("a database from a newer schema version is refused", async () => {
+  await withDbPath(async (path) => {
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA user_version = 99");
+    db.close();
+    assert.throws(() => Registry.open(path, AddressPool.default()), /schema version 99/);
+  });
+});
+
+Deno.test("a nearly full pool still finds its single free address", async () => {
+  await withDbPath((path) => {
+    const pool = AddressPool.fromCidr("10.0.0.0/24");
+    using registry = Registry.open(path, pool);
+    // The last few of these usually need the scan, as random picks collide.
+    for (let i = 0; i < pool.size; i++) registry.assign(ipKey(i));
+    assert.throws(() => registry.assign(ipKey(1000)), PoolExhausted);
+    const gap = pool.at(100);
+    assert.equal(registry.release(gap), true);
+    // 253 of 254 used: 32 random picks all miss with probability ~88%.
+    assert.equal(registry.assign(ipKey(1001)), gap);
+  });
+});

@@ -1,0 +1,54 @@
+/**
+ * Reads a link into a {@linkcode FrameDecoder} with a buffer that adapts to
+ * the traffic: a small private one while the peer is quiet, a pooled large
+ * one while reads come back full. An idle link thus pins about 1 KiB.
+ *
+ * @module
+ */
+
+import type { FrameDecoder } from "../protocol/frame_decoder.ts";
+import type { Packet } from "../protocol/packets.ts";
+import { acquireLargeBuffer, releaseLargeBuffer } from "./buffer_pool.ts";
+
+/** Where a read loop's bytes come from: a `Deno.Conn` in production. */
+export interface ByteSource {
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/** Size of the buffer a quiet link waits on. */
+const IDLE_READ_BYTES = 1024;
+
+/**
+ * Reads frames until the source ends (resolves) or fails or a packet
+ * handler throws (rejects). `onPacket` runs synchronously for every packet;
+ * byte fields are only valid during the call. `beforeRead`, if given, may
+ * return a promise to hold the next read (used for TCP backpressure).
+ */
+export async function readFrames(
+  source: ByteSource,
+  decoder: FrameDecoder,
+  onPacket: (packet: Packet) => void,
+  beforeRead?: () => Promise<void> | undefined,
+): Promise<void> {
+  const idleBuffer = new Uint8Array(IDLE_READ_BYTES);
+  let large: Uint8Array | null = null;
+  try {
+    while (true) {
+      const gate = beforeRead?.();
+      if (gate) await gate;
+      const buffer = large ?? idleBuffer;
+      const count = await source.read(buffer);
+      if (count === null) return;
+      decoder.push(buffer.subarray(0, count), onPacket);
+      if (count === buffer.length && large === null) {
+        large = acquireLargeBuffer();
+      } else if (count < IDLE_READ_BYTES && large !== null) {
+        releaseLargeBuffer(large);
+        large = null;
+        decoder.releaseIdleBuffer();
+      }
+    }
+  } finally {
+    if (large) releaseLargeBuffer(large);
+  }
+}
