@@ -1,0 +1,204 @@
+/**
+ * End to end: the real `server.ts` as a subprocess, started the way the
+ * README says, and real clients in this process.
+ */
+
+import assert from "node:assert/strict";
+import { connect, type VirtualConn } from "../mod.ts";
+
+const SERVER = new URL("../server.ts", import.meta.url).pathname;
+const STARTUP_TIMEOUT_MS = 20_000;
+
+interface ServerProcess {
+  readonly port: number;
+  readonly child: Deno.ChildProcess;
+  /** Stops the server with SIGTERM and returns its exit code. */
+  stop(): Promise<number>;
+}
+
+async function startServer(args: string[]): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", ...args],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error("server did not print its listening line")),
+      STARTUP_TIMEOUT_MS,
+    );
+  });
+  try {
+    while (!text.includes("\n")) {
+      const { value, done } = await Promise.race([lines.read(), deadline]);
+      if (done) throw new Error(`server exited before listening: ${text}`);
+      text += value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const match = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(text);
+  assert.ok(match, `unexpected first line: ${JSON.stringify(text)}`);
+  // Keep draining stdout so the child never blocks on a full pipe.
+  const drained = (async () => {
+    while (!(await lines.read()).done) { /* discard */ }
+  })();
+  return {
+    port: Number(match[1]),
+    child,
+    async stop() {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await drained;
+      return status.code;
+    },
+  };
+}
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes.slice().buffer);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function pseudoRandomBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[i] = state & 0xff;
+  }
+  return bytes;
+}
+
+async function readAll(conn: VirtualConn): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of conn.readable) {
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return all;
+}
+
+Deno.test("server.ts subprocess relays 8 MiB each way between two clients, byte-exact", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = await startServer([
+    "--port",
+    "0",
+    "--db",
+    `${dir}/alphanet.db`,
+    "--log-level",
+    "warn",
+  ]);
+  try {
+    const alice = await connect({ port: server.port, identity: "alice-e2e-identity-secret" });
+    const bob = await connect({ port: server.port, identity: "bob-e2e-identity-secret!!" });
+    try {
+      assert.notEqual(alice.virtualIp, bob.virtualIp);
+      const size = 8 * 1024 * 1024;
+      const fromAlice = pseudoRandomBytes(size, 1);
+      const fromBob = pseudoRandomBytes(size, 2);
+      const listener = bob.listen({ port: 8080 });
+      const bobSide = (async () => {
+        const conn = await listener.accept();
+        const [received] = await Promise.all([
+          readAll(conn),
+          conn.write(fromBob).then(() => conn.closeWrite()),
+        ]);
+        conn.close();
+        return received;
+      })();
+      const conn = await alice.connect({ hostname: bob.virtualIp, port: 8080 });
+      assert.equal(conn.remoteAddr.hostname, bob.virtualIp);
+      const [aliceReceived] = await Promise.all([
+        readAll(conn),
+        conn.write(fromAlice).then(() => conn.closeWrite()),
+      ]);
+      const bobReceived = await bobSide;
+      conn.close();
+      listener.close();
+      assert.equal(aliceReceived.length, size);
+      assert.equal(bobReceived.length, size);
+      assert.equal(await sha256(aliceReceived), await sha256(fromBob));
+      assert.equal(await sha256(bobReceived), await sha256(fromAlice));
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  } finally {
+    assert.equal(await server.stop(), 0, "server exits 0 on SIGTERM");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("server.ts keeps a client's virtual IP across a restart on the same db file", async () => {
+  const dir = await Deno.makeTempDir();
+  const args = ["--port", "0", "--db", `${dir}/alphanet.db`, "--log-level", "silent"];
+  const identity = "restart-identity-secret-e2e";
+  let first: string;
+  let server = await startServer(args);
+  try {
+    const client = await connect({ port: server.port, identity });
+    first = client.virtualIp;
+    await client.close();
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+  server = await startServer(args);
+  try {
+    const client = await connect({ port: server.port, identity });
+    assert.equal(client.virtualIp, first);
+    await client.close();
+  } finally {
+    assert.equal(await server.stop(), 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("server.ts flags: --help exits 0, unknown or bad flags exit 2 with a reason", async (t) => {
+  const run = async (args: string[]) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", SERVER, ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  };
+  await t.step("--help prints usage", async () => {
+    const { code, stdout } = await run(["--help"]);
+    assert.equal(code, 0);
+    assert.match(stdout, /Usage: deno run -A server\.ts/);
+    assert.match(stdout, /--vip-range/);
+  });
+  const bad: [string[], RegExp][] = [
+    [["--bogus"], /bogus/],
+    [["--port", "70000"], /--port/],
+    [["--port", "abc"], /--port/],
+    [["--vip-range", "10.0.0.1/8"], /--vip-range/],
+    [["--log-level", "loud"], /--log-level/],
+    [["extra"], /extra/],
+  ];
+  for (const [args, reason] of bad) {
+    await t.step(`${args.join(" ")} exits 2`, async () => {
+      const { code, stderr } = await run(args);
+      assert.equal(code, 2);
+      assert.match(stderr, reason);
+    });
+  }
+});
