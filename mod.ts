@@ -33,7 +33,11 @@ export {
   type VirtualTarget,
 } from "./client/client.ts";
 export type { VirtualAddr } from "./client/addr.ts";
-export { type ConnectOptions, DEFAULT_CONNECT_OPTIONS } from "./client/options.ts";
+export {
+  type ClientConfig,
+  type ConnectOptions,
+  DEFAULT_CONNECT_OPTIONS,
+} from "./client/options.ts";
 export { VirtualConn } from "./client/virtual_conn.ts";
 export { type AcceptFilter, VirtualListener } from "./client/virtual_listener.ts";
 export {

@@ -13,7 +13,16 @@ import {
   MIN_WINDOW_BYTES,
 } from "../protocol/constants.ts";
 
-/** Options of {@linkcode connect}. */
+/**
+ * Options of `connect()`.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectOptions } from "@alphanet/net";
+ * const options: ConnectOptions = { hostname: "127.0.0.1", port: 1337, window: 1 << 20 };
+ * console.log(options.window);
+ * ```
+ */
 export interface ConnectOptions {
   /** Relay host. @default {"127.0.0.1"} */
   hostname?: string;
@@ -37,17 +46,41 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
 }
 
-/** The settings a client runs with. */
+/**
+ * The settings a client runs with: {@linkcode ConnectOptions} with every
+ * default filled in.
+ *
+ * @example
+ * ```ts
+ * import { type ClientConfig, DEFAULT_CONNECT_OPTIONS } from "@alphanet/net";
+ * const config: ClientConfig = { ...DEFAULT_CONNECT_OPTIONS, identity: null };
+ * console.log(config.port); // 1337
+ * ```
+ */
 export interface ClientConfig {
+  /** Relay host. */
   readonly hostname: string;
+  /** Relay TCP port. */
   readonly port: number;
+  /** Identity secret as bytes, or null to be keyed on the real IP. */
   readonly identity: Uint8Array | null;
+  /** Receive window of each virtual connection, in bytes. */
   readonly window: number;
+  /** How long to wait for the VirtualIP. */
   readonly handshakeTimeoutMs: number;
+  /** How long a request may take. */
   readonly requestTimeoutMs: number;
 }
 
-/** Defaults of every {@linkcode ConnectOptions} field. */
+/**
+ * Defaults of every {@linkcode ConnectOptions} field.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONNECT_OPTIONS } from "@alphanet/net";
+ * console.log(DEFAULT_CONNECT_OPTIONS.window); // 262144
+ * ```
+ */
 export const DEFAULT_CONNECT_OPTIONS: Readonly<Omit<ClientConfig, "identity">> = Object.freeze({
   hostname: "127.0.0.1",
   port: DEFAULT_RELAY_PORT,

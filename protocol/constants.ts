@@ -29,7 +29,7 @@ export const FRAME_LENGTH_BYTES = 4;
 /** Size of the frame type field: u8. */
 export const FRAME_TYPE_BYTES = 1;
 /** Every frame starts with this header: length (u32) then type (u8). */
-export const FRAME_HEADER_BYTES = FRAME_LENGTH_BYTES + FRAME_TYPE_BYTES;
+export const FRAME_HEADER_BYTES: number = FRAME_LENGTH_BYTES + FRAME_TYPE_BYTES;
 
 /** Wire sizes of the fields packets are built from. */
 export const FieldBytes = {
@@ -52,11 +52,11 @@ export const MAX_IDENTITY_BYTES = 256;
 export const MAX_ERROR_MESSAGE_BYTES = 1024;
 
 /** Header of an ArbitraryData body: the connection id before the payload. */
-export const DATA_HEADER_BYTES = FieldBytes.connectionId;
+export const DATA_HEADER_BYTES: number = FieldBytes.connectionId;
 /** Largest frame body of any packet: a full ArbitraryData frame. */
-export const MAX_FRAME_BODY_BYTES = DATA_HEADER_BYTES + MAX_DATA_BYTES;
+export const MAX_FRAME_BODY_BYTES: number = DATA_HEADER_BYTES + MAX_DATA_BYTES;
 /** Largest whole frame on the wire. */
-export const MAX_FRAME_BYTES = FRAME_HEADER_BYTES + MAX_FRAME_BODY_BYTES;
+export const MAX_FRAME_BYTES: number = FRAME_HEADER_BYTES + MAX_FRAME_BODY_BYTES;
 
 /** Smallest receive window a peer may announce for a connection. */
 export const MIN_WINDOW_BYTES = 16 * 1024;

@@ -49,7 +49,7 @@ async function startServer(args: string[]): Promise<ServerProcess> {
   return {
     port: Number(match[1]),
     child,
-    async stop() {
+    async stop(): Promise<number> {
       child.kill("SIGTERM");
       const status = await child.status;
       await drained;
