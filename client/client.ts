@@ -182,6 +182,7 @@ export class AlphaNetClient implements AsyncDisposable {
     if (!status.listening) {
       throw new ConnectionRefused(`Cannot connect to ${where}: nothing listens there`);
     }
+    this.#checkOpen("connect");
     const localPort = this.#ephemeralPort();
     this.#outboundPorts.add(localPort);
     const answer = Promise.withResolvers<VirtualConn>();
