@@ -25,7 +25,6 @@ import {
   Reason,
   reasonName,
 } from "../protocol/constants.ts";
-import { FrameDecoder } from "../protocol/frame_decoder.ts";
 import type { Packet, SocketConnectionRequestPacket } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
@@ -236,7 +235,7 @@ export class AlphaNetClient implements AsyncDisposable {
   }
 
   async #join(): Promise<void> {
-    this.#readLoop = readFrames(this.#conn, new FrameDecoder(), (packet) => this.#onPacket(packet))
+    this.#readLoop = readFrames(this.#conn, (packet) => this.#onPacket(packet))
       .then(
         () => this.#fail(new ConnectionReset("Link to the relay closed")),
         (error) =>

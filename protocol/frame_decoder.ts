@@ -7,12 +7,31 @@
  * @module
  */
 
-import { FRAME_HEADER_BYTES, FRAME_LENGTH_BYTES, MAX_FRAME_BYTES } from "./constants.ts";
+import { FRAME_HEADER_BYTES, FRAME_LENGTH_BYTES } from "./constants.ts";
 import { checkFrameHeader, decodeBody } from "./codec.ts";
 import type { Packet } from "./packets.ts";
 
-/** Below this capacity the partial-frame buffer is kept when idle. */
-const RETAINED_PENDING_BYTES = 1024;
+/** Partial frames up to this size wait in the decoder's own small buffer. */
+const SMALL_PENDING_BYTES = 1024;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Lends the decoder buffers for partial frames larger than 1 KiB, so a
+ * busy link borrows from a shared pool instead of allocating (and leaving
+ * garbage) for every frame split across reads. `acquire` must return at
+ * least `minBytes` bytes.
+ */
+export interface BufferLender {
+  /** A buffer of at least `minBytes` bytes. */
+  acquire(minBytes: number): Uint8Array;
+  /** Takes back a buffer from `acquire`; the decoder no longer uses it. */
+  release(buffer: Uint8Array): void;
+}
+
+const ALLOCATE: BufferLender = {
+  acquire: (minBytes) => new Uint8Array(minBytes),
+  release: () => {},
+};
 
 /**
  * Decodes a byte stream into packets.
@@ -33,10 +52,18 @@ const RETAINED_PENDING_BYTES = 1024;
  * ```
  */
 export class FrameDecoder {
-  #pending: Uint8Array = new Uint8Array(0);
+  readonly #lender: BufferLender;
+  #small: Uint8Array | null = null;
+  /** Holds the partial frame: EMPTY, #small, or a buffer borrowed from the lender. */
+  #pending: Uint8Array = EMPTY;
   #pendingLength = 0;
   /** Whole frame size of the pending frame, or 0 while its header is incomplete. */
   #pendingFrameBytes = 0;
+
+  /** Creates a decoder; `lender` supplies buffers for large partial frames. */
+  constructor(lender: BufferLender = ALLOCATE) {
+    this.#lender = lender;
+  }
 
   /** Bytes held of a frame that is not complete yet. */
   get bufferedBytes(): number {
@@ -65,11 +92,12 @@ export class FrameDecoder {
     if (offset < chunk.length) this.#stash(chunk.subarray(offset));
   }
 
-  /** Drops the partial-frame buffer if it is large and empty, so an idle peer pins nothing. */
+  /** Drops the partial-frame buffers while no frame is pending, so an idle peer pins nothing. */
   releaseIdleBuffer(): void {
-    if (this.#pendingLength === 0 && this.#pending.length > RETAINED_PENDING_BYTES) {
-      this.#pending = new Uint8Array(0);
-    }
+    if (this.#pendingLength !== 0) return;
+    this.#returnBorrowed();
+    this.#small = null;
+    this.#pending = EMPTY;
   }
 
   #completePending(chunk: Uint8Array, onPacket: (packet: Packet) => void): number {
@@ -86,7 +114,15 @@ export class FrameDecoder {
     this.#pendingFrameBytes = 0;
     const type = this.#pending[FRAME_LENGTH_BYTES];
     onPacket(decodeBody(type, this.#pending.subarray(FRAME_HEADER_BYTES, end)));
+    this.#returnBorrowed();
     return offset;
+  }
+
+  /** Gives a borrowed buffer back once no partial frame needs it. */
+  #returnBorrowed(): void {
+    if (this.#pending === EMPTY || this.#pending === this.#small) return;
+    this.#lender.release(this.#pending);
+    this.#pending = this.#small ?? EMPTY;
   }
 
   /** Parses the buffered header and sizes the buffer for the whole frame. */
@@ -118,11 +154,15 @@ export class FrameDecoder {
 
   #reserve(bytes: number): void {
     if (this.#pending.length >= bytes) return;
-    let capacity = Math.max(this.#pending.length, RETAINED_PENDING_BYTES);
-    while (capacity < bytes) capacity *= 2;
-    capacity = Math.min(capacity, Math.max(bytes, MAX_FRAME_BYTES));
-    const grown = new Uint8Array(capacity);
+    let grown: Uint8Array;
+    if (bytes <= SMALL_PENDING_BYTES) {
+      this.#small ??= new Uint8Array(SMALL_PENDING_BYTES);
+      grown = this.#small;
+    } else {
+      grown = this.#lender.acquire(bytes);
+    }
     grown.set(this.#pending.subarray(0, this.#pendingLength));
+    this.#returnBorrowed();
     this.#pending = grown;
   }
 }

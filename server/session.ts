@@ -8,7 +8,6 @@
 import { ProtocolError } from "../errors.ts";
 import { formatIpv4 } from "../protocol/address.ts";
 import { PacketType, PROTOCOL_VERSION, Reason, reasonName } from "../protocol/constants.ts";
-import { FrameDecoder } from "../protocol/frame_decoder.ts";
 import type { HelloPacket, Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
@@ -80,7 +79,7 @@ export class ClientSession {
       this.#context.config.helloTimeoutMs,
     );
     try {
-      await readFrames(this.#conn, new FrameDecoder(), (packet) => this.#onPacket(packet));
+      await readFrames(this.#conn, (packet) => this.#onPacket(packet));
       await this.close(Reason.PeerDisconnected, "link closed by the client");
     } catch (error) {
       if (error instanceof ProtocolError) {

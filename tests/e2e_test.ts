@@ -5,58 +5,7 @@
 
 import assert from "node:assert/strict";
 import { connect, type VirtualConn } from "../mod.ts";
-
-const SERVER = new URL("../server.ts", import.meta.url).pathname;
-const STARTUP_TIMEOUT_MS = 20_000;
-
-interface ServerProcess {
-  readonly port: number;
-  readonly child: Deno.ChildProcess;
-  /** Stops the server with SIGTERM and returns its exit code. */
-  stop(): Promise<number>;
-}
-
-async function startServer(args: string[]): Promise<ServerProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", ...args],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error("server did not print its listening line")),
-      STARTUP_TIMEOUT_MS,
-    );
-  });
-  try {
-    while (!text.includes("\n")) {
-      const { value, done } = await Promise.race([lines.read(), deadline]);
-      if (done) throw new Error(`server exited before listening: ${text}`);
-      text += value;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  const match = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(text);
-  assert.ok(match, `unexpected first line: ${JSON.stringify(text)}`);
-  // Keep draining stdout so the child never blocks on a full pipe.
-  const drained = (async () => {
-    while (!(await lines.read()).done) { /* discard */ }
-  })();
-  return {
-    port: Number(match[1]),
-    child,
-    async stop(): Promise<number> {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await drained;
-      return status.code;
-    },
-  };
-}
+import { SERVER, startServer } from "./_server_process.ts";
 
 async function sha256(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", bytes.slice().buffer);

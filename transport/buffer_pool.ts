@@ -1,24 +1,62 @@
 /**
- * A process-wide pool of large I/O buffers, so that busy links reuse them
- * and idle links hold none: a pending read or queued write on an idle link
- * would otherwise pin 64 KiB or more per client.
+ * Process-wide pools of I/O buffers, so that busy links reuse buffers and
+ * idle links hold none. A pending read or a queued batch on an idle link
+ * would otherwise pin up to 128 KiB per client, and a busy link that
+ * allocated afresh for every batch or split frame would leave the GC
+ * megabytes of garbage per second (resident memory the relay must not grow).
  *
  * @module
  */
 
-/** Size of the large buffers busy links read into and batch writes in. */
-export const LARGE_BUFFER_BYTES = 128 * 1024;
-/** How many free large buffers the pool keeps; beyond that they go to the GC. */
-const MAX_FREE_BUFFERS = 64;
+import type { BufferLender } from "../protocol/frame_decoder.ts";
 
-const free: Uint8Array[] = [];
+/** Size of the large buffers busy links read into, batch writes in and reassemble frames in. */
+export const LARGE_BUFFER_BYTES = 128 * 1024;
+/** Size of the small buffers that batch control frames. */
+export const SMALL_BUFFER_BYTES = 1024;
+
+/** A free list of same-sized buffers with a cap on what it keeps. */
+class BufferPool {
+  readonly #size: number;
+  readonly #maxFree: number;
+  readonly #free: Uint8Array[] = [];
+
+  constructor(size: number, maxFree: number) {
+    this.#size = size;
+    this.#maxFree = maxFree;
+  }
+
+  acquire(): Uint8Array {
+    return this.#free.pop() ?? new Uint8Array(this.#size);
+  }
+
+  release(buffer: Uint8Array): void {
+    if (buffer.length === this.#size && this.#free.length < this.#maxFree) this.#free.push(buffer);
+  }
+}
+
+const large = new BufferPool(LARGE_BUFFER_BYTES, 64);
+const small = new BufferPool(SMALL_BUFFER_BYTES, 1024);
 
 /** Takes a buffer of {@linkcode LARGE_BUFFER_BYTES} from the pool, or a new one. */
 export function acquireLargeBuffer(): Uint8Array {
-  return free.pop() ?? new Uint8Array(LARGE_BUFFER_BYTES);
+  return large.acquire();
 }
 
-/** Returns a buffer from {@linkcode acquireLargeBuffer}; the caller must not touch it again. */
-export function releaseLargeBuffer(buffer: Uint8Array): void {
-  if (buffer.length === LARGE_BUFFER_BYTES && free.length < MAX_FREE_BUFFERS) free.push(buffer);
+/** Takes a buffer of {@linkcode SMALL_BUFFER_BYTES} from the pool, or a new one. */
+export function acquireSmallBuffer(): Uint8Array {
+  return small.acquire();
 }
+
+/** Returns a pooled buffer of either size; the caller must not touch it again. */
+export function releaseBuffer(buffer: Uint8Array): void {
+  if (buffer.length === LARGE_BUFFER_BYTES) large.release(buffer);
+  else small.release(buffer);
+}
+
+/** Lends frame decoders pooled buffers for frames split across reads. */
+export const POOLED_LENDER: BufferLender = {
+  acquire: (minBytes) =>
+    minBytes <= LARGE_BUFFER_BYTES ? large.acquire() : new Uint8Array(minBytes),
+  release: (buffer) => large.release(buffer),
+};

@@ -13,30 +13,42 @@ import {
   encodeInto,
 } from "../protocol/codec.ts";
 import type { Packet } from "../protocol/packets.ts";
-import { acquireLargeBuffer, LARGE_BUFFER_BYTES, releaseLargeBuffer } from "./buffer_pool.ts";
+import {
+  acquireLargeBuffer,
+  acquireSmallBuffer,
+  LARGE_BUFFER_BYTES,
+  releaseBuffer,
+  SMALL_BUFFER_BYTES,
+} from "./buffer_pool.ts";
 
 /** Where a writer's bytes go: a `Deno.Conn` in production. */
 export interface ByteSink {
   write(bytes: Uint8Array): Promise<number>;
 }
 
-/** Frames queued below this size use a small private buffer instead of a pooled large one. */
-const SMALL_BUFFER_BYTES = 1024;
+/** A filled batch buffer waiting for its write. */
+interface Batch {
+  readonly buffer: Uint8Array;
+  readonly length: number;
+}
 
 /**
  * Queues frames for one link. Never blocks the caller: it is the flow-control
  * layer above that bounds how much may be queued; {@linkcode queuedBytes}
- * lets it check.
+ * lets it check. Frames fill pooled batch buffers of at most 128 KiB; a
+ * full one waits in line and the next frame starts another, so a deep queue
+ * allocates nothing new.
  */
 export class FrameWriter {
   readonly #sink: ByteSink;
   readonly #onError: (error: unknown) => void;
 
-  /** Frames waiting for the next write. */
+  /** Full batches, oldest first, then the one being filled. */
+  readonly #full: Batch[] = [];
   #buffer: Uint8Array | null = null;
   #length = 0;
-  /** Bytes handed to the sink and not yet written. */
-  #inFlight = 0;
+  /** Bytes queued (full batches and the one being filled) plus bytes being written. */
+  #queuedBytes = 0;
   #flushing = false;
   #failed = false;
   #drainWaiters: (() => void)[] = [];
@@ -49,7 +61,7 @@ export class FrameWriter {
 
   /** Bytes queued or being written. */
   get queuedBytes(): number {
-    return this.#length + this.#inFlight;
+    return this.#queuedBytes;
   }
 
   /** Queues one packet's frame. */
@@ -58,39 +70,45 @@ export class FrameWriter {
     const size = encodedLength(packet);
     const target = this.#reserve(size);
     this.#length += encodeInto(packet, target, this.#length);
+    this.#queuedBytes += size;
     this.#schedule();
   }
 
   /** Queues an ArbitraryData frame, copying `payload` once into the batch. */
   writeData(connectionId: number, payload: Uint8Array): void {
     if (this.#failed) return;
-    const target = this.#reserve(DATA_FRAME_OVERHEAD_BYTES + payload.length);
+    const size = DATA_FRAME_OVERHEAD_BYTES + payload.length;
+    const target = this.#reserve(size);
     this.#length += encodeDataHeader(target, this.#length, connectionId, payload.length);
     target.set(payload, this.#length);
     this.#length += payload.length;
+    this.#queuedBytes += size;
     this.#schedule();
   }
 
   /** Resolves once everything queued so far is written (or the writer failed). */
   drained(): Promise<void> {
-    if (this.queuedBytes === 0 || this.#failed) return Promise.resolve();
+    if (this.#queuedBytes === 0 || this.#failed) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
+  /** The batch buffer with room for `bytes` more, starting a new one when needed. */
   #reserve(bytes: number): Uint8Array {
-    const needed = this.#length + bytes;
     const current = this.#buffer;
-    if (current && current.length >= needed) return current;
-    let grown: Uint8Array;
-    if (needed <= SMALL_BUFFER_BYTES) grown = new Uint8Array(SMALL_BUFFER_BYTES);
-    else if (needed <= LARGE_BUFFER_BYTES) grown = acquireLargeBuffer();
-    else grown = new Uint8Array(Math.max(needed, (current?.length ?? 0) * 2));
-    if (current) {
-      grown.set(current.subarray(0, this.#length));
-      releaseLargeBuffer(current);
+    if (current && current.length - this.#length >= bytes) return current;
+    const needed = this.#length + bytes;
+    if (current && current.length === SMALL_BUFFER_BYTES && needed <= LARGE_BUFFER_BYTES) {
+      // Promote a small batch of control frames rather than send it on its own.
+      const large = acquireLargeBuffer();
+      large.set(current.subarray(0, this.#length));
+      releaseBuffer(current);
+      return this.#buffer = large;
     }
-    this.#buffer = grown;
-    return grown;
+    if (current) this.#full.push({ buffer: current, length: this.#length });
+    this.#length = 0;
+    if (bytes <= SMALL_BUFFER_BYTES) this.#buffer = acquireSmallBuffer();
+    else this.#buffer = acquireLargeBuffer();
+    return this.#buffer;
   }
 
   #schedule(): void {
@@ -100,27 +118,33 @@ export class FrameWriter {
     queueMicrotask(() => this.#flush());
   }
 
+  #takeBatch(): Batch | undefined {
+    const next = this.#full.shift();
+    if (next) return next;
+    if (this.#length === 0) return undefined;
+    const batch = { buffer: this.#buffer!, length: this.#length };
+    this.#buffer = null;
+    this.#length = 0;
+    return batch;
+  }
+
   async #flush(): Promise<void> {
     try {
-      while (this.#length > 0 && !this.#failed) {
-        const batch = this.#buffer!;
-        const length = this.#length;
-        this.#buffer = null;
-        this.#length = 0;
-        this.#inFlight = length;
+      for (let batch = this.#takeBatch(); batch && !this.#failed; batch = this.#takeBatch()) {
         let written = 0;
-        while (written < length) {
-          written += await this.#sink.write(batch.subarray(written, length));
+        while (written < batch.length) {
+          written += await this.#sink.write(batch.buffer.subarray(written, batch.length));
         }
-        this.#inFlight = 0;
-        // Back to the shared pool, so an idle link pins no large buffer.
-        releaseLargeBuffer(batch);
+        this.#queuedBytes -= batch.length;
+        // Back to the shared pool, so an idle link pins no batch buffer.
+        releaseBuffer(batch.buffer);
       }
     } catch (error) {
       this.#failed = true;
+      this.#full.length = 0;
       this.#buffer = null;
       this.#length = 0;
-      this.#inFlight = 0;
+      this.#queuedBytes = 0;
       this.#onError(error);
     } finally {
       this.#flushing = false;

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { FrameDecoder } from "../protocol/frame_decoder.ts";
+import { FrameDecoder } from "../protocol/frame_decoder.ts";
 import type { Packet } from "../protocol/packets.ts";
-import { acquireLargeBuffer, releaseLargeBuffer } from "./buffer_pool.ts";
+import { acquireLargeBuffer, POOLED_LENDER, releaseBuffer } from "./buffer_pool.ts";
 
 /** Where a read loop's bytes come from: a `Deno.Conn` in production. */
 export interface ByteSource {
@@ -26,10 +26,10 @@ const IDLE_READ_BYTES = 1024;
  */
 export async function readFrames(
   source: ByteSource,
-  decoder: FrameDecoder,
   onPacket: (packet: Packet) => void,
   beforeRead?: () => Promise<void> | undefined,
 ): Promise<void> {
+  const decoder = new FrameDecoder(POOLED_LENDER);
   const idleBuffer = new Uint8Array(IDLE_READ_BYTES);
   let large: Uint8Array | null = null;
   try {
@@ -43,12 +43,12 @@ export async function readFrames(
       if (count === buffer.length && large === null) {
         large = acquireLargeBuffer();
       } else if (count < IDLE_READ_BYTES && large !== null) {
-        releaseLargeBuffer(large);
+        releaseBuffer(large);
         large = null;
         decoder.releaseIdleBuffer();
       }
     }
   } finally {
-    if (large) releaseLargeBuffer(large);
+    if (large) releaseBuffer(large);
   }
 }

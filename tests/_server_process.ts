@@ -1,0 +1,74 @@
+/**
+ * The real relay, `server.ts`, as a subprocess started the way the README says.
+ */
+
+import assert from "node:assert/strict";
+
+/** Path of the relay entrypoint. */
+export const SERVER: string = new URL("../server.ts", import.meta.url).pathname;
+const STARTUP_TIMEOUT_MS = 20_000;
+
+/** A running relay subprocess. */
+export interface ServerProcess {
+  readonly pid: number;
+  readonly port: number;
+  readonly child: Deno.ChildProcess;
+  /** Stops the server with SIGTERM and returns its exit code. */
+  stop(): Promise<number>;
+}
+
+/** Starts `server.ts` on 127.0.0.1 with `args` and waits for its listening line. */
+export async function startServer(args: string[]): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", ...args],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error("server did not print its listening line")),
+      STARTUP_TIMEOUT_MS,
+    );
+  });
+  try {
+    while (!text.includes("\n")) {
+      const { value, done } = await Promise.race([lines.read(), deadline]);
+      if (done) throw new Error(`server exited before listening: ${text}`);
+      text += value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const match = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(text);
+  assert.ok(match, `unexpected first line: ${JSON.stringify(text)}`);
+  // Keep draining stdout so the child never blocks on a full pipe.
+  const drained = (async () => {
+    while (!(await lines.read()).done) { /* discard */ }
+  })();
+  return {
+    pid: child.pid,
+    port: Number(match[1]),
+    child,
+    async stop(): Promise<number> {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await drained;
+      return status.code;
+    },
+  };
+}
+
+/**
+ * Resident set size of a process in KiB. Read through `cat` because Deno
+ * only grants /proc reads with --allow-all, and the tests run with less.
+ */
+export async function rssKiB(pid: number): Promise<number> {
+  const output = await new Deno.Command("cat", { args: [`/proc/${pid}/status`], stderr: "null" })
+    .output();
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(new TextDecoder().decode(output.stdout));
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]);
+}
