@@ -224,7 +224,9 @@ export class Router {
         window: 0,
       });
     }
-    if (session.ends.size >= this.#config.maxConnectionsPerClient) {
+    // Checked again here for both sides: connects answered concurrently were not counted at request time.
+    const limit = this.#config.maxConnectionsPerClient;
+    if (session.ends.size >= limit || requester.ends.size >= limit) {
       session.send({
         type: PacketType.SocketClosed,
         connectionId: request.ownerConnectionId,
