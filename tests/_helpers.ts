@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import {
+  type AlphaNetClient,
   connect,
   encode,
   type ErrorPacket,
@@ -15,6 +16,7 @@ import {
   PROTOCOL_VERSION,
   reasonName,
   type VirtualConn,
+  type VirtualListener,
 } from "../mod.ts";
 import { Relay, type RelayOptions } from "../server.ts";
 
@@ -403,4 +405,52 @@ export class RawClient {
 /** Opens a raw client (see {@linkcode RawClient}). */
 export function rawClient(port: number): Promise<RawClient> {
   return RawClient.open(port);
+}
+
+/** A client's virtual IP as a u32. */
+export function addressOf(client: AlphaNetClient): number {
+  const [a, b, c, d] = client.virtualIp.split(".").map(Number);
+  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+}
+
+/**
+ * Opens a connection from a handshaken raw client to `owner`'s listener on
+ * `port` by hand (status request, then connection request with window 16384),
+ * and returns the raw client's connection id, the accepted window and the
+ * owner's end.
+ */
+export async function rawConnect(
+  raw: RawClient,
+  owner: AlphaNetClient,
+  listener: VirtualListener,
+  port: number,
+): Promise<{ connectionId: number; window: number; ownerEnd: VirtualConn }> {
+  const destination = addressOf(owner);
+  await raw.send({
+    type: PacketType.SocketStatusRequest,
+    requestId: 1,
+    source: raw.address,
+    destination,
+    destinationPort: port,
+  });
+  const status = await raw.expect(PacketType.SocketStatusResponse, "status response");
+  assert.equal(status.requestId, 1);
+  assert.equal(status.listening, true);
+  const accepting = listener.accept();
+  await raw.send({
+    type: PacketType.SocketConnectionRequest,
+    requestId: 2,
+    connectionId: 0,
+    source: raw.address,
+    sourcePort: 50_000,
+    destination,
+    destinationPort: port,
+    window: 16_384,
+  });
+  const answer = await raw.expect(PacketType.SocketConnectionResponse, "connection response");
+  assert.equal(answer.requestId, 2);
+  assert.equal(answer.accepted, true);
+  assert.ok(answer.connectionId >= 1);
+  const ownerEnd = await withTimeout(accepting, STEP_MS, "owner to accept the raw connection");
+  return { connectionId: answer.connectionId, window: answer.window, ownerEnd };
 }

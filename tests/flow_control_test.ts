@@ -43,7 +43,7 @@ async function startPair(): Promise<Pair> {
     relay,
     alice,
     bob,
-    async [Symbol.asyncDispose]() {
+    async [Symbol.asyncDispose](): Promise<void> {
       await alice.close();
       await bob.close();
       await relay.close();

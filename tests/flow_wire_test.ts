@@ -1,0 +1,153 @@
+/**
+ * Flow control seen on the wire: a raw client on one side counts every
+ * byte and every credit grant the real client on the other side produces.
+ */
+
+import assert from "node:assert/strict";
+import { connect, formatIpv4, PacketType } from "../mod.ts";
+import {
+  addressOf,
+  pseudoRandomBytes,
+  randomIdentity,
+  rawClient,
+  readExactly,
+  startRelay,
+  STEP_MS,
+  withTimeout,
+} from "./_helpers.ts";
+
+const RAW_WINDOW = 16 * 1024;
+
+Deno.test("a real sender never has more bytes in flight than the raw receiver granted", async () => {
+  const relay = await startRelay({ db: ":memory:" });
+  const raw = await rawClient(relay.port);
+  const sender = await connect({ port: relay.port, identity: randomIdentity() });
+  try {
+    const rawAddress = await raw.handshake();
+    const rawIp = formatIpv4(rawAddress);
+    // The raw client plays the listening owner: answer the status, accept with a 16 KiB window.
+    const connecting = sender.connect({ hostname: rawIp, port: 7 });
+    const status = await raw.expect(PacketType.SocketStatusRequest, "status request");
+    assert.equal(status.source, addressOf(sender), "the relay stamps the sender's address");
+    await raw.send({
+      type: PacketType.SocketStatusResponse,
+      requestId: status.requestId,
+      listening: true,
+    });
+    const request = await raw.expect(PacketType.SocketConnectionRequest, "connection request");
+    await raw.send({
+      type: PacketType.SocketConnectionResponse,
+      requestId: request.requestId,
+      connectionId: request.connectionId,
+      accepted: true,
+      window: RAW_WINDOW,
+    });
+    const conn = await withTimeout(connecting, STEP_MS, "connect");
+    const total = 100 * 1024;
+    const payload = pseudoRandomBytes(total, 11);
+    const writing = conn.write(payload);
+    let granted = RAW_WINDOW;
+    let received = 0;
+    const seen: Uint8Array[] = [];
+    // Each grant lets exactly that much more through; bounded by total / grant steps.
+    for (let frames = 0; received < total && frames < 1000; frames++) {
+      const data = await raw.expect(PacketType.ArbitraryData, `data after ${received} bytes`);
+      assert.equal(data.connectionId, request.connectionId);
+      received += data.payload.length;
+      seen.push(data.payload);
+      assert.ok(received <= granted, `received ${received} bytes with only ${granted} granted`);
+      if (received === granted && received < total) {
+        const increment = 8 * 1024;
+        granted += increment;
+        await raw.send({
+          type: PacketType.WindowUpdate,
+          connectionId: request.connectionId,
+          increment,
+        });
+      }
+    }
+    assert.equal(received, total);
+    assert.equal(await withTimeout(writing, STEP_MS, "the write to finish"), total);
+    const joined = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of seen) {
+      joined.set(chunk, offset);
+      offset += chunk.length;
+    }
+    assert.deepEqual(joined, payload);
+    conn.close();
+  } finally {
+    await sender.close();
+    await raw.close();
+    await relay.close();
+  }
+});
+
+Deno.test("a real receiver batches its credit grants: one per half window read, not one per read", async () => {
+  const relay = await startRelay({ db: ":memory:" });
+  const raw = await rawClient(relay.port);
+  const window = 64 * 1024;
+  const receiver = await connect({ port: relay.port, identity: randomIdentity(), window });
+  try {
+    await raw.handshake();
+    const listener = receiver.listen({ port: 9 });
+    const destination = addressOf(receiver);
+    await raw.send({
+      type: PacketType.SocketConnectionRequest,
+      requestId: 1,
+      connectionId: 0,
+      source: raw.address,
+      sourcePort: 50_000,
+      destination,
+      destinationPort: 9,
+      window: RAW_WINDOW,
+    });
+    const answer = await raw.expect(PacketType.SocketConnectionResponse, "connection response");
+    assert.equal(answer.accepted, true);
+    assert.equal(answer.window, window);
+    const inbound = await withTimeout(listener.accept(), STEP_MS, "accept");
+    listener.close();
+    const total = 1024 * 1024;
+    const chunk = 4 * 1024;
+    let credit = answer.window;
+    let sent = 0;
+    const increments: number[] = [];
+    // The application reads in 1 KiB pieces while the raw sender keeps within credit.
+    const reading = (async () => {
+      let read = 0;
+      while (read < total) read += (await readExactly(inbound, 1024)).length;
+      return read;
+    })();
+    for (let steps = 0; sent < total && steps < 10_000; steps++) {
+      if (credit >= chunk) {
+        await raw.send({
+          type: PacketType.ArbitraryData,
+          connectionId: answer.connectionId,
+          payload: new Uint8Array(chunk).fill(steps & 0xff),
+        });
+        credit -= chunk;
+        sent += chunk;
+        continue;
+      }
+      const update = await raw.expect(PacketType.WindowUpdate, `credit after ${sent} bytes`);
+      assert.equal(update.connectionId, answer.connectionId);
+      increments.push(update.increment);
+      credit += update.increment;
+    }
+    assert.equal(await withTimeout(reading, STEP_MS, "the receiver to read everything"), total);
+    assert.ok(increments.length > 0, "the receiver grants credit");
+    for (const increment of increments) {
+      assert.ok(increment >= window / 2, `a grant of ${increment} bytes is below half the window`);
+    }
+    // 1024 reads of 1 KiB; batching at half a window allows at most total / (window / 2) grants.
+    assert.ok(
+      increments.length <= total / (window / 2),
+      `${increments.length} grants for ${total} bytes`,
+    );
+    inbound.close();
+  } finally {
+    await receiver.close();
+    await raw.close();
+    await relay.close();
+  }
+});
