@@ -1,0 +1,147 @@
+/**
+ * Bench helpers: spawn a Deno subprocess, read its stdout line by line with
+ * a deadline, write commands to its stdin, read RSS and CPU time from /proc.
+ *
+ * @module
+ */
+
+const encoder = new TextEncoder();
+
+/** A spawned Deno subprocess speaking the bench's line protocol. */
+export class Proc {
+  readonly name: string;
+  readonly child: Deno.ChildProcess;
+  readonly #lines: ReadableStreamDefaultReader<string>;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #stderr: Promise<string>;
+  #buffer = "";
+
+  constructor(name: string, args: string[]) {
+    this.name = name;
+    this.child = new Deno.Command(Deno.execPath(), {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#lines = this.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    this.#stdin = this.child.stdin.getWriter();
+    this.#stderr = new Response(this.child.stderr).text().catch(() => "");
+  }
+
+  /** Everything the process wrote to stderr, once it has exited. */
+  get stderr(): Promise<string> {
+    return this.#stderr;
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /** Next stdout line; throws after `timeoutMs` or if the process ends first. */
+  async line(timeoutMs: number): Promise<string> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${this.name}: no output line within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      while (!this.#buffer.includes("\n")) {
+        const { value, done } = await Promise.race([this.#lines.read(), deadline]);
+        if (done) {
+          throw new Error(`${this.name} exited early: ${this.#buffer}${await this.#stderr}`);
+        }
+        this.#buffer += value;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    const end = this.#buffer.indexOf("\n");
+    const line = this.#buffer.slice(0, end);
+    this.#buffer = this.#buffer.slice(end + 1);
+    return line;
+  }
+
+  /** Waits for a line starting with `prefix` and returns the rest of it. */
+  async expect(prefix: string, timeoutMs: number): Promise<string> {
+    const line = await this.line(timeoutMs);
+    if (!line.startsWith(prefix + " ") && line !== prefix) {
+      throw new Error(`${this.name}: expected "${prefix}", got ${JSON.stringify(line)}`);
+    }
+    return line.slice(prefix.length + 1);
+  }
+
+  /** Waits for "result <json>" and parses it. */
+  async result<T>(timeoutMs: number): Promise<T> {
+    return JSON.parse(await this.expect("result", timeoutMs)) as T;
+  }
+
+  /** Sends one command line on stdin. */
+  async send(command: string): Promise<void> {
+    await this.#stdin.write(encoder.encode(command + "\n"));
+  }
+
+  /** Closes stdin, then waits up to `graceMs` for exit before SIGTERM, then SIGKILL. */
+  async stop(graceMs = 3000): Promise<number> {
+    await this.#stdin.close().catch(() => {});
+    for (const signal of [null, "SIGTERM", "SIGKILL"] as const) {
+      if (signal) {
+        try {
+          this.child.kill(signal);
+        } catch {
+          // Already gone.
+        }
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const status = await Promise.race([
+        this.child.status,
+        new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), graceMs)),
+      ]);
+      clearTimeout(timer);
+      if (status) {
+        await this.#lines.cancel().catch(() => {});
+        await this.#stderr;
+        return status.code;
+      }
+    }
+    return -1;
+  }
+
+  /** Sends SIGTERM and waits for the exit (used for the relay and the proxy). */
+  async terminate(graceMs = 5000): Promise<number> {
+    try {
+      this.child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    return await this.stop(graceMs);
+  }
+}
+
+/** Resident set size of a process in KiB (VmRSS). */
+export function rssKiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]);
+}
+
+/** User + system CPU time of a process in seconds (utime + stime from /proc/<pid>/stat). */
+export function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Epoch milliseconds with sub-millisecond precision, comparable across processes. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,314 @@
+/**
+ * One end of a bench scenario, in its own process. Speaks lines on stdout:
+ * "ready <port or virtualIp>" once it can be used, "result <json>" at the
+ * end. Senders wait for "go" on stdin before the timed part. Closing stdin
+ * makes any role exit.
+ *
+ * Usage: deno run -A bench/peer.ts <tcp|alphanet> <role> '<json options>'
+ * Roles: sink, source, echo, ping, connrate, hold.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { connect as alphanetConnect } from "../mod.ts";
+import { nowMs, sleep } from "./_proc.ts";
+
+/** Options every role reads; which ones matter depends on the role. */
+interface Options {
+  /** TCP: the port to connect to. AlphaNET: the relay's port. */
+  port?: number;
+  /** AlphaNET: virtual IP to connect to. */
+  vip?: string;
+  /** Connections to open (source) or to expect (sink), and bytes in all. */
+  conns?: number;
+  bytes?: number;
+  /** Read buffer size (sink). */
+  buf?: number;
+  /** Sink: read at most this many bytes per second (token bucket). */
+  rate?: number;
+  /** Time limit of the timed part, in seconds. */
+  seconds?: number;
+  /** Iterations (ping, connrate, hold) and warm-up (ping). */
+  count?: number;
+  warmup?: number;
+  inflight?: number;
+  /** Source: stay connected after writing until stdin ends. */
+  linger?: boolean;
+  /** AlphaNET receive window. */
+  window?: number;
+}
+
+interface Stream {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+interface Endpoint {
+  /** Listens; returns what "ready" should print and the accepted connections. */
+  listen(): { addr: string; conns: AsyncIterable<Stream> };
+  connect(): Promise<Stream>;
+  close(): Promise<void>;
+}
+
+const VIRTUAL_PORT = 7;
+const CHUNK_BYTES = 64 * 1024;
+const [kind, role, json] = Deno.args;
+const options: Options = JSON.parse(json ?? "{}");
+
+function identity(tag: string): string {
+  return `bench-${tag}-${Deno.pid}-${crypto.randomUUID()}`;
+}
+
+function tcpEndpoint(): Endpoint {
+  const listen = (): { addr: string; conns: AsyncIterable<Stream> } => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0, tcpBacklog: 4096 });
+    async function* accepted(): AsyncIterable<Stream> {
+      for await (const conn of listener) {
+        conn.setNoDelay(true);
+        yield conn;
+      }
+    }
+    return { addr: String(listener.addr.port), conns: accepted() };
+  };
+  const connect = async (): Promise<Stream> => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: options.port! });
+    conn.setNoDelay(true);
+    return conn;
+  };
+  return { listen, connect, close: () => Promise.resolve() };
+}
+
+async function alphanetEndpoint(): Promise<Endpoint> {
+  const net = await alphanetConnect({
+    hostname: "127.0.0.1",
+    port: options.port!,
+    identity: identity(role),
+    window: options.window,
+  });
+  return {
+    listen: () => ({
+      addr: net.virtualIp,
+      conns: net.listen({ port: VIRTUAL_PORT, backlog: 4096 }),
+    }),
+    connect: () => net.connect({ hostname: options.vip!, port: VIRTUAL_PORT }),
+    close: () => net.close(),
+  };
+}
+
+/** Reads stdin: resolves `go` on the "go" line, exits the process when stdin ends. */
+const go = Promise.withResolvers<void>();
+(async () => {
+  let text = "";
+  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    text += chunk;
+    if (text.includes("go\n")) go.resolve();
+  }
+  Deno.exit(0);
+})();
+
+/** CPU seconds (user + system) this process used so far. */
+function cpu(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+function finish(result: unknown): never {
+  console.log(`result ${JSON.stringify(result)}`);
+  Deno.exit(0);
+}
+
+async function writeAll(conn: Stream, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
+
+async function sink(endpoint: Endpoint): Promise<void> {
+  const { addr, conns } = endpoint.listen();
+  const expected = options.bytes ?? 0;
+  const size = options.buf ?? CHUNK_BYTES;
+  let total = 0;
+  let ended = 0;
+  const cpu0 = cpu();
+  console.log(`ready ${addr}`);
+  const drain = async (conn: Stream) => {
+    const buffer = new Uint8Array(size);
+    const start = nowMs();
+    let error: string | null = null;
+    try {
+      while (true) {
+        const count = await conn.read(buffer);
+        if (count === null) break;
+        total += count;
+        if (expected > 0 && total >= expected) {
+          finish({ bytes: total, lastByteAt: nowMs(), cpu: cpu() - cpu0 });
+        }
+        if (options.rate) {
+          // Token bucket: never ahead of `rate` bytes per second on average.
+          const elapsed = nowMs() - start;
+          if (elapsed >= options.seconds! * 1000) break;
+          await sleep(Math.max(0, (total / options.rate) * 1000 - elapsed));
+        }
+      }
+    } catch (e) {
+      error = String(e);
+    }
+    conn.close();
+    if (options.rate) finish({ bytes: total, seconds: (nowMs() - start) / 1000 });
+    // Every expected connection ended and bytes are missing: report instead of waiting forever.
+    if (expected > 0 && ++ended === options.conns) {
+      finish({ bytes: total, short: expected - total, error, cpu: cpu() - cpu0 });
+    }
+  };
+  for await (const conn of conns) void drain(conn);
+}
+
+async function source(endpoint: Endpoint): Promise<void> {
+  const count = options.conns ?? 1;
+  const perConn = Math.floor(options.bytes! / count);
+  const chunk = new Uint8Array(CHUNK_BYTES).map((_, i) => i & 0xff);
+  const conns = await Promise.all(Array.from({ length: count }, () => endpoint.connect()));
+  console.log("ready");
+  await go.promise;
+  const cpu0 = cpu();
+  const firstByteAt = nowMs();
+  const deadline = options.seconds ? firstByteAt + options.seconds * 1000 : Infinity;
+  let written = 0;
+  let error: string | null = null;
+  await Promise.all(conns.map(async (conn) => {
+    try {
+      for (let sent = 0; sent < perConn && nowMs() < deadline;) {
+        const size = Math.min(CHUNK_BYTES, perConn - sent);
+        await writeAll(conn, chunk.subarray(0, size));
+        sent += size;
+        written += size;
+      }
+    } catch (e) {
+      error = String(e);
+    }
+    conn.close();
+  }));
+  const used = cpu() - cpu0;
+  if (options.linger) {
+    // Report now, but keep the link open: closing right away can cut data still in flight.
+    console.log(`result ${JSON.stringify({ firstByteAt, written, error, cpu: used })}`);
+    await new Promise(() => {}); // Until stdin ends.
+  }
+  await endpoint.close();
+  finish({ firstByteAt, written, error, cpu: used });
+}
+
+async function echo(endpoint: Endpoint): Promise<void> {
+  const { addr, conns } = endpoint.listen();
+  console.log(`ready ${addr}`);
+  const serve = async (conn: Stream) => {
+    const buffer = new Uint8Array(CHUNK_BYTES);
+    try {
+      while (true) {
+        const count = await conn.read(buffer);
+        if (count === null) break;
+        await writeAll(conn, buffer.subarray(0, count));
+      }
+    } catch {
+      // A reset ends this connection.
+    }
+    conn.close();
+  };
+  for await (const conn of conns) void serve(conn);
+}
+
+async function ping(endpoint: Endpoint): Promise<void> {
+  const conn = await endpoint.connect();
+  const message = new Uint8Array(32).fill(7);
+  const reply = new Uint8Array(32);
+  const warmup = options.warmup ?? 500;
+  const count = options.count ?? 10_000;
+  const micros: number[] = [];
+  console.log("ready");
+  await go.promise;
+  for (let i = 0; i < warmup + count; i++) {
+    const start = performance.now();
+    await writeAll(conn, message);
+    for (let got = 0; got < reply.length;) {
+      const n = await conn.read(reply.subarray(got));
+      if (n === null) throw new Error("echo closed early");
+      got += n;
+    }
+    if (i >= warmup) micros.push((performance.now() - start) * 1000);
+  }
+  conn.close();
+  await endpoint.close();
+  micros.sort((a, b) => a - b);
+  const at = (q: number) =>
+    Math.round(micros[Math.min(micros.length - 1, Math.floor(q * micros.length))]);
+  finish({ p50: at(0.5), p99: at(0.99), count: micros.length });
+}
+
+async function connrate(endpoint: Endpoint): Promise<void> {
+  const total = options.count ?? 5000;
+  console.log("ready");
+  await go.promise;
+  let next = 0;
+  let errors = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: options.inflight ?? 50 }, async () => {
+    while (next < total) {
+      next++;
+      try {
+        (await endpoint.connect()).close();
+      } catch {
+        errors++;
+      }
+    }
+  }));
+  const seconds = (performance.now() - start) / 1000;
+  await endpoint.close();
+  finish({ count: total, errors, seconds, perSecond: Math.round(total / seconds) });
+}
+
+/** Opens `count` idle links (TCP connections or AlphaNET clients) and keeps them until stdin ends. */
+async function hold(): Promise<void> {
+  const total = options.count ?? 10_000;
+  const held: unknown[] = [];
+  let next = 0;
+  let errors = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: options.inflight ?? 200 }, async () => {
+    while (next < total) {
+      const i = next++;
+      try {
+        held.push(
+          kind === "tcp"
+            ? await Deno.connect({ hostname: "127.0.0.1", port: options.port! })
+            : await alphanetConnect({
+              hostname: "127.0.0.1",
+              port: options.port!,
+              identity: identity(`hold-${i}`),
+            }),
+        );
+      } catch {
+        errors++;
+      }
+    }
+  }));
+  const seconds = (performance.now() - start) / 1000;
+  console.log(`result ${JSON.stringify({ count: held.length, errors, seconds })}`);
+  await new Promise(() => {}); // Until stdin ends.
+}
+
+if (role === "hold") {
+  await hold();
+} else {
+  const endpoint = kind === "tcp" ? tcpEndpoint() : await alphanetEndpoint();
+  const roles: Record<string, (endpoint: Endpoint) => Promise<void>> = {
+    sink,
+    source,
+    echo,
+    ping,
+    connrate,
+  };
+  const run = roles[role];
+  if (!run) throw new Error(`unknown role ${role}`);
+  await run(endpoint);
+}

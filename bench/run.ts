@@ -1,0 +1,487 @@
+/**
+ * `deno task bench`: AlphaNET against a direct TCP path and a plain two-hop
+ * proxy, all measured in the same run, on 127.0.0.1 only. Every scenario is
+ * sender process -> middle process (relay or proxy) -> receiver process.
+ * Prints one markdown table and writes bench/out/results.json.
+ *
+ * Flags: --reps N (throughput repetitions, median kept; default 3),
+ * --profile (one extra 1-connection AlphaNET run with the relay under --cpu-prof),
+ * --window BYTES (AlphaNET receive window, for diagnosis; the rows' targets assume the default).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { cpuSeconds, Proc, rssKiB, sleep } from "./_proc.ts";
+import { topSelfTime } from "./_profile.ts";
+
+const here = (file: string) => new URL(file, import.meta.url).pathname;
+const PEER = here("./peer.ts");
+const PROXY = here("./proxy.ts");
+const SERVER = here("../server.ts");
+const OUT = here("./out/");
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const WATCHDOG_MS = 7 * 60_000;
+const RESULT_MS = 90_000;
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    reps: { type: "string", default: "3" },
+    profile: { type: "boolean" },
+    window: { type: "string" },
+  },
+});
+const REPS = Math.max(1, Number(flags.reps));
+const WINDOW_KiB = flags.window ? Number(flags.window) / 1024 : 256;
+
+type Mode = "direct" | "proxy" | "alphanet";
+const live = new Set<Proc>();
+
+function spawn(name: string, args: string[]): Proc {
+  const proc = new Proc(name, args);
+  live.add(proc);
+  proc.child.status.finally(() => live.delete(proc));
+  return proc;
+}
+
+function peer(kind: "tcp" | "alphanet", role: string, options: Record<string, unknown>): Proc {
+  if (kind === "alphanet" && flags.window) options = { ...options, window: Number(flags.window) };
+  return spawn(`${kind} ${role}`, ["run", "-A", PEER, kind, role, JSON.stringify(options)]);
+}
+
+/** The middle process: the real relay or the plain proxy. */
+interface Middle {
+  proc: Proc;
+  port: number;
+}
+
+async function startRelay(extra: string[] = []): Promise<Middle> {
+  const proc = spawn("relay", [
+    "run",
+    "-A",
+    ...extra,
+    SERVER,
+    "--hostname",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--db",
+    ":memory:",
+    "--log-level",
+    "warn",
+  ]);
+  const line = await proc.line(30_000);
+  const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
+  if (!match) throw new Error(`relay: unexpected first line ${JSON.stringify(line)}`);
+  return { proc, port: Number(match[1]) };
+}
+
+async function startProxy(targetPort: number): Promise<Middle> {
+  const proc = spawn("proxy", ["run", "-A", PROXY, String(targetPort)]);
+  return { proc, port: Number(await proc.expect("ready", 30_000)) };
+}
+
+/**
+ * Starts receiver and middle for `mode`; returns the receiver, the middle (if
+ * any), and the options a sender needs to reach the receiver.
+ */
+async function topology(
+  mode: Mode,
+  role: string,
+  options: Record<string, unknown>,
+  relayFlags: string[] = [],
+): Promise<{ receiver: Proc; middle: Middle | null; target: Record<string, unknown> }> {
+  if (mode === "alphanet") {
+    const middle = await startRelay(relayFlags);
+    const receiver = peer("alphanet", role, { ...options, port: middle.port });
+    const vip = await receiver.expect("ready", 30_000);
+    return { receiver, middle, target: { port: middle.port, vip } };
+  }
+  const receiver = peer("tcp", role, options);
+  const port = Number(await receiver.expect("ready", 30_000));
+  const middle = mode === "proxy" ? await startProxy(port) : null;
+  return { receiver, middle, target: { port: middle?.port ?? port } };
+}
+
+async function stopAll(...procs: (Proc | undefined)[]): Promise<void> {
+  await Promise.all(procs.map((proc) => proc?.stop()));
+}
+
+const kind = (mode: Mode) => mode === "alphanet" ? "alphanet" : "tcp";
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** A throughput run: GB/s, and CPU seconds per GB of sender, middle and receiver. */
+interface Throughput {
+  /** Null when the receiver's connections ended with bytes missing. */
+  gbps: number | null;
+  /** Why bytes were missing, if they were. */
+  failure?: string;
+  cpu: [number, number | null, number];
+}
+
+async function throughput(
+  mode: Mode,
+  conns: number,
+  bytes: number,
+  relayFlags: string[] = [],
+): Promise<Throughput> {
+  const { receiver, middle, target } = await topology(mode, "sink", { bytes, conns }, relayFlags);
+  // linger: the sender closes its connections when done but keeps its link until stopped.
+  const sender = peer(kind(mode), "source", { ...target, conns, bytes, linger: true });
+  await sender.expect("ready", 30_000);
+  const cpu0 = middle ? cpuSeconds(middle.proc.pid) : 0;
+  await sender.send("go");
+  const got = await receiver.result<
+    { bytes: number; lastByteAt: number; cpu: number; short?: number; error?: string }
+  >(RESULT_MS);
+  const cpu1 = middle ? cpuSeconds(middle.proc.pid) : 0;
+  const sent = await sender.result<{ firstByteAt: number; error: string | null; cpu: number }>(
+    RESULT_MS,
+  );
+  if (sent.error) throw new Error(`sender failed: ${sent.error}`);
+  await stopAll(sender, receiver);
+  await middle?.proc.terminate();
+  if (got.short) {
+    return {
+      gbps: null,
+      failure: `receiver short by ${got.short} B (${got.error})`,
+      cpu: [0, null, 0],
+    };
+  }
+  const seconds = (got.lastByteAt - sent.firstByteAt) / 1000;
+  const gb = got.bytes / 1e9;
+  return {
+    gbps: gb / seconds,
+    cpu: [sent.cpu / gb, middle ? (cpu1 - cpu0) / gb : null, got.cpu / gb],
+  };
+}
+
+/** Runs every mode `REPS` times, interleaved; keeps the median of each. */
+interface Summary {
+  /** Median of the complete runs (0 if none completed). */
+  gbps: number;
+  /** Runs that lost bytes, with why. */
+  failures: string[];
+  all: (number | "lost")[];
+  /** Median CPU seconds per GB of sender, middle, receiver. */
+  cpu: (number | null)[];
+}
+
+async function throughputRow(
+  modes: Mode[],
+  conns: number,
+  bytes: number,
+): Promise<{ direct: Summary | null; proxy: Summary; alphanet: Summary }> {
+  const runs = new Map<Mode, Throughput[]>(modes.map((m) => [m, []]));
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const mode of modes) runs.get(mode)!.push(await throughput(mode, conns, bytes));
+  }
+  const pick = (mode: Mode): Summary | null => {
+    const list = runs.get(mode);
+    if (!list) return null;
+    const complete = list.filter((r) => r.gbps !== null);
+    const cpu = [0, 1, 2].map((i) => {
+      const values = complete.map((r) => r.cpu[i]).filter((x) => x !== null);
+      return values.length ? round(median(values)) : null;
+    });
+    return {
+      gbps: complete.length ? median(complete.map((r) => r.gbps!)) : 0,
+      failures: list.flatMap((r) => r.failure ? [r.failure] : []),
+      all: list.map((r) => r.gbps === null ? "lost" : round(r.gbps)),
+      cpu,
+    };
+  };
+  return { direct: pick("direct"), proxy: pick("proxy")!, alphanet: pick("alphanet")! };
+}
+
+async function pingPong(mode: Mode): Promise<{ p50: number; p99: number }> {
+  const { receiver, middle, target } = await topology(mode, "echo", {});
+  const sender = peer(kind(mode), "ping", { ...target, count: 10_000, warmup: 500 });
+  await sender.expect("ready", 30_000);
+  await sender.send("go");
+  const result = await sender.result<{ p50: number; p99: number }>(RESULT_MS);
+  await stopAll(sender, receiver);
+  await middle?.proc.terminate();
+  return result;
+}
+
+async function connectRate(mode: Mode): Promise<{ perSecond: number; errors: number }> {
+  const { receiver, middle, target } = await topology(mode, "echo", {});
+  const sender = peer(kind(mode), "connrate", { ...target, count: 5000, inflight: 50 });
+  await sender.expect("ready", 30_000);
+  await sender.send("go");
+  const result = await sender.result<{ perSecond: number; errors: number }>(RESULT_MS);
+  await stopAll(sender, receiver);
+  await middle?.proc.terminate();
+  return result;
+}
+
+/** RSS growth per idle link of the measured process, in KiB. */
+async function idleCost(mode: Mode, count: number): Promise<{ perLink: number; seconds: number }> {
+  const { receiver, middle, target } = await topology(mode, "sink", { buf: 1024 });
+  const measured = middle?.proc ?? receiver;
+  await sleep(1000);
+  const before = rssKiB(measured.pid);
+  const holder = mode === "alphanet"
+    ? peer("alphanet", "hold", { port: target.port, count, inflight: 200 })
+    : peer("tcp", "hold", { port: target.port, count, inflight: 200 });
+  const held = await holder.result<{ count: number; errors: number; seconds: number }>(RESULT_MS);
+  if (held.errors > 0) throw new Error(`${mode} hold: ${held.errors} connects failed`);
+  await sleep(2000); // Fixed settle time before the measurement.
+  const after = rssKiB(measured.pid);
+  await stopAll(holder, receiver);
+  await middle?.proc.terminate();
+  return { perLink: (after - before) / count, seconds: held.seconds };
+}
+
+/** Slow consumer: max RSS growth of the middle process while the receiver reads 1 MiB/s for 5 s. */
+async function slowConsumer(
+  mode: Mode,
+): Promise<{ growthKiB: number; lateGrowthKiB: number; readMiB: number; series: number[] }> {
+  const { receiver, middle, target } = await topology(mode, "sink", { rate: MiB, seconds: 5 });
+  const sender = peer(kind(mode), "source", { ...target, bytes: 256 * MiB, seconds: 10 });
+  await sender.expect("ready", 30_000);
+  const pid = middle!.proc.pid;
+  const start = rssKiB(pid);
+  const series: number[] = [];
+  await sender.send("go");
+  let done = false;
+  const result = receiver.result<{ bytes: number }>(20_000).finally(() => done = true);
+  for (let i = 0; i < 200 && !done; i++) {
+    series.push(rssKiB(pid) - start);
+    await sleep(100);
+  }
+  const got = await result;
+  await sender.result(20_000);
+  await stopAll(sender, receiver);
+  await middle!.proc.terminate();
+  // Growth after the first second, over the RSS at 1 s: the warm-up (JIT, heap) left out.
+  const late = series.slice(10);
+  return {
+    growthKiB: Math.max(0, ...series),
+    lateGrowthKiB: late.length ? Math.max(...late) - late[0] : 0,
+    readMiB: got.bytes / MiB,
+    series,
+  };
+}
+
+async function profileRelay(): Promise<string[]> {
+  const dir = `${OUT}prof-${Date.now()}`;
+  Deno.mkdirSync(dir, { recursive: true });
+  const run = await throughput("alphanet", 1, GiB, ["--cpu-prof", `--cpu-prof-dir=${dir}`]);
+  const file = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".cpuprofile"));
+  if (!file) return ["(no profile written)"];
+  return [
+    `Relay CPU profile, 1 connection, 1 GiB (${
+      run.gbps === null ? run.failure : round(run.gbps)
+    } GB/s under the profiler), ` +
+    `${dir}/${file.name}, top self time:`,
+    "",
+    "| function | self ms | % |",
+    "| --- | ---: | ---: |",
+    ...topSelfTime(`${dir}/${file.name}`).map((f) => `| ${f.name} | ${f.ms} | ${f.percent} |`),
+  ];
+}
+
+async function text(command: string, args: string[] = []): Promise<string> {
+  const { stdout } = await new Deno.Command(command, { args, stdout: "piped" }).output();
+  return new TextDecoder().decode(stdout).trim();
+}
+
+interface Row {
+  id: number;
+  scenario: string;
+  unit: string;
+  alphanet: number;
+  direct: number | null;
+  proxy: number | null;
+  ratio: number | null;
+  target: string;
+  pass: boolean;
+  notes: string;
+  shown?: { alphanet?: string; direct?: string; proxy?: string };
+  series?: Record<string, number[]>;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const rows: Row[] = [];
+  const log = (message: string) =>
+    console.error(`[bench ${Math.round((performance.now() - started) / 1000)}s] ${message}`);
+  const failures = (t: { alphanet: Summary; proxy: Summary }) =>
+    t.alphanet.failures.length + t.proxy.failures.length === 0
+      ? ""
+      : `**DATA LOSS in ${t.alphanet.failures.length} AlphaNET / ${t.proxy.failures.length} proxy run(s): ${
+        [...t.alphanet.failures, ...t.proxy.failures].join("; ")
+      }**; `;
+  const cpuNote = (label: string, t: Summary | null) =>
+    t ? `${label} ${t.cpu.map((x) => x ?? "–").join(" / ")}` : "";
+
+  log("1: throughput, 1 connection");
+  const t1 = await throughputRow(["direct", "proxy", "alphanet"], 1, GiB);
+  rows.push({
+    id: 1,
+    scenario: "Throughput, 1 conn, 1 GiB",
+    unit: "GB/s",
+    alphanet: t1.alphanet.gbps,
+    direct: t1.direct!.gbps,
+    proxy: t1.proxy.gbps,
+    ratio: t1.alphanet.gbps / t1.proxy.gbps,
+    target: "≥ 0.75 × proxy",
+    pass: t1.alphanet.gbps >= 0.75 * t1.proxy.gbps && t1.alphanet.failures.length === 0,
+    notes: `${failures(t1)}median of ${REPS} (AlphaNET ${t1.alphanet.all.join(", ")}; proxy ${
+      t1.proxy.all.join(", ")
+    }); CPU core-s/GB sender / middle / receiver: ${
+      [cpuNote("AlphaNET", t1.alphanet), cpuNote("proxy", t1.proxy), cpuNote("direct", t1.direct)]
+        .filter(Boolean).join("; ")
+    }`,
+  });
+
+  log("2: throughput, 16 connections");
+  const t2 = await throughputRow(["proxy", "alphanet"], 16, GiB);
+  rows.push({
+    id: 2,
+    scenario: "Throughput, 16 conns × 64 MiB",
+    unit: "GB/s",
+    alphanet: t2.alphanet.gbps,
+    direct: null,
+    proxy: t2.proxy.gbps,
+    ratio: t2.alphanet.gbps / t2.proxy.gbps,
+    target: "≥ 0.75 × proxy",
+    pass: t2.alphanet.gbps >= 0.75 * t2.proxy.gbps && t2.alphanet.failures.length === 0,
+    notes: `${failures(t2)}median of ${REPS} (AlphaNET ${t2.alphanet.all.join(", ")}; proxy ${
+      t2.proxy.all.join(", ")
+    }); CPU core-s/GB sender / middle / receiver: ${
+      [cpuNote("AlphaNET", t2.alphanet), cpuNote("proxy", t2.proxy), cpuNote("direct", t2.direct)]
+        .filter(Boolean).join("; ")
+    }`,
+  });
+
+  log("3: round trip");
+  const [p0, p1, p2] = [
+    await pingPong("direct"),
+    await pingPong("proxy"),
+    await pingPong("alphanet"),
+  ];
+  const fmt = (p: { p50: number; p99: number }) => `${p.p50} / ${p.p99}`;
+  rows.push({
+    id: 3,
+    scenario: "Round trip 32 B, p50 / p99 (10k after 500 warm-up)",
+    unit: "µs",
+    alphanet: p2.p50,
+    direct: p0.p50,
+    proxy: p1.p50,
+    ratio: p2.p50 / p1.p50,
+    target: "p50 ≤ 1.3 × proxy",
+    pass: p2.p50 <= 1.3 * p1.p50,
+    notes: `p99 ratio ${round(p2.p99 / p1.p99)} × proxy`,
+    shown: { alphanet: fmt(p2), direct: fmt(p0), proxy: fmt(p1) },
+  });
+
+  log("4: connects per second");
+  const c0 = await connectRate("direct");
+  const c1 = await connectRate("proxy");
+  const c2 = await connectRate("alphanet");
+  rows.push({
+    id: 4,
+    scenario: "Connect + close, 50 in flight, 5,000 total",
+    unit: "conn/s",
+    alphanet: c2.perSecond,
+    direct: c0.perSecond,
+    proxy: c1.perSecond,
+    ratio: c2.perSecond / c1.perSecond,
+    target: "≥ 5,000/s",
+    pass: c2.perSecond >= 5000 && c2.errors === 0,
+    notes: `errors: AlphaNET ${c2.errors}, proxy ${c1.errors}, direct ${c0.errors}`,
+  });
+
+  log("5: idle clients");
+  const i2 = await idleCost("alphanet", 10_000);
+  const i0 = await idleCost("direct", 10_000);
+  const i1 = await idleCost("proxy", 1_000);
+  rows.push({
+    id: 5,
+    scenario: "Idle links: middle RSS growth per link",
+    unit: "KiB",
+    alphanet: i2.perLink,
+    direct: i0.perLink,
+    proxy: i1.perLink,
+    ratio: i2.perLink / i1.perLink,
+    target: "≤ 10 KiB/client",
+    pass: i2.perLink <= 10,
+    notes: `AlphaNET: relay, 10,000 clients (joined in ${round(i2.seconds, 1)} s); ` +
+      `direct: plain Deno TCP server, 10,000 conns, pending 1 KiB read; ` +
+      `proxy: 1,000 conns (20,000-fd limit)`,
+  });
+
+  log("6: slow consumer");
+  const s2 = await slowConsumer("alphanet");
+  const s1 = await slowConsumer("proxy");
+  rows.push({
+    id: 6,
+    scenario: "Slow consumer 1 MiB/s for 5 s: max middle RSS growth",
+    unit: "KiB",
+    alphanet: s2.growthKiB,
+    direct: null,
+    proxy: s1.growthKiB,
+    ratio: null,
+    target: `≤ 2 × window (${2 * WINDOW_KiB} KiB)`,
+    pass: s2.growthKiB <= 2 * WINDOW_KiB,
+    notes:
+      `growth from 1 s to the end: AlphaNET ${s2.lateGrowthKiB} KiB, proxy ${s1.lateGrowthKiB} KiB; ` +
+      `receiver read ${round(s2.readMiB, 1)} MiB (proxy run ${round(s1.readMiB, 1)} MiB)`,
+    series: { alphanet: s2.series, proxy: s1.series },
+    shown: { alphanet: `${s2.growthKiB} (${round(s2.growthKiB / WINDOW_KiB)} × window)` },
+  });
+
+  const profile = flags.profile ? (log("profile"), await profileRelay()) : [];
+  const meta = {
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    nproc: Number(await text("nproc")),
+    reps: REPS,
+    seconds: round((performance.now() - started) / 1000, 1),
+  };
+  const cell = (x: number | null, shown?: string) =>
+    shown ?? (x === null ? "—" : String(x >= 100 ? Math.round(x) : round(x)));
+  const lines = [
+    `Date: ${meta.date} · Deno ${meta.deno} (V8 ${meta.v8}) · nproc ${meta.nproc} · ` +
+    `127.0.0.1 only · bench took ${meta.seconds} s`,
+    "",
+    "| # | Scenario | Unit | AlphaNET | Direct TCP | Plain proxy | AlphaNET × proxy | Target | PASS/MISS | Notes |",
+    "| -: | --- | --- | --: | --: | --: | --: | --- | --- | --- |",
+    ...rows.map((r) =>
+      `| ${r.id} | ${r.scenario} | ${r.unit} | ${cell(r.alphanet, r.shown?.alphanet)} | ${
+        cell(r.direct, r.shown?.direct)
+      } | ${cell(r.proxy, r.shown?.proxy)} | ${
+        r.ratio === null ? "—" : `${round(r.ratio)} ×`
+      } | ${r.target} | ${r.pass ? "PASS" : "MISS"} | ${r.notes} |`
+    ),
+  ];
+  console.log([...lines, ...(profile.length ? ["", ...profile] : [])].join("\n"));
+  Deno.mkdirSync(OUT, { recursive: true });
+  Deno.writeTextFileSync(
+    `${OUT}results.json`,
+    JSON.stringify({ meta, rows, profile }, null, 2) + "\n",
+  );
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`bench: watchdog fired after ${WATCHDOG_MS / 1000} s, killing everything`);
+  for (const proc of live) proc.child.kill("SIGKILL");
+  Deno.exit(1);
+}, WATCHDOG_MS);
+try {
+  await main();
+} catch (error) {
+  console.error("bench failed:", error);
+  await Promise.all([...live].map((proc) => proc.terminate(1000)));
+  Deno.exitCode = 1;
+} finally {
+  clearTimeout(watchdog);
+}
