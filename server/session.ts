@@ -51,8 +51,6 @@ export class ClientSession {
   readonly outgoing: Map<number, PendingRequest> = new Map();
   /** Requests made to this client, by the id the relay gave them. */
   readonly incoming: Map<number, PendingRequest> = new Map();
-  /** Sum of the receive windows of this client's ends: the data that may be queued to it. */
-  #dataAllowance = 0;
   #lastConnectionId = 0;
   #lastRequestId = 0;
 
@@ -104,9 +102,9 @@ export class ClientSession {
   send(packet: Packet): void {
     if (this.#state === "closed") return;
     this.#writer.writePacket(packet);
-    if (
-      this.#writer.queuedBytes > this.#dataAllowance + this.#context.config.maxQueuedControlBytes
-    ) {
+    // Data to this client is bounded by the credit it grants; control frames are not, so they
+    // have their own cap.
+    if (this.#writer.queuedControlBytes > this.#context.config.maxQueuedControlBytes) {
       void this.close(Reason.SlowConsumer, "you do not read what the relay sends");
     }
   }
@@ -154,14 +152,11 @@ export class ClientSession {
   /** Registers an end of this client (router only). */
   addEnd(end: ConnectionEnd): void {
     this.ends.set(end.id, end);
-    this.#dataAllowance += end.receiveWindow;
   }
 
   /** Unregisters an end; false if it was not registered (router only). */
   removeEnd(end: ConnectionEnd): boolean {
-    if (!this.ends.delete(end.id)) return false;
-    this.#dataAllowance -= end.receiveWindow;
-    return true;
+    return this.ends.delete(end.id);
   }
 
   /**

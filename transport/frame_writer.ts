@@ -30,6 +30,8 @@ export interface ByteSink {
 interface Batch {
   readonly buffer: Uint8Array;
   readonly length: number;
+  /** Bytes of control frames (anything but ArbitraryData) in it. */
+  readonly controlBytes: number;
 }
 
 /**
@@ -47,6 +49,9 @@ export class FrameWriter {
   readonly #full: Batch[] = [];
   #buffer: Uint8Array | null = null;
   #length = 0;
+  #controlInBuffer = 0;
+  /** Control bytes queued or being written; data is bounded by credit, control is not. */
+  #controlBytes = 0;
   /** Bytes queued (full batches and the one being filled) plus bytes being written. */
   #queuedBytes = 0;
   #flushing = false;
@@ -64,6 +69,11 @@ export class FrameWriter {
     return this.#queuedBytes;
   }
 
+  /** Bytes of control frames queued or being written: what credit does not bound. */
+  get queuedControlBytes(): number {
+    return this.#controlBytes;
+  }
+
   /** Queues one packet's frame. */
   writePacket(packet: Packet): void {
     if (this.#failed) return;
@@ -71,6 +81,8 @@ export class FrameWriter {
     const target = this.#reserve(size);
     this.#length += encodeInto(packet, target, this.#length);
     this.#queuedBytes += size;
+    this.#controlInBuffer += size;
+    this.#controlBytes += size;
     this.#schedule();
   }
 
@@ -104,8 +116,15 @@ export class FrameWriter {
       releaseBuffer(current);
       return this.#buffer = large;
     }
-    if (current) this.#full.push({ buffer: current, length: this.#length });
+    if (current) {
+      this.#full.push({
+        buffer: current,
+        length: this.#length,
+        controlBytes: this.#controlInBuffer,
+      });
+    }
     this.#length = 0;
+    this.#controlInBuffer = 0;
     if (bytes <= SMALL_BUFFER_BYTES) this.#buffer = acquireSmallBuffer();
     else this.#buffer = acquireLargeBuffer();
     return this.#buffer;
@@ -122,9 +141,14 @@ export class FrameWriter {
     const next = this.#full.shift();
     if (next) return next;
     if (this.#length === 0) return undefined;
-    const batch = { buffer: this.#buffer!, length: this.#length };
+    const batch = {
+      buffer: this.#buffer!,
+      length: this.#length,
+      controlBytes: this.#controlInBuffer,
+    };
     this.#buffer = null;
     this.#length = 0;
+    this.#controlInBuffer = 0;
     return batch;
   }
 
@@ -136,6 +160,7 @@ export class FrameWriter {
           written += await this.#sink.write(batch.buffer.subarray(written, batch.length));
         }
         this.#queuedBytes -= batch.length;
+        this.#controlBytes -= batch.controlBytes;
         // Back to the shared pool, so an idle link pins no batch buffer.
         releaseBuffer(batch.buffer);
       }
@@ -144,7 +169,9 @@ export class FrameWriter {
       this.#full.length = 0;
       this.#buffer = null;
       this.#length = 0;
+      this.#controlInBuffer = 0;
       this.#queuedBytes = 0;
+      this.#controlBytes = 0;
       this.#onError(error);
     } finally {
       this.#flushing = false;
