@@ -108,6 +108,7 @@ export class AlphaNetClient implements AsyncDisposable {
     );
     this.#host = {
       sendData: (id, payload) => this.#writer.writeData(id, payload),
+      linkRoom: () => this.#writer.room(),
       sendWindowUpdate: (id, increment) =>
         this.#send({ type: PacketType.WindowUpdate, connectionId: id, increment }),
       sendShutdown: (id) => this.#send({ type: PacketType.SocketShutdown, connectionId: id }),
@@ -388,6 +389,7 @@ export class AlphaNetClient implements AsyncDisposable {
       localAddr: { transport: "alphanet", hostname: this.virtualIp, port: localPort },
       remoteAddr: remote,
       receiveWindow: this.#config.window,
+      maxReceiveWindow: this.#config.maxWindow,
       sendWindow,
       outbound,
     });

@@ -13,6 +13,9 @@ import {
   MIN_WINDOW_BYTES,
 } from "../protocol/constants.ts";
 
+/** Largest receive window connections grow to by default: fast on loopback and LANs. */
+const DEFAULT_MAX_WINDOW_BYTES = 4 * 1024 * 1024;
+
 /**
  * Options of `connect()`.
  *
@@ -40,6 +43,13 @@ export interface ConnectOptions {
    * long paths. @default {262144}
    */
   window?: number;
+  /**
+   * Largest receive window a connection grows to while its reader keeps
+   * up: each credit grant that finds the reader waiting doubles the window,
+   * so bulk transfers speed up without every connection reserving the
+   * maximum. Set it equal to `window` for a fixed window. @default {4194304}
+   */
+  maxWindow?: number;
   /** How long to wait for the relay's VirtualIP. @default {10000} */
   handshakeTimeoutMs?: number;
   /** How long a status or connection request may take before it fails with TimedOut. @default {15000} */
@@ -64,8 +74,10 @@ export interface ClientConfig {
   readonly port: number;
   /** Identity secret as bytes, or null to be keyed on the real IP. */
   readonly identity: Uint8Array | null;
-  /** Receive window of each virtual connection, in bytes. */
+  /** Initial receive window of each virtual connection, in bytes. */
   readonly window: number;
+  /** Largest receive window a connection may grow to, in bytes. */
+  readonly maxWindow: number;
   /** How long to wait for the VirtualIP. */
   readonly handshakeTimeoutMs: number;
   /** How long a request may take. */
@@ -85,6 +97,7 @@ export const DEFAULT_CONNECT_OPTIONS: Readonly<Omit<ClientConfig, "identity">> =
   hostname: "127.0.0.1",
   port: DEFAULT_RELAY_PORT,
   window: DEFAULT_WINDOW_BYTES,
+  maxWindow: DEFAULT_MAX_WINDOW_BYTES,
   handshakeTimeoutMs: 10_000,
   requestTimeoutMs: 15_000,
 });
@@ -99,6 +112,7 @@ export function resolveClientConfig(options: ConnectOptions = {}): ClientConfig 
       ? new TextEncoder().encode(options.identity)
       : options.identity ?? null,
     window: options.window ?? d.window,
+    maxWindow: options.maxWindow ?? Math.max(d.maxWindow, options.window ?? d.window),
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? d.handshakeTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs ?? d.requestTimeoutMs,
   };
@@ -117,6 +131,14 @@ export function resolveClientConfig(options: ConnectOptions = {}): ClientConfig 
   ) {
     throw new RangeError(
       `Cannot connect: window ${config.window} is outside ${MIN_WINDOW_BYTES}..${MAX_WINDOW_BYTES}`,
+    );
+  }
+  if (
+    !Number.isInteger(config.maxWindow) || config.maxWindow < config.window ||
+    config.maxWindow > MAX_WINDOW_BYTES
+  ) {
+    throw new RangeError(
+      `Cannot connect: maxWindow ${config.maxWindow} is outside window..${MAX_WINDOW_BYTES}`,
     );
   }
   for (const field of ["handshakeTimeoutMs", "requestTimeoutMs"] as const) {

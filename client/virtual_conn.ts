@@ -12,11 +12,19 @@ import type { VirtualAddr } from "./addr.ts";
 /** What a connection needs from the client that owns it. */
 export interface ConnectionHost {
   sendData(connectionId: number, payload: Uint8Array): void;
+  /** Undefined while the link can take more, else a promise for when it can. */
+  linkRoom(): Promise<void> | undefined;
   sendWindowUpdate(connectionId: number, increment: number): void;
   sendShutdown(connectionId: number): void;
   sendClosed(connectionId: number): void;
   /** Forgets the connection: frees its id and local port. */
   release(conn: VirtualConn): void;
+}
+
+/** A read waiting for bytes; `resolve(0)` means "look again", n > 0 means n bytes were copied in. */
+interface ReadWaiter {
+  readonly buffer: Uint8Array | null;
+  readonly resolve: (delivered: number) => void;
 }
 
 /** Static facts of a new connection. */
@@ -26,6 +34,8 @@ export interface ConnectionSetup {
   readonly remoteAddr: VirtualAddr;
   /** The window this side announced: how much the peer may send unread. */
   readonly receiveWindow: number;
+  /** How far this side may grow its window while its reader is starved. */
+  readonly maxReceiveWindow: number;
   /** The window the peer announced: initial send credit. */
   readonly sendWindow: number;
   /** Whether this side opened it (and so owns an ephemeral local port). */
@@ -62,8 +72,11 @@ export class VirtualConn implements AsyncDisposable {
   #headOffset = 0;
   #buffered = 0;
   #unacknowledged = 0;
+  /** The current receive window: starts as announced, doubles while the reader starves. */
+  #window: number;
   #readEnded = false;
-  #readWaiters: (() => void)[] = [];
+  /** Pending reads; a waiter with a buffer may be handed bytes directly (one copy, no allocation). */
+  #readWaiters: ReadWaiter[] = [];
 
   // Send side.
   #credit: number;
@@ -83,6 +96,7 @@ export class VirtualConn implements AsyncDisposable {
     this.#host = host;
     this.#setup = setup;
     this.#credit = setup.sendWindow;
+    this.#window = setup.receiveWindow;
   }
 
   /** This end's virtual address. */
@@ -115,7 +129,10 @@ export class VirtualConn implements AsyncDisposable {
       if (buffer.length === 0) return 0;
       const end = this.#endOfReads();
       if (end !== undefined) return end;
-      await new Promise<void>((resolve) => this.#readWaiters.push(resolve));
+      const delivered = await new Promise<number>((resolve) =>
+        this.#readWaiters.push({ buffer, resolve })
+      );
+      if (delivered > 0) return delivered;
     }
   }
 
@@ -195,15 +212,30 @@ export class VirtualConn implements AsyncDisposable {
   /** Client only: bytes arrived from the peer. Throws if the relay broke credit. */
   receive(payload: Uint8Array): void {
     if (this.#closed || this.#readEnded) return;
-    if (this.#buffered + this.#unacknowledged + payload.length > this.#setup.receiveWindow) {
+    if (this.#buffered + this.#unacknowledged + payload.length > this.#window) {
       throw new ProtocolError(
-        `Cannot accept data: connection ${this.#setup.id} exceeds its window of ${this.#setup.receiveWindow} bytes`,
+        `Cannot accept data: connection ${this.#setup.id} exceeds its window of ${this.#window} bytes`,
         Reason.FlowControl,
       );
     }
-    this.#chunks.push(payload.slice());
-    this.#buffered += payload.length;
-    this.#wake(this.#readWaiters);
+    let offset = 0;
+    if (this.#buffered === 0) {
+      // Fast path: a read is waiting, so copy straight into its buffer.
+      for (const waiter of this.#readWaiters) {
+        if (waiter.buffer === null) continue;
+        offset = Math.min(waiter.buffer.length, payload.length);
+        waiter.buffer.set(payload.subarray(0, offset));
+        this.#readWaiters.splice(this.#readWaiters.indexOf(waiter), 1);
+        this.#acknowledge(offset);
+        waiter.resolve(offset);
+        break;
+      }
+    }
+    if (offset < payload.length) {
+      this.#chunks.push(payload.slice(offset));
+      this.#buffered += payload.length - offset;
+      this.#wake(this.#readWaiters);
+    }
   }
 
   /** Client only: the peer granted more credit. */
@@ -255,7 +287,7 @@ export class VirtualConn implements AsyncDisposable {
       }
       const end = this.#endOfReads();
       if (end !== undefined) return end;
-      await new Promise<void>((resolve) => this.#readWaiters.push(resolve));
+      await new Promise<number>((resolve) => this.#readWaiters.push({ buffer: null, resolve }));
     }
   }
 
@@ -278,16 +310,28 @@ export class VirtualConn implements AsyncDisposable {
     return copied;
   }
 
-  /** Batches credit grants: one WindowUpdate per half window read. */
   #consumed(bytes: number): void {
     this.#buffered -= bytes;
+    this.#acknowledge(bytes);
+  }
+
+  /**
+   * Batches credit grants: one WindowUpdate per half window read. When the
+   * reader has drained everything by then, the window, not the application,
+   * is what limits the stream: the grant then also doubles the window, up to
+   * the maximum (receive-window auto-tuning, as in HTTP/2 and QUIC stacks).
+   */
+  #acknowledge(bytes: number): void {
     this.#unacknowledged += bytes;
-    if (
-      this.#unacknowledged >= this.#setup.receiveWindow / 2 && !this.#readEnded && !this.#closed
-    ) {
-      this.#host.sendWindowUpdate(this.#setup.id, this.#unacknowledged);
-      this.#unacknowledged = 0;
+    if (this.#unacknowledged < this.#window / 2 || this.#readEnded || this.#closed) return;
+    let increment = this.#unacknowledged;
+    if (this.#buffered === 0 && this.#window < this.#setup.maxReceiveWindow) {
+      const growth = Math.min(this.#window, this.#setup.maxReceiveWindow - this.#window);
+      this.#window += growth;
+      increment += growth;
     }
+    this.#host.sendWindowUpdate(this.#setup.id, increment);
+    this.#unacknowledged = 0;
   }
 
   async #writeAll(data: Uint8Array): Promise<number> {
@@ -304,14 +348,20 @@ export class VirtualConn implements AsyncDisposable {
       this.#host.sendData(this.#setup.id, data.subarray(offset, offset + size));
       this.#credit -= size;
       offset += size;
+      // Follow TCP backpressure on the link: queue no more than a batch or two in user space.
+      const room = this.#host.linkRoom();
+      if (room) await room;
     }
     return data.length;
   }
 
-  #wake(waiters: (() => void)[]): void {
+  #wake(waiters: ReadWaiter[] | (() => void)[]): void {
     if (waiters.length === 0) return;
     const ready = waiters.splice(0);
-    for (const resolve of ready) resolve();
+    for (const waiter of ready) {
+      if (typeof waiter === "function") waiter();
+      else waiter.resolve(0);
+    }
   }
 
   #wakeAll(): void {

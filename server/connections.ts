@@ -11,8 +11,12 @@ import type { ClientSession } from "./session.ts";
 
 /** One side of an active virtual connection. */
 export class ConnectionEnd {
-  /** Bytes this end sent that the other end has not yet granted back. */
-  unacknowledged = 0;
+  /**
+   * Bytes this end may still send: the peer's announced window, less data
+   * sent, plus the peer's grants. Grants may exceed what was sent (a
+   * receiver growing its window), up to MAX_WINDOW_BYTES outstanding.
+   */
+  credit = 0;
   /** This end said it writes no more (SocketShutdown). */
   writeClosed = false;
   /** The other side; set right after both ends exist. */
@@ -31,6 +35,8 @@ export class ConnectionEnd {
 export function linkEnds(a: ConnectionEnd, b: ConnectionEnd): void {
   a.peer = b;
   b.peer = a;
+  a.credit = b.receiveWindow;
+  b.credit = a.receiveWindow;
   a.session.addEnd(a);
   b.session.addEnd(b);
 }

@@ -9,7 +9,7 @@
 
 import { ProtocolError } from "../errors.ts";
 import { formatIpv4 } from "../protocol/address.ts";
-import { PacketType, Reason } from "../protocol/constants.ts";
+import { MAX_WINDOW_BYTES, PacketType, Reason } from "../protocol/constants.ts";
 import type {
   ArbitraryDataPacket,
   Packet,
@@ -269,10 +269,10 @@ export class Router {
         Reason.UnexpectedPacket,
       );
     }
-    end.unacknowledged += packet.payload.length;
-    if (end.unacknowledged > end.peer.receiveWindow) {
+    end.credit -= packet.payload.length;
+    if (end.credit < 0) {
       throw new ProtocolError(
-        `Cannot forward data: connection ${end.id} has ${end.unacknowledged} bytes unacknowledged, window is ${end.peer.receiveWindow}`,
+        `Cannot forward data: connection ${end.id} sent ${-end.credit} bytes beyond its credit`,
         Reason.FlowControl,
       );
     }
@@ -283,13 +283,15 @@ export class Router {
     const end = session.endFor(packet.connectionId);
     if (!end) return;
     const sender = end.peer;
-    if (packet.increment > sender.unacknowledged) {
+    if (sender.credit + packet.increment > MAX_WINDOW_BYTES) {
       throw new ProtocolError(
-        `Cannot grant credit: increment ${packet.increment} exceeds the ${sender.unacknowledged} bytes received on connection ${end.id}`,
+        `Cannot grant credit: connection ${end.id} would have ${
+          sender.credit + packet.increment
+        } bytes outstanding, more than ${MAX_WINDOW_BYTES}`,
         Reason.FlowControl,
       );
     }
-    sender.unacknowledged -= packet.increment;
+    sender.credit += packet.increment;
     sender.session.send({
       type: PacketType.WindowUpdate,
       connectionId: sender.id,

@@ -87,7 +87,12 @@ Deno.test("a real receiver batches its credit grants: one per half window read, 
   const relay = await startRelay({ db: ":memory:" });
   const raw = await rawClient(relay.port);
   const window = 64 * 1024;
-  const receiver = await connect({ port: relay.port, identity: randomIdentity(), window });
+  const receiver = await connect({
+    port: relay.port,
+    identity: randomIdentity(),
+    window,
+    maxWindow: window,
+  });
   try {
     await raw.handshake();
     const listener = receiver.listen({ port: 9 });
@@ -144,6 +149,82 @@ Deno.test("a real receiver batches its credit grants: one per half window read, 
       increments.length <= total / (window / 2),
       `${increments.length} grants for ${total} bytes`,
     );
+    // A fixed window grants back exactly what was read, never more.
+    assert.ok(increments.reduce((sum, n) => sum + n, 0) <= total);
+    inbound.close();
+  } finally {
+    await receiver.close();
+    await raw.close();
+    await relay.close();
+  }
+});
+
+Deno.test("a starved reader grows its window by doubling up to maxWindow, and no further", async () => {
+  const relay = await startRelay({ db: ":memory:" });
+  const raw = await rawClient(relay.port);
+  const window = 64 * 1024;
+  const maxWindow = 512 * 1024;
+  const receiver = await connect({
+    port: relay.port,
+    identity: randomIdentity(),
+    window,
+    maxWindow,
+  });
+  try {
+    await raw.handshake();
+    const listener = receiver.listen({ port: 9 });
+    await raw.send({
+      type: PacketType.SocketConnectionRequest,
+      requestId: 1,
+      connectionId: 0,
+      source: raw.address,
+      sourcePort: 50_000,
+      destination: addressOf(receiver),
+      destinationPort: 9,
+      window: RAW_WINDOW,
+    });
+    const answer = await raw.expect(PacketType.SocketConnectionResponse, "connection response");
+    const inbound = await withTimeout(listener.accept(), STEP_MS, "accept");
+    listener.close();
+    // The application reads whatever arrives at once, so every grant finds it waiting.
+    const total = 8 * 1024 * 1024;
+    const reading = (async () => {
+      const buffer = new Uint8Array(256 * 1024);
+      let read = 0;
+      while (read < total) {
+        const count = await inbound.read(buffer);
+        if (count === null) break;
+        read += count;
+      }
+      return read;
+    })();
+    let credit = answer.window;
+    let sent = 0;
+    let largestCredit = credit;
+    let granted = 0;
+    for (let steps = 0; sent < total && steps < 100_000; steps++) {
+      if (credit > 0) {
+        const size = Math.min(credit, 65_535, total - sent);
+        await raw.send({
+          type: PacketType.ArbitraryData,
+          connectionId: answer.connectionId,
+          payload: new Uint8Array(size),
+        });
+        credit -= size;
+        sent += size;
+        continue;
+      }
+      const update = await raw.expect(PacketType.WindowUpdate, `credit after ${sent} bytes`);
+      credit += update.increment;
+      granted += update.increment;
+      largestCredit = Math.max(largestCredit, credit);
+      assert.ok(credit <= maxWindow, `credit ${credit} beyond maxWindow ${maxWindow}`);
+    }
+    assert.equal(await withTimeout(reading, STEP_MS, "the receiver to read everything"), total);
+    // Grants beyond the bytes read are growth: some, so more credit than the first window
+    // was ever on offer, and never more than maxWindow - window in all.
+    assert.ok(largestCredit > window, `credit never exceeded the first window (${largestCredit})`);
+    assert.ok(granted - total <= maxWindow - window, `grew by ${granted - total} bytes`);
     inbound.close();
   } finally {
     await receiver.close();

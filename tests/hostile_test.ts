@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   type AlphaNetClient,
   connect,
+  MAX_WINDOW_BYTES,
   type Packet,
   PacketType,
   PROTOCOL_VERSION,
@@ -275,7 +276,7 @@ Deno.test("sending more than the accepted window without a WindowUpdate is FlowC
   });
 });
 
-Deno.test("granting more credit than was sent is FlowControl", async () => {
+Deno.test("a receiver may grow its window, but credit beyond MAX_WINDOW_BYTES is FlowControl", async () => {
   await withRaw(async (raw, relay) => {
     const owner = await join(relay.port);
     try {
@@ -284,12 +285,28 @@ Deno.test("granting more credit than was sent is FlowControl", async () => {
       const { connectionId, ownerEnd } = await rawConnect(raw, owner, listener, 10);
       listener.close();
       try {
-        await ownerEnd.write(utf8("ten bytes!"));
-        const data = await raw.expect(PacketType.ArbitraryData, "the owner's 10 bytes");
-        assert.equal(data.connectionId, connectionId);
-        assert.equal(text(data.payload), "ten bytes!");
-        await raw.send({ type: PacketType.WindowUpdate, connectionId, increment: 11 });
-        await raw.expectError(Reason.FlowControl, "over-grant");
+        // The raw side announced 16 KiB. Growing its window to exactly the maximum is legal:
+        // the owner may then send more than 16 KiB before any further grant.
+        await raw.send({
+          type: PacketType.WindowUpdate,
+          connectionId,
+          increment: MAX_WINDOW_BYTES - 16_384,
+        });
+        const big = new Uint8Array(64 * 1024).fill(3);
+        await withTimeout(ownerEnd.write(big), STEP_MS, "a write beyond the announced 16 KiB");
+        let received = 0;
+        for (let frames = 0; received < big.length && frames < 64; frames++) {
+          const data = await raw.expect(PacketType.ArbitraryData, "the owner's bytes");
+          received += data.payload.length;
+        }
+        assert.equal(received, big.length);
+        // One byte more than the maximum outstanding is a violation.
+        await raw.send({
+          type: PacketType.WindowUpdate,
+          connectionId,
+          increment: big.length + 1,
+        });
+        await raw.expectError(Reason.FlowControl, "credit beyond the maximum window");
         const rest = await withTimeout(readAll(ownerEnd), STEP_MS, "owner's reads to end");
         assert.equal(rest.length, 0);
       } finally {

@@ -26,6 +26,9 @@ export interface ByteSink {
   write(bytes: Uint8Array): Promise<number>;
 }
 
+/** Queued bytes above which {@linkcode FrameWriter.room} asks producers to wait. */
+export const WRITE_HIGH_WATER_BYTES = 256 * 1024;
+
 /** A filled batch buffer waiting for its write. */
 interface Batch {
   readonly buffer: Uint8Array;
@@ -57,6 +60,7 @@ export class FrameWriter {
   #flushing = false;
   #failed = false;
   #drainWaiters: (() => void)[] = [];
+  #roomWaiters: (() => void)[] = [];
 
   /** `onError` runs once if a write fails; the writer drops everything after that. */
   constructor(sink: ByteSink, onError: (error: unknown) => void) {
@@ -96,6 +100,17 @@ export class FrameWriter {
     this.#length += payload.length;
     this.#queuedBytes += size;
     this.#schedule();
+  }
+
+  /**
+   * Undefined while fewer than {@linkcode WRITE_HIGH_WATER_BYTES} are queued,
+   * else a promise that resolves once the queue is down to half of that (or
+   * the writer failed). Lets a producer follow TCP backpressure instead of
+   * queueing all it may send.
+   */
+  room(): Promise<void> | undefined {
+    if (this.#queuedBytes < WRITE_HIGH_WATER_BYTES || this.#failed) return undefined;
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
   /** Resolves once everything queued so far is written (or the writer failed). */
@@ -163,6 +178,7 @@ export class FrameWriter {
         this.#controlBytes -= batch.controlBytes;
         // Back to the shared pool, so an idle link pins no batch buffer.
         releaseBuffer(batch.buffer);
+        if (this.#queuedBytes <= WRITE_HIGH_WATER_BYTES / 2) wakeAll(this.#roomWaiters);
       }
     } catch (error) {
       this.#failed = true;
@@ -175,9 +191,12 @@ export class FrameWriter {
       this.#onError(error);
     } finally {
       this.#flushing = false;
-      const waiters = this.#drainWaiters;
-      this.#drainWaiters = [];
-      for (const resolve of waiters) resolve();
+      wakeAll(this.#drainWaiters);
+      wakeAll(this.#roomWaiters);
     }
   }
+}
+
+function wakeAll(waiters: (() => void)[]): void {
+  for (const resolve of waiters.splice(0)) resolve();
 }
