@@ -38,15 +38,15 @@ export class PendingRequests {
   /** Tracks a new request in both sessions. */
   add(request: PendingRequest): void {
     this.#byAge.add(request);
-    request.requester.outgoing.set(request.requesterRequestId, request);
-    request.owner.incoming.set(request.ownerRequestId, request);
+    request.requester.addOutgoing(request);
+    request.owner.addIncoming(request);
   }
 
   /** Forgets a request; returns false if it was already settled. */
   delete(request: PendingRequest): boolean {
     if (!this.#byAge.delete(request)) return false;
-    request.requester.outgoing.delete(request.requesterRequestId);
-    request.owner.incoming.delete(request.ownerRequestId);
+    request.requester.removeOutgoing(request);
+    request.owner.removeIncoming(request);
     return true;
   }
 

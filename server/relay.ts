@@ -29,17 +29,19 @@ const MAX_SWEEP_INTERVAL_MS = 1000;
 export class Relay implements AsyncDisposable {
   readonly #listener: Deno.TcpListener;
   readonly #context: SessionContext;
-  readonly #sessions = new Set<Promise<void>>();
-  readonly #live = new Set<ClientSession>();
+  /** Every open link, handshake done or not, with the promise its run() settles when it ends. */
+  readonly #sessions = new Map<ClientSession, Promise<void>>();
   readonly #sweepTimer: ReturnType<typeof setInterval>;
   readonly #acceptLoop: Promise<void>;
   #closing: Promise<void> | null = null;
 
-  private constructor(listener: Deno.TcpListener, context: SessionContext) {
+  private constructor(listener: Deno.TcpListener, shared: Omit<SessionContext, "ended">) {
     this.#listener = listener;
-    this.#context = context;
-    const sweepMs = Math.min(MAX_SWEEP_INTERVAL_MS, Math.ceil(context.config.requestTimeoutMs / 4));
-    this.#sweepTimer = setInterval(() => context.router.expireRequests(performance.now()), sweepMs);
+    // One callback for every session, rather than a `.finally()` closure per session.
+    this.#context = { ...shared, ended: (session) => this.#sessions.delete(session) };
+    const { config, router } = shared;
+    const sweepMs = Math.min(MAX_SWEEP_INTERVAL_MS, Math.ceil(config.requestTimeoutMs / 4));
+    this.#sweepTimer = setInterval(() => router.expireRequests(performance.now()), sweepMs);
     this.#acceptLoop = this.#accept();
   }
 
@@ -79,7 +81,7 @@ export class Relay implements AsyncDisposable {
 
   /** TCP links open, handshake done or not. */
   get linkCount(): number {
-    return this.#live.size;
+    return this.#sessions.size;
   }
 
   /** Stops accepting, tells every client the relay is shutting down, closes the registry. */
@@ -98,12 +100,7 @@ export class Relay implements AsyncDisposable {
       for await (const conn of this.#listener) {
         conn.setNoDelay(true);
         const session = new ClientSession(conn, this.#context);
-        this.#live.add(session);
-        const running = session.run().finally(() => {
-          this.#live.delete(session);
-          this.#sessions.delete(running);
-        });
-        this.#sessions.add(running);
+        this.#sessions.set(session, session.run());
       }
     } catch (error) {
       if (this.#closing === null) {
@@ -120,10 +117,10 @@ export class Relay implements AsyncDisposable {
     }
     await this.#acceptLoop;
     clearInterval(this.#sweepTimer);
-    for (const session of this.#live) {
+    for (const session of this.#sessions.keys()) {
       void session.close(Reason.Shutdown, "the relay is shutting down");
     }
-    await Promise.all(this.#sessions);
+    await Promise.all(this.#sessions.values());
     this.#context.registry.close();
   }
 }

@@ -24,10 +24,15 @@ export interface SessionContext {
   readonly log: Logger;
   readonly registry: Registry;
   readonly router: Router;
+  /** Called once per session, when its link has ended and been cleaned up. */
+  readonly ended: (session: ClientSession) => void;
 }
 
 /** How long a closing session waits for its last frames to leave. */
 const CLOSE_FLUSH_MS = 1000;
+
+/** What a session without connections or requests reads instead of a map of its own. */
+const NONE: ReadonlyMap<number, never> = new Map<number, never>();
 
 type SessionState = "hello" | "joining" | "open" | "closed";
 
@@ -44,13 +49,10 @@ export class ClientSession {
   /** The client's virtual IPv4 as a u32; 0 until the handshake completes. */
   address = 0;
 
-  // Owned by the router.
-  /** Active connection ends of this client, by this client's connection id. */
-  readonly ends: Map<number, ConnectionEnd> = new Map();
-  /** Requests this client made, by its own request id. */
-  readonly outgoing: Map<number, PendingRequest> = new Map();
-  /** Requests made to this client, by the id the relay gave them. */
-  readonly incoming: Map<number, PendingRequest> = new Map();
+  // Owned by the router. Most clients stay idle, so each map is created on first use.
+  #ends: Map<number, ConnectionEnd> | null = null;
+  #outgoing: Map<number, PendingRequest> | null = null;
+  #incoming: Map<number, PendingRequest> | null = null;
   #lastConnectionId = 0;
   #lastRequestId = 0;
 
@@ -66,8 +68,11 @@ export class ClientSession {
     this.#writer = new FrameWriter(conn, () => this.close(Reason.PeerDisconnected, "write failed"));
   }
 
-  /** Serves the link until it ends; never rejects. */
-  async run(): Promise<void> {
+  /**
+   * Serves the link until it ends and the relay has been told; never rejects.
+   * Not async itself: the read loop is the only async frame an idle client keeps.
+   */
+  run(): Promise<void> {
     this.#helloTimer = setTimeout(
       () =>
         this.close(
@@ -76,26 +81,10 @@ export class ClientSession {
         ),
       this.#context.config.helloTimeoutMs,
     );
-    try {
-      await readFrames(this.#conn, (packet) => this.#onPacket(packet));
-      await this.close(Reason.PeerDisconnected, "link closed by the client");
-    } catch (error) {
-      if (error instanceof ProtocolError) {
-        await this.close(error.reason, error.message);
-      } else if (this.#state === "closed") {
-        // The read was cut short by close(): nothing more to report.
-      } else if (
-        error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe
-      ) {
-        await this.close(Reason.PeerDisconnected, "link reset by the client");
-      } else {
-        this.#context.log.log("error", "internal-error", {
-          client: this.realIp,
-          error: String(error),
-        });
-        await this.close(Reason.Internal, "internal error");
-      }
-    }
+    return readFrames(this.#conn, (packet) => this.#onPacket(packet)).then(
+      () => this.#end(Reason.PeerDisconnected, "link closed by the client"),
+      (error) => this.#endAfterReadError(error),
+    );
   }
 
   /** Queues a packet to this client; a client that stops reading is closed as a slow consumer. */
@@ -134,12 +123,27 @@ export class ClientSession {
     return id >= 1 && id <= this.#lastConnectionId;
   }
 
+  /** Active connection ends of this client, by this client's connection id. */
+  get ends(): ReadonlyMap<number, ConnectionEnd> {
+    return this.#ends ?? NONE;
+  }
+
+  /** Requests this client made, by its own request id. */
+  get outgoing(): ReadonlyMap<number, PendingRequest> {
+    return this.#outgoing ?? NONE;
+  }
+
+  /** Requests made to this client, by the id the relay gave them. */
+  get incoming(): ReadonlyMap<number, PendingRequest> {
+    return this.#incoming ?? NONE;
+  }
+
   /**
    * The active end `id` names, or undefined for an end that has closed (a
    * frame that crossed the close is dropped). An id never issued is a violation.
    */
   endFor(id: number): ConnectionEnd | undefined {
-    const end = this.ends.get(id);
+    const end = this.#ends?.get(id);
     if (!end && !this.isIssuedConnectionId(id)) {
       throw new ProtocolError(
         `Cannot use connection ${id}: it was never issued to you`,
@@ -151,12 +155,32 @@ export class ClientSession {
 
   /** Registers an end of this client (router only). */
   addEnd(end: ConnectionEnd): void {
-    this.ends.set(end.id, end);
+    (this.#ends ??= new Map()).set(end.id, end);
   }
 
   /** Unregisters an end; false if it was not registered (router only). */
   removeEnd(end: ConnectionEnd): boolean {
-    return this.ends.delete(end.id);
+    return this.#ends?.delete(end.id) ?? false;
+  }
+
+  /** Registers a request this client made (router only). */
+  addOutgoing(request: PendingRequest): void {
+    (this.#outgoing ??= new Map()).set(request.requesterRequestId, request);
+  }
+
+  /** Unregisters a request this client made (router only). */
+  removeOutgoing(request: PendingRequest): void {
+    this.#outgoing?.delete(request.requesterRequestId);
+  }
+
+  /** Registers a request made to this client (router only). */
+  addIncoming(request: PendingRequest): void {
+    (this.#incoming ??= new Map()).set(request.ownerRequestId, request);
+  }
+
+  /** Unregisters a request made to this client (router only). */
+  removeIncoming(request: PendingRequest): void {
+    this.#incoming?.delete(request.ownerRequestId);
   }
 
   /**
@@ -168,7 +192,7 @@ export class ClientSession {
     if (this.#state === "closed") return;
     const wasOpen = this.#state === "open";
     this.#state = "closed";
-    clearTimeout(this.#helloTimer);
+    this.#stopHelloTimer();
     const { log, router } = this.#context;
     if (reason !== Reason.PeerDisconnected) {
       this.#writer.writePacket({ type: PacketType.Error, reason, message: truncate(message) });
@@ -194,6 +218,38 @@ export class ClientSession {
     } catch {
       // Already closed by the peer's reset.
     }
+  }
+
+  /** Closes after the read loop failed, with the reason the failure implies, then tells the relay. */
+  async #endAfterReadError(error: unknown): Promise<void> {
+    if (error instanceof ProtocolError) {
+      await this.close(error.reason, error.message);
+    } else if (this.#state === "closed") {
+      // The read was cut short by close(): nothing more to report.
+    } else if (
+      error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe
+    ) {
+      await this.close(Reason.PeerDisconnected, "link reset by the client");
+    } else {
+      this.#context.log.log("error", "internal-error", {
+        client: this.realIp,
+        error: String(error),
+      });
+      await this.close(Reason.Internal, "internal error");
+    }
+    this.#context.ended(this);
+  }
+
+  /** Closes the session, then tells the relay. */
+  async #end(reason: Reason, message: string): Promise<void> {
+    await this.close(reason, message);
+    this.#context.ended(this);
+  }
+
+  /** Drops the timer, not just its schedule: a cleared Timeout still pins ~0.3 KiB. */
+  #stopHelloTimer(): void {
+    clearTimeout(this.#helloTimer);
+    this.#helloTimer = undefined;
   }
 
   #onPacket(packet: Packet): void {
@@ -246,7 +302,7 @@ export class ClientSession {
       log.log("error", "registry-error", { client: this.realIp, error: String(error) });
       return this.close(Reason.Internal, "Cannot assign a virtual IP: registry error");
     }
-    clearTimeout(this.#helloTimer);
+    this.#stopHelloTimer();
     this.#state = "open";
     const previous = router.attach(this);
     if (previous && previous !== this) {

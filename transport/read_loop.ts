@@ -1,7 +1,7 @@
 /**
  * Reads a link into a {@linkcode FrameDecoder} with a buffer that adapts to
  * the traffic: a small private one while the peer is quiet, a pooled large
- * one while reads come back full. An idle link thus pins about 1 KiB.
+ * one while reads come back full. An idle link thus pins 512 bytes.
  *
  * @module
  */
@@ -15,8 +15,12 @@ export interface ByteSource {
   read(buffer: Uint8Array): Promise<number | null>;
 }
 
-/** Size of the buffer a quiet link waits on. */
-const IDLE_READ_BYTES = 1024;
+/**
+ * Size of the buffer a quiet link waits on: any control frame a client
+ * normally sends fits (Hello with a 256-byte identity is 265 bytes); a larger
+ * frame just spans reads, which the decoder handles.
+ */
+const IDLE_READ_BYTES = 512;
 
 /**
  * Reads frames until the source ends (resolves) or fails or a packet
