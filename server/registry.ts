@@ -5,6 +5,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { AlphaNetError, Closed } from "../errors.ts";
 import type { AddressPool } from "./address_pool.ts";
@@ -74,15 +75,14 @@ export class PoolExhausted extends AlphaNetError {
  * @example
  * ```ts
  * import { identityKey } from "./registry.ts";
- * const key = await identityKey(new Uint8Array(32));
+ * const key = identityKey(new Uint8Array(32));
  * console.log(key.kind); // "identity"
  * ```
  */
-export async function identityKey(identity: Uint8Array): Promise<RegistryKey> {
-  // Copy: subtle.digest rejects views over a SharedArrayBuffer.
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(identity)));
-  const identityHash = Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
-  return { kind: "identity", identityHash };
+export function identityKey(identity: Uint8Array): RegistryKey {
+  // Synchronous on purpose: the handshake then completes in the read loop's turn, so frames
+  // pipelined behind Hello are handled in order, and a join leaves no promise behind.
+  return { kind: "identity", identityHash: createHash("sha256").update(identity).digest("hex") };
 }
 
 /** The stored text form of a key; the prefix keeps the two kinds apart. */

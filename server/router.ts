@@ -112,10 +112,12 @@ export class Router {
         return session.send({ type: PacketType.Pong, nonce: packet.nonce });
       case PacketType.Pong:
         return; // liveness is refreshed by any frame; nothing else to do
+      case PacketType.Error:
+        // The client says goodbye with a reason; nothing to answer.
+        return void session.close(Reason.PeerDisconnected, `client error: ${packet.message}`);
       case PacketType.Hello:
       case PacketType.VirtualIP:
       case PacketType.RequestFailed:
-      case PacketType.Error:
         throw new ProtocolError(
           `Cannot accept packet: type 0x${
             packet.type.toString(16)
@@ -199,7 +201,10 @@ export class Router {
     const request = this.#answered(session, packet.requestId, "connect");
     if (!request) {
       // The request timed out or its requester left: undo an acceptance the owner made meanwhile.
-      if (packet.accepted && session.isIssuedConnectionId(packet.connectionId)) {
+      if (
+        packet.accepted && session.isIssuedConnectionId(packet.connectionId) &&
+        !session.ends.has(packet.connectionId)
+      ) {
         session.send({
           type: PacketType.SocketClosed,
           connectionId: packet.connectionId,
@@ -209,6 +214,8 @@ export class Router {
       return;
     }
     if (packet.connectionId !== (packet.accepted ? request.ownerConnectionId : 0)) {
+      // The request is settled already: answer the requester before the owner is closed.
+      this.#reply(request, Reason.Offline);
       throw new ProtocolError(
         `Cannot accept connection response: connection id ${packet.connectionId} does not match the request`,
         Reason.UnexpectedPacket,

@@ -34,7 +34,7 @@ const CLOSE_FLUSH_MS = 1000;
 /** What a session without connections or requests reads instead of a map of its own. */
 const NONE: ReadonlyMap<number, never> = new Map<number, never>();
 
-type SessionState = "hello" | "joining" | "open" | "closed";
+type SessionState = "hello" | "open" | "closed";
 
 /** The relay's side of one client's TCP link. */
 export class ClientSession {
@@ -265,42 +265,38 @@ export class ClientSession {
             Reason.UnexpectedPacket,
           );
         }
-        this.#state = "joining";
-        void this.#join(packet);
-        return;
-      case "joining":
-        throw new ProtocolError(
-          "Cannot accept packet: wait for VirtualIP before sending",
-          Reason.UnexpectedPacket,
-        );
+        return this.#join(packet);
       case "closed":
         return;
     }
   }
 
-  async #join(hello: HelloPacket): Promise<void> {
+  /**
+   * Completes the handshake within the read loop's turn, so frames a client
+   * pipelines behind its Hello are handled in order, as an open session's.
+   */
+  #join(hello: HelloPacket): void {
     if (hello.version !== PROTOCOL_VERSION) {
-      return this.close(
+      return void this.close(
         Reason.UnsupportedVersion,
         `Cannot join: protocol version ${hello.version} is not supported, this relay speaks ${PROTOCOL_VERSION}`,
       );
     }
     const key: RegistryKey = hello.identity
-      ? await identityKey(hello.identity)
+      ? identityKey(hello.identity)
       : { kind: "ip", realIp: this.realIp };
-    if (this.#state !== "joining") return;
     const { registry, router, log } = this.#context;
     try {
       this.address = registry.assign(key);
     } catch (error) {
       if (error instanceof PoolExhausted) {
-        return this.close(
+        return void this.close(
           Reason.PoolExhausted,
           "Cannot assign a virtual IP: the pool is exhausted",
         );
       }
       log.log("error", "registry-error", { client: this.realIp, error: String(error) });
-      return this.close(Reason.Internal, "Cannot assign a virtual IP: registry error");
+      return void this.close(Reason.Internal, "Cannot assign a virtual IP: registry error");
     }
     this.#stopHelloTimer();
     this.#state = "open";
@@ -323,5 +319,10 @@ export class ClientSession {
 const MAX_REASON_TEXT = 200;
 
 function truncate(message: string): string {
-  return message.length > MAX_REASON_TEXT ? message.slice(0, MAX_REASON_TEXT) : message;
+  if (message.length <= MAX_REASON_TEXT) return message;
+  // Never cut a surrogate pair in half: that would put U+FFFD on the wire.
+  const end = /[\uD800-\uDBFF]/.test(message[MAX_REASON_TEXT - 1])
+    ? MAX_REASON_TEXT - 1
+    : MAX_REASON_TEXT;
+  return message.slice(0, end);
 }

@@ -7,8 +7,10 @@ import assert from "node:assert/strict";
 import {
   type AlphaNetClient,
   connect,
+  formatIpv4,
   PacketType,
   parseIpv4,
+  PROTOCOL_VERSION,
   Reason,
   RelayError,
   type VirtualConn,
@@ -236,6 +238,52 @@ Deno.test("an exhausted pool refuses a third identity and keeps serving the firs
   } finally {
     await a.close();
     await b.close();
+    await relay.close();
+  }
+});
+
+Deno.test("frames pipelined right behind a Hello with an identity are handled in order", async () => {
+  const relay = await startRelay({ db: ":memory:" });
+  const raw = await rawClient(relay.port);
+  try {
+    await raw.send(
+      {
+        type: PacketType.Hello,
+        version: PROTOCOL_VERSION,
+        identity: new TextEncoder().encode(randomIdentity()),
+      },
+      { type: PacketType.Ping, nonce: 77 },
+    );
+    await raw.expect(PacketType.VirtualIP, "VirtualIP first");
+    const pong = await raw.expect(PacketType.Pong, "then the Pong");
+    assert.equal(pong.nonce, 77);
+  } finally {
+    await raw.close();
+    await relay.close();
+  }
+});
+
+Deno.test("a client's Error frame closes its link quietly and frees its address", async () => {
+  const relay = await startRelay({ db: ":memory:" });
+  const raw = await rawClient(relay.port);
+  const observer = await connect({ port: relay.port, identity: randomIdentity() });
+  try {
+    const address = await raw.handshake();
+    const where = { hostname: formatIpv4(address), port: 1 };
+    const asking = observer.status(where);
+    const asked = await raw.expect(PacketType.SocketStatusRequest, "the observer's status request");
+    await raw.send({
+      type: PacketType.SocketStatusResponse,
+      requestId: asked.requestId,
+      listening: false,
+    });
+    assert.deepEqual(await asking, { online: true, listening: false });
+    await raw.send({ type: PacketType.Error, reason: Reason.Normal, message: "bye" });
+    await raw.expectEof("the relay to close the link without answering");
+    assert.equal((await observer.status(where)).online, false);
+  } finally {
+    await observer.close();
+    await raw.close();
     await relay.close();
   }
 });
