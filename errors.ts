@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Reason, reasonName } from "./protocol/constants.ts";
+import { Reason, reasonName } from "./protocol/constants.ts";
 
 /**
  * Base class of every AlphaNET error.
@@ -79,6 +79,58 @@ export class RelayError extends AlphaNetError {
   /** The reason's name, such as `"Replaced"`. */
   get reasonName(): string {
     return reasonName(this.reason);
+  }
+}
+
+/**
+ * The relay closed this client because a newer link with the same identity
+ * (or, without one, the same real IP) took over its virtual IP. A replaced
+ * client never reconnects: two copies of one identity must not take the
+ * address from each other in turn. A {@linkcode RelayError} with reason
+ * `Replaced`, so code that checks `RelayError` keeps working.
+ *
+ * @example Tell a takeover from other ends
+ * ```ts ignore
+ * import { connect, Replaced } from "@alphanet/net";
+ * const net = await connect();
+ * const ended = await net.closed;
+ * if (ended instanceof Replaced) console.log("another client took over this address");
+ * ```
+ */
+export class Replaced extends RelayError {
+  /** Creates the error from the Error frame's message. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(Reason.Replaced, message, options);
+    this.name = "Replaced";
+  }
+}
+
+/**
+ * After reconnecting, the relay assigned this client a different virtual IP
+ * than before (for example, the relay lost its registry). Fatal: the client
+ * closes rather than carry on under another address.
+ *
+ * @example
+ * ```ts
+ * import { AddressChanged } from "@alphanet/net";
+ * const error = new AddressChanged("83.12.4.200", "45.33.2.10");
+ * console.log(error.expected, error.actual);
+ * ```
+ */
+export class AddressChanged extends AlphaNetError {
+  /** The virtual IP this client had. */
+  readonly expected: string;
+  /** The virtual IP the relay assigned on reconnect. */
+  readonly actual: string;
+  /** Creates the error from the old and the new virtual IP. */
+  constructor(expected: string, actual: string, options?: ErrorOptions) {
+    super(
+      `Cannot reconnect: the relay assigned virtual IP ${actual} instead of ${expected}`,
+      options,
+    );
+    this.name = "AddressChanged";
+    this.expected = expected;
+    this.actual = actual;
   }
 }
 
@@ -201,5 +253,25 @@ export class Closed extends AlphaNetError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "Closed";
+  }
+}
+
+/**
+ * The relay sent nothing (not even a Pong to this client's Pings) for
+ * `peerTimeoutMs`: the link is treated as dead, like a TCP connection that
+ * dropped. A {@linkcode TimedOut}.
+ *
+ * @example
+ * ```ts
+ * import { PeerTimeout, TimedOut } from "@alphanet/net";
+ * const error = new PeerTimeout("Link to the relay is dead: nothing received for 45000 ms");
+ * console.log(error instanceof TimedOut); // true
+ * ```
+ */
+export class PeerTimeout extends TimedOut {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PeerTimeout";
   }
 }

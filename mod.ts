@@ -25,22 +25,20 @@
  * @module
  */
 
-export {
-  AlphaNetClient,
-  connect,
-  type ListenOptions,
-  type SocketStatus,
-  type VirtualTarget,
-} from "./client/client.ts";
+export { AlphaNetClient, connect } from "./client/client.ts";
+export type { ListenOptions, SocketStatus, VirtualTarget } from "./client/targets.ts";
 export type { VirtualAddr } from "./client/addr.ts";
 export {
   type ClientConfig,
   type ConnectOptions,
   DEFAULT_CONNECT_OPTIONS,
+  type ReconnectOptions,
 } from "./client/options.ts";
+export { type AlphaNetClientEventMap, type ClientState, StateChangeEvent } from "./client/state.ts";
 export { VirtualConn } from "./client/virtual_conn.ts";
 export { type AcceptFilter, VirtualListener } from "./client/virtual_listener.ts";
 export {
+  AddressChanged,
   AddrInUse,
   AlphaNetError,
   BrokenPipe,
@@ -48,8 +46,10 @@ export {
   ConnectionRefused,
   ConnectionReset,
   HostUnreachable,
+  PeerTimeout,
   ProtocolError,
   RelayError,
+  Replaced,
   TimedOut,
 } from "./errors.ts";
 export * from "./protocol/mod.ts";

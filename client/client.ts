@@ -6,145 +6,185 @@
  */
 
 import {
+  AddressChanged,
   AddrInUse,
-  AlphaNetError,
   Closed,
   ConnectionRefused,
   ConnectionReset,
   HostUnreachable,
   ProtocolError,
-  RelayError,
   TimedOut,
 } from "../errors.ts";
-import { formatIpv4, parseIpv4 } from "../protocol/address.ts";
-import {
-  EPHEMERAL_PORT_FIRST,
-  MAX_PORT,
-  PacketType,
-  PROTOCOL_VERSION,
-  Reason,
-  reasonName,
-} from "../protocol/constants.ts";
+import { formatIpv4 } from "../protocol/address.ts";
+import { EPHEMERAL_PORT_FIRST, MAX_PORT, PacketType, Reason } from "../protocol/constants.ts";
 import type { Packet, SocketConnectionRequestPacket } from "../protocol/packets.ts";
-import { FrameWriter } from "../transport/frame_writer.ts";
-import { readFrames } from "../transport/read_loop.ts";
 import type { VirtualAddr } from "./addr.ts";
+import {
+  failureError,
+  type ListenOptions,
+  parseTarget,
+  type SocketStatus,
+  type VirtualTarget,
+} from "./targets.ts";
+import { Link, type LinkEvents, unexpected } from "./link.ts";
 import { type ClientConfig, type ConnectOptions, resolveClientConfig } from "./options.ts";
+import { isFatal, Reconnector } from "./reconnect.ts";
 import { RequestTable } from "./requests.ts";
+import { type AlphaNetClientEventMap, type ClientState, StateChangeEvent } from "./state.ts";
 import { type ConnectionHost, VirtualConn } from "./virtual_conn.ts";
-import { type AcceptFilter, VirtualListener } from "./virtual_listener.ts";
-
-/** Options of {@linkcode AlphaNetClient.listen}. */
-export interface ListenOptions {
-  /** Virtual port to listen on; 0 picks a free one. */
-  port: number;
-  /** Called for each connection request; return false to deny it. @default {undefined} (accept all) */
-  accept?: AcceptFilter;
-  /** Accepted connections waiting for `accept()` beyond which requests are denied. @default {128} */
-  backlog?: number;
-}
-
-/** Where {@linkcode AlphaNetClient.connect} and {@linkcode AlphaNetClient.status} go. */
-export interface VirtualTarget {
-  /** Virtual IPv4 of the destination, dotted quad. */
-  hostname: string;
-  /** Virtual port of the destination, 1..65535. */
-  port: number;
-}
-
-/** The answer to {@linkcode AlphaNetClient.status}: the seed's SocketStatusResponse. */
-export interface SocketStatus {
-  /** Whether a client owns that virtual IP and is connected. */
-  readonly online: boolean;
-  /** Whether that client listens on the port. */
-  readonly listening: boolean;
-}
+import { VirtualListener } from "./virtual_listener.ts";
 
 const DEFAULT_BACKLOG = 128;
 /** How long close() waits for the last frames to reach the relay. */
 const CLOSE_FLUSH_MS = 1000;
 
+/** A `connect()` or `status()` call waiting for the link to come back. */
+interface LinkWaiter {
+  readonly resolve: (link: Link) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
 /**
  * A client connected to an AlphaNET relay, holding its permanent virtual IP.
  * Its `listen` and `connect` mirror `Deno.listen` and `Deno.connect`.
+ *
+ * If the link to the relay drops, the client reconnects by itself (see the
+ * `reconnect` option): open connections and requests in flight fail with
+ * ConnectionReset, listeners stay bound and accept again once the link is
+ * back, under the same virtual IP. `state` and the `statechange` event
+ * report where it is; `closed` resolves when it ends for good.
  *
  * @example
  * ```ts ignore
  * import { connect } from "@alphanet/net";
  * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
  * console.log(net.virtualIp);
+ * net.addEventListener("statechange", (event) => console.log(event.state));
  * using listener = net.listen({ port: 80 });
  * ```
  */
-export class AlphaNetClient implements AsyncDisposable {
-  // Static after the handshake.
+export class AlphaNetClient extends EventTarget implements AsyncDisposable {
+  // Static.
   readonly #config: ClientConfig;
-  readonly #conn: Deno.TcpConn;
-  readonly #writer: FrameWriter;
-  readonly #host: ConnectionHost;
+  readonly #reconnector: Reconnector | null;
+  readonly #events: LinkEvents;
+  /** The virtual IP, fixed by the first link; 0 until then. */
   #address = 0;
+
+  // The current link, null while reconnecting or closed, and what its connections send through.
+  #link: Link | null = null;
+  #host: ConnectionHost | null = null;
 
   // Owned by the read loop and the public methods.
   readonly #requests = new RequestTable();
   readonly #listeners = new Map<number, VirtualListener>();
   readonly #connections = new Map<number, VirtualConn>();
-  readonly #outboundPorts = new Set<number>();
+  /** Local ports of outbound connections: the connection, or null while its request is in flight. */
+  readonly #outboundPorts = new Map<number, VirtualConn | null>();
   #nextEphemeralPort = EPHEMERAL_PORT_FIRST;
-  #lastConnectionId = 0;
+  readonly #linkWaiters = new Set<LinkWaiter>();
 
   // Lifetime.
-  readonly #joined = Promise.withResolvers<void>();
+  /** "connected" from the start: nobody sees the client before its first link joined. */
+  #state: ClientState = "connected";
   readonly #done = Promise.withResolvers<Error | null>();
-  #readLoop: Promise<void> = Promise.resolve();
+  /** Why the client is closed: the fatal error, or Closed after close(). */
   #failure: Error | null = null;
+  #closeRequested = false;
   #closing: Promise<void> | null = null;
 
-  private constructor(conn: Deno.TcpConn, config: ClientConfig) {
-    this.#conn = conn;
+  private constructor(config: ClientConfig) {
+    super();
     this.#config = config;
-    this.#writer = new FrameWriter(
-      conn,
-      (error) => this.#fail(new ConnectionReset("Link to the relay failed", { cause: error })),
-    );
-    this.#host = {
-      sendData: (id, payload) => this.#writer.writeData(id, payload),
-      linkRoom: () => this.#writer.room(),
-      sendWindowUpdate: (id, increment) =>
-        this.#send({ type: PacketType.WindowUpdate, connectionId: id, increment }),
-      sendShutdown: (id) => this.#send({ type: PacketType.SocketShutdown, connectionId: id }),
-      sendClosed: (id) =>
-        this.#send({ type: PacketType.SocketClosed, connectionId: id, reason: Reason.Normal }),
-      release: (conn) => this.#release(conn),
+    this.#events = {
+      joined: (link, address) => this.#onJoined(link, address),
+      packet: (link, packet) => this.#onPacket(link, packet),
+      ended: (link, error) => this.#onLinkEnded(link, error),
     };
+    this.#reconnector = config.reconnect === null ? null : new Reconnector(
+      config.reconnect,
+      async (signal) => {
+        await Link.open(this.#config, this.#events, signal);
+      },
+      (error) => this.#finish(error),
+    );
   }
 
-  /** Connects to the relay and waits for the VirtualIP. Use {@linkcode connect}. */
+  /**
+   * Connects to the relay and waits for the VirtualIP. Use {@linkcode connect}.
+   * Does not retry: a relay that is not there fails at once.
+   */
   static async open(options: ConnectOptions = {}): Promise<AlphaNetClient> {
-    const config = resolveClientConfig(options);
-    const conn = await Deno.connect({
-      hostname: config.hostname,
-      port: config.port,
-      transport: "tcp",
-    });
-    conn.setNoDelay(true);
-    const client = new AlphaNetClient(conn, config);
-    await client.#join();
+    const client = new AlphaNetClient(resolveClientConfig(options));
+    await Link.open(client.#config, client.#events);
     return client;
   }
 
-  /** This client's permanent virtual IPv4, dotted quad. */
+  /** This client's permanent virtual IPv4, dotted quad; the same across reconnects. */
   get virtualIp(): string {
     return formatIpv4(this.#address);
   }
 
-  /** Resolves when the link to the relay ends: null after close(), else the error that ended it. */
+  /** `"connected"`, `"reconnecting"` or `"closed"`; changes are dispatched as `statechange`. */
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /**
+   * Resolves when the client ends for good: null after close(), else the
+   * error that ended it (`Replaced`, another fatal `RelayError`,
+   * `AddressChanged`, the link error when reconnect is off, or a
+   * `ConnectionReset` once reconnect attempts ran out).
+   */
   get closed(): Promise<Error | null> {
     return this.#done.promise;
   }
 
+  /** Adds a listener; `statechange` listeners get a {@linkcode StateChangeEvent}. */
+  override addEventListener<K extends keyof AlphaNetClientEventMap>(
+    type: K,
+    listener: (this: AlphaNetClient, event: AlphaNetClientEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /** Adds a listener for any event type. */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  /** Removes a listener added with {@linkcode AlphaNetClient.addEventListener}. */
+  override removeEventListener<K extends keyof AlphaNetClientEventMap>(
+    type: K,
+    listener: (this: AlphaNetClient, event: AlphaNetClientEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /** Removes a listener for any event type. */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
+  }
+
   /**
    * Listens on a virtual port. No packet is sent: the relay asks this client
-   * when someone connects. Throws AddrInUse if the port is taken.
+   * when someone connects. Works while reconnecting too (the listener
+   * accepts once the link is back). Throws AddrInUse if the port is taken.
    */
   listen(options: ListenOptions): VirtualListener {
     this.#checkOpen("listen");
@@ -172,7 +212,9 @@ export class AlphaNetClient implements AsyncDisposable {
    * Opens a virtual connection in the seed's two steps: a status request,
    * then a connection request. Rejects with HostUnreachable if no client
    * owns that address, ConnectionRefused if nothing listens or the owner
-   * denies, TimedOut if the owner does not answer.
+   * denies, TimedOut if the owner does not answer, ConnectionReset if the
+   * link drops meanwhile. While reconnecting, it first waits up to
+   * `requestTimeoutMs` for the link (then TimedOut).
    */
   async connect(target: VirtualTarget): Promise<VirtualConn> {
     const destination = parseTarget("connect", target);
@@ -182,18 +224,20 @@ export class AlphaNetClient implements AsyncDisposable {
     if (!status.listening) {
       throw new ConnectionRefused(`Cannot connect to ${where}: nothing listens there`);
     }
-    this.#checkOpen("connect");
+    const link = await this.#linkReady("connect");
     const localPort = this.#ephemeralPort();
-    this.#outboundPorts.add(localPort);
+    this.#outboundPorts.set(localPort, null);
     const answer = Promise.withResolvers<VirtualConn>();
     const requestId = this.#requests.open(this.#config.requestTimeoutMs, (packet) => {
       if (packet.type === PacketType.SocketConnectionResponse && packet.accepted) {
         // Registered here, in the read loop, so data right behind the answer finds it.
-        answer.resolve(this.#adopt(packet.connectionId, localPort, packet.window, {
+        const conn = this.#adopt(packet.connectionId, localPort, packet.window, {
           transport: "alphanet",
           hostname: target.hostname,
           port: target.port,
-        }, true));
+        }, true);
+        this.#outboundPorts.set(localPort, conn);
+        answer.resolve(conn);
         return;
       }
       this.#outboundPorts.delete(localPort);
@@ -206,7 +250,7 @@ export class AlphaNetClient implements AsyncDisposable {
       this.#outboundPorts.delete(localPort);
       answer.reject(error);
     });
-    this.#send({
+    link.send({
       type: PacketType.SocketConnectionRequest,
       requestId,
       connectionId: 0,
@@ -219,13 +263,18 @@ export class AlphaNetClient implements AsyncDisposable {
     return answer.promise;
   }
 
-  /** The seed's SocketStatusRequest: is that virtual IP online, and does it listen on that port? */
-  status(target: VirtualTarget): Promise<SocketStatus> {
-    return this.#status(parseTarget("query status of", target), target.port);
+  /**
+   * The seed's SocketStatusRequest: is that virtual IP online, and does it
+   * listen on that port? While reconnecting, it first waits for the link
+   * like {@linkcode AlphaNetClient.connect}.
+   */
+  async status(target: VirtualTarget): Promise<SocketStatus> {
+    return await this.#status(parseTarget("query status of", target), target.port);
   }
 
-  /** Closes every connection and listener, then the link. Idempotent. */
+  /** Closes every connection and listener, then the link; stops reconnecting. Idempotent. */
   close(): Promise<void> {
+    this.#closeRequested = true;
     this.#closing ??= this.#shutdown();
     return this.#closing;
   }
@@ -235,68 +284,98 @@ export class AlphaNetClient implements AsyncDisposable {
     return this.close();
   }
 
-  async #join(): Promise<void> {
-    this.#readLoop = readFrames(this.#conn, (packet) => this.#onPacket(packet))
-      .then(
-        () => this.#fail(new ConnectionReset("Link to the relay closed")),
-        (error) =>
-          this.#fail(
-            error instanceof AlphaNetError
-              ? error
-              : new ConnectionReset("Link to the relay failed", { cause: error }),
-          ),
-      );
-    this.#writer.writePacket({
-      type: PacketType.Hello,
-      version: PROTOCOL_VERSION,
-      identity: this.#config.identity,
-    });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new TimedOut(
-              `Cannot join relay: no VirtualIP within ${this.#config.handshakeTimeoutMs} ms`,
-            ),
-          ),
-        this.#config.handshakeTimeoutMs,
-      );
-    });
-    try {
-      await Promise.race([this.#joined.promise, timeout]);
-    } catch (error) {
-      this.#fail(error as Error);
-      await this.#readLoop;
-      throw error;
-    } finally {
-      clearTimeout(timer);
+  /** A link got its VirtualIP: adopt it if the address is ours, else refuse it (fatal). */
+  #onJoined(link: Link, address: number): void {
+    if (this.#closeRequested || this.#state === "closed") {
+      throw new Closed("Cannot join relay: the client is closed");
     }
+    if (this.#address === 0) this.#address = address;
+    else if (address !== this.#address) {
+      throw new AddressChanged(formatIpv4(this.#address), formatIpv4(address));
+    }
+    this.#link = link;
+    this.#host = {
+      sendData: (id, payload) => link.sendData(id, payload),
+      linkRoom: () => link.room(),
+      sendWindowUpdate: (id, increment) =>
+        link.send({ type: PacketType.WindowUpdate, connectionId: id, increment }),
+      sendShutdown: (id) => link.send({ type: PacketType.SocketShutdown, connectionId: id }),
+      sendClosed: (id) =>
+        link.send({ type: PacketType.SocketClosed, connectionId: id, reason: Reason.Normal }),
+      release: (conn) => this.#release(conn),
+    };
+    for (const waiter of this.#linkWaiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(link);
+    }
+    this.#linkWaiters.clear();
+    this.#setState("connected", null);
   }
 
-  #onPacket(packet: Packet): void {
+  /** The current link ended by itself: fail what used it, then reconnect or close. */
+  #onLinkEnded(link: Link, error: Error): void {
+    if (link !== this.#link) return;
+    this.#link = null;
+    this.#host = null;
+    if (this.#closeRequested) return; // close() finishes the job.
+    this.#dropLinkState(error);
+    if (this.#reconnector === null || isFatal(error)) return this.#finish(error);
+    this.#setState("reconnecting", error);
+    this.#reconnector.start(error);
+  }
+
+  /** Fails requests and connections of a lost link; listeners stay, minus their dead backlog. */
+  #dropLinkState(error: Error): void {
+    this.#requests.failAll(
+      new ConnectionReset(`Cannot complete request: the link to the relay was lost`, {
+        cause: error,
+      }),
+    );
+    for (const conn of this.#connections.values()) conn.linkLost(error);
+    this.#connections.clear();
+    for (const [port, conn] of this.#outboundPorts) {
+      if (conn !== null) this.#outboundPorts.delete(port);
+    }
+    for (const listener of this.#listeners.values()) listener.dropQueued();
+  }
+
+  /** Ends the client for good: null after close(), else the error. */
+  #finish(error: Error | null): void {
+    if (this.#state === "closed") return;
+    const reason = error ?? new Closed("The client is closed");
+    this.#failure = reason;
+    this.#requests.failAll(reason);
+    for (const conn of this.#connections.values()) conn.linkLost(reason);
+    this.#connections.clear();
+    this.#outboundPorts.clear();
+    for (const listener of [...this.#listeners.values()]) listener.shutdown(reason);
+    for (const waiter of this.#linkWaiters) {
+      clearTimeout(waiter.timer);
+      waiter.reject(reason);
+    }
+    this.#linkWaiters.clear();
+    this.#done.resolve(error);
+    this.#setState("closed", error);
+  }
+
+  #setState(state: ClientState, error: Error | null): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.dispatchEvent(new StateChangeEvent(state, error));
+  }
+
+  #onPacket(link: Link, packet: Packet): void {
     switch (packet.type) {
-      case PacketType.VirtualIP:
-        if (this.#address !== 0) throw unexpected(packet.type);
-        this.#address = packet.address;
-        this.#joined.resolve();
-        return;
-      case PacketType.Error:
-        throw new RelayError(packet.reason, packet.message);
-      case PacketType.Ping:
-        return this.#send({ type: PacketType.Pong, nonce: packet.nonce });
-      case PacketType.Pong:
-        return;
       case PacketType.SocketStatusRequest:
         this.#checkDestination(packet.destination);
-        return this.#send({
+        return link.send({
           type: PacketType.SocketStatusResponse,
           requestId: packet.requestId,
           listening: this.#listeners.has(packet.destinationPort),
         });
       case PacketType.SocketConnectionRequest:
         this.#checkDestination(packet.destination);
-        return this.#onConnectionRequest(packet);
+        return this.#onConnectionRequest(link, packet);
       case PacketType.SocketStatusResponse:
       case PacketType.RequestFailed:
         this.#requests.answer(packet.requestId, packet);
@@ -304,7 +383,11 @@ export class AlphaNetClient implements AsyncDisposable {
       case PacketType.SocketConnectionResponse:
         if (!this.#requests.answer(packet.requestId, packet) && packet.accepted) {
           // We gave up on this request (time-out); tell the relay to drop the connection.
-          this.#host.sendClosed(packet.connectionId);
+          link.send({
+            type: PacketType.SocketClosed,
+            connectionId: packet.connectionId,
+            reason: Reason.Normal,
+          });
         }
         return;
       case PacketType.ArbitraryData:
@@ -324,6 +407,11 @@ export class AlphaNetClient implements AsyncDisposable {
         return;
       }
       case PacketType.Hello:
+      case PacketType.VirtualIP:
+      case PacketType.Error:
+      case PacketType.Ping:
+      case PacketType.Pong:
+        // The link handles these itself.
         throw unexpected(packet.type);
       default: {
         const _never: never = packet;
@@ -332,10 +420,10 @@ export class AlphaNetClient implements AsyncDisposable {
     }
   }
 
-  #onConnectionRequest(packet: SocketConnectionRequestPacket): void {
+  #onConnectionRequest(link: Link, packet: SocketConnectionRequestPacket): void {
     const listener = this.#listeners.get(packet.destinationPort);
     const deny = () =>
-      this.#send({
+      link.send({
         type: PacketType.SocketConnectionResponse,
         requestId: packet.requestId,
         connectionId: 0,
@@ -349,10 +437,9 @@ export class AlphaNetClient implements AsyncDisposable {
       port: packet.sourcePort,
     };
     const accept = () => {
-      if (
-        this.#failure || this.#closing || !listener.hasRoom ||
-        this.#listeners.get(packet.destinationPort) !== listener
-      ) {
+      // A request of a link that has since dropped is forgotten with it: answer nothing.
+      if (this.#link !== link) return;
+      if (!listener.hasRoom || this.#listeners.get(packet.destinationPort) !== listener) {
         return deny();
       }
       const conn = this.#adopt(
@@ -362,7 +449,7 @@ export class AlphaNetClient implements AsyncDisposable {
         remote,
         false,
       );
-      this.#send({
+      link.send({
         type: PacketType.SocketConnectionResponse,
         requestId: packet.requestId,
         connectionId: packet.connectionId,
@@ -377,6 +464,7 @@ export class AlphaNetClient implements AsyncDisposable {
       .then((ok) => ok === true ? accept() : deny(), () => deny());
   }
 
+  /** Registers a connection of the current link (called from its read loop). */
   #adopt(
     id: number,
     localPort: number,
@@ -384,7 +472,7 @@ export class AlphaNetClient implements AsyncDisposable {
     remote: VirtualAddr,
     outbound: boolean,
   ): VirtualConn {
-    const conn = new VirtualConn(this.#host, {
+    const conn = new VirtualConn(this.#host!, {
       id,
       localAddr: { transport: "alphanet", hostname: this.virtualIp, port: localPort },
       remoteAddr: remote,
@@ -394,17 +482,17 @@ export class AlphaNetClient implements AsyncDisposable {
       outbound,
     });
     this.#connections.set(id, conn);
-    this.#lastConnectionId = Math.max(this.#lastConnectionId, id);
     return conn;
   }
 
   #release(conn: VirtualConn): void {
     if (this.#connections.get(conn.id) === conn) this.#connections.delete(conn.id);
-    if (conn.outbound) this.#outboundPorts.delete(conn.localAddr.port);
+    const port = conn.localAddr.port;
+    if (conn.outbound && this.#outboundPorts.get(port) === conn) this.#outboundPorts.delete(port);
   }
 
-  #status(destination: number, port: number): Promise<SocketStatus> {
-    this.#checkOpen("query status");
+  async #status(destination: number, port: number): Promise<SocketStatus> {
+    const link = await this.#linkReady("query status");
     const answer = Promise.withResolvers<SocketStatus>();
     const requestId = this.#requests.open(this.#config.requestTimeoutMs, (packet) => {
       if (packet.type === PacketType.SocketStatusResponse) {
@@ -419,7 +507,7 @@ export class AlphaNetClient implements AsyncDisposable {
         );
       }
     }, answer.reject);
-    this.#send({
+    link.send({
       type: PacketType.SocketStatusRequest,
       requestId,
       source: this.#address,
@@ -427,6 +515,29 @@ export class AlphaNetClient implements AsyncDisposable {
       destinationPort: port,
     });
     return answer.promise;
+  }
+
+  /**
+   * The current link; while reconnecting, waits up to `requestTimeoutMs` for
+   * the next one. Throws if the client is closed (or closes meanwhile).
+   */
+  #linkReady(action: string): Promise<Link> {
+    this.#checkOpen(action);
+    if (this.#link !== null) return Promise.resolve(this.#link);
+    const ms = this.#config.requestTimeoutMs;
+    return new Promise<Link>((resolve, reject) => {
+      const waiter: LinkWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#linkWaiters.delete(waiter);
+          reject(
+            new TimedOut(`Cannot ${action}: the link to the relay did not come back in ${ms} ms`),
+          );
+        }, ms),
+      };
+      this.#linkWaiters.add(waiter);
+    });
   }
 
   #ephemeralPort(): number {
@@ -450,50 +561,25 @@ export class AlphaNetClient implements AsyncDisposable {
 
   #checkOpen(action: string): void {
     if (this.#failure) throw this.#failure;
-    if (this.#closing) throw new Closed(`Cannot ${action}: the client is closed`);
-  }
-
-  #send(packet: Packet): void {
-    if (this.#failure === null) this.#writer.writePacket(packet);
-  }
-
-  /** Ends the link for good: everything open fails with `error`. */
-  #fail(error: Error): void {
-    if (this.#failure) return;
-    this.#failure = error;
-    this.#joined.reject(error);
-    this.#joined.promise.catch(() => {});
-    this.#requests.failAll(error);
-    for (const conn of [...this.#connections.values()]) conn.linkLost(error);
-    this.#connections.clear();
-    for (const listener of [...this.#listeners.values()]) listener.shutdown(error);
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed.
-    }
-    this.#done.resolve(this.#closing ? null : error);
+    if (this.#closeRequested) throw new Closed(`Cannot ${action}: the client is closed`);
   }
 
   async #shutdown(): Promise<void> {
-    if (this.#failure === null) {
+    const link = this.#link;
+    if (link !== null) {
       for (const listener of [...this.#listeners.values()]) listener.close();
       for (const conn of [...this.#connections.values()]) conn.close();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#writer.drained(),
-        new Promise((resolve) => timer = setTimeout(resolve, CLOSE_FLUSH_MS)),
-      ]);
-      clearTimeout(timer);
-      this.#fail(new Closed("The client is closed"));
+      await link.close(CLOSE_FLUSH_MS);
     }
-    await this.#readLoop;
+    await this.#reconnector?.cancel();
+    this.#finish(null);
   }
 }
 
 /**
  * Connects to an AlphaNET relay and resolves once it has assigned this
- * client's permanent virtual IP.
+ * client's permanent virtual IP. Fails at once if the relay cannot be
+ * reached (no retry); once connected, the client reconnects by itself.
  *
  * @example
  * ```ts ignore
@@ -504,34 +590,4 @@ export class AlphaNetClient implements AsyncDisposable {
  */
 export function connect(options: ConnectOptions = {}): Promise<AlphaNetClient> {
   return AlphaNetClient.open(options);
-}
-
-function parseTarget(action: string, target: VirtualTarget): number {
-  const address = parseIpv4(target.hostname);
-  if (address === null) {
-    throw new TypeError(`Cannot ${action} "${target.hostname}": not a dotted-quad IPv4 address`);
-  }
-  if (!Number.isInteger(target.port) || target.port < 1 || target.port > MAX_PORT) {
-    throw new RangeError(
-      `Cannot ${action} ${target.hostname}: port ${target.port} is outside 1..${MAX_PORT}`,
-    );
-  }
-  return address;
-}
-
-function failureError(where: string, reason: number): Error {
-  if (reason === Reason.Offline) {
-    return new HostUnreachable(`Cannot connect to ${where}: host is offline`);
-  }
-  if (reason === Reason.Timeout) {
-    return new TimedOut(`Cannot connect to ${where}: the host did not answer`);
-  }
-  return new ConnectionRefused(`Cannot connect to ${where}: ${reasonName(reason)}`);
-}
-
-function unexpected(type: number): ProtocolError {
-  return new ProtocolError(
-    `Cannot accept packet: type 0x${type.toString(16)} is not valid from the relay`,
-    Reason.UnexpectedPacket,
-  );
 }

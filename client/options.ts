@@ -15,6 +15,29 @@ import {
 
 /** Largest receive window connections grow to by default: fast on loopback and LANs. */
 const DEFAULT_MAX_WINDOW_BYTES = 4 * 1024 * 1024;
+/** Longest delay a timer can take (setTimeout fires at once beyond it). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * How an established client reconnects after its link to the relay drops:
+ * exponential backoff with full jitter. Attempt n (from 0) waits a uniformly
+ * random time in `[0, min(maxDelayMs, initialDelayMs * 2^n)]`.
+ *
+ * @example
+ * ```ts
+ * import type { ReconnectOptions } from "@alphanet/net";
+ * const reconnect: ReconnectOptions = { initialDelayMs: 50, maxDelayMs: 5_000, maxAttempts: 20 };
+ * console.log(reconnect.maxAttempts);
+ * ```
+ */
+export interface ReconnectOptions {
+  /** Upper bound of the first attempt's delay, in ms. @default {100} */
+  initialDelayMs?: number;
+  /** Cap of the delay bound, in ms. @default {10000} */
+  maxDelayMs?: number;
+  /** Attempts before the client gives up and closes. @default {Infinity} */
+  maxAttempts?: number;
+}
 
 /**
  * Options of `connect()`.
@@ -52,8 +75,29 @@ export interface ConnectOptions {
   maxWindow?: number;
   /** How long to wait for the relay's VirtualIP. @default {10000} */
   handshakeTimeoutMs?: number;
-  /** How long a status or connection request may take before it fails with TimedOut. @default {15000} */
+  /**
+   * How long a status or connection request may take before it fails with
+   * TimedOut. While the client is reconnecting, `connect()` and `status()`
+   * first wait up to this long for the link to come back. @default {15000}
+   */
   requestTimeoutMs?: number;
+  /**
+   * Interval of the client's Pings to the relay, sent on every link
+   * whatever else is sent; the answers prove the relay alive. @default {15000}
+   */
+  keepaliveMs?: number;
+  /**
+   * If no frame at all arrives from the relay for this long, the link is
+   * treated as dead (`PeerTimeout`) and reconnect starts. Must exceed
+   * `keepaliveMs`. @default {45000}
+   */
+  peerTimeoutMs?: number;
+  /**
+   * Whether and how an established client reconnects after it loses its link
+   * (EOF, reset, peer time-out, relay shutdown). `false` closes the client at
+   * the first loss. The first `connect()` never retries. @default {true}
+   */
+  reconnect?: boolean | ReconnectOptions;
 }
 
 /**
@@ -82,6 +126,12 @@ export interface ClientConfig {
   readonly handshakeTimeoutMs: number;
   /** How long a request may take. */
   readonly requestTimeoutMs: number;
+  /** Interval of Pings to the relay. */
+  readonly keepaliveMs: number;
+  /** Silence from the relay after which the link counts as dead. */
+  readonly peerTimeoutMs: number;
+  /** Backoff of reconnect attempts, or null to close at the first link loss. */
+  readonly reconnect: Readonly<Required<ReconnectOptions>> | null;
 }
 
 /**
@@ -100,6 +150,9 @@ export const DEFAULT_CONNECT_OPTIONS: Readonly<Omit<ClientConfig, "identity">> =
   maxWindow: DEFAULT_MAX_WINDOW_BYTES,
   handshakeTimeoutMs: 10_000,
   requestTimeoutMs: 15_000,
+  keepaliveMs: 15_000,
+  peerTimeoutMs: 45_000,
+  reconnect: Object.freeze({ initialDelayMs: 100, maxDelayMs: 10_000, maxAttempts: Infinity }),
 });
 
 /** Merges options over the defaults; throws TypeError or RangeError on a bad value. */
@@ -115,6 +168,9 @@ export function resolveClientConfig(options: ConnectOptions = {}): ClientConfig 
     maxWindow: options.maxWindow ?? Math.max(d.maxWindow, options.window ?? d.window),
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? d.handshakeTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs ?? d.requestTimeoutMs,
+    keepaliveMs: options.keepaliveMs ?? d.keepaliveMs,
+    peerTimeoutMs: options.peerTimeoutMs ?? d.peerTimeoutMs,
+    reconnect: resolveReconnect(options.reconnect ?? true),
   };
   if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65_535) {
     throw new RangeError(`Cannot connect: relay port ${config.port} is outside 1..65535`);
@@ -146,5 +202,36 @@ export function resolveClientConfig(options: ConnectOptions = {}): ClientConfig 
       throw new RangeError(`Cannot connect: ${field} ${config[field]} is not positive`);
     }
   }
+  checkTimer("keepaliveMs", config.keepaliveMs, 1);
+  checkTimer("peerTimeoutMs", config.peerTimeoutMs, config.keepaliveMs + 1);
   return config;
+}
+
+function resolveReconnect(
+  option: boolean | ReconnectOptions,
+): Readonly<Required<ReconnectOptions>> | null {
+  if (option === false) return null;
+  const d = DEFAULT_CONNECT_OPTIONS.reconnect!;
+  if (option === true) return d;
+  const policy = {
+    initialDelayMs: option.initialDelayMs ?? d.initialDelayMs,
+    maxDelayMs: option.maxDelayMs ?? Math.max(d.maxDelayMs, option.initialDelayMs ?? 0),
+    maxAttempts: option.maxAttempts ?? d.maxAttempts,
+  };
+  checkTimer("reconnect.initialDelayMs", policy.initialDelayMs, 1);
+  checkTimer("reconnect.maxDelayMs", policy.maxDelayMs, policy.initialDelayMs);
+  const attempts = policy.maxAttempts;
+  if (!(attempts === Infinity || (Number.isInteger(attempts) && attempts >= 1))) {
+    throw new RangeError(
+      `Cannot connect: reconnect.maxAttempts ${attempts} is not a positive integer or Infinity`,
+    );
+  }
+  return Object.freeze(policy);
+}
+
+/** Throws unless `value` is a number of ms in `min..MAX_TIMER_MS`. */
+function checkTimer(field: string, value: number, min: number): void {
+  if (!(typeof value === "number" && value >= min && value <= MAX_TIMER_MS)) {
+    throw new RangeError(`Cannot connect: ${field} ${value} is outside ${min}..${MAX_TIMER_MS}`);
+  }
 }

@@ -121,7 +121,9 @@ export class VirtualConn implements AsyncDisposable {
 
   /**
    * Reads into `buffer`; resolves with the byte count, or null at end of
-   * stream. Rejects with ConnectionReset if the link to the relay was lost.
+   * stream. If the link to the relay is lost, reads first return the bytes
+   * already received, then reject with ConnectionReset (or resolve null if
+   * the peer had already ended its side).
    */
   async read(buffer: Uint8Array): Promise<number | null> {
     while (true) {
@@ -260,7 +262,7 @@ export class VirtualConn implements AsyncDisposable {
     this.#wakeAll();
   }
 
-  /** Client only: the link to the relay is gone. */
+  /** Client only: the link to the relay is gone; writes reject, reads end after the buffered bytes. */
   linkLost(error: Error): void {
     this.#failure ??= new ConnectionReset("Connection lost: the link to the relay closed", {
       cause: error,
@@ -268,10 +270,13 @@ export class VirtualConn implements AsyncDisposable {
     this.#wakeAll();
   }
 
-  /** Resolves null at end of stream, throws on failure, or undefined if reads should wait. */
+  /**
+   * Resolves null at end of stream, throws on failure, or undefined if reads
+   * should wait. An end of stream that arrived before a failure still ends
+   * reads with null: every byte the peer sent was delivered.
+   */
   #endOfReads(): null | undefined {
-    if (this.#closed) return null;
-    if (this.#readEnded && (this.#failure === null || this.#peerClosed)) return null;
+    if (this.#closed || this.#readEnded) return null;
     if (this.#failure) throw this.#failure;
     return undefined;
   }

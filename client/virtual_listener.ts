@@ -105,6 +105,11 @@ export class VirtualListener implements AsyncIterable<VirtualConn>, Disposable {
     else this.#queue.push(conn);
   }
 
+  /** Client only: the link was lost, so the connections waiting in the backlog are dead: drop them. */
+  dropQueued(): void {
+    for (const conn of this.#queue.splice(0)) conn.close();
+  }
+
   /** Client only: closes with a specific error for pending accepts. */
   shutdown(error: Error): void {
     if (this.#closed) return;

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   type AlphaNetClient,
+  type ClientState,
   connect,
   encode,
   type ErrorPacket,
@@ -15,6 +16,7 @@ import {
   PacketType,
   PROTOCOL_VERSION,
   reasonName,
+  type StateChangeEvent,
   type VirtualConn,
   type VirtualListener,
 } from "../mod.ts";
@@ -260,6 +262,12 @@ export class RawClient {
     this.#loop = this.#readLoop();
   }
 
+  /** Wraps a TCP connection accepted by a test's own fake relay (see {@linkcode FakeRelay}). */
+  static adopt(conn: Deno.TcpConn): RawClient {
+    conn.setNoDelay(true);
+    return new RawClient(conn);
+  }
+
   /** Opens a TCP link to the relay on 127.0.0.1:`port`. */
   static async open(port: number): Promise<RawClient> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port, transport: "tcp" });
@@ -453,4 +461,104 @@ export async function rawConnect(
   assert.ok(answer.connectionId >= 1);
   const ownerEnd = await withTimeout(accepting, STEP_MS, "owner to accept the raw connection");
   return { connectionId: answer.connectionId, window: answer.window, ownerEnd };
+}
+
+/**
+ * A stand-in relay for client tests: a real TCP listener on 127.0.0.1 whose
+ * links the test drives by hand as {@linkcode RawClient}s (the roles are
+ * swapped: the raw side is the relay here).
+ */
+export class FakeRelay implements AsyncDisposable {
+  readonly listener: Deno.TcpListener;
+  readonly #links: RawClient[] = [];
+
+  private constructor(listener: Deno.TcpListener) {
+    this.listener = listener;
+  }
+
+  /** Listens on a free port of 127.0.0.1. */
+  static start(): FakeRelay {
+    return new FakeRelay(Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" }));
+  }
+
+  /** The port clients connect to. */
+  get port(): number {
+    return this.listener.addr.port;
+  }
+
+  /** Accepts the next client link. */
+  async accept(what = "a client to connect to the fake relay"): Promise<RawClient> {
+    const accepting = this.listener.accept();
+    accepting.catch(() => {}); // Rejects on close() if the time-out won the race.
+    const link = RawClient.adopt(await withTimeout(accepting, STEP_MS, what));
+    this.#links.push(link);
+    return link;
+  }
+
+  /** Accepts a link, expects its Hello and answers VirtualIP(`address`). */
+  async acceptJoin(address: number, what = "a client to join the fake relay"): Promise<RawClient> {
+    const link = await this.accept(what);
+    await link.expect(PacketType.Hello, `${what}: Hello`);
+    await link.send({ type: PacketType.VirtualIP, address });
+    return link;
+  }
+
+  /** Stops listening and closes every link. Idempotent. */
+  async close(): Promise<void> {
+    try {
+      this.listener.close();
+    } catch {
+      // Already closed.
+    }
+    for (const link of this.#links) await link.close();
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Every `statechange` of a client, in order, with a way to wait for the next of a kind. */
+export interface StateLog {
+  /** Every event so far. */
+  readonly events: readonly StateChangeEvent[];
+  /** The states so far. */
+  states(): ClientState[];
+  /** Waits for the next event (after the last one returned) with `state`. */
+  next(state: ClientState, what?: string, ms?: number): Promise<StateChangeEvent>;
+}
+
+/** Starts recording `client`'s state changes. */
+export function recordStates(client: AlphaNetClient): StateLog {
+  const events: StateChangeEvent[] = [];
+  let cursor = 0;
+  let wake: (() => void) | null = null;
+  client.addEventListener("statechange", (event) => {
+    events.push(event);
+    wake?.();
+  });
+  return {
+    events,
+    states: () => events.map((event) => event.state),
+    async next(state, what = `state ${state}`, ms = STEP_MS): Promise<StateChangeEvent> {
+      const deadline = performance.now() + ms;
+      // Each pass consumes at least one event or waits for one: bounded by the events that arrive.
+      while (true) {
+        const found = events.findIndex((event, i) => i >= cursor && event.state === state);
+        if (found >= 0) {
+          cursor = found + 1;
+          return events[found];
+        }
+        const left = deadline - performance.now();
+        if (left <= 0) throw new Error(`Timed out after ${ms} ms: ${what} (saw ${this.states()})`);
+        await withTimeout(new Promise<void>((resolve) => wake = resolve), left, what);
+      }
+    },
+  };
+}
+
+/** Resolves after `ms`: for the few tests that must show something does not happen. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

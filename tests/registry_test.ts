@@ -58,7 +58,7 @@ Deno.test("the same key gets the same address and a newer last_seen", async () =
 });
 
 Deno.test("the same key gets the same address after closing and reopening the file", async () => {
-  await withDbPath(async (path) => {
+  await withDbPath((path) => {
     const identity = identityKey(new TextEncoder().encode("secret"));
     const registry = Registry.open(path, AddressPool.default());
     const byIp = registry.assign(ipKey(7));

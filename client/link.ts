@@ -1,0 +1,266 @@
+/**
+ * One TCP link to the relay: TCP connect, the Hello/VirtualIP handshake, the
+ * read loop, the frame writer and the keepalive timer. A link lives once:
+ * the client opens a new one to reconnect.
+ *
+ * @module
+ */
+
+import {
+  AlphaNetError,
+  Closed,
+  ConnectionReset,
+  PeerTimeout,
+  ProtocolError,
+  RelayError,
+  Replaced,
+  TimedOut,
+} from "../errors.ts";
+import { PacketType, PROTOCOL_VERSION, Reason } from "../protocol/constants.ts";
+import type { ErrorPacket, Packet } from "../protocol/packets.ts";
+import { FrameWriter } from "../transport/frame_writer.ts";
+import { readFrames } from "../transport/read_loop.ts";
+import type { ClientConfig } from "./options.ts";
+
+/** What a link tells its client. Every callback runs synchronously. */
+export interface LinkEvents {
+  /**
+   * The VirtualIP arrived; runs before any later frame is handled. Throwing
+   * refuses the link: it ends with that error and `Link.open` rejects with it.
+   */
+  joined(link: Link, address: number): void;
+  /** A frame after the VirtualIP that the link does not handle itself; throwing ends the link. */
+  packet(link: Link, packet: Packet): void;
+  /** A joined link ended by itself (not by {@linkcode Link.close}); called once. */
+  ended(link: Link, error: Error): void;
+}
+
+/** The settings a link uses. */
+export type LinkConfig = Pick<
+  ClientConfig,
+  "hostname" | "port" | "identity" | "handshakeTimeoutMs" | "keepaliveMs" | "peerTimeoutMs"
+>;
+
+/** A link to the relay; see the module doc. */
+export class Link {
+  readonly #conn: Deno.TcpConn;
+  readonly #writer: FrameWriter;
+  readonly #config: LinkConfig;
+  readonly #events: LinkEvents;
+  readonly #handshake = Promise.withResolvers<void>();
+  #readLoop: Promise<void> = Promise.resolve();
+  /** Set once the client accepted the VirtualIP. */
+  #joined = false;
+  /** Why the link ended; null while it is up. */
+  #error: Error | null = null;
+
+  // Keepalive: one timer, re-armed to the next Ping or the dead line, whichever is first.
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #lastHeard = 0;
+  #nextPing = 0;
+  #nonce = 0;
+  /** Set when the dead line passed once: the read loop gets one more turn before the verdict. */
+  #suspect = false;
+
+  private constructor(conn: Deno.TcpConn, config: LinkConfig, events: LinkEvents) {
+    this.#conn = conn;
+    this.#config = config;
+    this.#events = events;
+    this.#writer = new FrameWriter(
+      conn,
+      (error) => this.#end(new ConnectionReset("Link to the relay failed", { cause: error })),
+    );
+  }
+
+  /**
+   * Connects and waits for the VirtualIP. Rejects with the Deno connection
+   * error, a RelayError (Error frame), TimedOut (no VirtualIP in time), the
+   * error `events.joined` threw, or Closed if `signal` aborts. A rejected
+   * open leaves nothing running.
+   */
+  static async open(config: LinkConfig, events: LinkEvents, signal?: AbortSignal): Promise<Link> {
+    const conn = await Deno.connect({
+      hostname: config.hostname,
+      port: config.port,
+      transport: "tcp",
+      signal,
+    });
+    conn.setNoDelay(true);
+    const link = new Link(conn, config, events);
+    await link.#join(signal);
+    return link;
+  }
+
+  /** Whether the link has ended. */
+  get ended(): boolean {
+    return this.#error !== null;
+  }
+
+  /** Queues a packet; dropped once the link has ended. */
+  send(packet: Packet): void {
+    if (this.#error === null) this.#writer.writePacket(packet);
+  }
+
+  /** Queues an ArbitraryData frame; dropped once the link has ended. */
+  sendData(connectionId: number, payload: Uint8Array): void {
+    if (this.#error === null) this.#writer.writeData(connectionId, payload);
+  }
+
+  /** Undefined while the link can take more (or has ended), else a promise for when it can. */
+  room(): Promise<void> | undefined {
+    return this.#error === null ? this.#writer.room() : undefined;
+  }
+
+  /**
+   * Waits up to `flushMs` for queued frames to leave, then closes the TCP
+   * connection without calling `events.ended`. Resolves once the read loop
+   * has stopped. Idempotent.
+   */
+  async close(flushMs: number): Promise<void> {
+    if (this.#error === null) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#writer.drained(),
+        new Promise((resolve) => timer = setTimeout(resolve, flushMs)),
+      ]);
+      clearTimeout(timer);
+      this.#end(new Closed("The link to the relay is closed"), false);
+    }
+    await this.#readLoop;
+  }
+
+  async #join(signal: AbortSignal | undefined): Promise<void> {
+    this.#readLoop = readFrames(this.#conn, (packet) => this.#onPacket(packet)).then(
+      () => this.#end(new ConnectionReset("Link to the relay closed")),
+      (error) =>
+        this.#end(
+          error instanceof AlphaNetError
+            ? error
+            : new ConnectionReset("Link to the relay failed", { cause: error }),
+        ),
+    );
+    this.#writer.writePacket({
+      type: PacketType.Hello,
+      version: PROTOCOL_VERSION,
+      identity: this.#config.identity,
+    });
+    const ms = this.#config.handshakeTimeoutMs;
+    const timer = setTimeout(
+      () => this.#end(new TimedOut(`Cannot join relay: no VirtualIP within ${ms} ms`), false),
+      ms,
+    );
+    const abort = (): void =>
+      this.#end(new Closed("Cannot join relay: the client was closed"), false);
+    signal?.addEventListener("abort", abort);
+    try {
+      if (signal?.aborted) abort();
+      await this.#handshake.promise;
+    } catch (error) {
+      await this.#readLoop;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
+    }
+  }
+
+  #onPacket(packet: Packet): void {
+    if (this.#error !== null) return;
+    this.#lastHeard = performance.now();
+    switch (packet.type) {
+      case PacketType.VirtualIP:
+        if (this.#joined) throw unexpected(packet.type);
+        this.#events.joined(this, packet.address);
+        this.#joined = true;
+        this.#startKeepalive();
+        this.#handshake.resolve();
+        return;
+      case PacketType.Error:
+        throw relayError(packet);
+      case PacketType.Ping:
+        if (!this.#joined) throw unexpected(packet.type);
+        return this.send({ type: PacketType.Pong, nonce: packet.nonce });
+      case PacketType.Pong:
+        return;
+      default:
+        if (!this.#joined) throw unexpected(packet.type);
+        this.#events.packet(this, packet);
+    }
+  }
+
+  /**
+   * Pings every `keepaliveMs` whatever else goes out: 9 bytes per interval,
+   * no bookkeeping on the send path, and the relay hears from an idle client
+   * even when only the relay is talking.
+   */
+  #startKeepalive(): void {
+    const now = performance.now();
+    this.#nextPing = now + this.#config.keepaliveMs;
+    this.#arm(now);
+  }
+
+  #arm(now: number): void {
+    const deadline = this.#lastHeard + this.#config.peerTimeoutMs;
+    const due = Math.min(this.#nextPing, deadline);
+    this.#timer = setTimeout(() => this.#tick(), Math.max(1, Math.ceil(due - now)));
+  }
+
+  #tick(): void {
+    this.#timer = undefined;
+    if (this.#error !== null) return;
+    const now = performance.now();
+    const silent = now - this.#lastHeard;
+    if (silent >= this.#config.peerTimeoutMs) {
+      if (!this.#suspect) {
+        // A stalled event loop may have frames waiting in the socket: let the read loop run first.
+        this.#suspect = true;
+        this.#timer = setTimeout(() => this.#tick(), 0);
+        return;
+      }
+      return this.#end(
+        new PeerTimeout(
+          `Link to the relay is dead: nothing received for ${Math.round(silent)} ms ` +
+            `(peerTimeoutMs ${this.#config.peerTimeoutMs})`,
+        ),
+      );
+    }
+    this.#suspect = false;
+    if (now >= this.#nextPing) {
+      this.#nonce = (this.#nonce + 1) >>> 0;
+      this.send({ type: PacketType.Ping, nonce: this.#nonce });
+      this.#nextPing = now + this.#config.keepaliveMs;
+    }
+    this.#arm(now);
+  }
+
+  /** Ends the link once: stops the timer, closes TCP, tells the client if it had joined. */
+  #end(error: Error, notify = true): void {
+    if (this.#error !== null) return;
+    this.#error = error;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#handshake.reject(error);
+    this.#handshake.promise.catch(() => {});
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+    if (notify && this.#joined) this.#events.ended(this, error);
+  }
+}
+
+/** The error an Error frame stands for: {@linkcode Replaced} for a takeover. */
+function relayError(packet: ErrorPacket): RelayError {
+  return packet.reason === Reason.Replaced
+    ? new Replaced(packet.message)
+    : new RelayError(packet.reason, packet.message);
+}
+
+/** The error for a frame the relay may not send (here or now). */
+export function unexpected(type: number): ProtocolError {
+  return new ProtocolError(
+    `Cannot accept packet: type 0x${type.toString(16)} is not valid from the relay`,
+    Reason.UnexpectedPacket,
+  );
+}
