@@ -14,6 +14,7 @@
 
 import { parseRelayFlags, USAGE, UsageError } from "./server/flags.ts";
 import { Relay } from "./server/relay.ts";
+import { resolveRelayConfig } from "./server/config.ts";
 
 export { Relay } from "./server/relay.ts";
 export {
@@ -36,6 +37,13 @@ async function main(args: string[]): Promise<number> {
   if (parsed.help) {
     console.log(USAGE);
     return 0;
+  }
+  try {
+    resolveRelayConfig(parsed.options); // combinations, e.g. --peer-timeout above --keepalive
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    console.error(`alphanet relay: ${error.message}`);
+    return 2;
   }
   let relay: Relay;
   try {

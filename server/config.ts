@@ -26,6 +26,20 @@ export interface RelayConfig {
   logLevel: LogLevel;
   /** A TCP connection that sends no Hello this long is closed. @default {10000} */
   helloTimeoutMs: number;
+  /** The relay pings a client it has not heard from this long. @default {15000} */
+  keepaliveMs: number;
+  /** A client the relay has not heard from this long is closed (PeerTimeout). @default {45000} */
+  peerTimeoutMs: number;
+  /** A virtual connection with no data either way this long is closed (Idle); 0 = never. @default {0} */
+  socketIdleTimeoutMs: number;
+  /** TCP links (handshake done or not) the relay holds; more are refused (ServerFull). @default {16384} */
+  maxClients: number;
+  /** Status and connection requests per second per client (token bucket). @default {200} */
+  requestRate: number;
+  /** Requests a client may send at once above the rate. @default {400} */
+  requestBurst: number;
+  /** Bytes per second the relay reads from one client; 0 = unlimited. @default {0} */
+  maxBytesPerSec: number;
   /** A request whose destination does not answer this long fails with Timeout. @default {10000} */
   requestTimeoutMs: number;
   /** Requests one client may have in flight. @default {256} */
@@ -49,6 +63,13 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   vipRange: null,
   logLevel: "info",
   helloTimeoutMs: 10_000,
+  keepaliveMs: 15_000,
+  peerTimeoutMs: 45_000,
+  socketIdleTimeoutMs: 0,
+  maxClients: 16_384,
+  requestRate: 200,
+  requestBurst: 400,
+  maxBytesPerSec: 0,
   requestTimeoutMs: 10_000,
   maxPendingPerClient: 256,
   maxConnectionsPerClient: 4096,
@@ -69,6 +90,11 @@ export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
   }
   const positive: (keyof RelayConfig)[] = [
     "helloTimeoutMs",
+    "keepaliveMs",
+    "peerTimeoutMs",
+    "maxClients",
+    "requestRate",
+    "requestBurst",
     "requestTimeoutMs",
     "maxPendingPerClient",
     "maxConnectionsPerClient",
@@ -80,6 +106,17 @@ export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
     if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
       throw new RangeError(`Cannot start relay: ${field} ${value} is not a positive number`);
     }
+  }
+  for (const field of ["socketIdleTimeoutMs", "maxBytesPerSec"] as const) {
+    const value = config[field];
+    if (!Number.isFinite(value) || value < 0) {
+      throw new RangeError(`Cannot start relay: ${field} ${value} is negative`);
+    }
+  }
+  if (config.peerTimeoutMs <= config.keepaliveMs) {
+    throw new RangeError(
+      `Cannot start relay: peerTimeoutMs ${config.peerTimeoutMs} must exceed keepaliveMs ${config.keepaliveMs}`,
+    );
   }
   return config;
 }

@@ -19,6 +19,8 @@ export class ConnectionEnd {
   credit = 0;
   /** This end said it writes no more (SocketShutdown). */
   writeClosed = false;
+  /** When this end last sent data (performance.now() ms); only kept with an idle time-out. */
+  activeAt = 0;
   /** The other side; set right after both ends exist. */
   peer!: ConnectionEnd;
 

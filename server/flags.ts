@@ -1,12 +1,116 @@
 /**
  * The relay's command line: flags to {@linkcode RelayOptions}, with usage.
+ * Numeric flags come from one table, so usage, parsing and validation agree.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { parseCidr } from "../protocol/address.ts";
-import { DEFAULT_RELAY_CONFIG, LOG_LEVELS, type LogLevel, type RelayOptions } from "./config.ts";
+import {
+  DEFAULT_RELAY_CONFIG,
+  LOG_LEVELS,
+  type LogLevel,
+  type RelayConfig,
+  type RelayOptions,
+} from "./config.ts";
+
+/** A numeric flag: seconds on the command line become milliseconds in the config. */
+interface NumericFlag {
+  readonly flag: string;
+  readonly field: keyof RelayConfig;
+  readonly unit: "seconds" | "count";
+  /** Whether 0 is allowed (it means "off" for these). */
+  readonly zeroMeansOff: boolean;
+  readonly help: string;
+}
+
+const MS_PER_SECOND = 1000;
+
+const NUMERIC_FLAGS: readonly NumericFlag[] = [
+  {
+    flag: "keepalive",
+    field: "keepaliveMs",
+    unit: "seconds",
+    zeroMeansOff: false,
+    help: "ping a client quiet this long",
+  },
+  {
+    flag: "peer-timeout",
+    field: "peerTimeoutMs",
+    unit: "seconds",
+    zeroMeansOff: false,
+    help: "close a client silent this long",
+  },
+  {
+    flag: "socket-idle-timeout",
+    field: "socketIdleTimeoutMs",
+    unit: "seconds",
+    zeroMeansOff: true,
+    help: "close a virtual connection without data this long, 0 = never",
+  },
+  {
+    flag: "request-timeout",
+    field: "requestTimeoutMs",
+    unit: "seconds",
+    zeroMeansOff: false,
+    help: "fail a request its destination does not answer",
+  },
+  {
+    flag: "hello-timeout",
+    field: "helloTimeoutMs",
+    unit: "seconds",
+    zeroMeansOff: false,
+    help: "close a TCP link that sends no Hello",
+  },
+  {
+    flag: "max-clients",
+    field: "maxClients",
+    unit: "count",
+    zeroMeansOff: false,
+    help: "TCP links held at once; more get ServerFull",
+  },
+  {
+    flag: "max-connections-per-client",
+    field: "maxConnectionsPerClient",
+    unit: "count",
+    zeroMeansOff: false,
+    help: "virtual connections per client",
+  },
+  {
+    flag: "max-pending-per-client",
+    field: "maxPendingPerClient",
+    unit: "count",
+    zeroMeansOff: false,
+    help: "requests in flight per client",
+  },
+  {
+    flag: "request-rate",
+    field: "requestRate",
+    unit: "count",
+    zeroMeansOff: false,
+    help: "requests per second per client",
+  },
+  {
+    flag: "request-burst",
+    field: "requestBurst",
+    unit: "count",
+    zeroMeansOff: false,
+    help: "requests a client may send at once above the rate",
+  },
+  {
+    flag: "max-bytes-per-sec",
+    field: "maxBytesPerSec",
+    unit: "count",
+    zeroMeansOff: true,
+    help: "bytes per second read from one client, 0 = unlimited",
+  },
+];
+
+function defaultText(entry: NumericFlag): string {
+  const value = DEFAULT_RELAY_CONFIG[entry.field] as number;
+  return String(entry.unit === "seconds" ? value / MS_PER_SECOND : value);
+}
 
 /** Usage text printed by `--help`. */
 export const USAGE = `AlphaNET relay: permanent virtual IPv4 addresses and virtual sockets over TCP.
@@ -14,14 +118,26 @@ export const USAGE = `AlphaNET relay: permanent virtual IPv4 addresses and virtu
 Usage: deno run -A server.ts [flags]
 
 Flags:
-  --hostname HOST      interface to listen on (default ${DEFAULT_RELAY_CONFIG.hostname})
-  --port PORT          TCP port, 0 for any free port (default ${DEFAULT_RELAY_CONFIG.port})
-  --db PATH            SQLite registry file, or :memory: (default ${DEFAULT_RELAY_CONFIG.db})
-  --vip-range CIDR     draw virtual IPs from this block only (default: all public unicast IPv4)
-  --log-level LEVEL    ${LOG_LEVELS.join(" | ")} (default ${DEFAULT_RELAY_CONFIG.logLevel})
-  --help               print this help and exit
+${
+  [
+    ["--hostname HOST", `interface to listen on (default ${DEFAULT_RELAY_CONFIG.hostname})`],
+    ["--port PORT", `TCP port, 0 for any free port (default ${DEFAULT_RELAY_CONFIG.port})`],
+    ["--db PATH", `SQLite registry file, or :memory: (default ${DEFAULT_RELAY_CONFIG.db})`],
+    [
+      "--vip-range CIDR",
+      "draw virtual IPs from this block only (default: all public unicast IPv4)",
+    ],
+    ["--log-level LEVEL", `${LOG_LEVELS.join(" | ")} (default ${DEFAULT_RELAY_CONFIG.logLevel})`],
+    ...NUMERIC_FLAGS.map((entry) => [
+      `--${entry.flag} ${entry.unit === "seconds" ? "SEC" : "N"}`,
+      `${entry.help} (default ${defaultText(entry)})`,
+    ]),
+    ["--help", "print this help and exit"],
+  ].map(([name, help]) => `  ${name.padEnd(34)} ${help}`).join("\n")
+}
 
-On start the relay prints one line: listening on HOST:PORT
+Times are in seconds and may have decimals. On start the relay prints one line:
+listening on HOST:PORT
 `;
 
 /** The outcome of parsing: options to run with, or a request for help. */
@@ -54,13 +170,14 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
         "vip-range": { type: "string" },
         "log-level": { type: "string" },
         help: { type: "boolean" },
+        ...Object.fromEntries(NUMERIC_FLAGS.map((entry) => [entry.flag, { type: "string" }])),
       },
     }));
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   if (values.help) return { help: true };
-  const options: { -readonly [K in keyof RelayOptions]: RelayOptions[K] } = {};
+  const options: Record<string, unknown> = {};
   if (values.hostname !== undefined) options.hostname = values.hostname as string;
   if (values.port !== undefined) options.port = parsePort(values.port as string);
   if (values.db !== undefined) options.db = values.db as string;
@@ -82,7 +199,24 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
     }
     options.logLevel = level as LogLevel;
   }
-  return { help: false, options };
+  for (const entry of NUMERIC_FLAGS) {
+    const text = values[entry.flag];
+    if (typeof text === "string") options[entry.field] = parseNumeric(entry, text);
+  }
+  return { help: false, options: options as RelayOptions };
+}
+
+function parseNumeric(entry: NumericFlag, text: string): number {
+  const pattern = entry.unit === "seconds" ? /^[0-9]+(\.[0-9]+)?$/ : /^[0-9]+$/;
+  const value = Number(text);
+  const expected = entry.unit === "seconds" ? "a number of seconds" : "a whole number";
+  if (!pattern.test(text) || !Number.isSafeInteger(Math.round(value))) {
+    throw new UsageError(`Invalid --${entry.flag} "${text}": expected ${expected}`);
+  }
+  if (value === 0 && !entry.zeroMeansOff) {
+    throw new UsageError(`Invalid --${entry.flag} "${text}": must be greater than 0`);
+  }
+  return entry.unit === "seconds" ? Math.round(value * MS_PER_SECOND) : value;
 }
 
 function parsePort(text: string): number {

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { Reason } from "../protocol/constants.ts";
+import { encode } from "../protocol/codec.ts";
+import { PacketType, Reason } from "../protocol/constants.ts";
 import { AddressPool } from "./address_pool.ts";
 import { type RelayConfig, type RelayOptions, resolveRelayConfig } from "./config.ts";
 import { Logger } from "./log.ts";
@@ -13,8 +14,30 @@ import { Registry } from "./registry.ts";
 import { Router } from "./router.ts";
 import { ClientSession, type SessionContext } from "./session.ts";
 
-/** Longest pause between two checks for timed-out requests. */
+/** Longest pause between two sweeps over time-outs. */
 const MAX_SWEEP_INTERVAL_MS = 1000;
+
+/** Sweeps often enough that every time-out fires within a quarter of its length. */
+function sweepInterval(config: RelayConfig): number {
+  const timeouts = [config.requestTimeoutMs, config.keepaliveMs, config.peerTimeoutMs];
+  if (config.socketIdleTimeoutMs > 0) timeouts.push(config.socketIdleTimeoutMs);
+  return Math.max(1, Math.min(MAX_SWEEP_INTERVAL_MS, ...timeouts.map((ms) => Math.ceil(ms / 4))));
+}
+
+/** Turns a link away before any session exists for it: one Error frame, then close. */
+async function refuse(conn: Deno.TcpConn, reason: Reason, message: string): Promise<void> {
+  try {
+    await conn.write(encode({ type: PacketType.Error, reason, message }));
+  } catch {
+    // The peer is gone already.
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // Already closed by the peer.
+    }
+  }
+}
 
 /**
  * A running AlphaNET relay.
@@ -31,6 +54,8 @@ export class Relay implements AsyncDisposable {
   readonly #context: SessionContext;
   /** Every open link, handshake done or not, with the promise its run() settles when it ends. */
   readonly #sessions = new Map<ClientSession, Promise<void>>();
+  /** Links being turned away (ServerFull), awaited on shutdown. */
+  readonly #refusals = new Set<Promise<void>>();
   readonly #sweepTimer: ReturnType<typeof setInterval>;
   readonly #acceptLoop: Promise<void>;
   #closing: Promise<void> | null = null;
@@ -39,9 +64,7 @@ export class Relay implements AsyncDisposable {
     this.#listener = listener;
     // One callback for every session, rather than a `.finally()` closure per session.
     this.#context = { ...shared, ended: (session) => this.#sessions.delete(session) };
-    const { config, router } = shared;
-    const sweepMs = Math.min(MAX_SWEEP_INTERVAL_MS, Math.ceil(config.requestTimeoutMs / 4));
-    this.#sweepTimer = setInterval(() => router.expireRequests(performance.now()), sweepMs);
+    this.#sweepTimer = setInterval(() => this.#sweep(), sweepInterval(shared.config));
     this.#acceptLoop = this.#accept();
   }
 
@@ -95,9 +118,30 @@ export class Relay implements AsyncDisposable {
     return this.close();
   }
 
+  /**
+   * The periodic pass over all state that time can expire: requests nobody
+   * answered, clients gone silent, connections gone idle.
+   */
+  #sweep(): void {
+    const now = performance.now();
+    const { config, router } = this.#context;
+    router.expireRequests(now);
+    for (const session of this.#sessions.keys()) session.checkLiveness(now);
+    if (config.socketIdleTimeoutMs > 0) router.closeIdleConnections(now);
+  }
+
   async #accept(): Promise<void> {
     try {
       for await (const conn of this.#listener) {
+        if (this.#sessions.size >= this.#context.config.maxClients) {
+          const refusal = refuse(
+            conn,
+            Reason.ServerFull,
+            "Cannot join: the relay has as many clients as it allows",
+          ).finally(() => this.#refusals.delete(refusal));
+          this.#refusals.add(refusal);
+          continue;
+        }
         conn.setNoDelay(true);
         const session = new ClientSession(conn, this.#context);
         this.#sessions.set(session, session.run());
@@ -120,7 +164,7 @@ export class Relay implements AsyncDisposable {
     for (const session of this.#sessions.keys()) {
       void session.close(Reason.Shutdown, "the relay is shutting down");
     }
-    await Promise.all(this.#sessions.values());
+    await Promise.all([...this.#sessions.values(), ...this.#refusals]);
     this.#context.registry.close();
   }
 }

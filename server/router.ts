@@ -33,11 +33,14 @@ export class Router {
   readonly #log: Logger;
   readonly #online = new Map<number, ClientSession>();
   readonly #pending = new PendingRequests();
+  /** Data timestamps cost a clock read per frame: taken only when idle connections are closed. */
+  readonly #trackActivity: boolean;
 
   /** Creates an empty router. */
   constructor(config: RelayConfig, log: Logger) {
     this.#config = config;
     this.#log = log;
+    this.#trackActivity = config.socketIdleTimeoutMs > 0;
   }
 
   /** Clients online now. */
@@ -80,6 +83,27 @@ export class Router {
     }
     for (const request of [...session.outgoing.values()]) this.#pending.delete(request);
     for (const request of [...session.incoming.values()]) this.#fail(request, Reason.Offline);
+  }
+
+  /**
+   * Removes every connection that carried no data either way for
+   * `socketIdleTimeoutMs` from ActiveSockets (the seed's inactive-socket
+   * removal); both ends get SocketClosed(Idle).
+   */
+  closeIdleConnections(now: number): void {
+    const cutoff = now - this.#config.socketIdleTimeoutMs;
+    for (const session of this.#online.values()) {
+      for (const end of [...session.ends.values()]) {
+        if (Math.max(end.activeAt, end.peer.activeAt) > cutoff || !unlinkEnds(end)) continue;
+        for (const side of [end, end.peer]) {
+          side.session.send({
+            type: PacketType.SocketClosed,
+            connectionId: side.id,
+            reason: Reason.Idle,
+          });
+        }
+      }
+    }
   }
 
   /** Fails every request whose owner did not answer in time. */
@@ -254,6 +278,7 @@ export class Router {
       request.requesterWindow,
     );
     linkEnds(ownerEnd, requesterEnd);
+    if (this.#trackActivity) ownerEnd.activeAt = requesterEnd.activeAt = performance.now();
     requester.send({
       type: PacketType.SocketConnectionResponse,
       requestId: request.requesterRequestId,
@@ -276,6 +301,7 @@ export class Router {
         Reason.UnexpectedPacket,
       );
     }
+    if (this.#trackActivity) end.activeAt = performance.now();
     end.credit -= packet.payload.length;
     if (end.credit < 0) {
       throw new ProtocolError(
@@ -347,6 +373,10 @@ export class Router {
         `Cannot accept request: request id ${requestId} is already in flight`,
         Reason.UnexpectedPacket,
       );
+    }
+    if (!session.takeRequestToken(performance.now())) {
+      this.#replyTo(session, requestId, Reason.RateLimited);
+      return undefined;
     }
     if (session.outgoing.size >= this.#config.maxPendingPerClient) {
       this.#replyTo(session, requestId, Reason.TooManyPending);

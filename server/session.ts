@@ -17,6 +17,7 @@ import type { Logger } from "./log.ts";
 import type { PendingRequest } from "./pending.ts";
 import { identityKey, PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
 import type { Router } from "./router.ts";
+import { TokenBucket } from "./token_bucket.ts";
 
 /** What a session needs from the relay that owns it. */
 export interface SessionContext {
@@ -59,6 +60,15 @@ export class ClientSession {
   // Owned by the read loop and close().
   #state: SessionState = "hello";
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the relay last read anything from this client (performance.now() ms). */
+  #lastHeardAt = performance.now();
+  #pingedAt = 0;
+  #pingNonce = 0;
+  /** Created on first use: most clients never send a request or are never byte-limited. */
+  #requestBucket: TokenBucket | null = null;
+  #byteBucket: TokenBucket | null = null;
+  /** The pause of a byte-limited client's read loop, ended early by close(). */
+  #readPause: { timer: ReturnType<typeof setTimeout>; resume: () => void } | null = null;
 
   /** Wraps an accepted TCP connection; call {@linkcode run} to serve it. */
   constructor(conn: Deno.Conn, context: SessionContext) {
@@ -81,10 +91,39 @@ export class ClientSession {
         ),
       this.#context.config.helloTimeoutMs,
     );
-    return readFrames(this.#conn, (packet) => this.#onPacket(packet)).then(
+    return readFrames(
+      this.#conn,
+      (packet) => this.#onPacket(packet),
+      (bytes) => this.#afterRead(bytes),
+    ).then(
       () => this.#end(Reason.PeerDisconnected, "link closed by the client"),
       (error) => this.#endAfterReadError(error),
     );
+  }
+
+  /**
+   * The relay's periodic check (the seed's polling scheme): pings a client
+   * that has been quiet for the keepalive interval, closes one that has been
+   * silent for the peer time-out. Any frame from the client counts as life.
+   */
+  checkLiveness(now: number): void {
+    if (this.#state !== "open") return;
+    const { keepaliveMs, peerTimeoutMs } = this.#context.config;
+    const quietMs = now - this.#lastHeardAt;
+    if (quietMs >= peerTimeoutMs) {
+      void this.close(Reason.PeerTimeout, `nothing heard for ${Math.round(quietMs)} ms`);
+    } else if (quietMs >= keepaliveMs && now - this.#pingedAt >= keepaliveMs) {
+      this.#pingedAt = now;
+      this.#pingNonce = (this.#pingNonce + 1) >>> 0;
+      this.send({ type: PacketType.Ping, nonce: this.#pingNonce });
+    }
+  }
+
+  /** Takes one request token; false when the client is over its request rate. */
+  takeRequestToken(now: number): boolean {
+    const { requestRate, requestBurst } = this.#context.config;
+    this.#requestBucket ??= new TokenBucket(requestRate, requestBurst, now);
+    return this.#requestBucket.tryTake(now);
   }
 
   /** Queues a packet to this client; a client that stops reading is closed as a slow consumer. */
@@ -193,6 +232,11 @@ export class ClientSession {
     const wasOpen = this.#state === "open";
     this.#state = "closed";
     this.#stopHelloTimer();
+    if (this.#readPause) {
+      clearTimeout(this.#readPause.timer);
+      this.#readPause.resume();
+      this.#readPause = null;
+    }
     const { log, router } = this.#context;
     if (reason !== Reason.PeerDisconnected) {
       this.#writer.writePacket({ type: PacketType.Error, reason, message: truncate(message) });
@@ -244,6 +288,29 @@ export class ClientSession {
   async #end(reason: Reason, message: string): Promise<void> {
     await this.close(reason, message);
     this.#context.ended(this);
+  }
+
+  /**
+   * Runs after each read: records that the client is alive and, when the
+   * relay caps this client's byte rate, pauses the next read until the
+   * client is back within it. Not reading is the cap: TCP backpressure
+   * slows the client down and nothing is dropped.
+   */
+  #afterRead(bytes: number): Promise<void> | undefined {
+    const now = performance.now();
+    this.#lastHeardAt = now;
+    const { maxBytesPerSec } = this.#context.config;
+    if (maxBytesPerSec === 0 || bytes === 0 || this.#state === "closed") return undefined;
+    this.#byteBucket ??= new TokenBucket(maxBytesPerSec, maxBytesPerSec, now);
+    const waitMs = this.#byteBucket.spend(bytes, now);
+    if (waitMs === 0) return undefined;
+    return new Promise((resume) => {
+      const timer = setTimeout(() => {
+        this.#readPause = null;
+        resume();
+      }, waitMs);
+      this.#readPause = { timer, resume };
+    });
   }
 
   /** Drops the timer, not just its schedule: a cleared Timeout still pins ~0.3 KiB. */

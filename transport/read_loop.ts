@@ -25,24 +25,28 @@ const IDLE_READ_BYTES = 512;
 /**
  * Reads frames until the source ends (resolves) or fails or a packet
  * handler throws (rejects). `onPacket` runs synchronously for every packet;
- * byte fields are only valid during the call. `beforeRead`, if given, may
- * return a promise to hold the next read (used for TCP backpressure).
+ * byte fields are only valid during the call. `beforeRead`, if given, runs after
+ * each read's packets with that read's byte count (0 before the first) and
+ * may return a promise to hold the next read: a relay that stops reading
+ * slows the client down through TCP backpressure.
  */
 export async function readFrames(
   source: ByteSource,
   onPacket: (packet: Packet) => void,
-  beforeRead?: () => Promise<void> | undefined,
+  beforeRead?: (lastReadBytes: number) => Promise<void> | undefined,
 ): Promise<void> {
   const decoder = new FrameDecoder(POOLED_LENDER);
   const idleBuffer = new Uint8Array(IDLE_READ_BYTES);
   let large: Uint8Array | null = null;
+  let lastReadBytes = 0;
   try {
     while (true) {
-      const gate = beforeRead?.();
+      const gate = beforeRead?.(lastReadBytes);
       if (gate) await gate;
       const buffer = large ?? idleBuffer;
       const count = await source.read(buffer);
       if (count === null) return;
+      lastReadBytes = count;
       decoder.push(buffer.subarray(0, count), onPacket);
       if (count === buffer.length && large === null) {
         large = acquireLargeBuffer();
