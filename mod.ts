@@ -26,7 +26,7 @@
  */
 
 export { AlphaNetClient, connect } from "./client/client.ts";
-export type { ListenOptions, SocketStatus, VirtualTarget } from "./client/targets.ts";
+export type { ListenOptions, PingTarget, SocketStatus, VirtualTarget } from "./client/targets.ts";
 export type { VirtualAddr } from "./client/addr.ts";
 export {
   type ClientConfig,

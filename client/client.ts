@@ -22,7 +22,9 @@ import type { VirtualAddr } from "./addr.ts";
 import {
   failureError,
   type ListenOptions,
+  parseHost,
   parseTarget,
+  type PingTarget,
   type SocketStatus,
   type VirtualTarget,
 } from "./targets.ts";
@@ -272,6 +274,36 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
     return await this.#status(parseTarget("query status of", target), target.port);
   }
 
+  /**
+   * Round-trip time to another client through the relay, in milliseconds:
+   * the relay forwards an EchoRequest, which every client answers on its own.
+   * Rejects with HostUnreachable if no client owns that address, TimedOut if
+   * it does not answer.
+   *
+   * @example
+   * ```ts ignore
+   * import { connect } from "@alphanet/net";
+   * await using net = await connect();
+   * console.log(`${await net.ping({ hostname: "83.12.4.200" })} ms`);
+   * ```
+   */
+  async ping(target: PingTarget): Promise<number> {
+    const destination = parseHost("ping", target.hostname);
+    const link = await this.#linkReady("ping");
+    const answer = Promise.withResolvers<number>();
+    const sentAt = performance.now();
+    const requestId = this.#requests.open(this.#config.requestTimeoutMs, (packet) => {
+      if (packet.type === PacketType.EchoReply) answer.resolve(performance.now() - sentAt);
+      else if (packet.type === PacketType.RequestFailed) {
+        answer.reject(failureError(target.hostname, packet.reason));
+      } else {
+        answer.reject(new ProtocolError("Cannot ping: unexpected answer", Reason.UnexpectedPacket));
+      }
+    }, answer.reject);
+    link.send({ type: PacketType.EchoRequest, requestId, source: this.#address, destination });
+    return await answer.promise;
+  }
+
   /** Closes every connection and listener, then the link; stops reconnecting. Idempotent. */
   close(): Promise<void> {
     this.#closeRequested = true;
@@ -376,8 +408,12 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
       case PacketType.SocketConnectionRequest:
         this.#checkDestination(packet.destination);
         return this.#onConnectionRequest(link, packet);
+      case PacketType.EchoRequest:
+        this.#checkDestination(packet.destination);
+        return link.send({ type: PacketType.EchoReply, requestId: packet.requestId });
       case PacketType.SocketStatusResponse:
       case PacketType.RequestFailed:
+      case PacketType.EchoReply:
         this.#requests.answer(packet.requestId, packet);
         return;
       case PacketType.SocketConnectionResponse:

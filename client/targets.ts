@@ -36,12 +36,24 @@ export interface SocketStatus {
   readonly listening: boolean;
 }
 
+/** Who `AlphaNetClient.ping` asks. */
+export interface PingTarget {
+  /** Virtual IPv4 of the client to ping, dotted quad. */
+  hostname: string;
+}
+
+/** The u32 address of a virtual host; throws TypeError on anything but a dotted quad. */
+export function parseHost(action: string, hostname: string): number {
+  const address = parseIpv4(hostname);
+  if (address === null) {
+    throw new TypeError(`Cannot ${action} "${hostname}": not a dotted-quad IPv4 address`);
+  }
+  return address;
+}
+
 /** The u32 address of `target`; throws TypeError or RangeError on a bad target. */
 export function parseTarget(action: string, target: VirtualTarget): number {
-  const address = parseIpv4(target.hostname);
-  if (address === null) {
-    throw new TypeError(`Cannot ${action} "${target.hostname}": not a dotted-quad IPv4 address`);
-  }
+  const address = parseHost(action, target.hostname);
   if (!Number.isInteger(target.port) || target.port < 1 || target.port > MAX_PORT) {
     throw new RangeError(
       `Cannot ${action} ${target.hostname}: port ${target.port} is outside 1..${MAX_PORT}`,

@@ -41,6 +41,8 @@ const FIXED_BODY_BYTES: Readonly<Record<number, number>> = {
   [PacketType.SocketConnectionRequest]: requestId + connectionId + ipv4 + port + ipv4 + port + u32,
   [PacketType.SocketConnectionResponse]: requestId + connectionId + u8 + u32,
   [PacketType.RequestFailed]: requestId + u8,
+  [PacketType.EchoRequest]: requestId + ipv4 + ipv4,
+  [PacketType.EchoReply]: requestId,
   [PacketType.WindowUpdate]: connectionId + u32,
   [PacketType.SocketShutdown]: connectionId,
   [PacketType.SocketClosed]: connectionId + u8,
@@ -116,6 +118,11 @@ export function packetFieldError(packet: Packet): string | null {
     case PacketType.RequestFailed:
       if (!isU32(packet.requestId)) return `request id ${packet.requestId} is not a u32`;
       return isReason(packet.reason) ? null : `reason ${packet.reason} is unknown`;
+    case PacketType.EchoRequest:
+      if (!isU32(packet.requestId)) return `request id ${packet.requestId} is not a u32`;
+      return isU32(packet.source) && isU32(packet.destination) ? null : "address is not a u32";
+    case PacketType.EchoReply:
+      return isU32(packet.requestId) ? null : `request id ${packet.requestId} is not a u32`;
     case PacketType.ArbitraryData:
       if (!isU32(packet.connectionId)) return `connection id ${packet.connectionId} is not a u32`;
       return packet.payload.length >= 1 && packet.payload.length <= MAX_DATA_BYTES
@@ -258,6 +265,14 @@ export function encodeInto(packet: Packet, target: Uint8Array, offset: number): 
     case PacketType.RequestFailed:
       put32(packet.requestId);
       put8(packet.reason);
+      break;
+    case PacketType.EchoRequest:
+      put32(packet.requestId);
+      put32(packet.source);
+      put32(packet.destination);
+      break;
+    case PacketType.EchoReply:
+      put32(packet.requestId);
       break;
     case PacketType.ArbitraryData:
       put32(packet.connectionId);
@@ -491,6 +506,12 @@ export function decodeBody(type: number, body: Uint8Array): Packet {
       break;
     case PacketType.RequestFailed:
       packet = { type, requestId: get32(), reason: get8() as Reason };
+      break;
+    case PacketType.EchoRequest:
+      packet = { type, requestId: get32(), source: get32(), destination: get32() };
+      break;
+    case PacketType.EchoReply:
+      packet = { type, requestId: get32() };
       break;
     case PacketType.ArbitraryData:
       packet = { type, connectionId: get32(), payload: body.subarray(DATA_HEADER_BYTES) };

@@ -101,6 +101,10 @@ export const PacketType = {
   SocketConnectionResponse: 0x13,
   /** S→C. requestId u32 | reason u8 */
   RequestFailed: 0x14,
+  /** Both. requestId u32 | source u32 | destination u32: "are you there?" to another client */
+  EchoRequest: 0x15,
+  /** Both. requestId u32: the destination's answer to an EchoRequest */
+  EchoReply: 0x16,
   /** Both. connectionId u32 | payload[1..65535] */
   ArbitraryData: 0x20,
   /** Both. connectionId u32 | increment u32 (1..MAX_WINDOW_BYTES) */

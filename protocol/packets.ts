@@ -119,6 +119,26 @@ export interface RequestFailedPacket {
   readonly reason: Reason;
 }
 
+/** Asks another client to answer, through the relay: the round trip of `ping`. */
+export interface EchoRequestPacket {
+  /** The frame type. */
+  readonly type: typeof PacketType.EchoRequest;
+  /** Names the request; unique among the sender's requests in flight. */
+  readonly requestId: number;
+  /** The requester's virtual IPv4 (u32); the relay refuses any other. */
+  readonly source: number;
+  /** Virtual IPv4 of the client asked (u32). */
+  readonly destination: number;
+}
+
+/** The asked client's answer to an EchoRequest, forwarded by the relay. */
+export interface EchoReplyPacket {
+  /** The frame type. */
+  readonly type: typeof PacketType.EchoReply;
+  /** The request id the receiver knows the request by. */
+  readonly requestId: number;
+}
+
 /** Bytes on an active virtual connection. */
 export interface ArbitraryDataPacket {
   /** The frame type. */
@@ -169,6 +189,8 @@ export type Packet =
   | SocketConnectionRequestPacket
   | SocketConnectionResponsePacket
   | RequestFailedPacket
+  | EchoRequestPacket
+  | EchoReplyPacket
   | ArbitraryDataPacket
   | WindowUpdatePacket
   | SocketShutdownPacket

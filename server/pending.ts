@@ -10,7 +10,7 @@ import type { ClientSession } from "./session.ts";
 
 /** A request waiting for the owner's answer. */
 export interface PendingRequest {
-  readonly kind: "status" | "connect";
+  readonly kind: "status" | "connect" | "echo";
   readonly requester: ClientSession;
   readonly requesterRequestId: number;
   readonly owner: ClientSession;

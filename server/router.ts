@@ -12,6 +12,8 @@ import { formatIpv4 } from "../protocol/address.ts";
 import { MAX_WINDOW_BYTES, PacketType, Reason } from "../protocol/constants.ts";
 import type {
   ArbitraryDataPacket,
+  EchoReplyPacket,
+  EchoRequestPacket,
   Packet,
   SocketClosedPacket,
   SocketConnectionRequestPacket,
@@ -120,6 +122,10 @@ export class Router {
         return this.#onStatusRequest(session, packet);
       case PacketType.SocketStatusResponse:
         return this.#onStatusResponse(session, packet);
+      case PacketType.EchoRequest:
+        return this.#onEchoRequest(session, packet);
+      case PacketType.EchoReply:
+        return this.#onEchoReply(session, packet);
       case PacketType.SocketConnectionRequest:
         return this.#onConnectionRequest(session, packet);
       case PacketType.SocketConnectionResponse:
@@ -175,6 +181,24 @@ export class Router {
       destination: owner.address,
       destinationPort: packet.destinationPort,
     });
+  }
+
+  #onEchoRequest(session: ClientSession, packet: EchoRequestPacket): void {
+    const owner = this.#admitRequest(session, packet.requestId, packet.source, packet.destination);
+    if (!owner) return;
+    const request = this.#track(session, packet.requestId, owner, "echo", 0, 0, 0, 0);
+    owner.send({
+      type: PacketType.EchoRequest,
+      requestId: request.ownerRequestId,
+      source: session.address,
+      destination: owner.address,
+    });
+  }
+
+  #onEchoReply(session: ClientSession, packet: EchoReplyPacket): void {
+    const request = this.#answered(session, packet.requestId, "echo");
+    if (!request) return;
+    request.requester.send({ type: PacketType.EchoReply, requestId: request.requesterRequestId });
   }
 
   #onStatusResponse(session: ClientSession, packet: SocketStatusResponsePacket): void {

@@ -149,6 +149,23 @@ Deno.test("the relay answers each protocol violation with the right Error and cl
       reason: Reason.UnexpectedPacket,
     },
     {
+      name: "an EchoRequest with a forged source is SpoofedAddress",
+      handshake: true,
+      send: (raw) => ({
+        type: PacketType.EchoRequest,
+        requestId: 1,
+        source: (raw.address + 1) >>> 0,
+        destination: raw.address,
+      }),
+      reason: Reason.SpoofedAddress,
+    },
+    {
+      name: "an EchoReply to a request id never issued is UnknownId",
+      handshake: true,
+      send: () => ({ type: PacketType.EchoReply, requestId: 99 }),
+      reason: Reason.UnknownId,
+    },
+    {
       name: "a second Hello is UnexpectedPacket",
       handshake: true,
       send: () => ({

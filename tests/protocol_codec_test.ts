@@ -356,6 +356,39 @@ const GOLDEN: readonly Golden[] = [
     frame: [0x00, 0x00, 0x00, 0x05, 0x14, 0x00, 0x00, 0x00, 0x09, 0x0c],
   },
   {
+    name: "EchoRequest",
+    packet: {
+      type: PacketType.EchoRequest,
+      requestId: 3,
+      source: 0x01020304,
+      destination: 0x05060708,
+    },
+    frame: [
+      0x00,
+      0x00,
+      0x00,
+      0x0c,
+      0x15,
+      0x00,
+      0x00,
+      0x00,
+      0x03,
+      0x01,
+      0x02,
+      0x03,
+      0x04,
+      0x05,
+      0x06,
+      0x07,
+      0x08,
+    ],
+  },
+  {
+    name: "EchoReply",
+    packet: { type: PacketType.EchoReply, requestId: 0x01020304 },
+    frame: [0x00, 0x00, 0x00, 0x04, 0x16, 0x01, 0x02, 0x03, 0x04],
+  },
+  {
     name: "ArbitraryData with 3 bytes",
     packet: {
       type: PacketType.ArbitraryData,
@@ -608,6 +641,8 @@ const FIXED_BODY_BYTES: readonly [string, number, number][] = [
   ["SocketConnectionRequest", PacketType.SocketConnectionRequest, 24],
   ["SocketConnectionResponse", PacketType.SocketConnectionResponse, 13],
   ["RequestFailed", PacketType.RequestFailed, 5],
+  ["EchoRequest", PacketType.EchoRequest, 12],
+  ["EchoReply", PacketType.EchoReply, 4],
   ["WindowUpdate", PacketType.WindowUpdate, 8],
   ["SocketShutdown", PacketType.SocketShutdown, 4],
   ["SocketClosed", PacketType.SocketClosed, 5],
@@ -619,8 +654,8 @@ Deno.test({
   async fn(t): Promise<void> {
     const known = new Set<number>(Object.values(PacketType));
     const unknown = range(256).filter((type) => !known.has(type));
-    assert.equal(unknown.length, 256 - 14);
-    for (const type of [0x00, 0x06, 0x0f, 0x15, 0x1f, 0x24, 0x7f, 0x80, 0xff]) {
+    assert.equal(unknown.length, 256 - 16);
+    for (const type of [0x00, 0x06, 0x0f, 0x17, 0x1f, 0x24, 0x7f, 0x80, 0xff]) {
       await t.step(`type 0x${type.toString(16)}`, () => {
         assertRejected(bytes(0, 0, 0, 0, type));
         assertRejected(bytes(0, 0, 0, 4, type));

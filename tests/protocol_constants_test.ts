@@ -127,6 +127,8 @@ Deno.test({
       SocketConnectionRequest: 0x12,
       SocketConnectionResponse: 0x13,
       RequestFailed: 0x14,
+      EchoRequest: 0x15,
+      EchoReply: 0x16,
       ArbitraryData: 0x20,
       WindowUpdate: 0x21,
       SocketShutdown: 0x22,

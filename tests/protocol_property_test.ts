@@ -51,7 +51,7 @@ const payload = fc.oneof(
   { weight: 1, arbitrary: fc.nat(255).map((fill) => new Uint8Array(MAX_DATA_BYTES).fill(fill)) },
 );
 
-/** Every valid packet, all 14 types, every field in its valid range. */
+/** Every valid packet, every type, every field in its valid range. */
 const packetArb: fc.Arbitrary<Packet> = fc.oneof(
   fc.record({
     type: fc.constant(PacketType.Hello),
@@ -102,6 +102,13 @@ const packetArb: fc.Arbitrary<Packet> = fc.oneof(
     window: fc.constant(0),
   }),
   fc.record({ type: fc.constant(PacketType.RequestFailed), requestId: u32, reason }),
+  fc.record({
+    type: fc.constant(PacketType.EchoRequest),
+    requestId: u32,
+    source: u32,
+    destination: u32,
+  }),
+  fc.record({ type: fc.constant(PacketType.EchoReply), requestId: u32 }),
   fc.record({ type: fc.constant(PacketType.ArbitraryData), connectionId: u32, payload }),
   fc.record({
     type: fc.constant(PacketType.WindowUpdate),

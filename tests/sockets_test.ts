@@ -413,3 +413,16 @@ Deno.test("1 MiB piped into writable arrives byte-exact from the peer's readable
     }
   });
 });
+
+Deno.test("ping measures a round trip to an online client and fails fast for an offline one", async () => {
+  await withPair(async ({ a, b }) => {
+    const rtt = await withTimeout(a.ping({ hostname: b.virtualIp }), STEP_MS, "ping b");
+    assert.ok(rtt >= 0 && rtt < STEP_MS, `round trip ${rtt} ms`);
+    // A client may ping itself: the relay routes the echo back to it.
+    assert.ok((await withTimeout(a.ping({ hostname: a.virtualIp }), STEP_MS, "ping self")) >= 0);
+    await assert.rejects(a.ping({ hostname: "1.2.3.4" }), HostUnreachable);
+    await assert.rejects(a.ping({ hostname: "1.2.3" }), TypeError);
+    await b.close();
+    await assert.rejects(a.ping({ hostname: b.virtualIp }), HostUnreachable);
+  });
+});
