@@ -14,6 +14,7 @@
 
 import { parseRelayFlags, USAGE, UsageError } from "./server/flags.ts";
 import { Relay } from "./server/relay.ts";
+import { ADMIN_USAGE, runClientsCommand } from "./server/admin.ts";
 import { resolveRelayConfig } from "./server/config.ts";
 
 export { Relay } from "./server/relay.ts";
@@ -26,6 +27,15 @@ export {
 } from "./server/config.ts";
 
 async function main(args: string[]): Promise<number> {
+  if (args[0] === "clients") {
+    try {
+      return runClientsCommand(args.slice(1));
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      console.error(`alphanet relay: ${error.message}\n\n${ADMIN_USAGE}`);
+      return 2;
+    }
+  }
   let parsed;
   try {
     parsed = parseRelayFlags(args);

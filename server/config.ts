@@ -11,6 +11,10 @@ import { DEFAULT_RELAY_PORT } from "../protocol/constants.ts";
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 /** One of {@linkcode LOG_LEVELS}. */
 export type LogLevel = typeof LOG_LEVELS[number];
+/** Log line formats: human-readable `key=value` text, or one JSON object per line. */
+export const LOG_FORMATS = ["text", "json"] as const;
+/** One of {@linkcode LOG_FORMATS}. */
+export type LogFormat = typeof LOG_FORMATS[number];
 
 /** Everything a relay can be told; every field is optional in {@linkcode RelayOptions}. */
 export interface RelayConfig {
@@ -24,6 +28,8 @@ export interface RelayConfig {
   vipRange: string | null;
   /** Log verbosity. @default {"info"} */
   logLevel: LogLevel;
+  /** Log line format. @default {"text"} */
+  logFormat: LogFormat;
   /** A TCP connection that sends no Hello this long is closed. @default {10000} */
   helloTimeoutMs: number;
   /** The relay pings a client it has not heard from this long. @default {15000} */
@@ -62,6 +68,7 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   db: "./alphanet.db",
   vipRange: null,
   logLevel: "info",
+  logFormat: "text",
   helloTimeoutMs: 10_000,
   keepaliveMs: 15_000,
   peerTimeoutMs: 45_000,
@@ -82,6 +89,13 @@ export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
   const config: RelayConfig = { ...DEFAULT_RELAY_CONFIG, ...withoutUndefined(options) };
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535) {
     throw new RangeError(`Cannot start relay: port ${config.port} is outside 0..65535`);
+  }
+  if (!LOG_FORMATS.includes(config.logFormat)) {
+    throw new RangeError(
+      `Cannot start relay: log format "${config.logFormat}" is not one of ${
+        LOG_FORMATS.join(", ")
+      }`,
+    );
   }
   if (!LOG_LEVELS.includes(config.logLevel)) {
     throw new RangeError(

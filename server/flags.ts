@@ -9,7 +9,9 @@ import { parseArgs } from "node:util";
 import { parseCidr } from "../protocol/address.ts";
 import {
   DEFAULT_RELAY_CONFIG,
+  LOG_FORMATS,
   LOG_LEVELS,
+  type LogFormat,
   type LogLevel,
   type RelayConfig,
   type RelayOptions,
@@ -128,6 +130,10 @@ ${
       "draw virtual IPs from this block only (default: all public unicast IPv4)",
     ],
     ["--log-level LEVEL", `${LOG_LEVELS.join(" | ")} (default ${DEFAULT_RELAY_CONFIG.logLevel})`],
+    [
+      "--log-format FORMAT",
+      `text | json: one line per event (default ${DEFAULT_RELAY_CONFIG.logFormat})`,
+    ],
     ...NUMERIC_FLAGS.map((entry) => [
       `--${entry.flag} ${entry.unit === "seconds" ? "SEC" : "N"}`,
       `${entry.help} (default ${defaultText(entry)})`,
@@ -138,6 +144,8 @@ ${
 
 Times are in seconds and may have decimals. On start the relay prints one line:
 listening on HOST:PORT
+
+Registry commands (run beside a live relay): deno run -A server.ts clients --help
 `;
 
 /** The outcome of parsing: options to run with, or a request for help. */
@@ -169,6 +177,7 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
         db: { type: "string" },
         "vip-range": { type: "string" },
         "log-level": { type: "string" },
+        "log-format": { type: "string" },
         help: { type: "boolean" },
         ...Object.fromEntries(NUMERIC_FLAGS.map((entry) => [entry.flag, { type: "string" }])),
       },
@@ -198,6 +207,15 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
       );
     }
     options.logLevel = level as LogLevel;
+  }
+  if (values["log-format"] !== undefined) {
+    const format = values["log-format"] as string;
+    if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+      throw new UsageError(
+        `Invalid --log-format "${format}": expected one of ${LOG_FORMATS.join(", ")}`,
+      );
+    }
+    options.logFormat = format as LogFormat;
   }
   for (const entry of NUMERIC_FLAGS) {
     const text = values[entry.flag];

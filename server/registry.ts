@@ -11,16 +11,20 @@ import { AlphaNetError, Closed } from "../errors.ts";
 import type { AddressPool } from "./address_pool.ts";
 
 /** Bump when the schema changes, and add a migration in `#migrate`. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS clients (
-  address INTEGER PRIMARY KEY, -- u32 virtual IPv4; the key guarantees no sharing
-  key TEXT NOT NULL UNIQUE,    -- "ip:<real ip>" or "id:<hex sha-256 of identity>"
-  kind TEXT NOT NULL CHECK (kind IN ('ip', 'identity')),
-  first_seen INTEGER NOT NULL, -- unix ms
-  last_seen INTEGER NOT NULL   -- unix ms
-);`;
+/** Statements that bring a database from version `index` to `index + 1`. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS clients (
+    address INTEGER PRIMARY KEY, -- u32 virtual IPv4; the key guarantees no sharing
+    key TEXT NOT NULL UNIQUE,    -- "ip:<real ip>" or "id:<hex sha-256 of identity>"
+    kind TEXT NOT NULL CHECK (kind IN ('ip', 'identity')),
+    first_seen INTEGER NOT NULL, -- unix ms
+    last_seen INTEGER NOT NULL   -- unix ms
+  );`,
+  // 1 while a relay holds a live link for the client: lets operators see who is online.
+  "ALTER TABLE clients ADD COLUMN online INTEGER NOT NULL DEFAULT 0;",
+];
 
 /** Random picks before falling back to a scan; a full scan is O(used addresses). */
 const RANDOM_TRIES = 32;
@@ -49,6 +53,15 @@ export interface ClientRecord {
   firstSeen: number;
   /** When the client was last seen, in unix ms. */
   lastSeen: number;
+  /** Whether a relay holds a live link for it now. */
+  online: boolean;
+}
+
+/** A row as SQLite returns it: a null prototype and `online` as 0 or 1. */
+type ClientRow = Omit<ClientRecord, "online"> & { online: number };
+
+function toRecord(row: ClientRow): ClientRecord {
+  return { ...row, online: row.online === 1 };
 }
 
 /**
@@ -134,6 +147,8 @@ export class Registry {
   #selectByKey: StatementSync;
   #insert: StatementSync;
   #touch: StatementSync;
+  #setOnline: StatementSync;
+  #allOffline: StatementSync;
   #delete: StatementSync;
   #selectOne: StatementSync;
   #selectAll: StatementSync;
@@ -147,8 +162,11 @@ export class Registry {
       "INSERT INTO clients (address, key, kind, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)",
     );
     this.#touch = db.prepare("UPDATE clients SET last_seen = ? WHERE address = ?");
+    this.#setOnline = db.prepare("UPDATE clients SET online = ?, last_seen = ? WHERE address = ?");
+    this.#allOffline = db.prepare("UPDATE clients SET online = 0 WHERE online = 1");
     this.#delete = db.prepare("DELETE FROM clients WHERE address = ?");
-    const columns = "address, kind, first_seen AS firstSeen, last_seen AS lastSeen";
+    const columns =
+      "address, kind, first_seen AS firstSeen, last_seen AS lastSeen, online = 1 AS online";
     this.#selectOne = db.prepare(`SELECT ${columns} FROM clients WHERE address = ?`);
     this.#selectAll = db.prepare(`SELECT ${columns} FROM clients ORDER BY address`);
     this.#usedBetween = db.prepare(
@@ -184,10 +202,8 @@ export class Registry {
           `Cannot open registry ${path}: schema version ${version} is newer than ${SCHEMA_VERSION}`,
         );
       }
-      if (version < SCHEMA_VERSION) {
-        db.exec(SCHEMA);
-        db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-      }
+      for (let step = version; step < SCHEMA_VERSION; step++) db.exec(MIGRATIONS[step]);
+      if (version < SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       db.exec("COMMIT");
     } catch (error) {
       db.exec("ROLLBACK");
@@ -271,6 +287,21 @@ export class Registry {
     this.#touch.run(now, address);
   }
 
+  /**
+   * Records whether a relay holds a live link for the client at `address`
+   * (and that it was seen at `now`), for operators listing clients.
+   */
+  markOnline(address: number, online: boolean, now: number = Date.now()): void {
+    this.#open("mark online");
+    this.#setOnline.run(online ? 1 : 0, now, address);
+  }
+
+  /** Marks every client offline: a relay starting up holds no links (after a crash too). */
+  markAllOffline(): void {
+    this.#open("mark offline");
+    this.#allOffline.run();
+  }
+
   /** Forgets the client at `address`, freeing it; false if none was there. */
   release(address: number): boolean {
     this.#open("release");
@@ -280,15 +311,14 @@ export class Registry {
   /** The client at `address`, or null. */
   get(address: number): ClientRecord | null {
     this.#open("get");
-    const row = this.#selectOne.get(address) as ClientRecord | undefined;
-    // Spread: node:sqlite rows have a null prototype, which surprises callers.
-    return row === undefined ? null : { ...row };
+    const row = this.#selectOne.get(address) as ClientRow | undefined;
+    return row === undefined ? null : toRecord(row);
   }
 
   /** Every registered client, by ascending address. */
   list(): ClientRecord[] {
     this.#open("list");
-    return (this.#selectAll.all() as unknown as ClientRecord[]).map((row) => ({ ...row }));
+    return (this.#selectAll.all() as unknown as ClientRow[]).map(toRecord);
   }
 
   /** Closes the database; calling it again does nothing. */

@@ -87,7 +87,8 @@ export class Relay implements AsyncDisposable {
       registry.close();
       throw error;
     }
-    const log = new Logger(config.logLevel);
+    const log = new Logger(config.logLevel, config.logFormat);
+    registry.markAllOffline(); // nothing is online before the relay listens, even after a crash
     const router = new Router(config, log);
     return Promise.resolve(new Relay(listener, { config, log, registry, router }));
   }

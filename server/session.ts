@@ -243,6 +243,8 @@ export class ClientSession {
     }
     if (wasOpen) {
       router.detach(this, reason);
+      // After a takeover the address is online again under the newer session.
+      if (router.sessionFor(this.address) === undefined) this.#markOffline();
       log.log("info", "disconnect", {
         client: this.realIp,
         vip: formatIpv4(this.address),
@@ -313,6 +315,18 @@ export class ClientSession {
     });
   }
 
+  #markOffline(): void {
+    try {
+      this.#context.registry.markOnline(this.address, false);
+    } catch (error) {
+      // The registry closes last on shutdown; a failure here must not stop the close.
+      this.#context.log.log("error", "registry-error", {
+        vip: formatIpv4(this.address),
+        error: String(error),
+      });
+    }
+  }
+
   /** Drops the timer, not just its schedule: a cleared Timeout still pins ~0.3 KiB. */
   #stopHelloTimer(): void {
     clearTimeout(this.#helloTimer);
@@ -354,7 +368,16 @@ export class ClientSession {
       : { kind: "ip", realIp: this.realIp };
     const { registry, router, log } = this.#context;
     try {
+      const known = registry.lookup(key);
       this.address = registry.assign(key);
+      registry.markOnline(this.address, true);
+      if (known === null) {
+        log.log("info", "assign", {
+          client: this.realIp,
+          vip: formatIpv4(this.address),
+          kind: key.kind,
+        });
+      }
     } catch (error) {
       if (error instanceof PoolExhausted) {
         return void this.close(

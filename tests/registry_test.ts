@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { AddressPool } from "../server/address_pool.ts";
 import { identityKey, PoolExhausted, Registry, type RegistryKey } from "../server/registry.ts";
 import { AlphaNetError, Closed } from "../errors.ts";
@@ -52,6 +53,7 @@ Deno.test("the same key gets the same address and a newer last_seen", async () =
       kind: "ip",
       firstSeen: 1000,
       lastSeen: 2000,
+      online: false,
     });
     assert.equal(registry.lookup(ipKey(2)), null);
   });
@@ -95,7 +97,7 @@ Deno.test("identity keys are hashed so the database never holds the identity", a
     const registry = Registry.open(path, AddressPool.default());
     const address = registry.assign(key);
     assert.deepEqual(registry.list().map((record) => Object.keys(record).sort()), [
-      ["address", "firstSeen", "kind", "lastSeen"],
+      ["address", "firstSeen", "kind", "lastSeen", "online"],
     ]);
     assert.equal(registry.get(address)?.kind, "identity");
     registry.close();
@@ -179,8 +181,8 @@ Deno.test("list and get report clients by address without their keys", () => {
   const b = registry.assign({ kind: "identity", identityHash: "ab".repeat(32) }, 20);
   registry.touch(a, 30);
   const expected = [
-    { address: a, kind: "ip", firstSeen: 10, lastSeen: 30 },
-    { address: b, kind: "identity", firstSeen: 20, lastSeen: 20 },
+    { address: a, kind: "ip", firstSeen: 10, lastSeen: 30, online: false },
+    { address: b, kind: "identity", firstSeen: 20, lastSeen: 20, online: false },
   ].sort((x, y) => x.address - y.address);
   assert.deepEqual(registry.list(), expected);
   assert.deepEqual(registry.get(b), expected.find((record) => record.address === b));
@@ -218,5 +220,52 @@ Deno.test("a nearly full pool still finds its single free address", async () => 
     assert.equal(registry.release(gap), true);
     // 253 of 254 used: 32 random picks all miss with probability ~88%.
     assert.equal(registry.assign(ipKey(1001)), gap);
+  });
+});
+
+Deno.test("markOnline and markAllOffline record who is online, for operators", async () => {
+  await withDbPath((path) => {
+    const registry = Registry.open(path, AddressPool.default());
+    const a = registry.assign(ipKey(1), 10);
+    const b = registry.assign(ipKey(2), 10);
+    registry.markOnline(a, true, 20);
+    assert.deepEqual(registry.get(a), {
+      address: a,
+      kind: "ip",
+      firstSeen: 10,
+      lastSeen: 20,
+      online: true,
+    });
+    assert.equal(registry.get(b)?.online, false);
+    registry.markOnline(a, false, 30);
+    assert.deepEqual([registry.get(a)?.online, registry.get(a)?.lastSeen], [false, 30]);
+    registry.markOnline(a, true, 40);
+    registry.markOnline(b, true, 40);
+    registry.markAllOffline();
+    assert.deepEqual(registry.list().map((record) => record.online), [false, false]);
+    registry.close();
+  });
+});
+
+Deno.test("a version 1 registry file is migrated in place and keeps every address", async () => {
+  await withDbPath((path) => {
+    const old = new DatabaseSync(path);
+    old.exec(`CREATE TABLE clients (
+      address INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+      kind TEXT NOT NULL CHECK (kind IN ('ip', 'identity')),
+      first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+      INSERT INTO clients VALUES (16909060, 'ip:192.0.2.9', 'ip', 5, 6);
+      PRAGMA user_version = 1;`);
+    old.close();
+    const registry = Registry.open(path, AddressPool.default());
+    assert.equal(registry.lookup({ kind: "ip", realIp: "192.0.2.9" }), 16909060);
+    assert.deepEqual(registry.get(16909060), {
+      address: 16909060,
+      kind: "ip",
+      firstSeen: 5,
+      lastSeen: 6,
+      online: false,
+    });
+    registry.close();
   });
 });

@@ -1,0 +1,148 @@
+/**
+ * Operating a live relay: `server.ts clients ...` reads and manages the
+ * registry beside the running `server.ts`, and `--log-format json` logs one
+ * JSON object per event.
+ */
+
+import assert from "node:assert/strict";
+import { connect } from "../mod.ts";
+import { randomIdentity } from "./_helpers.ts";
+import { SERVER, startServer } from "./_server_process.ts";
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+async function clients(...args: string[]): Promise<Run> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SERVER, "clients", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: text.decode(output.stdout),
+    stderr: text.decode(output.stderr),
+  };
+}
+
+interface ClientJson {
+  virtualIp: string;
+  kind: string;
+  firstSeen: string;
+  lastSeen: string;
+  online: boolean;
+}
+
+Deno.test("clients list, show and release work on the registry of a running relay", async () => {
+  const dir = await Deno.makeTempDir();
+  const db = `${dir}/alphanet.db`;
+  const server = await startServer(["--port", "0", "--db", db, "--log-level", "silent"]);
+  try {
+    const stays = await connect({
+      port: server.port,
+      identity: randomIdentity(),
+      reconnect: false,
+    });
+    const leaves = await connect({
+      port: server.port,
+      identity: randomIdentity(),
+      reconnect: false,
+    });
+    const leftIp = leaves.virtualIp;
+    await leaves.close();
+    try {
+      // The relay marks a client offline as it handles the disconnect: poll, bounded.
+      let listed: ClientJson[] = [];
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const run = await clients("list", "--db", db, "--json");
+        assert.equal(run.code, 0, run.stderr);
+        listed = JSON.parse(run.stdout);
+        if (listed.find((client) => client.virtualIp === leftIp)?.online === false) break;
+      }
+      const byIp = new Map(listed.map((client) => [client.virtualIp, client]));
+      assert.equal(byIp.size, 2);
+      assert.equal(byIp.get(stays.virtualIp)?.online, true);
+      assert.equal(byIp.get(leftIp)?.online, false);
+      for (const client of listed) {
+        assert.equal(client.kind, "identity");
+        assert.ok(Date.parse(client.firstSeen) <= Date.parse(client.lastSeen));
+      }
+
+      const shown = await clients("show", stays.virtualIp, "--db", db, "--json");
+      assert.equal(shown.code, 0);
+      assert.equal((JSON.parse(shown.stdout) as ClientJson).virtualIp, stays.virtualIp);
+      const text = await clients("list", "--db", db);
+      assert.match(
+        text.stdout,
+        new RegExp(`^${stays.virtualIp.replaceAll(".", "\\.")}\\s+identity\\s.*online$`, "m"),
+      );
+
+      const refused = await clients("release", stays.virtualIp, "--db", db);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /online/);
+      const released = await clients("release", leftIp, "--db", db);
+      assert.equal(released.code, 0, released.stderr);
+      const missing = await clients("show", leftIp, "--db", db);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /no client has virtual IP/);
+      const bad = await clients("show", "1.2.3", "--db", db);
+      assert.equal(bad.code, 2);
+    } finally {
+      await stays.close();
+    }
+  } finally {
+    assert.equal(await server.stop(), 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--log-format json writes one JSON object per connect, assignment and disconnect", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      SERVER,
+      "--hostname",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--db",
+      ":memory:",
+      "--log-format",
+      "json",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let first = "";
+  for (let reads = 0; reads < 100 && !first.includes("\n"); reads++) {
+    const { value, done } = await stdout.read();
+    if (done) break;
+    first += value;
+  }
+  const port = Number(/:(\d+)\n/.exec(first)?.[1]);
+  const client = await connect({ port, identity: randomIdentity(), reconnect: false });
+  const ip = client.virtualIp;
+  await client.close();
+  child.kill("SIGTERM");
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+    (async () => {
+      while (!(await stdout.read()).done) { /* drain */ }
+    })(),
+  ]);
+  assert.equal(status.code, 0);
+  const events = stderr.trim().split("\n").map((line) => JSON.parse(line));
+  const mine = events.filter((event) => event.vip === ip).map((event) => event.event);
+  assert.deepEqual(mine, ["assign", "connect", "disconnect"]);
+  for (const event of events) {
+    assert.equal(typeof event.time, "string");
+    assert.equal(typeof event.level, "string");
+  }
+});
