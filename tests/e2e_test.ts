@@ -4,41 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { connect, type VirtualConn } from "../mod.ts";
+import { connect } from "../mod.ts";
+import { pseudoRandomBytes, readAll, sha256hex as sha256 } from "./_helpers.ts";
 import { SERVER, startServer } from "./_server_process.ts";
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes.slice().buffer);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[i] = state & 0xff;
-  }
-  return bytes;
-}
-
-async function readAll(conn: VirtualConn): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of conn.readable) {
-    chunks.push(chunk);
-    total += chunk.length;
-  }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return all;
-}
 
 Deno.test("server.ts subprocess relays 8 MiB each way between two clients, byte-exact", async () => {
   const dir = await Deno.makeTempDir();

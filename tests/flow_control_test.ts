@@ -6,22 +6,20 @@
 import assert from "node:assert/strict";
 import { type AlphaNetClient, connect, DEFAULT_WINDOW_BYTES, type VirtualConn } from "../mod.ts";
 import { Relay } from "../server.ts";
+import {
+  pseudoRandomBytes as pattern,
+  readAll as readToEnd,
+  readExactly,
+  sha256hex as sha256,
+  withTimeout as withDeadline,
+} from "./_helpers.ts";
+
+/** Waits for `promise`, failing with `what` after `ms`. */
+function withTimeout<T>(promise: Promise<T>, what: string, ms = TEST_TIMEOUT_MS): Promise<T> {
+  return withDeadline(promise, ms, what);
+}
 
 const TEST_TIMEOUT_MS = 30_000;
-
-async function withTimeout<T>(promise: Promise<T>, what: string, ms = TEST_TIMEOUT_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 interface Pair {
   readonly relay: Relay;
@@ -72,51 +70,6 @@ async function roundTrip(pair: Pair, port: number): Promise<void> {
   assert.equal(await outbound.read(buffer), 1);
   outbound.close();
   inbound.close();
-}
-
-function pattern(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
-    bytes[i] = state >>> 24;
-  }
-  return bytes;
-}
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes.slice().buffer);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function readExactly(conn: VirtualConn, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const count = await conn.read(out.subarray(filled));
-    if (count === null) throw new Error(`stream ended after ${filled} of ${length} bytes`);
-    filled += count;
-  }
-  return out;
-}
-
-async function readToEnd(conn: VirtualConn): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const buffer = new Uint8Array(64 * 1024);
-  while (true) {
-    const count = await conn.read(buffer);
-    if (count === null) break;
-    chunks.push(buffer.slice(0, count));
-    total += count;
-  }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return all;
 }
 
 Deno.test("write() resolves within the window and waits, without failing, while the peer does not read", async () => {
