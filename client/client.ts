@@ -5,47 +5,24 @@
  * @module
  */
 
-import {
-  AddressChanged,
-  AddrInUse,
-  Closed,
-  ConnectionRefused,
-  ConnectionReset,
-  HostUnreachable,
-  ProtocolError,
-  TimedOut,
-} from "../errors.ts";
+import { AddressChanged, Closed, ConnectionReset } from "../errors.ts";
 import { formatIpv4 } from "../protocol/address.ts";
-import { EPHEMERAL_PORT_FIRST, MAX_PORT, PacketType, Reason } from "../protocol/constants.ts";
-import type { Packet, SocketConnectionRequestPacket } from "../protocol/packets.ts";
-import type { VirtualAddr } from "./addr.ts";
-import {
-  failureError,
-  type ListenOptions,
-  parseHost,
-  parseTarget,
-  type PingTarget,
-  type SocketStatus,
-  type VirtualTarget,
-} from "./targets.ts";
+import { PacketType } from "../protocol/constants.ts";
+import type { Packet } from "../protocol/packets.ts";
 import { Link, type LinkEvents, unexpected } from "./link.ts";
+import { LinkWaiters } from "./link_waiters.ts";
 import { type ClientConfig, type ConnectOptions, resolveClientConfig } from "./options.ts";
+import { Requester } from "./outgoing.ts";
 import { isFatal, Reconnector } from "./reconnect.ts";
-import { RequestTable } from "./requests.ts";
+import { Responder } from "./serving.ts";
+import { SocketTable } from "./sockets.ts";
 import { type AlphaNetClientEventMap, type ClientState, StateChangeEvent } from "./state.ts";
-import { type ConnectionHost, VirtualConn } from "./virtual_conn.ts";
-import { VirtualListener } from "./virtual_listener.ts";
+import type { ListenOptions, PingTarget, SocketStatus, VirtualTarget } from "./targets.ts";
+import type { VirtualConn } from "./virtual_conn.ts";
+import type { VirtualListener } from "./virtual_listener.ts";
 
-const DEFAULT_BACKLOG = 128;
 /** How long close() waits for the last frames to reach the relay. */
 const CLOSE_FLUSH_MS = 1000;
-
-/** A `connect()` or `status()` call waiting for the link to come back. */
-interface LinkWaiter {
-  readonly resolve: (link: Link) => void;
-  readonly reject: (error: Error) => void;
-  readonly timer: ReturnType<typeof setTimeout>;
-}
 
 /**
  * A client connected to an AlphaNET relay, holding its permanent virtual IP.
@@ -74,18 +51,14 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
   /** The virtual IP, fixed by the first link; 0 until then. */
   #address = 0;
 
-  // The current link, null while reconnecting or closed, and what its connections send through.
+  // The current link, null while reconnecting or closed.
   #link: Link | null = null;
-  #host: ConnectionHost | null = null;
 
   // Owned by the read loop and the public methods.
-  readonly #requests = new RequestTable();
-  readonly #listeners = new Map<number, VirtualListener>();
-  readonly #connections = new Map<number, VirtualConn>();
-  /** Local ports of outbound connections: the connection, or null while its request is in flight. */
-  readonly #outboundPorts = new Map<number, VirtualConn | null>();
-  #nextEphemeralPort = EPHEMERAL_PORT_FIRST;
-  readonly #linkWaiters = new Set<LinkWaiter>();
+  readonly #sockets: SocketTable;
+  readonly #requester: Requester;
+  readonly #responder: Responder;
+  readonly #linkWaiters = new LinkWaiters();
 
   // Lifetime.
   /** "connected" from the start: nobody sees the client before its first link joined. */
@@ -104,6 +77,15 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
       packet: (link, packet) => this.#onPacket(link, packet),
       ended: (link, error) => this.#onLinkEnded(link, error),
     };
+    this.#sockets = new SocketTable(config);
+    this.#requester = new Requester(config, this.#sockets, {
+      address: () => this.#address,
+      linkReady: (action) => this.#linkReady(action),
+    });
+    this.#responder = new Responder(this.#sockets, config.window, {
+      address: () => this.#address,
+      isCurrent: (link) => this.#link === link,
+    });
     this.#reconnector = config.reconnect === null ? null : new Reconnector(
       config.reconnect,
       async (signal) => {
@@ -190,24 +172,7 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
    */
   listen(options: ListenOptions): VirtualListener {
     this.#checkOpen("listen");
-    let port = options.port;
-    if (!Number.isInteger(port) || port < 0 || port > MAX_PORT) {
-      throw new RangeError(`Cannot listen: port ${port} is outside 0..${MAX_PORT}`);
-    }
-    const backlog = options.backlog ?? DEFAULT_BACKLOG;
-    if (!Number.isInteger(backlog) || backlog < 1) {
-      throw new RangeError(`Cannot listen: backlog ${backlog} is not a positive integer`);
-    }
-    if (port === 0) port = this.#ephemeralPort();
-    else if (this.#listeners.has(port) || this.#outboundPorts.has(port)) {
-      throw new AddrInUse(`Cannot listen on port ${port}: it is in use`);
-    }
-    const addr: VirtualAddr = { transport: "alphanet", hostname: this.virtualIp, port };
-    const listener = new VirtualListener(addr, backlog, options.accept, (closed) => {
-      if (this.#listeners.get(port) === closed) this.#listeners.delete(port);
-    });
-    this.#listeners.set(port, listener);
-    return listener;
+    return this.#sockets.listen(options);
   }
 
   /**
@@ -218,51 +183,8 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
    * link drops meanwhile. While reconnecting, it first waits up to
    * `requestTimeoutMs` for the link (then TimedOut).
    */
-  async connect(target: VirtualTarget): Promise<VirtualConn> {
-    const destination = parseTarget("connect", target);
-    const status = await this.#status(destination, target.port);
-    const where = `${target.hostname}:${target.port}`;
-    if (!status.online) throw new HostUnreachable(`Cannot connect to ${where}: host is offline`);
-    if (!status.listening) {
-      throw new ConnectionRefused(`Cannot connect to ${where}: nothing listens there`);
-    }
-    const link = await this.#linkReady("connect");
-    const localPort = this.#ephemeralPort();
-    this.#outboundPorts.set(localPort, null);
-    const answer = Promise.withResolvers<VirtualConn>();
-    const requestId = this.#requests.open(this.#config.requestTimeoutMs, (packet) => {
-      if (packet.type === PacketType.SocketConnectionResponse && packet.accepted) {
-        // Registered here, in the read loop, so data right behind the answer finds it.
-        const conn = this.#adopt(packet.connectionId, localPort, packet.window, {
-          transport: "alphanet",
-          hostname: target.hostname,
-          port: target.port,
-        }, true);
-        this.#outboundPorts.set(localPort, conn);
-        answer.resolve(conn);
-        return;
-      }
-      this.#outboundPorts.delete(localPort);
-      answer.reject(
-        packet.type === PacketType.RequestFailed
-          ? failureError(where, packet.reason)
-          : new ConnectionRefused(`Cannot connect to ${where}: connection denied`),
-      );
-    }, (error) => {
-      this.#outboundPorts.delete(localPort);
-      answer.reject(error);
-    });
-    link.send({
-      type: PacketType.SocketConnectionRequest,
-      requestId,
-      connectionId: 0,
-      source: this.#address,
-      sourcePort: localPort,
-      destination,
-      destinationPort: target.port,
-      window: this.#config.window,
-    });
-    return answer.promise;
+  connect(target: VirtualTarget): Promise<VirtualConn> {
+    return this.#requester.connect(target);
   }
 
   /**
@@ -270,8 +192,8 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
    * listen on that port? While reconnecting, it first waits for the link
    * like {@linkcode AlphaNetClient.connect}.
    */
-  async status(target: VirtualTarget): Promise<SocketStatus> {
-    return await this.#status(parseTarget("query status of", target), target.port);
+  status(target: VirtualTarget): Promise<SocketStatus> {
+    return this.#requester.status(target);
   }
 
   /**
@@ -287,21 +209,8 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
    * console.log(`${await net.ping({ hostname: "83.12.4.200" })} ms`);
    * ```
    */
-  async ping(target: PingTarget): Promise<number> {
-    const destination = parseHost("ping", target.hostname);
-    const link = await this.#linkReady("ping");
-    const answer = Promise.withResolvers<number>();
-    const sentAt = performance.now();
-    const requestId = this.#requests.open(this.#config.requestTimeoutMs, (packet) => {
-      if (packet.type === PacketType.EchoReply) answer.resolve(performance.now() - sentAt);
-      else if (packet.type === PacketType.RequestFailed) {
-        answer.reject(failureError(target.hostname, packet.reason));
-      } else {
-        answer.reject(new ProtocolError("Cannot ping: unexpected answer", Reason.UnexpectedPacket));
-      }
-    }, answer.reject);
-    link.send({ type: PacketType.EchoRequest, requestId, source: this.#address, destination });
-    return await answer.promise;
+  ping(target: PingTarget): Promise<number> {
+    return this.#requester.ping(target);
   }
 
   /** Closes every connection and listener, then the link; stops reconnecting. Idempotent. */
@@ -326,21 +235,8 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
       throw new AddressChanged(formatIpv4(this.#address), formatIpv4(address));
     }
     this.#link = link;
-    this.#host = {
-      sendData: (id, payload) => link.sendData(id, payload),
-      linkRoom: () => link.room(),
-      sendWindowUpdate: (id, increment) =>
-        link.send({ type: PacketType.WindowUpdate, connectionId: id, increment }),
-      sendShutdown: (id) => link.send({ type: PacketType.SocketShutdown, connectionId: id }),
-      sendClosed: (id) =>
-        link.send({ type: PacketType.SocketClosed, connectionId: id, reason: Reason.Normal }),
-      release: (conn) => this.#release(conn),
-    };
-    for (const waiter of this.#linkWaiters) {
-      clearTimeout(waiter.timer);
-      waiter.resolve(link);
-    }
-    this.#linkWaiters.clear();
+    this.#sockets.attach(link, this.virtualIp);
+    this.#linkWaiters.resolveAll(link);
     this.#setState("connected", null);
   }
 
@@ -348,27 +244,18 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
   #onLinkEnded(link: Link, error: Error): void {
     if (link !== this.#link) return;
     this.#link = null;
-    this.#host = null;
+    this.#sockets.detach();
     if (this.#closeRequested) return; // close() finishes the job.
-    this.#dropLinkState(error);
-    if (this.#reconnector === null || isFatal(error)) return this.#finish(error);
-    this.#setState("reconnecting", error);
-    this.#reconnector.start(error);
-  }
-
-  /** Fails requests and connections of a lost link; listeners stay, minus their dead backlog. */
-  #dropLinkState(error: Error): void {
-    this.#requests.failAll(
+    // Requests and connections die with the link; listeners stay, minus their dead backlog.
+    this.#requester.failAll(
       new ConnectionReset(`Cannot complete request: the link to the relay was lost`, {
         cause: error,
       }),
     );
-    for (const conn of this.#connections.values()) conn.linkLost(error);
-    this.#connections.clear();
-    for (const [port, conn] of this.#outboundPorts) {
-      if (conn !== null) this.#outboundPorts.delete(port);
-    }
-    for (const listener of this.#listeners.values()) listener.dropQueued();
+    this.#sockets.linkLost(error);
+    if (this.#reconnector === null || isFatal(error)) return this.#finish(error);
+    this.#setState("reconnecting", error);
+    this.#reconnector.start(error);
   }
 
   /** Ends the client for good: null after close(), else the error. */
@@ -376,16 +263,9 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
     if (this.#state === "closed") return;
     const reason = error ?? new Closed("The client is closed");
     this.#failure = reason;
-    this.#requests.failAll(reason);
-    for (const conn of this.#connections.values()) conn.linkLost(reason);
-    this.#connections.clear();
-    this.#outboundPorts.clear();
-    for (const listener of [...this.#listeners.values()]) listener.shutdown(reason);
-    for (const waiter of this.#linkWaiters) {
-      clearTimeout(waiter.timer);
-      waiter.reject(reason);
-    }
-    this.#linkWaiters.clear();
+    this.#requester.failAll(reason);
+    this.#sockets.shutdown(reason);
+    this.#linkWaiters.rejectAll(reason);
     this.#done.resolve(error);
     this.#setState("closed", error);
   }
@@ -396,52 +276,23 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
     this.dispatchEvent(new StateChangeEvent(state, error));
   }
 
+  /** Routes a packet to its owner: the serving side, the requests in flight, or a connection. */
   #onPacket(link: Link, packet: Packet): void {
     switch (packet.type) {
       case PacketType.SocketStatusRequest:
-        this.#checkDestination(packet.destination);
-        return link.send({
-          type: PacketType.SocketStatusResponse,
-          requestId: packet.requestId,
-          listening: this.#listeners.has(packet.destinationPort),
-        });
       case PacketType.SocketConnectionRequest:
-        this.#checkDestination(packet.destination);
-        return this.#onConnectionRequest(link, packet);
       case PacketType.EchoRequest:
-        this.#checkDestination(packet.destination);
-        return link.send({ type: PacketType.EchoReply, requestId: packet.requestId });
+        return this.#responder.answer(link, packet);
       case PacketType.SocketStatusResponse:
+      case PacketType.SocketConnectionResponse:
       case PacketType.RequestFailed:
       case PacketType.EchoReply:
-        this.#requests.answer(packet.requestId, packet);
-        return;
-      case PacketType.SocketConnectionResponse:
-        if (!this.#requests.answer(packet.requestId, packet) && packet.accepted) {
-          // We gave up on this request (time-out); tell the relay to drop the connection.
-          link.send({
-            type: PacketType.SocketClosed,
-            connectionId: packet.connectionId,
-            reason: Reason.Normal,
-          });
-        }
-        return;
+        return this.#requester.answer(link, packet);
       case PacketType.ArbitraryData:
-        this.#connections.get(packet.connectionId)?.receive(packet.payload);
-        return;
       case PacketType.WindowUpdate:
-        this.#connections.get(packet.connectionId)?.grant(packet.increment);
-        return;
       case PacketType.SocketShutdown:
-        this.#connections.get(packet.connectionId)?.remoteShutdown();
-        return;
-      case PacketType.SocketClosed: {
-        const conn = this.#connections.get(packet.connectionId);
-        if (!conn) return;
-        this.#connections.delete(packet.connectionId);
-        conn.remoteClosed(packet.reason);
-        return;
-      }
+      case PacketType.SocketClosed:
+        return this.#sockets.route(packet);
       case PacketType.Hello:
       case PacketType.VirtualIP:
       case PacketType.Error:
@@ -456,103 +307,6 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
     }
   }
 
-  #onConnectionRequest(link: Link, packet: SocketConnectionRequestPacket): void {
-    const listener = this.#listeners.get(packet.destinationPort);
-    const deny = () =>
-      link.send({
-        type: PacketType.SocketConnectionResponse,
-        requestId: packet.requestId,
-        connectionId: 0,
-        accepted: false,
-        window: 0,
-      });
-    if (!listener || !listener.hasRoom) return deny();
-    const remote: VirtualAddr = {
-      transport: "alphanet",
-      hostname: formatIpv4(packet.source),
-      port: packet.sourcePort,
-    };
-    const accept = () => {
-      // A request of a link that has since dropped is forgotten with it: answer nothing.
-      if (this.#link !== link) return;
-      if (!listener.hasRoom || this.#listeners.get(packet.destinationPort) !== listener) {
-        return deny();
-      }
-      const conn = this.#adopt(
-        packet.connectionId,
-        packet.destinationPort,
-        packet.window,
-        remote,
-        false,
-      );
-      link.send({
-        type: PacketType.SocketConnectionResponse,
-        requestId: packet.requestId,
-        connectionId: packet.connectionId,
-        accepted: true,
-        window: this.#config.window,
-      });
-      listener.enqueue(conn);
-    };
-    if (!listener.filter) return accept();
-    Promise.resolve()
-      .then(() => listener.filter!(remote))
-      .then((ok) => ok === true ? accept() : deny(), () => deny());
-  }
-
-  /** Registers a connection of the current link (called from its read loop). */
-  #adopt(
-    id: number,
-    localPort: number,
-    sendWindow: number,
-    remote: VirtualAddr,
-    outbound: boolean,
-  ): VirtualConn {
-    const conn = new VirtualConn(this.#host!, {
-      id,
-      localAddr: { transport: "alphanet", hostname: this.virtualIp, port: localPort },
-      remoteAddr: remote,
-      receiveWindow: this.#config.window,
-      maxReceiveWindow: this.#config.maxWindow,
-      sendWindow,
-      outbound,
-    });
-    this.#connections.set(id, conn);
-    return conn;
-  }
-
-  #release(conn: VirtualConn): void {
-    if (this.#connections.get(conn.id) === conn) this.#connections.delete(conn.id);
-    const port = conn.localAddr.port;
-    if (conn.outbound && this.#outboundPorts.get(port) === conn) this.#outboundPorts.delete(port);
-  }
-
-  async #status(destination: number, port: number): Promise<SocketStatus> {
-    const link = await this.#linkReady("query status");
-    const answer = Promise.withResolvers<SocketStatus>();
-    const requestId = this.#requests.open(this.#config.requestTimeoutMs, (packet) => {
-      if (packet.type === PacketType.SocketStatusResponse) {
-        answer.resolve({ online: true, listening: packet.listening });
-      } else if (packet.type === PacketType.RequestFailed && packet.reason === Reason.Offline) {
-        answer.resolve({ online: false, listening: false });
-      } else if (packet.type === PacketType.RequestFailed) {
-        answer.reject(failureError(`${formatIpv4(destination)}:${port}`, packet.reason));
-      } else {
-        answer.reject(
-          new ProtocolError("Cannot read status: unexpected answer", Reason.UnexpectedPacket),
-        );
-      }
-    }, answer.reject);
-    link.send({
-      type: PacketType.SocketStatusRequest,
-      requestId,
-      source: this.#address,
-      destination,
-      destinationPort: port,
-    });
-    return answer.promise;
-  }
-
   /**
    * The current link; while reconnecting, waits up to `requestTimeoutMs` for
    * the next one. Throws if the client is closed (or closes meanwhile).
@@ -560,39 +314,7 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
   #linkReady(action: string): Promise<Link> {
     this.#checkOpen(action);
     if (this.#link !== null) return Promise.resolve(this.#link);
-    const ms = this.#config.requestTimeoutMs;
-    return new Promise<Link>((resolve, reject) => {
-      const waiter: LinkWaiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#linkWaiters.delete(waiter);
-          reject(
-            new TimedOut(`Cannot ${action}: the link to the relay did not come back in ${ms} ms`),
-          );
-        }, ms),
-      };
-      this.#linkWaiters.add(waiter);
-    });
-  }
-
-  #ephemeralPort(): number {
-    const span = MAX_PORT - EPHEMERAL_PORT_FIRST + 1;
-    for (let tries = 0; tries < span; tries++) {
-      const port = this.#nextEphemeralPort;
-      this.#nextEphemeralPort = port === MAX_PORT ? EPHEMERAL_PORT_FIRST : port + 1;
-      if (!this.#listeners.has(port) && !this.#outboundPorts.has(port)) return port;
-    }
-    throw new AddrInUse("Cannot pick a local port: every ephemeral port is in use");
-  }
-
-  #checkDestination(destination: number): void {
-    if (destination !== this.#address) {
-      throw new ProtocolError(
-        `Cannot accept request: destination ${formatIpv4(destination)} is not this client`,
-        Reason.UnexpectedPacket,
-      );
-    }
+    return this.#linkWaiters.wait(action, this.#config.requestTimeoutMs);
   }
 
   #checkOpen(action: string): void {
@@ -603,8 +325,7 @@ export class AlphaNetClient extends EventTarget implements AsyncDisposable {
   async #shutdown(): Promise<void> {
     const link = this.#link;
     if (link !== null) {
-      for (const listener of [...this.#listeners.values()]) listener.close();
-      for (const conn of [...this.#connections.values()]) conn.close();
+      this.#sockets.closeAll();
       await link.close(CLOSE_FLUSH_MS);
     }
     await this.#reconnector?.cancel();

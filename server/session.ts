@@ -107,7 +107,8 @@ export class ClientSession {
    * silent for the peer time-out. Any frame from the client counts as life.
    */
   checkLiveness(now: number): void {
-    if (this.#state !== "open") return;
+    // A client whose reads the relay itself has paused (byte-rate cap) is not silent.
+    if (this.#state !== "open" || this.#readPause !== null) return;
     const { keepaliveMs, peerTimeoutMs } = this.#context.config;
     const quietMs = now - this.#lastHeardAt;
     if (quietMs >= peerTimeoutMs) {
@@ -309,6 +310,7 @@ export class ClientSession {
     return new Promise((resume) => {
       const timer = setTimeout(() => {
         this.#readPause = null;
+        this.#lastHeardAt = performance.now(); // the pause was ours, not the client's silence
         resume();
       }, waitMs);
       this.#readPause = { timer, resume };

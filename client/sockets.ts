@@ -1,0 +1,201 @@
+/**
+ * The local ends of a client's virtual sockets: listeners by port, the
+ * ephemeral ports of outbound connections, and open connections by id.
+ * Ports of listeners and of outbound connections share one space, as on a
+ * real host: a port taken by either is in use for both.
+ *
+ * @module
+ */
+
+import { AddrInUse } from "../errors.ts";
+import { EPHEMERAL_PORT_FIRST, MAX_PORT, PacketType, Reason } from "../protocol/constants.ts";
+import type {
+  ArbitraryDataPacket,
+  SocketClosedPacket,
+  SocketShutdownPacket,
+  WindowUpdatePacket,
+} from "../protocol/packets.ts";
+import type { VirtualAddr } from "./addr.ts";
+import type { Link } from "./link.ts";
+import type { ClientConfig } from "./options.ts";
+import type { ListenOptions } from "./targets.ts";
+import { type ConnectionHost, VirtualConn } from "./virtual_conn.ts";
+import { VirtualListener } from "./virtual_listener.ts";
+
+const DEFAULT_BACKLOG = 128;
+
+/** The packets addressed to an open connection. */
+export type ConnectionPacket =
+  | ArbitraryDataPacket
+  | WindowUpdatePacket
+  | SocketShutdownPacket
+  | SocketClosedPacket;
+
+/** The client's sockets; owned by its read loop and its public methods. */
+export class SocketTable {
+  // Static after construction.
+  readonly #config: Pick<ClientConfig, "window" | "maxWindow">;
+
+  // Set by attach(): the virtual IP stays across links, the host is null while there is no link.
+  #hostname = "";
+  #host: ConnectionHost | null = null;
+
+  readonly #listeners = new Map<number, VirtualListener>();
+  /** Local ports of outbound connections: the connection, or null while its request is in flight. */
+  readonly #outboundPorts = new Map<number, VirtualConn | null>();
+  #nextEphemeralPort = EPHEMERAL_PORT_FIRST;
+  readonly #connections = new Map<number, VirtualConn>();
+
+  constructor(config: Pick<ClientConfig, "window" | "maxWindow">) {
+    this.#config = config;
+  }
+
+  /** A link joined as `hostname`: connections adopted from now on send through it. */
+  attach(link: Link, hostname: string): void {
+    this.#hostname = hostname;
+    this.#host = {
+      sendData: (id, payload) => link.sendData(id, payload),
+      linkRoom: () => link.room(),
+      sendWindowUpdate: (id, increment) =>
+        link.send({ type: PacketType.WindowUpdate, connectionId: id, increment }),
+      sendShutdown: (id) => link.send({ type: PacketType.SocketShutdown, connectionId: id }),
+      sendClosed: (id) =>
+        link.send({ type: PacketType.SocketClosed, connectionId: id, reason: Reason.Normal }),
+      release: (conn) => this.#release(conn),
+    };
+  }
+
+  /** The link is gone: nothing may be adopted until the next attach(). */
+  detach(): void {
+    this.#host = null;
+  }
+
+  /** Binds a listener; see `AlphaNetClient.listen`. */
+  listen(options: ListenOptions): VirtualListener {
+    let port = options.port;
+    if (!Number.isInteger(port) || port < 0 || port > MAX_PORT) {
+      throw new RangeError(`Cannot listen: port ${port} is outside 0..${MAX_PORT}`);
+    }
+    const backlog = options.backlog ?? DEFAULT_BACKLOG;
+    if (!Number.isInteger(backlog) || backlog < 1) {
+      throw new RangeError(`Cannot listen: backlog ${backlog} is not a positive integer`);
+    }
+    if (port === 0) port = this.#ephemeralPort();
+    else if (this.#listeners.has(port) || this.#outboundPorts.has(port)) {
+      throw new AddrInUse(`Cannot listen on port ${port}: it is in use`);
+    }
+    const addr: VirtualAddr = { transport: "alphanet", hostname: this.#hostname, port };
+    const listener = new VirtualListener(addr, backlog, options.accept, (closed) => {
+      if (this.#listeners.get(port) === closed) this.#listeners.delete(port);
+    });
+    this.#listeners.set(port, listener);
+    return listener;
+  }
+
+  /** The listener bound to `port`, if any. */
+  listener(port: number): VirtualListener | undefined {
+    return this.#listeners.get(port);
+  }
+
+  /** Takes an ephemeral port for a connection request about to be sent. */
+  reservePort(): number {
+    const port = this.#ephemeralPort();
+    this.#outboundPorts.set(port, null);
+    return port;
+  }
+
+  /** Gives back a port of reservePort() whose request failed. */
+  freePort(port: number): void {
+    this.#outboundPorts.delete(port);
+  }
+
+  /**
+   * Registers a connection of the current link (called from its read loop).
+   * An outbound one takes over its reserved `localPort`.
+   */
+  adopt(
+    id: number,
+    localPort: number,
+    sendWindow: number,
+    remote: VirtualAddr,
+    outbound: boolean,
+  ): VirtualConn {
+    const conn = new VirtualConn(this.#host!, {
+      id,
+      localAddr: { transport: "alphanet", hostname: this.#hostname, port: localPort },
+      remoteAddr: remote,
+      receiveWindow: this.#config.window,
+      maxReceiveWindow: this.#config.maxWindow,
+      sendWindow,
+      outbound,
+    });
+    this.#connections.set(id, conn);
+    if (outbound) this.#outboundPorts.set(localPort, conn);
+    return conn;
+  }
+
+  /** Hands a packet to its connection; one for a connection already gone is dropped. */
+  route(packet: ConnectionPacket): void {
+    switch (packet.type) {
+      case PacketType.ArbitraryData:
+        this.#connections.get(packet.connectionId)?.receive(packet.payload);
+        return;
+      case PacketType.WindowUpdate:
+        this.#connections.get(packet.connectionId)?.grant(packet.increment);
+        return;
+      case PacketType.SocketShutdown:
+        this.#connections.get(packet.connectionId)?.remoteShutdown();
+        return;
+      case PacketType.SocketClosed: {
+        const conn = this.#connections.get(packet.connectionId);
+        if (!conn) return;
+        this.#connections.delete(packet.connectionId);
+        conn.remoteClosed(packet.reason);
+        return;
+      }
+      default: {
+        const _never: never = packet;
+      }
+    }
+  }
+
+  /** The link was lost: its connections are dead; listeners stay, minus their dead backlog. */
+  linkLost(error: Error): void {
+    for (const conn of this.#connections.values()) conn.linkLost(error);
+    this.#connections.clear();
+    for (const [port, conn] of this.#outboundPorts) {
+      if (conn !== null) this.#outboundPorts.delete(port);
+    }
+    for (const listener of this.#listeners.values()) listener.dropQueued();
+  }
+
+  /** Closes every listener and connection, telling the relay (before a clean close). */
+  closeAll(): void {
+    for (const listener of [...this.#listeners.values()]) listener.close();
+    for (const conn of [...this.#connections.values()]) conn.close();
+  }
+
+  /** The client ended for good: everything fails with `reason`. */
+  shutdown(reason: Error): void {
+    for (const conn of this.#connections.values()) conn.linkLost(reason);
+    this.#connections.clear();
+    this.#outboundPorts.clear();
+    for (const listener of [...this.#listeners.values()]) listener.shutdown(reason);
+  }
+
+  #release(conn: VirtualConn): void {
+    if (this.#connections.get(conn.id) === conn) this.#connections.delete(conn.id);
+    const port = conn.localAddr.port;
+    if (conn.outbound && this.#outboundPorts.get(port) === conn) this.#outboundPorts.delete(port);
+  }
+
+  #ephemeralPort(): number {
+    const span = MAX_PORT - EPHEMERAL_PORT_FIRST + 1;
+    for (let tries = 0; tries < span; tries++) {
+      const port = this.#nextEphemeralPort;
+      this.#nextEphemeralPort = port === MAX_PORT ? EPHEMERAL_PORT_FIRST : port + 1;
+      if (!this.#listeners.has(port) && !this.#outboundPorts.has(port)) return port;
+    }
+    throw new AddrInUse("Cannot pick a local port: every ephemeral port is in use");
+  }
+}
