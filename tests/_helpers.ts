@@ -9,6 +9,7 @@ import {
   type AlphaNetClient,
   type ClientState,
   connect,
+  type ConnectOptions,
   encode,
   type ErrorPacket,
   FrameDecoder,
@@ -561,4 +562,181 @@ export function recordStates(client: AlphaNetClient): StateLog {
 /** Resolves after `ms`: for the few tests that must show something does not happen. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** How often {@linkcode waitUntil} checks its condition. */
+const POLL_MS = 10;
+
+/**
+ * Waits until `condition()` holds, checking every 10 ms, at most `ms` long
+ * (so at most `ms / 10 + 1` checks). For state that has no event to wait on,
+ * such as the relay's link count.
+ */
+export async function waitUntil(
+  condition: () => boolean,
+  what: string,
+  ms: number = STEP_MS,
+): Promise<void> {
+  const deadline = performance.now() + ms;
+  for (let checks = 0; checks <= ms / POLL_MS + 1; checks++) {
+    if (condition()) return;
+    if (performance.now() >= deadline) break;
+    await delay(POLL_MS);
+  }
+  if (!condition()) throw new Error(`Timed out after ${ms} ms: ${what}`);
+}
+
+/** Two real clients joined by one virtual connection that the owner echoes. */
+export interface EchoPair {
+  readonly owner: AlphaNetClient;
+  readonly requester: AlphaNetClient;
+  /** The requester's end of the echoed connection. */
+  readonly conn: VirtualConn;
+  /** Sends a fresh message and checks that it comes back unchanged. */
+  assertEchoes(what: string): Promise<void>;
+  /** Closes the connection and both clients. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Largest number of reads the echo side of an {@linkcode EchoPair} serves. */
+const ECHO_MAX_READS = 1_000_000;
+
+/**
+ * Joins two clients (fresh identities) to the relay on `port`, connects the
+ * second to the first's listener on virtual port `virtualPort`, and echoes.
+ */
+export async function startEchoPair(
+  port: number,
+  options: ConnectOptions = {},
+  virtualPort = 7,
+): Promise<EchoPair> {
+  const join = (who: string) =>
+    withTimeout(connect({ port, identity: randomIdentity(), ...options }), STEP_MS, who);
+  const owner = await join("the echo owner to join");
+  let requester: AlphaNetClient;
+  try {
+    requester = await join("the echo requester to join");
+  } catch (error) {
+    await owner.close();
+    throw error;
+  }
+  let conn: VirtualConn;
+  let ownerEnd: VirtualConn;
+  try {
+    const listener = owner.listen({ port: virtualPort });
+    try {
+      const accepting = listener.accept();
+      conn = await withTimeout(
+        requester.connect({ hostname: owner.virtualIp, port: virtualPort }),
+        STEP_MS,
+        "the echo requester to connect",
+      );
+      ownerEnd = await withTimeout(accepting, STEP_MS, "the echo owner to accept");
+    } finally {
+      listener.close();
+    }
+  } catch (error) {
+    await requester.close();
+    await owner.close();
+    throw error;
+  }
+  const served = (async () => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (let reads = 0; reads < ECHO_MAX_READS; reads++) {
+        const count = await ownerEnd.read(buffer);
+        if (count === null) return;
+        await ownerEnd.write(buffer.slice(0, count));
+      }
+    } catch {
+      // The link went away under the echo: the pair's own checks report that.
+    } finally {
+      ownerEnd.close();
+    }
+  })();
+  let sent = 0;
+  let closing: Promise<void> | null = null;
+  return {
+    owner,
+    requester,
+    conn,
+    async assertEchoes(what: string): Promise<void> {
+      const message = utf8(`echo #${++sent}: ${what}`);
+      await withTimeout(conn.write(message), STEP_MS, `echo write (${what})`);
+      const back = await withTimeout(readExactly(conn, message.length), STEP_MS, `echo (${what})`);
+      assert.equal(text(back), text(message), `the echo pair (${what})`);
+    },
+    close(): Promise<void> {
+      closing ??= (async () => {
+        conn.close();
+        await withTimeout(served, STEP_MS, "the echo owner to finish");
+        await requester.close();
+        await owner.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** How a raw TCP link to the relay ended, as seen by {@linkcode readLinkToEnd}. */
+export interface LinkOutcome {
+  /** Types of every packet received, in order. */
+  readonly types: number[];
+  /** The first Error frame received, if any. */
+  readonly error: ErrorPacket | null;
+  /** Packets received after the first Error frame (the relay must send none). */
+  readonly afterError: number;
+  /** "eof" for a clean close, "reset" for a reset, "closed" if the test closed it first. */
+  readonly ending: "eof" | "reset" | "closed";
+  /** Why the relay's bytes could not be decoded, or null (the relay must always be decodable). */
+  readonly decodeError: string | null;
+  /** Bytes received in all. */
+  readonly bytes: number;
+}
+
+/**
+ * Reads a raw link until it ends, decoding every frame, without keeping
+ * payloads: for many links at once (a 512-byte buffer each). Fails if more
+ * than `limit` bytes arrive, which bounds the loop.
+ */
+export async function readLinkToEnd(
+  conn: Deno.Conn,
+  limit: number = 16 * 1024 * 1024,
+): Promise<LinkOutcome> {
+  const decoder = new FrameDecoder();
+  const buffer = new Uint8Array(512);
+  const types: number[] = [];
+  let error: ErrorPacket | null = null;
+  let afterError = 0;
+  let decodeError: string | null = null;
+  let bytes = 0;
+  let ending: LinkOutcome["ending"] = "eof";
+  const onPacket = (packet: Packet): void => {
+    types.push(packet.type);
+    if (error !== null) afterError++;
+    else if (packet.type === PacketType.Error) error = { ...packet };
+  };
+  try {
+    for (let reads = 0; reads <= limit; reads++) {
+      const count = await conn.read(buffer);
+      if (count === null) break;
+      bytes += count;
+      if (bytes > limit) throw new Error(`readLinkToEnd: more than ${limit} bytes arrived`);
+      if (decodeError === null) {
+        try {
+          decoder.push(buffer.subarray(0, count), onPacket);
+        } catch (cause) {
+          decodeError = String(cause);
+        }
+      }
+    }
+  } catch (cause) {
+    if (cause instanceof Deno.errors.ConnectionReset) ending = "reset";
+    else if (
+      cause instanceof Deno.errors.BadResource || cause instanceof Deno.errors.Interrupted
+    ) {
+      ending = "closed";
+    } else throw cause;
+  }
+  return { types, error, afterError, ending, decodeError, bytes };
 }

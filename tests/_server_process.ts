@@ -15,6 +15,8 @@ export interface ServerProcess {
   readonly child: Deno.ChildProcess;
   /** Stops the server with SIGTERM and returns its exit code. */
   stop(): Promise<number>;
+  /** Sends `signal`, then waits for the process to exit and its stdout to drain. */
+  kill(signal: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
 /** Starts `server.ts` on 127.0.0.1 with `args` and waits for its listening line. */
@@ -57,6 +59,12 @@ export async function startServer(args: string[]): Promise<ServerProcess> {
       const status = await child.status;
       await drained;
       return status.code;
+    },
+    async kill(signal: Deno.Signal): Promise<Deno.CommandStatus> {
+      child.kill(signal);
+      const status = await child.status;
+      await drained;
+      return status;
     },
   };
 }
