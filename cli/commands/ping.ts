@@ -1,0 +1,123 @@
+/**
+ * `ping VIP`: round-trip times to another client through the relay, like ping(8).
+ *
+ * @module
+ */
+
+import { HostUnreachable, TimedOut } from "../../mod.ts";
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  commonOptions,
+  expectPositionals,
+  parseCommand,
+  parseCount,
+  parseSeconds,
+  parseVip,
+} from "../args.ts";
+import type { Command } from "../command.ts";
+import { describe } from "../errors.ts";
+import { openClient } from "../session.ts";
+import { waitForSignal } from "../signals.ts";
+
+const USAGE = `Usage: alphanet ping VIP [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [flags]
+
+Measures the round-trip time to the client that owns VIP, through the relay
+(every client answers by itself; nothing needs to listen). Prints
+"reply from VIP: seq=N time=X.XXX ms" per answer (or "no reply from VIP:
+seq=N: why"), and after the last one, or on SIGINT/SIGTERM, the summary
+"N sent, M received, X% loss, min/avg/max = A/B/C ms".
+Exit 0 if any reply came back, else 1.
+
+Flags:
+  -c, --count COUNT      stop after COUNT pings (default: until interrupted)
+  -i, --interval SEC     seconds between pings, at least 0.01 (default 1)
+  -W, --timeout SEC      how long to wait for each reply, at least 0.1 (default 5)
+
+${COMMON_HELP}`;
+
+/** Milliseconds with three decimals. */
+function ms(value: number): string {
+  return value.toFixed(3);
+}
+
+/** Why a ping got no reply, in a few words. */
+function why(error: unknown, timeoutMs: number): string {
+  if (error instanceof HostUnreachable) return "host is offline";
+  if (error instanceof TimedOut) return `no answer within ${timeoutMs / 1000} s`;
+  return describe(error);
+}
+
+/** The summary line of a run. */
+function summary(sent: number, times: number[]): string {
+  const loss = sent === 0 ? 0 : Math.round((100 * (sent - times.length)) / sent);
+  let line = `${sent} sent, ${times.length} received, ${loss}% loss`;
+  if (times.length > 0) {
+    const avg = times.reduce((a, b) => a + b, 0) / times.length;
+    line += `, min/avg/max = ${ms(Math.min(...times))}/${ms(avg)}/${ms(Math.max(...times))} ms`;
+  }
+  return line;
+}
+
+/** `ping`. */
+export const ping: Command = {
+  name: "ping",
+  summary: "measure round-trip time to VIP through the relay (like ping(8))",
+  usage: USAGE,
+  async run(args: string[]): Promise<number> {
+    const { values, positionals } = parseCommand("ping", {
+      args,
+      options: {
+        ...COMMON_OPTIONS,
+        count: { type: "string", short: "c" },
+        interval: { type: "string", short: "i" },
+        timeout: { type: "string", short: "W" },
+      },
+      allowPositionals: true,
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    expectPositionals("ping", positionals, ["VIP"]);
+    const hostname = parseVip(positionals[0], "VIP");
+    const count = values.count === undefined ? Infinity : parseCount(values.count, "--count");
+    const intervalMs = parseSeconds(values.interval ?? "1", "--interval", 0.01);
+    const timeoutMs = parseSeconds(values.timeout ?? "5", "--timeout", 0.1);
+    using stop = waitForSignal();
+    let stopped = false;
+    stop.signal.then(() => stopped = true);
+    const net = await openClient(commonOptions(values), {
+      reconnect: false,
+      command: "ping",
+      requestTimeoutMs: timeoutMs,
+    });
+    const times: number[] = [];
+    let sent = 0;
+    try {
+      for (let seq = 1; seq <= count && !stopped; seq++) {
+        const started = performance.now();
+        sent++;
+        try {
+          const time = await net.ping({ hostname });
+          times.push(time);
+          console.log(`reply from ${hostname}: seq=${seq} time=${ms(time)} ms`);
+        } catch (error) {
+          console.log(`no reply from ${hostname}: seq=${seq}: ${why(error, timeoutMs)}`);
+        }
+        if (seq >= count || stopped) break;
+        const wait = Math.max(0, intervalMs - (performance.now() - started));
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => timer = setTimeout(resolve, wait)),
+          stop.signal,
+        ]);
+        clearTimeout(timer);
+      }
+    } finally {
+      await net.close();
+    }
+    console.log(summary(sent, times));
+    return times.length > 0 ? 0 : 1;
+  },
+};

@@ -1,0 +1,48 @@
+/**
+ * `whoami`: prints this client's virtual IP.
+ *
+ * @module
+ */
+
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  commonOptions,
+  expectPositionals,
+  parseCommand,
+} from "../args.ts";
+import type { Command } from "../command.ts";
+import { openClient } from "../session.ts";
+
+const USAGE = `Usage: alphanet whoami [flags]
+
+Joins the relay and prints this client's permanent virtual IP. With the same
+--identity-file it prints the same address every time. Joining takes the
+address over from any running client with the same identity (or, without an
+identity, the same real IP), so use another identity file than your long-running
+commands.
+
+${COMMON_HELP}`;
+
+/** `whoami`. */
+export const whoami: Command = {
+  name: "whoami",
+  summary: "print this client's virtual IP",
+  usage: USAGE,
+  async run(args: string[]): Promise<number> {
+    const { values, positionals } = parseCommand("whoami", {
+      args,
+      options: COMMON_OPTIONS,
+      allowPositionals: true,
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    expectPositionals("whoami", positionals, []);
+    const net = await openClient(commonOptions(values), { reconnect: false, command: "whoami" });
+    console.log(net.virtualIp);
+    await net.close();
+    return 0;
+  },
+};

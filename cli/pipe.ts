@@ -1,0 +1,115 @@
+/**
+ * Byte pumps: copy a reader to a writer through one reused 64 KiB buffer,
+ * count the bytes, then half-close the destination. Every direction of every
+ * command uses them (stdin to a connection, a connection to stdout, TCP to
+ * virtual and back).
+ *
+ * @module
+ */
+
+/** Size of the one buffer each direction reuses. */
+export const PIPE_BUFFER_BYTES = 64 * 1024;
+
+/** Anything with `read(buffer)` like `Deno.Reader`: a count, or null at end of stream. */
+export interface Source {
+  /** Reads into `buffer`; resolves with the byte count, or null at end of stream. */
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/** Anything with `write(bytes)` (may write less than asked) and a half-close. */
+export interface Sink {
+  /** Writes some of `bytes`; resolves with how many. */
+  write(bytes: Uint8Array): Promise<number>;
+  /** Ends this direction: the other end reads end of stream. */
+  closeWrite(): Promise<void> | void;
+}
+
+/** A running byte count, read by progress reports while the copy runs. */
+export interface Counter {
+  /** Bytes copied so far. */
+  bytes: number;
+}
+
+/**
+ * Copies `source` to `sink` until end of stream, adding to `counter`, then
+ * half-closes `sink`. Resolves with the bytes copied; rejects if a read or
+ * write fails (the sink is then not half-closed). A failing half-close is
+ * ignored: the peer is gone then, and every byte was already written.
+ */
+export async function pipe(
+  source: Source,
+  sink: Sink,
+  counter: Counter = { bytes: 0 },
+): Promise<number> {
+  const buffer = new Uint8Array(PIPE_BUFFER_BYTES);
+  let copied = 0;
+  while (true) {
+    const count = await source.read(buffer);
+    if (count === null) break;
+    await writeAll(sink, buffer.subarray(0, count));
+    copied += count;
+    counter.bytes += count;
+  }
+  try {
+    await sink.closeWrite();
+  } catch {
+    // The other end is gone; nothing left to tell it.
+  }
+  return copied;
+}
+
+/** Writes every byte of `bytes` (each write takes at least one, so at most `length` writes). */
+async function writeAll(sink: Sink, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  for (let writes = 0; written < bytes.length; writes++) {
+    if (writes > bytes.length) throw new Error("write made no progress");
+    written += await sink.write(bytes.subarray(written));
+  }
+}
+
+/** A duplex byte stream: both a source and a sink, closable. */
+export interface Duplex extends Source, Sink {
+  /** Closes both directions and frees the resource. */
+  close(): void;
+}
+
+/** Bytes each way of a {@linkcode splice}. */
+export interface SpliceResult {
+  /** Bytes copied from `a` to `b`. */
+  readonly aToB: number;
+  /** Bytes copied from `b` to `a`. */
+  readonly bToA: number;
+}
+
+/**
+ * Pipes `a` and `b` into each other, both directions at once, each
+ * half-closing its destination at end of stream, then closes both. If either
+ * direction fails, both are closed at once (which ends the other direction)
+ * and the first error is thrown.
+ */
+export async function splice(a: Duplex, b: Duplex): Promise<SpliceResult> {
+  const closeBoth = (): void => {
+    for (const end of [a, b]) {
+      try {
+        end.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  };
+  try {
+    const [aToB, bToA] = await Promise.all([
+      pipe(a, b).catch((error) => {
+        closeBoth();
+        throw error;
+      }),
+      pipe(b, a).catch((error) => {
+        closeBoth();
+        throw error;
+      }),
+    ]);
+    return { aToB, bToA };
+  } finally {
+    closeBoth();
+  }
+}
