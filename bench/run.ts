@@ -13,6 +13,7 @@
 
 import { parseArgs } from "node:util";
 import { cpuSeconds, Proc, rssKiB, sleep } from "./_proc.ts";
+import { iperfBench } from "./iperf.ts";
 import { topSelfTime } from "./_profile.ts";
 
 const here = (file: string) => new URL(file, import.meta.url).pathname;
@@ -445,6 +446,38 @@ async function main(): Promise<void> {
     shown: { alphanet: `${s2.growthKiB} (${round(s2.growthKiB / WINDOW_KiB)} × window)` },
   });
 
+  log("7: iperf3");
+  const iperf = await iperfBench(5);
+  rows.push(
+    iperf.installed
+      ? {
+        id: 7,
+        scenario: "iperf3, 1 stream, 5 s: forward -> relay -> expose",
+        unit: "Gbit/s",
+        alphanet: iperf.alphanetGbps,
+        direct: iperf.loopbackGbps,
+        proxy: null,
+        ratio: null,
+        target: "report only",
+        pass: true,
+        notes: `AlphaNET ${
+          round(iperf.alphanetGbps / iperf.loopbackGbps)
+        } × iperf3 over plain loopback`,
+      }
+      : {
+        id: 7,
+        scenario: "iperf3 through forward/expose",
+        unit: "Gbit/s",
+        alphanet: 0,
+        direct: null,
+        proxy: null,
+        ratio: null,
+        target: "report only",
+        pass: true,
+        notes: iperf.note,
+        shown: { alphanet: iperf.note },
+      },
+  );
   const profile = flags.profile ? (log("profile"), await profileRelay()) : [];
   const meta = {
     date: new Date().toISOString(),

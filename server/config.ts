@@ -40,9 +40,9 @@ export interface RelayConfig {
   socketIdleTimeoutMs: number;
   /** TCP links (handshake done or not) the relay holds; more are refused (ServerFull). @default {16384} */
   maxClients: number;
-  /** Status and connection requests per second per client (token bucket). @default {200} */
+  /** Status, connection and echo requests per second per client (token bucket): enough for 5,000 connects a second. @default {10000} */
   requestRate: number;
-  /** Requests a client may send at once above the rate. @default {400} */
+  /** Requests a client may send at once above the rate. @default {20000} */
   requestBurst: number;
   /** Bytes per second the relay reads from one client; 0 = unlimited. @default {0} */
   maxBytesPerSec: number;
@@ -74,8 +74,8 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   peerTimeoutMs: 45_000,
   socketIdleTimeoutMs: 0,
   maxClients: 16_384,
-  requestRate: 200,
-  requestBurst: 400,
+  requestRate: 10_000,
+  requestBurst: 20_000,
   maxBytesPerSec: 0,
   requestTimeoutMs: 10_000,
   maxPendingPerClient: 256,
