@@ -7,6 +7,7 @@
  * @module
  */
 
+import { PacketType } from "../protocol/constants.ts";
 import type { ClientSession } from "./session.ts";
 
 /** One side of an active virtual connection. */
@@ -21,6 +22,8 @@ export class ConnectionEnd {
   writeClosed = false;
   /** When this end last sent data (performance.now() ms); only kept with an idle time-out. */
   activeAt = 0;
+  /** Credit the peer granted that the relay holds back while the peer's link is congested. */
+  heldCredit = 0;
   /** The other side; set right after both ends exist. */
   peer!: ConnectionEnd;
 
@@ -41,6 +44,17 @@ export function linkEnds(a: ConnectionEnd, b: ConnectionEnd): void {
   b.credit = a.receiveWindow;
   a.session.addEnd(a);
   b.session.addEnd(b);
+}
+
+/** Passes credit to an end's client: the relay's count and the WindowUpdate move together. */
+export function grantCredit(end: ConnectionEnd, increment: number): void {
+  end.credit += increment;
+  end.session.send({ type: PacketType.WindowUpdate, connectionId: end.id, increment });
+}
+
+/** Whether `end` is still part of an active connection. */
+export function isLinked(end: ConnectionEnd): boolean {
+  return end.session.ends.get(end.id) === end;
 }
 
 /** Removes a connection from both sessions; returns false if it was already gone. */

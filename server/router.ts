@@ -24,7 +24,7 @@ import type {
   WindowUpdatePacket,
 } from "../protocol/packets.ts";
 import type { RelayConfig } from "./config.ts";
-import { ConnectionEnd, linkEnds, unlinkEnds } from "./connections.ts";
+import { ConnectionEnd, grantCredit, linkEnds, unlinkEnds } from "./connections.ts";
 import type { Logger } from "./log.ts";
 import { type PendingRequest, PendingRequests } from "./pending.ts";
 import type { ClientSession } from "./session.ts";
@@ -340,20 +340,18 @@ export class Router {
     const end = session.endFor(packet.connectionId);
     if (!end) return;
     const sender = end.peer;
-    if (sender.credit + packet.increment > MAX_WINDOW_BYTES) {
+    const outstanding = sender.credit + sender.heldCredit + packet.increment;
+    if (outstanding > MAX_WINDOW_BYTES) {
       throw new ProtocolError(
-        `Cannot grant credit: connection ${end.id} would have ${
-          sender.credit + packet.increment
-        } bytes outstanding, more than ${MAX_WINDOW_BYTES}`,
+        `Cannot grant credit: connection ${end.id} would have ${outstanding} bytes outstanding, more than ${MAX_WINDOW_BYTES}`,
         Reason.FlowControl,
       );
     }
-    sender.credit += packet.increment;
-    sender.session.send({
-      type: PacketType.WindowUpdate,
-      connectionId: sender.id,
-      increment: packet.increment,
-    });
+    // While the relay cannot write to this client as fast as data comes for it, new credit
+    // waits: senders slow down instead of the relay queueing their windows (TCP backpressure
+    // carried end to end, and only for connections into the congested client).
+    if (session.congested) session.holdGrant(sender, packet.increment);
+    else grantCredit(sender, packet.increment);
   }
 
   #onShutdown(session: ClientSession, packet: SocketShutdownPacket): void {

@@ -12,7 +12,7 @@ import type { HelloPacket, Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
 import type { RelayConfig } from "./config.ts";
-import type { ConnectionEnd } from "./connections.ts";
+import { type ConnectionEnd, grantCredit, isLinked } from "./connections.ts";
 import type { Logger } from "./log.ts";
 import type { PendingRequest } from "./pending.ts";
 import { identityKey, PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
@@ -28,6 +28,13 @@ export interface SessionContext {
   /** Called once per session, when its link has ended and been cleaned up. */
   readonly ended: (session: ClientSession) => void;
 }
+
+/**
+ * Queued bytes at which the relay counts a client's link as congested and
+ * holds back the credit it grants (released at half): about a millisecond of
+ * loopback traffic, far below the windows it would otherwise queue.
+ */
+const CONGESTED_QUEUE_BYTES = 1024 * 1024;
 
 /** How long a closing session waits for its last frames to leave. */
 const CLOSE_FLUSH_MS = 1000;
@@ -56,6 +63,8 @@ export class ClientSession {
   #incoming: Map<number, PendingRequest> | null = null;
   #lastConnectionId = 0;
   #lastRequestId = 0;
+  /** Senders' ends whose grants from this client wait for this client's queue to drain. */
+  #heldGrants: Set<ConnectionEnd> | null = null;
 
   // Owned by the read loop and close().
   #state: SessionState = "hello";
@@ -75,7 +84,11 @@ export class ClientSession {
     this.#conn = conn;
     this.#context = context;
     this.realIp = (conn.remoteAddr as Deno.NetAddr).hostname;
-    this.#writer = new FrameWriter(conn, () => this.close(Reason.PeerDisconnected, "write failed"));
+    this.#writer = new FrameWriter(
+      conn,
+      () => this.close(Reason.PeerDisconnected, "write failed"),
+      CONGESTED_QUEUE_BYTES,
+    );
   }
 
   /**
@@ -135,6 +148,36 @@ export class ClientSession {
     // have their own cap.
     if (this.#writer.queuedControlBytes > this.#context.config.maxQueuedControlBytes) {
       void this.close(Reason.SlowConsumer, "you do not read what the relay sends");
+    }
+  }
+
+  /** Whether the relay has more queued for this client than its link is taking. */
+  get congested(): boolean {
+    return this.#writer.congested;
+  }
+
+  /**
+   * Keeps credit this client granted to `sender` until this client's queue
+   * is down to half the congestion mark, then passes on all that was held.
+   */
+  holdGrant(sender: ConnectionEnd, increment: number): void {
+    sender.heldCredit += increment;
+    if (this.#heldGrants === null) {
+      this.#heldGrants = new Set();
+      const drained = this.#writer.room();
+      if (drained) void drained.then(() => this.#releaseGrants());
+      else queueMicrotask(() => this.#releaseGrants());
+    }
+    this.#heldGrants.add(sender);
+  }
+
+  #releaseGrants(): void {
+    const held = this.#heldGrants;
+    this.#heldGrants = null;
+    for (const sender of held ?? []) {
+      const increment = sender.heldCredit;
+      sender.heldCredit = 0;
+      if (increment > 0 && isLinked(sender)) grantCredit(sender, increment);
     }
   }
 

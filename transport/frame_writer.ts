@@ -47,6 +47,7 @@ interface Batch {
 export class FrameWriter {
   readonly #sink: ByteSink;
   readonly #onError: (error: unknown) => void;
+  readonly #highWater: number;
 
   /** Full batches, oldest first, then the one being filled. */
   readonly #full: Batch[] = [];
@@ -63,9 +64,19 @@ export class FrameWriter {
   #roomWaiters: (() => void)[] = [];
 
   /** `onError` runs once if a write fails; the writer drops everything after that. */
-  constructor(sink: ByteSink, onError: (error: unknown) => void) {
+  constructor(
+    sink: ByteSink,
+    onError: (error: unknown) => void,
+    highWaterBytes: number = WRITE_HIGH_WATER_BYTES,
+  ) {
     this.#sink = sink;
     this.#onError = onError;
+    this.#highWater = highWaterBytes;
+  }
+
+  /** Whether at least the high-water mark is queued: the link is slower than its producers. */
+  get congested(): boolean {
+    return this.#queuedBytes >= this.#highWater;
   }
 
   /** Bytes queued or being written. */
@@ -103,13 +114,13 @@ export class FrameWriter {
   }
 
   /**
-   * Undefined while fewer than {@linkcode WRITE_HIGH_WATER_BYTES} are queued,
+   * Undefined while fewer than the high-water mark are queued,
    * else a promise that resolves once the queue is down to half of that (or
    * the writer failed). Lets a producer follow TCP backpressure instead of
    * queueing all it may send.
    */
   room(): Promise<void> | undefined {
-    if (this.#queuedBytes < WRITE_HIGH_WATER_BYTES || this.#failed) return undefined;
+    if (this.#queuedBytes < this.#highWater || this.#failed) return undefined;
     return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
@@ -178,7 +189,7 @@ export class FrameWriter {
         this.#controlBytes -= batch.controlBytes;
         // Back to the shared pool, so an idle link pins no batch buffer.
         releaseBuffer(batch.buffer);
-        if (this.#queuedBytes <= WRITE_HIGH_WATER_BYTES / 2) wakeAll(this.#roomWaiters);
+        if (this.#queuedBytes <= this.#highWater / 2) wakeAll(this.#roomWaiters);
       }
     } catch (error) {
       this.#failed = true;
