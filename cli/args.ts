@@ -61,6 +61,27 @@ export function parseCommand<T extends ParseArgsConfig>(
   }
 }
 
+/**
+ * Parses a command line: `options` (the common flags and the command's own),
+ * exactly the positionals `names`. Returns null once `usage` is printed for
+ * `--help`; throws UsageError on anything else wrong.
+ */
+export function parseCommandLine<T extends NonNullable<ParseArgsConfig["options"]>>(
+  command: string,
+  args: string[],
+  usage: string,
+  names: string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true }>> | null {
+  const parsed = parseCommand(command, { args, options, allowPositionals: true });
+  if ((parsed.values as { help?: boolean }).help) {
+    console.log(usage);
+    return null;
+  }
+  expectPositionals(command, parsed.positionals, names);
+  return parsed;
+}
+
 /** Throws a UsageError unless exactly `names.length` positionals were given. */
 export function expectPositionals(command: string, positionals: string[], names: string[]): void {
   if (positionals.length !== names.length) {

@@ -10,9 +10,8 @@ import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
-  expectPositionals,
   type HostPort,
-  parseCommand,
+  parseCommandLine,
   parseHostPort,
   parsePort,
 } from "../args.ts";
@@ -58,16 +57,9 @@ export const expose: Command = {
   summary: "serve local TCP HOST:PORT on virtual port VPORT (like ssh -R)",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parseCommand("expose", {
-      args,
-      options: COMMON_OPTIONS,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    expectPositionals("expose", positionals, ["VPORT", "HOST:PORT"]);
+    const parsed = parseCommandLine("expose", args, USAGE, ["VPORT", "HOST:PORT"], COMMON_OPTIONS);
+    if (parsed === null) return 0;
+    const { values, positionals } = parsed;
     const vport = parsePort(positionals[0], "virtual port");
     const local = parseHostPort(positionals[1], "local service");
     using stop = waitForSignal();

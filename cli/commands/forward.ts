@@ -10,9 +10,8 @@ import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
-  expectPositionals,
   type HostPort,
-  parseCommand,
+  parseCommandLine,
   parsePort,
   parseVipPort,
 } from "../args.ts";
@@ -65,16 +64,12 @@ export const forward: Command = {
   summary: "forward local TCP LOCALPORT to virtual VIP:VPORT (like ssh -L)",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parseCommand("forward", {
-      args,
-      options: { ...COMMON_OPTIONS, bind: { type: "string" } },
-      allowPositionals: true,
+    const parsed = parseCommandLine("forward", args, USAGE, ["LOCALPORT", "VIP:VPORT"], {
+      ...COMMON_OPTIONS,
+      bind: { type: "string" },
     });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    expectPositionals("forward", positionals, ["LOCALPORT", "VIP:VPORT"]);
+    if (parsed === null) return 0;
+    const { values, positionals } = parsed;
     const localPort = parsePort(positionals[0], "local port", 0);
     const target = parseVipPort(positionals[1], "target");
     const bind = values.bind ?? "127.0.0.1";

@@ -11,8 +11,7 @@ import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
-  expectPositionals,
-  parseCommand,
+  parseCommandLine,
   parsePort,
   parseVipPort,
 } from "../args.ts";
@@ -73,16 +72,9 @@ export const listen: Command = {
   summary: "accept one virtual connection on PORT; stdin/stdout to it (netcat -l)",
   usage: LISTEN_USAGE,
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parseCommand("listen", {
-      args,
-      options: OPTIONS,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      console.log(LISTEN_USAGE);
-      return 0;
-    }
-    expectPositionals("listen", positionals, ["PORT"]);
+    const parsed = parseCommandLine("listen", args, LISTEN_USAGE, ["PORT"], OPTIONS);
+    if (parsed === null) return 0;
+    const { values, positionals } = parsed;
     const port = parsePort(positionals[0], "port", 0);
     const net = await openClient(commonOptions(values), { reconnect: false, command: "listen" });
     try {
@@ -116,16 +108,9 @@ export const connect: Command = {
   summary: "open a virtual connection to VIP:PORT; stdin/stdout to it (netcat)",
   usage: CONNECT_USAGE,
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parseCommand("connect", {
-      args,
-      options: OPTIONS,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      console.log(CONNECT_USAGE);
-      return 0;
-    }
-    expectPositionals("connect", positionals, ["VIP:PORT"]);
+    const parsed = parseCommandLine("connect", args, CONNECT_USAGE, ["VIP:PORT"], OPTIONS);
+    if (parsed === null) return 0;
+    const { values, positionals } = parsed;
     const target = parseVipPort(positionals[0], "target");
     const net = await openClient(commonOptions(values), { reconnect: false, command: "connect" });
     try {

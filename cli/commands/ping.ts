@@ -9,8 +9,7 @@ import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
-  expectPositionals,
-  parseCommand,
+  parseCommandLine,
   parseCount,
   parseSeconds,
   parseVip,
@@ -65,21 +64,14 @@ export const ping: Command = {
   summary: "measure round-trip time to VIP through the relay (like ping(8))",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parseCommand("ping", {
-      args,
-      options: {
-        ...COMMON_OPTIONS,
-        count: { type: "string", short: "c" },
-        interval: { type: "string", short: "i" },
-        timeout: { type: "string", short: "W" },
-      },
-      allowPositionals: true,
+    const parsed = parseCommandLine("ping", args, USAGE, ["VIP"], {
+      ...COMMON_OPTIONS,
+      count: { type: "string", short: "c" },
+      interval: { type: "string", short: "i" },
+      timeout: { type: "string", short: "W" },
     });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    expectPositionals("ping", positionals, ["VIP"]);
+    if (parsed === null) return 0;
+    const { values, positionals } = parsed;
     const hostname = parseVip(positionals[0], "VIP");
     const count = values.count === undefined ? Infinity : parseCount(values.count, "--count");
     const intervalMs = parseSeconds(values.interval ?? "1", "--interval", 0.01);

@@ -8,8 +8,7 @@ import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
-  expectPositionals,
-  parseCommand,
+  parseCommandLine,
   parseVipPort,
 } from "../args.ts";
 import type { Command } from "../command.ts";
@@ -32,16 +31,9 @@ export const status: Command = {
   summary: "show whether VIP:PORT is online and listening",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parseCommand("status", {
-      args,
-      options: COMMON_OPTIONS,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    expectPositionals("status", positionals, ["VIP:PORT"]);
+    const parsed = parseCommandLine("status", args, USAGE, ["VIP:PORT"], COMMON_OPTIONS);
+    if (parsed === null) return 0;
+    const { values, positionals } = parsed;
     const target = parseVipPort(positionals[0], "target");
     const common = commonOptions(values);
     const net = await openClient(common, { reconnect: false, command: "status" });

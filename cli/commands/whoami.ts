@@ -4,13 +4,7 @@
  * @module
  */
 
-import {
-  COMMON_HELP,
-  COMMON_OPTIONS,
-  commonOptions,
-  expectPositionals,
-  parseCommand,
-} from "../args.ts";
+import { COMMON_HELP, COMMON_OPTIONS, commonOptions, parseCommandLine } from "../args.ts";
 import type { Command } from "../command.ts";
 import { openClient } from "../session.ts";
 
@@ -30,16 +24,9 @@ export const whoami: Command = {
   summary: "print this client's virtual IP",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parseCommand("whoami", {
-      args,
-      options: COMMON_OPTIONS,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    expectPositionals("whoami", positionals, []);
+    const parsed = parseCommandLine("whoami", args, USAGE, [], COMMON_OPTIONS);
+    if (parsed === null) return 0;
+    const { values } = parsed;
     const net = await openClient(commonOptions(values), { reconnect: false, command: "whoami" });
     console.log(net.virtualIp);
     await net.close();
