@@ -8,7 +8,7 @@
  */
 
 import { FRAME_HEADER_BYTES, FRAME_LENGTH_BYTES } from "./constants.ts";
-import { checkFrameHeader, decodeBody } from "./codec.ts";
+import { checkFrameHeader, decodeBody } from "./decode.ts";
 import type { Packet } from "./packets.ts";
 
 /** Partial frames up to this size wait in the decoder's own small buffer. */

@@ -1,0 +1,254 @@
+/**
+ * Pure frame decoding: bytes to packets, no I/O. Every length is checked
+ * against the limits before anything is read; `null` means "more bytes
+ * needed", {@linkcode ProtocolError} means "malformed".
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../errors.ts";
+import {
+  DATA_HEADER_BYTES,
+  FieldBytes,
+  FRAME_HEADER_BYTES,
+  FRAME_LENGTH_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
+  MAX_FRAME_BODY_BYTES,
+  MAX_IDENTITY_BYTES,
+  PacketType,
+  Reason,
+} from "./constants.ts";
+import { packetFieldError } from "./fields.ts";
+import { ERROR_FIXED_BYTES, FIXED_BODY_BYTES, HELLO_FIXED_BYTES, hex } from "./layout.ts";
+import type { Packet } from "./packets.ts";
+
+const { u8, u16, u32 } = FieldBytes;
+
+// ignoreBOM: keep a leading U+FEFF in the message; the default would strip it, so
+// decode(encode(p)) would lose it.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A decoded packet and how many bytes of the input its frame used. */
+export interface Decoded {
+  /** The packet; byte fields are views into the input, not copies. */
+  readonly packet: Packet;
+  /** Bytes of the input that the frame took, header included. */
+  readonly bytesUsed: number;
+}
+
+/**
+ * Decodes the first frame in `bytes`. Returns null when `bytes` holds only
+ * part of a frame; throws {@linkcode ProtocolError} when it is malformed.
+ * Byte fields of the packet are views into `bytes`.
+ *
+ * @example
+ * ```ts
+ * import { decode, encode, PacketType } from "@alphanet/net";
+ * const frame = encode({ type: PacketType.Ping, nonce: 42 });
+ * console.log(decode(frame)?.packet); // { type: 4, nonce: 42 }
+ * console.log(decode(frame.subarray(0, 3))); // null
+ * ```
+ */
+export function decode(bytes: Uint8Array): Decoded | null {
+  if (bytes.length < FRAME_HEADER_BYTES) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const length = view.getUint32(0);
+  const type = view.getUint8(FRAME_LENGTH_BYTES);
+  checkFrameHeader(type, length);
+  const total = FRAME_HEADER_BYTES + length;
+  if (bytes.length < total) return null;
+  const packet = decodeBody(type, bytes.subarray(FRAME_HEADER_BYTES, total));
+  return { packet, bytesUsed: total };
+}
+
+/**
+ * Throws unless a frame header announces a known type whose body length is
+ * possible for it. Runs before any body byte is buffered or read.
+ */
+export function checkFrameHeader(type: number, length: number): void {
+  const fixed = FIXED_BODY_BYTES[type];
+  if (fixed !== undefined) {
+    if (length !== fixed) {
+      throw new ProtocolError(
+        `Cannot decode frame: type 0x${hex(type)} needs a body of ${fixed} bytes, got ${length}`,
+        Reason.Malformed,
+      );
+    }
+    return;
+  }
+  let min: number;
+  let max: number;
+  switch (type) {
+    case PacketType.Hello:
+      min = HELLO_FIXED_BYTES;
+      max = HELLO_FIXED_BYTES + MAX_IDENTITY_BYTES;
+      break;
+    case PacketType.Error:
+      min = ERROR_FIXED_BYTES;
+      max = ERROR_FIXED_BYTES + MAX_ERROR_MESSAGE_BYTES;
+      break;
+    case PacketType.ArbitraryData:
+      min = DATA_HEADER_BYTES + 1;
+      max = MAX_FRAME_BODY_BYTES;
+      break;
+    default:
+      throw new ProtocolError(
+        `Cannot decode frame: type 0x${hex(type)} is unknown`,
+        Reason.Malformed,
+      );
+  }
+  if (length < min || length > max) {
+    throw new ProtocolError(
+      `Cannot decode frame: type 0x${hex(type)} body of ${length} bytes is outside ${min}..${max}`,
+      Reason.Malformed,
+    );
+  }
+}
+
+/**
+ * Decodes a frame body whose header {@linkcode checkFrameHeader} accepted
+ * (callers must check the header first). Byte fields are views into `body`.
+ */
+export function decodeBody(type: number, body: Uint8Array): Packet {
+  const view = new DataView(body.buffer, body.byteOffset, body.length);
+  if (type === PacketType.ArbitraryData) {
+    // Hot path: the header check already bounded the payload to 1..MAX_DATA_BYTES.
+    return { type, connectionId: view.getUint32(0), payload: body.subarray(DATA_HEADER_BYTES) };
+  }
+  let at = 0;
+  const get8 = () => {
+    const n = view.getUint8(at);
+    at += u8;
+    return n;
+  };
+  const get16 = () => {
+    const n = view.getUint16(at);
+    at += u16;
+    return n;
+  };
+  const get32 = () => {
+    const n = view.getUint32(at);
+    at += u32;
+    return n;
+  };
+  const getBool = (field: string) => {
+    const n = get8();
+    if (n > 1) {
+      throw new ProtocolError(
+        `Cannot decode frame: ${field} is ${n}, not 0 or 1`,
+        Reason.Malformed,
+      );
+    }
+    return n === 1;
+  };
+  let packet: Packet;
+  switch (type) {
+    case PacketType.Hello: {
+      const version = get16();
+      const length = get16();
+      if (HELLO_FIXED_BYTES + length !== body.length) {
+        throw new ProtocolError(
+          `Cannot decode frame: Hello identity length ${length} does not match its body`,
+          Reason.Malformed,
+        );
+      }
+      packet = { type, version, identity: length === 0 ? null : body.subarray(at, at + length) };
+      break;
+    }
+    case PacketType.VirtualIP:
+      packet = { type, address: get32() };
+      break;
+    case PacketType.Error: {
+      const reason = get8();
+      const length = get16();
+      if (ERROR_FIXED_BYTES + length !== body.length) {
+        throw new ProtocolError(
+          `Cannot decode frame: Error message length ${length} does not match its body`,
+          Reason.Malformed,
+        );
+      }
+      let message: string;
+      try {
+        message = utf8Decoder.decode(body.subarray(at, at + length));
+      } catch (cause) {
+        throw new ProtocolError(
+          "Cannot decode frame: Error message is not UTF-8",
+          Reason.Malformed,
+          {
+            cause,
+          },
+        );
+      }
+      packet = { type, reason: reason as Reason, message };
+      break;
+    }
+    case PacketType.Ping:
+    case PacketType.Pong:
+      packet = { type, nonce: get32() };
+      break;
+    case PacketType.SocketStatusRequest:
+      packet = {
+        type,
+        requestId: get32(),
+        source: get32(),
+        destination: get32(),
+        destinationPort: get16(),
+      };
+      break;
+    case PacketType.SocketStatusResponse:
+      packet = { type, requestId: get32(), listening: getBool("listening") };
+      break;
+    case PacketType.SocketConnectionRequest:
+      packet = {
+        type,
+        requestId: get32(),
+        connectionId: get32(),
+        source: get32(),
+        sourcePort: get16(),
+        destination: get32(),
+        destinationPort: get16(),
+        window: get32(),
+      };
+      break;
+    case PacketType.SocketConnectionResponse:
+      packet = {
+        type,
+        requestId: get32(),
+        connectionId: get32(),
+        accepted: getBool("accepted"),
+        window: get32(),
+      };
+      break;
+    case PacketType.RequestFailed:
+      packet = { type, requestId: get32(), reason: get8() as Reason };
+      break;
+    case PacketType.EchoRequest:
+      packet = { type, requestId: get32(), source: get32(), destination: get32() };
+      break;
+    case PacketType.EchoReply:
+      packet = { type, requestId: get32() };
+      break;
+    case PacketType.ArbitraryData:
+      packet = { type, connectionId: get32(), payload: body.subarray(DATA_HEADER_BYTES) };
+      break;
+    case PacketType.WindowUpdate:
+      packet = { type, connectionId: get32(), increment: get32() };
+      break;
+    case PacketType.SocketShutdown:
+      packet = { type, connectionId: get32() };
+      break;
+    case PacketType.SocketClosed:
+      packet = { type, connectionId: get32(), reason: get8() as Reason };
+      break;
+    default:
+      throw new ProtocolError(
+        `Cannot decode frame: type 0x${hex(type)} is unknown`,
+        Reason.Malformed,
+      );
+  }
+  const problem = packetFieldError(packet);
+  if (problem !== null) {
+    throw new ProtocolError(`Cannot decode frame: ${problem}`, Reason.Malformed);
+  }
+  return packet;
+}
