@@ -1,6 +1,7 @@
 /**
  * One client's link to the relay: the handshake, the read loop, the
- * outgoing queue, and the ids this client may name.
+ * outgoing queue and the close. Its pacing lives in {@linkcode ClientPacing},
+ * the ids it may name in {@linkcode SessionBook}.
  *
  * @module
  */
@@ -12,12 +13,11 @@ import type { HelloPacket, Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
 import type { RelayConfig } from "./config.ts";
-import { type ConnectionEnd, grantCredit, isLinked } from "./connections.ts";
 import type { Logger } from "./log.ts";
-import type { PendingRequest } from "./pending.ts";
+import { ClientPacing } from "./pacing.ts";
 import { identityKey, PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
 import type { Router } from "./router.ts";
-import { TokenBucket } from "./token_bucket.ts";
+import { SessionBook } from "./session_book.ts";
 
 /** What a session needs from the relay that owns it. */
 export interface SessionContext {
@@ -39,17 +39,15 @@ const CONGESTED_QUEUE_BYTES = 1024 * 1024;
 /** How long a closing session waits for its last frames to leave. */
 const CLOSE_FLUSH_MS = 1000;
 
-/** What a session without connections or requests reads instead of a map of its own. */
-const NONE: ReadonlyMap<number, never> = new Map<number, never>();
-
 type SessionState = "hello" | "open" | "closed";
 
 /** The relay's side of one client's TCP link. */
-export class ClientSession {
+export class ClientSession extends SessionBook {
   // Static after construction.
   readonly #conn: Deno.Conn;
   readonly #context: SessionContext;
   readonly #writer: FrameWriter;
+  readonly #pacing: ClientPacing;
   /** The peer's IP without its port: the registry key of clients without an identity. */
   readonly realIp: string;
 
@@ -57,30 +55,13 @@ export class ClientSession {
   /** The client's virtual IPv4 as a u32; 0 until the handshake completes. */
   address = 0;
 
-  // Owned by the router. Most clients stay idle, so each map is created on first use.
-  #ends: Map<number, ConnectionEnd> | null = null;
-  #outgoing: Map<number, PendingRequest> | null = null;
-  #incoming: Map<number, PendingRequest> | null = null;
-  #lastConnectionId = 0;
-  #lastRequestId = 0;
-  /** Senders' ends whose grants from this client wait for this client's queue to drain. */
-  #heldGrants: Set<ConnectionEnd> | null = null;
-
   // Owned by the read loop and close().
   #state: SessionState = "hello";
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
-  /** When the relay last read anything from this client (performance.now() ms). */
-  #lastHeardAt = performance.now();
-  #pingedAt = 0;
-  #pingNonce = 0;
-  /** Created on first use: most clients never send a request or are never byte-limited. */
-  #requestBucket: TokenBucket | null = null;
-  #byteBucket: TokenBucket | null = null;
-  /** The pause of a byte-limited client's read loop, ended early by close(). */
-  #readPause: { timer: ReturnType<typeof setTimeout>; resume: () => void } | null = null;
 
   /** Wraps an accepted TCP connection; call {@linkcode run} to serve it. */
   constructor(conn: Deno.Conn, context: SessionContext) {
+    super();
     this.#conn = conn;
     this.#context = context;
     this.realIp = (conn.remoteAddr as Deno.NetAddr).hostname;
@@ -89,6 +70,7 @@ export class ClientSession {
       () => this.close(Reason.PeerDisconnected, "write failed"),
       CONGESTED_QUEUE_BYTES,
     );
+    this.#pacing = new ClientPacing(context.config, this);
   }
 
   /**
@@ -107,37 +89,21 @@ export class ClientSession {
     return readFrames(
       this.#conn,
       (packet) => this.#onPacket(packet),
-      (bytes) => this.#afterRead(bytes),
+      (bytes) => this.#pacing.afterRead(bytes),
     ).then(
       () => this.#end(Reason.PeerDisconnected, "link closed by the client"),
       (error) => this.#endAfterReadError(error),
     );
   }
 
-  /**
-   * The relay's periodic check (the seed's polling scheme): pings a client
-   * that has been quiet for the keepalive interval, closes one that has been
-   * silent for the peer time-out. Any frame from the client counts as life.
-   */
+  /** Pings a quiet client, closes a silent one (see {@linkcode ClientPacing.checkLiveness}). */
   checkLiveness(now: number): void {
-    // A client whose reads the relay itself has paused (byte-rate cap) is not silent.
-    if (this.#state !== "open" || this.#readPause !== null) return;
-    const { keepaliveMs, peerTimeoutMs } = this.#context.config;
-    const quietMs = now - this.#lastHeardAt;
-    if (quietMs >= peerTimeoutMs) {
-      void this.close(Reason.PeerTimeout, `nothing heard for ${Math.round(quietMs)} ms`);
-    } else if (quietMs >= keepaliveMs && now - this.#pingedAt >= keepaliveMs) {
-      this.#pingedAt = now;
-      this.#pingNonce = (this.#pingNonce + 1) >>> 0;
-      this.send({ type: PacketType.Ping, nonce: this.#pingNonce });
-    }
+    if (this.#state === "open") this.#pacing.checkLiveness(now);
   }
 
   /** Takes one request token; false when the client is over its request rate. */
   takeRequestToken(now: number): boolean {
-    const { requestRate, requestBurst } = this.#context.config;
-    this.#requestBucket ??= new TokenBucket(requestRate, requestBurst, now);
-    return this.#requestBucket.tryTake(now);
+    return this.#pacing.takeRequestToken(now);
   }
 
   /** Queues a packet to this client; a client that stops reading is closed as a slow consumer. */
@@ -156,114 +122,14 @@ export class ClientSession {
     return this.#writer.congested;
   }
 
-  /**
-   * Keeps credit this client granted to `sender` until this client's queue
-   * is down to half the congestion mark, then passes on all that was held.
-   */
-  holdGrant(sender: ConnectionEnd, increment: number): void {
-    sender.heldCredit += increment;
-    if (this.#heldGrants === null) {
-      this.#heldGrants = new Set();
-      const drained = this.#writer.room();
-      if (drained) void drained.then(() => this.#releaseGrants());
-      else queueMicrotask(() => this.#releaseGrants());
-    }
-    this.#heldGrants.add(sender);
-  }
-
-  #releaseGrants(): void {
-    const held = this.#heldGrants;
-    this.#heldGrants = null;
-    for (const sender of held ?? []) {
-      const increment = sender.heldCredit;
-      sender.heldCredit = 0;
-      if (increment > 0 && isLinked(sender)) grantCredit(sender, increment);
-    }
+  /** Undefined unless congested, else resolves once this client's queue is down to half the mark. */
+  room(): Promise<void> | undefined {
+    return this.#writer.room();
   }
 
   /** Queues data on one of this client's ends; its size is already bounded by credit. */
   sendData(connectionId: number, payload: Uint8Array): void {
     if (this.#state !== "closed") this.#writer.writeData(connectionId, payload);
-  }
-
-  /** A fresh connection id for an end of this client. */
-  issueConnectionId(): number {
-    return ++this.#lastConnectionId;
-  }
-
-  /** A fresh id for a request made to this client. */
-  issueRequestId(): number {
-    return ++this.#lastRequestId;
-  }
-
-  /** Whether the relay ever gave this client `id` as a request id. */
-  isIssuedRequestId(id: number): boolean {
-    return id >= 1 && id <= this.#lastRequestId;
-  }
-
-  /** Whether the relay ever gave this client `id` as a connection id. */
-  isIssuedConnectionId(id: number): boolean {
-    return id >= 1 && id <= this.#lastConnectionId;
-  }
-
-  /** Active connection ends of this client, by this client's connection id. */
-  get ends(): ReadonlyMap<number, ConnectionEnd> {
-    return this.#ends ?? NONE;
-  }
-
-  /** Requests this client made, by its own request id. */
-  get outgoing(): ReadonlyMap<number, PendingRequest> {
-    return this.#outgoing ?? NONE;
-  }
-
-  /** Requests made to this client, by the id the relay gave them. */
-  get incoming(): ReadonlyMap<number, PendingRequest> {
-    return this.#incoming ?? NONE;
-  }
-
-  /**
-   * The active end `id` names, or undefined for an end that has closed (a
-   * frame that crossed the close is dropped). An id never issued is a violation.
-   */
-  endFor(id: number): ConnectionEnd | undefined {
-    const end = this.#ends?.get(id);
-    if (!end && !this.isIssuedConnectionId(id)) {
-      throw new ProtocolError(
-        `Cannot use connection ${id}: it was never issued to you`,
-        Reason.UnknownId,
-      );
-    }
-    return end;
-  }
-
-  /** Registers an end of this client (router only). */
-  addEnd(end: ConnectionEnd): void {
-    (this.#ends ??= new Map()).set(end.id, end);
-  }
-
-  /** Unregisters an end; false if it was not registered (router only). */
-  removeEnd(end: ConnectionEnd): boolean {
-    return this.#ends?.delete(end.id) ?? false;
-  }
-
-  /** Registers a request this client made (router only). */
-  addOutgoing(request: PendingRequest): void {
-    (this.#outgoing ??= new Map()).set(request.requesterRequestId, request);
-  }
-
-  /** Unregisters a request this client made (router only). */
-  removeOutgoing(request: PendingRequest): void {
-    this.#outgoing?.delete(request.requesterRequestId);
-  }
-
-  /** Registers a request made to this client (router only). */
-  addIncoming(request: PendingRequest): void {
-    (this.#incoming ??= new Map()).set(request.ownerRequestId, request);
-  }
-
-  /** Unregisters a request made to this client (router only). */
-  removeIncoming(request: PendingRequest): void {
-    this.#incoming?.delete(request.ownerRequestId);
   }
 
   /**
@@ -276,11 +142,7 @@ export class ClientSession {
     const wasOpen = this.#state === "open";
     this.#state = "closed";
     this.#stopHelloTimer();
-    if (this.#readPause) {
-      clearTimeout(this.#readPause.timer);
-      this.#readPause.resume();
-      this.#readPause = null;
-    }
+    this.#pacing.stop();
     const { log, router } = this.#context;
     if (reason !== Reason.PeerDisconnected) {
       this.#writer.writePacket({ type: PacketType.Error, reason, message: truncate(message) });
@@ -334,30 +196,6 @@ export class ClientSession {
   async #end(reason: Reason, message: string): Promise<void> {
     await this.close(reason, message);
     this.#context.ended(this);
-  }
-
-  /**
-   * Runs after each read: records that the client is alive and, when the
-   * relay caps this client's byte rate, pauses the next read until the
-   * client is back within it. Not reading is the cap: TCP backpressure
-   * slows the client down and nothing is dropped.
-   */
-  #afterRead(bytes: number): Promise<void> | undefined {
-    const now = performance.now();
-    this.#lastHeardAt = now;
-    const { maxBytesPerSec } = this.#context.config;
-    if (maxBytesPerSec === 0 || bytes === 0 || this.#state === "closed") return undefined;
-    this.#byteBucket ??= new TokenBucket(maxBytesPerSec, maxBytesPerSec, now);
-    const waitMs = this.#byteBucket.spend(bytes, now);
-    if (waitMs === 0) return undefined;
-    return new Promise((resume) => {
-      const timer = setTimeout(() => {
-        this.#readPause = null;
-        this.#lastHeardAt = performance.now(); // the pause was ours, not the client's silence
-        resume();
-      }, waitMs);
-      this.#readPause = { timer, resume };
-    });
   }
 
   #markOffline(): void {

@@ -1,0 +1,50 @@
+/**
+ * The congestion hold: while the relay cannot write to a client as fast as
+ * data comes for it, credit that client grants waits, so senders slow down
+ * instead of the relay queueing their windows (TCP backpressure carried end
+ * to end, and only for connections into the congested client).
+ *
+ * @module
+ */
+
+import { type ConnectionEnd, grantCredit, isLinked } from "./connections.ts";
+
+/** A client whose outgoing queue decides when held credit moves on. */
+export interface CongestibleLink {
+  /** Whether more is queued for the client than its link is taking. */
+  readonly congested: boolean;
+  /** Undefined unless congested, else resolves once the queue is down to half the mark. */
+  room(): Promise<void> | undefined;
+}
+
+/** Credit held back per congested receiver, by the senders' ends it is owed to. */
+export class CreditHold {
+  readonly #held = new Map<CongestibleLink, Set<ConnectionEnd>>();
+
+  /**
+   * Keeps credit `receiver` granted to `sender` until the receiver's queue
+   * is down to half the congestion mark, then passes on all that was held.
+   */
+  hold(receiver: CongestibleLink, sender: ConnectionEnd, increment: number): void {
+    sender.heldCredit += increment;
+    let senders = this.#held.get(receiver);
+    if (senders === undefined) {
+      senders = new Set();
+      this.#held.set(receiver, senders);
+      const drained = receiver.room();
+      if (drained) void drained.then(() => this.#release(receiver));
+      else queueMicrotask(() => this.#release(receiver));
+    }
+    senders.add(sender);
+  }
+
+  #release(receiver: CongestibleLink): void {
+    const senders = this.#held.get(receiver);
+    this.#held.delete(receiver);
+    for (const sender of senders ?? []) {
+      const increment = sender.heldCredit;
+      sender.heldCredit = 0;
+      if (increment > 0 && isLinked(sender)) grantCredit(sender, increment);
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * One client's pacing and liveness: when the relay last heard from it, the
+ * pings that keep a quiet link alive, the peer time-out, and the rate caps on
+ * its requests and on the bytes it sends.
+ *
+ * @module
+ */
+
+import { PacketType, Reason } from "../protocol/constants.ts";
+import type { Packet } from "../protocol/packets.ts";
+import type { RelayConfig } from "./config.ts";
+import { TokenBucket } from "./token_bucket.ts";
+
+/** The limits pacing enforces, as the relay's config states them. */
+export type PacingConfig = Pick<
+  RelayConfig,
+  "keepaliveMs" | "peerTimeoutMs" | "requestRate" | "requestBurst" | "maxBytesPerSec"
+>;
+
+/** What pacing needs from the link it paces: a way to ping and a way to give up. */
+export interface PacedLink {
+  send(packet: Packet): void;
+  close(reason: Reason, message: string): Promise<void>;
+}
+
+/** The relay's clock and rate limits for one client. */
+export class ClientPacing {
+  // Static after construction.
+  readonly #config: PacingConfig;
+  readonly #link: PacedLink;
+
+  // Owned by the read loop, the relay's sweep and the router's request admission.
+  /** When the relay last read anything from this client (performance.now() ms). */
+  #lastHeardAt = performance.now();
+  #pingedAt = 0;
+  #pingNonce = 0;
+  /** Created on first use: most clients never send a request or are never byte-limited. */
+  #requestBucket: TokenBucket | null = null;
+  #byteBucket: TokenBucket | null = null;
+  /** The pause of a byte-limited client's read loop, ended early by stop(). */
+  #readPause: { timer: ReturnType<typeof setTimeout>; resume: () => void } | null = null;
+  #stopped = false;
+
+  /** Starts the clock: the client counts as heard from now. */
+  constructor(config: PacingConfig, link: PacedLink) {
+    this.#config = config;
+    this.#link = link;
+  }
+
+  /**
+   * The relay's periodic check (the seed's polling scheme): pings a client
+   * that has been quiet for the keepalive interval, closes one that has been
+   * silent for the peer time-out. Any frame from the client counts as life.
+   */
+  checkLiveness(now: number): void {
+    // A client whose reads the relay itself has paused (byte-rate cap) is not silent.
+    if (this.#readPause !== null) return;
+    const { keepaliveMs, peerTimeoutMs } = this.#config;
+    const quietMs = now - this.#lastHeardAt;
+    if (quietMs >= peerTimeoutMs) {
+      void this.#link.close(Reason.PeerTimeout, `nothing heard for ${Math.round(quietMs)} ms`);
+    } else if (quietMs >= keepaliveMs && now - this.#pingedAt >= keepaliveMs) {
+      this.#pingedAt = now;
+      this.#pingNonce = (this.#pingNonce + 1) >>> 0;
+      this.#link.send({ type: PacketType.Ping, nonce: this.#pingNonce });
+    }
+  }
+
+  /** Takes one request token; false when the client is over its request rate. */
+  takeRequestToken(now: number): boolean {
+    const { requestRate, requestBurst } = this.#config;
+    this.#requestBucket ??= new TokenBucket(requestRate, requestBurst, now);
+    return this.#requestBucket.tryTake(now);
+  }
+
+  /**
+   * Runs after each read: records that the client is alive and, when the
+   * relay caps this client's byte rate, pauses the next read until the
+   * client is back within it. Not reading is the cap: TCP backpressure
+   * slows the client down and nothing is dropped.
+   */
+  afterRead(bytes: number): Promise<void> | undefined {
+    const now = performance.now();
+    this.#lastHeardAt = now;
+    const { maxBytesPerSec } = this.#config;
+    if (maxBytesPerSec === 0 || bytes === 0 || this.#stopped) return undefined;
+    this.#byteBucket ??= new TokenBucket(maxBytesPerSec, maxBytesPerSec, now);
+    const waitMs = this.#byteBucket.spend(bytes, now);
+    if (waitMs === 0) return undefined;
+    return new Promise((resume) => {
+      const timer = setTimeout(() => {
+        this.#readPause = null;
+        this.#lastHeardAt = performance.now(); // the pause was ours, not the client's silence
+        resume();
+      }, waitMs);
+      this.#readPause = { timer, resume };
+    });
+  }
+
+  /** Ends a read pause at once and pauses no more: the link is closing. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#readPause) {
+      clearTimeout(this.#readPause.timer);
+      this.#readPause.resume();
+      this.#readPause = null;
+    }
+  }
+}
