@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   type AlphaNetClient,
   connect,
+  HostUnreachable,
   MAX_WINDOW_BYTES,
   type Packet,
   PacketType,
@@ -367,4 +368,39 @@ Deno.test("concurrent connection requests cannot push a requester past maxConnec
     for (const owner of owners) await owner.close();
     await relay.close();
   }
+});
+
+Deno.test("an owner accepting with the wrong connection id is closed, and the requester is answered at once", async () => {
+  await withRaw(async (raw, relay) => {
+    const requester = await join(relay.port);
+    try {
+      const owner = await raw.handshake();
+      const ownerIp = [owner >>> 24, (owner >>> 16) & 255, (owner >>> 8) & 255, owner & 255].join(
+        ".",
+      );
+      const connecting = requester.connect({ hostname: ownerIp, port: 80 });
+      const status = await raw.expect(PacketType.SocketStatusRequest, "status request");
+      await raw.send({
+        type: PacketType.SocketStatusResponse,
+        requestId: status.requestId,
+        listening: true,
+      });
+      const request = await raw.expect(PacketType.SocketConnectionRequest, "connection request");
+      await raw.send({
+        type: PacketType.SocketConnectionResponse,
+        requestId: request.requestId,
+        connectionId: request.connectionId + 1,
+        accepted: true,
+        window: 16_384,
+      });
+      await raw.expectError(Reason.UnexpectedPacket, "a mismatched connection id");
+      // RequestFailed(Offline) arrives now, not after the client's own 15 s time-out.
+      await assert.rejects(
+        withTimeout(connecting, STEP_MS, "the requester's answer"),
+        HostUnreachable,
+      );
+    } finally {
+      await requester.close();
+    }
+  });
 });
