@@ -145,3 +145,26 @@ export function sleep(ms: number): Promise<void> {
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
+
+/**
+ * Arguments of `deno` that start the real relay the way `deno task serve`
+ * does (with its smaller V8 nursery: README, "Running the relay"), on a free
+ * loopback port with a throwaway registry. `denoFlags` go before the script.
+ */
+export function relayArgs(denoFlags: string[] = []): string[] {
+  return [
+    "run",
+    "-A",
+    "--v8-flags=--max-semi-space-size=8",
+    ...denoFlags,
+    new URL("../server.ts", import.meta.url).pathname,
+    "--hostname",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--db",
+    ":memory:",
+    "--log-level",
+    "warn",
+  ];
+}

@@ -9,10 +9,9 @@
  * @module
  */
 
-import { Proc } from "./_proc.ts";
+import { Proc, relayArgs } from "./_proc.ts";
 
 const here = (file: string): string => new URL(file, import.meta.url).pathname;
-const SERVER = here("../server.ts");
 const CLI = here("../cli.ts");
 /** How long to wait for a process's ready line. */
 const READY_MS = 30_000;
@@ -121,20 +120,7 @@ export async function iperfBench(seconds = 5): Promise<IperfResult> {
   try {
     const iperfPort = freePort();
     iperf = await iperfServer(iperfPort);
-    const relay = new Proc("relay", [
-      "run",
-      "-A",
-      "--v8-flags=--max-semi-space-size=8",
-      SERVER,
-      "--hostname",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--db",
-      ":memory:",
-      "--log-level",
-      "warn",
-    ]);
+    const relay = new Proc("relay", relayArgs());
     procs.push(relay);
     const relayAddr = await relay.expect("listening on", READY_MS);
     const cli = (name: string, args: string[]): Proc => {

@@ -12,14 +12,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { cpuSeconds, Proc, rssKiB, sleep } from "./_proc.ts";
+import { cpuSeconds, Proc, relayArgs, rssKiB, sleep } from "./_proc.ts";
 import { iperfBench } from "./iperf.ts";
 import { topSelfTime } from "./_profile.ts";
 
 const here = (file: string) => new URL(file, import.meta.url).pathname;
 const PEER = here("./peer.ts");
 const PROXY = here("./proxy.ts");
-const SERVER = here("../server.ts");
 const OUT = here("./out/");
 
 const GiB = 1024 ** 3;
@@ -59,28 +58,8 @@ interface Middle {
   port: number;
 }
 
-/**
- * The relay runs as `deno task serve` runs it: with a smaller V8 nursery,
- * which keeps the memory of many long-lived idle links down (README, "Running the relay").
- */
-const RELAY_V8_FLAGS = "--v8-flags=--max-semi-space-size=8";
-
 async function startRelay(extra: string[] = []): Promise<Middle> {
-  const proc = spawn("relay", [
-    "run",
-    "-A",
-    RELAY_V8_FLAGS,
-    ...extra,
-    SERVER,
-    "--hostname",
-    "127.0.0.1",
-    "--port",
-    "0",
-    "--db",
-    ":memory:",
-    "--log-level",
-    "warn",
-  ]);
+  const proc = spawn("relay", relayArgs(extra));
   const line = await proc.line(30_000);
   const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
   if (!match) throw new Error(`relay: unexpected first line ${JSON.stringify(line)}`);
