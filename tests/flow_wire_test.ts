@@ -4,11 +4,20 @@
  */
 
 import assert from "node:assert/strict";
-import { connect, formatIpv4, PacketType } from "../mod.ts";
+import {
+  type AlphaNetClient,
+  connect,
+  formatIpv4,
+  PacketType,
+  type SocketConnectionResponsePacket,
+  type VirtualConn,
+} from "../mod.ts";
 import {
   addressOf,
+  concatBytes,
   pseudoRandomBytes,
   randomIdentity,
+  type RawClient,
   rawClient,
   readExactly,
   startRelay,
@@ -17,6 +26,32 @@ import {
 } from "./_helpers.ts";
 
 const RAW_WINDOW = 16 * 1024;
+
+/**
+ * A handshaken raw client opens a connection to `receiver`'s new listener on
+ * port 9 with the seed's connection request (skipping the status step),
+ * announcing a 16 KiB window; returns the relay's answer and the accepted end.
+ */
+async function rawConnectTo(
+  raw: RawClient,
+  receiver: AlphaNetClient,
+): Promise<{ answer: SocketConnectionResponsePacket; inbound: VirtualConn }> {
+  const listener = receiver.listen({ port: 9 });
+  await raw.send({
+    type: PacketType.SocketConnectionRequest,
+    requestId: 1,
+    connectionId: 0,
+    source: raw.address,
+    sourcePort: 50_000,
+    destination: addressOf(receiver),
+    destinationPort: 9,
+    window: RAW_WINDOW,
+  });
+  const answer = await raw.expect(PacketType.SocketConnectionResponse, "connection response");
+  const inbound = await withTimeout(listener.accept(), STEP_MS, "accept");
+  listener.close();
+  return { answer, inbound };
+}
 
 Deno.test("a real sender never has more bytes in flight than the raw receiver granted", async () => {
   const relay = await startRelay({ db: ":memory:" });
@@ -68,13 +103,7 @@ Deno.test("a real sender never has more bytes in flight than the raw receiver gr
     }
     assert.equal(received, total);
     assert.equal(await withTimeout(writing, STEP_MS, "the write to finish"), total);
-    const joined = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of seen) {
-      joined.set(chunk, offset);
-      offset += chunk.length;
-    }
-    assert.deepEqual(joined, payload);
+    assert.deepEqual(concatBytes(seen), payload);
     conn.close();
   } finally {
     await sender.close();
@@ -95,23 +124,9 @@ Deno.test("a real receiver batches its credit grants: one per half window read, 
   });
   try {
     await raw.handshake();
-    const listener = receiver.listen({ port: 9 });
-    const destination = addressOf(receiver);
-    await raw.send({
-      type: PacketType.SocketConnectionRequest,
-      requestId: 1,
-      connectionId: 0,
-      source: raw.address,
-      sourcePort: 50_000,
-      destination,
-      destinationPort: 9,
-      window: RAW_WINDOW,
-    });
-    const answer = await raw.expect(PacketType.SocketConnectionResponse, "connection response");
+    const { answer, inbound } = await rawConnectTo(raw, receiver);
     assert.equal(answer.accepted, true);
     assert.equal(answer.window, window);
-    const inbound = await withTimeout(listener.accept(), STEP_MS, "accept");
-    listener.close();
     const total = 1024 * 1024;
     const chunk = 4 * 1024;
     let credit = answer.window;
@@ -172,20 +187,7 @@ Deno.test("a starved reader grows its window by doubling up to maxWindow, and no
   });
   try {
     await raw.handshake();
-    const listener = receiver.listen({ port: 9 });
-    await raw.send({
-      type: PacketType.SocketConnectionRequest,
-      requestId: 1,
-      connectionId: 0,
-      source: raw.address,
-      sourcePort: 50_000,
-      destination: addressOf(receiver),
-      destinationPort: 9,
-      window: RAW_WINDOW,
-    });
-    const answer = await raw.expect(PacketType.SocketConnectionResponse, "connection response");
-    const inbound = await withTimeout(listener.accept(), STEP_MS, "accept");
-    listener.close();
+    const { answer, inbound } = await rawConnectTo(raw, receiver);
     // The application reads whatever arrives at once, so every grant finds it waiting.
     const total = 8 * 1024 * 1024;
     const reading = (async () => {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   type AlphaNetClient,
   connect,
+  type ConnectOptions,
   encode,
   FrameDecoder,
   type Packet,
@@ -15,9 +16,11 @@ import {
   PROTOCOL_VERSION,
   Reason,
   reasonName,
+  type VirtualConn,
 } from "../mod.ts";
 import type { RelayOptions } from "../server.ts";
 import {
+  addressOf,
   assertRelayServes,
   type EchoPair,
   pseudoRandomBytes,
@@ -99,11 +102,6 @@ function connectionRequest(
   };
 }
 
-function addressOfClient(client: AlphaNetClient): number {
-  const [a, b, c, d] = client.virtualIp.split(".").map(Number);
-  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-}
-
 Deno.test("a link beyond maxClients gets Error(ServerFull), and the clients already in keep echoing", async () => {
   // The echo pair holds 2 links, the raw client the third.
   await withLimit({ maxClients: 3 }, async (relay, pair) => {
@@ -138,7 +136,7 @@ Deno.test("a connection beyond maxConnectionsPerClient fails with TooManyConnect
     const accepted: { close(): void; read(b: Uint8Array): Promise<number | null> }[] = [];
     try {
       const listener = owner.listen({ port: 80 });
-      const destination = addressOfClient(owner);
+      const destination = addressOf(owner);
       await requester.handshake();
       await second.handshake();
       // Two connections fill the requester's quota (and the owner's).
@@ -260,54 +258,73 @@ Deno.test("requests beyond requestBurst fail with RateLimited, and the client st
   });
 });
 
+/** A sender and a receiver joined to `relay`, with one virtual connection between them. */
+interface Transfer {
+  readonly sender: AlphaNetClient;
+  readonly receiver: AlphaNetClient;
+  readonly conn: VirtualConn;
+  readonly inbound: VirtualConn;
+}
+
+/** Joins a sender (with `senderOptions`) and a receiver, connects them, runs `body`, cleans up. */
+async function withTransfer(
+  relay: TestRelay,
+  senderOptions: ConnectOptions,
+  body: (transfer: Transfer) => Promise<void>,
+): Promise<void> {
+  const sender = await withTimeout(
+    connect({ port: relay.port, identity: randomIdentity(), ...senderOptions }),
+    STEP_MS,
+    "the sender to join",
+  );
+  const receiver = await withTimeout(
+    connect({ port: relay.port, identity: randomIdentity() }),
+    STEP_MS,
+    "the receiver to join",
+  );
+  try {
+    const listener = receiver.listen({ port: 9 });
+    const accepting = listener.accept();
+    const conn = await withTimeout(
+      sender.connect({ hostname: receiver.virtualIp, port: 9 }),
+      STEP_MS,
+      "the sender to connect",
+    );
+    const inbound = await withTimeout(accepting, STEP_MS, "the receiver to accept");
+    listener.close();
+    try {
+      await body({ sender, receiver, conn, inbound });
+    } finally {
+      conn.close();
+      inbound.close();
+    }
+  } finally {
+    await sender.close();
+    await receiver.close();
+  }
+}
+
 Deno.test("maxBytesPerSec 1 MiB/s: 2 MiB take about a second and arrive intact, and other clients are not slowed", async () => {
   const MiB = 1024 * 1024;
   await withLimit({ maxBytesPerSec: MiB }, async (relay, pair) => {
-    const sender = await withTimeout(
-      connect({ port: relay.port, identity: randomIdentity() }),
-      STEP_MS,
-      "the sender to join",
-    );
-    const receiver = await withTimeout(
-      connect({ port: relay.port, identity: randomIdentity() }),
-      STEP_MS,
-      "the receiver to join",
-    );
-    try {
-      const listener = receiver.listen({ port: 9 });
-      const accepting = listener.accept();
-      const conn = await withTimeout(
-        sender.connect({ hostname: receiver.virtualIp, port: 9 }),
-        STEP_MS,
-        "the sender to connect",
+    await withTransfer(relay, {}, async ({ conn, inbound }) => {
+      const payload = pseudoRandomBytes(2 * MiB, 0xb17e5);
+      const startedAt = performance.now();
+      const received = readAll(inbound, 4 * MiB);
+      const sent = conn.write(payload).then(() => conn.closeWrite());
+      // Others are not held to the sender's rate: the pair echoes during the transfer.
+      await pair.assertEchoes("while a client is throttled");
+      const [bytes] = await withTimeout(
+        Promise.all([received, sent]),
+        10_000,
+        "2 MiB at 1 MiB/s",
       );
-      const inbound = await withTimeout(accepting, STEP_MS, "the receiver to accept");
-      listener.close();
-      try {
-        const payload = pseudoRandomBytes(2 * MiB, 0xb17e5);
-        const startedAt = performance.now();
-        const received = readAll(inbound, 4 * MiB);
-        const sent = conn.write(payload).then(() => conn.closeWrite());
-        // Others are not held to the sender's rate: the pair echoes during the transfer.
-        await pair.assertEchoes("while a client is throttled");
-        const [bytes] = await withTimeout(
-          Promise.all([received, sent]),
-          10_000,
-          "2 MiB at 1 MiB/s",
-        );
-        const elapsed = performance.now() - startedAt;
-        assert.equal(bytes.length, payload.length, "nothing dropped");
-        assert.equal(await sha256hex(bytes), await sha256hex(payload), "nothing altered");
-        // The first MiB is the burst; the second takes a second, less one read's worth.
-        assert.ok(elapsed >= 800, `2 MiB at 1 MiB/s took only ${Math.round(elapsed)} ms`);
-      } finally {
-        conn.close();
-        inbound.close();
-      }
-    } finally {
-      await sender.close();
-      await receiver.close();
-    }
+      const elapsed = performance.now() - startedAt;
+      assert.equal(bytes.length, payload.length, "nothing dropped");
+      assert.equal(await sha256hex(bytes), await sha256hex(payload), "nothing altered");
+      // The first MiB is the burst; the second takes a second, less one read's worth.
+      assert.ok(elapsed >= 800, `2 MiB at 1 MiB/s took only ${Math.round(elapsed)} ms`);
+    });
   });
 });
 
@@ -319,27 +336,10 @@ Deno.test("a byte-limited client that keeps sending is slowed down, never closed
   await withLimit(
     { maxBytesPerSec: RATE, keepaliveMs: 100, peerTimeoutMs: 400 },
     async (relay) => {
-      const sender = await withTimeout(
-        connect({ port: relay.port, identity: randomIdentity(), reconnect: false }),
-        STEP_MS,
-        "the sender to join",
-      );
-      const receiver = await withTimeout(
-        connect({ port: relay.port, identity: randomIdentity() }),
-        STEP_MS,
-        "the receiver to join",
-      );
-      try {
-        const listener = receiver.listen({ port: 9 });
-        const accepting = listener.accept();
-        const conn = await withTimeout(
-          sender.connect({ hostname: receiver.virtualIp, port: 9 }),
-          STEP_MS,
-          "the sender to connect",
-        );
-        const inbound = await withTimeout(accepting, STEP_MS, "the receiver to accept");
-        listener.close();
-        try {
+      await withTransfer(
+        relay,
+        { reconnect: false },
+        async ({ sender, receiver, conn, inbound }) => {
           const payload = pseudoRandomBytes(2 * RATE, 0x5107);
           const received = readAll(inbound, 1024 * 1024).catch((error) => error);
           const sent = conn.write(payload).then(() => conn.closeWrite()).catch((error) => error);
@@ -366,14 +366,8 @@ Deno.test("a byte-limited client that keeps sending is slowed down, never closed
           );
           assert.equal(await sha256hex(bytes), await sha256hex(payload));
           assert.deepEqual(status, { online: true, listening: false });
-        } finally {
-          conn.close();
-          inbound.close();
-        }
-      } finally {
-        await sender.close();
-        await receiver.close();
-      }
+        },
+      );
     },
   );
 });
