@@ -11,8 +11,6 @@ import {
   DEFAULT_RELAY_CONFIG,
   LOG_FORMATS,
   LOG_LEVELS,
-  type LogFormat,
-  type LogLevel,
   type RelayConfig,
   type RelayOptions,
 } from "./config.ts";
@@ -200,28 +198,24 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
     options.vipRange = text;
   }
   if (values["log-level"] !== undefined) {
-    const level = values["log-level"] as string;
-    if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-      throw new UsageError(
-        `Invalid --log-level "${level}": expected one of ${LOG_LEVELS.join(", ")}`,
-      );
-    }
-    options.logLevel = level as LogLevel;
+    options.logLevel = parseChoice("log-level", values["log-level"] as string, LOG_LEVELS);
   }
   if (values["log-format"] !== undefined) {
-    const format = values["log-format"] as string;
-    if (!(LOG_FORMATS as readonly string[]).includes(format)) {
-      throw new UsageError(
-        `Invalid --log-format "${format}": expected one of ${LOG_FORMATS.join(", ")}`,
-      );
-    }
-    options.logFormat = format as LogFormat;
+    options.logFormat = parseChoice("log-format", values["log-format"] as string, LOG_FORMATS);
   }
   for (const entry of NUMERIC_FLAGS) {
     const text = values[entry.flag];
     if (typeof text === "string") options[entry.field] = parseNumeric(entry, text);
   }
   return { help: false, options: options as RelayOptions };
+}
+
+/** `text` if it is one of `choices`; else a UsageError naming the flag and the choices. */
+function parseChoice<T extends string>(flag: string, text: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(text)) {
+    throw new UsageError(`Invalid --${flag} "${text}": expected one of ${choices.join(", ")}`);
+  }
+  return text as T;
 }
 
 function parseNumeric(entry: NumericFlag, text: string): number {
