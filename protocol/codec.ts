@@ -17,7 +17,7 @@ import {
   PacketType,
 } from "./constants.ts";
 import { packetFieldError } from "./fields.ts";
-import { ERROR_FIXED_BYTES, FIXED_BODY_BYTES, HELLO_FIXED_BYTES } from "./layout.ts";
+import { ERROR_FIXED_BYTES, FIXED_BODY_BYTES, HELLO_FIXED_BYTES, writeU32 } from "./layout.ts";
 import type { Packet } from "./packets.ts";
 
 export { checkFrameHeader, decode, decodeBody, type Decoded } from "./decode.ts";
@@ -208,10 +208,14 @@ export function encodeDataHeader(
       `Cannot encode data: payload of ${payloadLength} bytes is outside 1..${MAX_DATA_BYTES}`,
     );
   }
-  const view = new DataView(target.buffer, target.byteOffset + offset, DATA_FRAME_OVERHEAD_BYTES);
-  view.setUint32(0, DATA_HEADER_BYTES + payloadLength);
-  view.setUint8(FRAME_LENGTH_BYTES, PacketType.ArbitraryData);
-  view.setUint32(FRAME_HEADER_BYTES, connectionId);
+  if (offset < 0 || offset + DATA_FRAME_OVERHEAD_BYTES > target.length) {
+    throw new RangeError(
+      `Cannot encode data: needs ${DATA_FRAME_OVERHEAD_BYTES} bytes at offset ${offset}, buffer has ${target.length}`,
+    );
+  }
+  writeU32(target, offset, DATA_HEADER_BYTES + payloadLength);
+  target[offset + FRAME_LENGTH_BYTES] = PacketType.ArbitraryData;
+  writeU32(target, offset + FRAME_HEADER_BYTES, connectionId);
   return DATA_FRAME_OVERHEAD_BYTES;
 }
 

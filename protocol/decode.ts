@@ -19,7 +19,7 @@ import {
   Reason,
 } from "./constants.ts";
 import { packetFieldError } from "./fields.ts";
-import { ERROR_FIXED_BYTES, FIXED_BODY_BYTES, HELLO_FIXED_BYTES, hex } from "./layout.ts";
+import { ERROR_FIXED_BYTES, FIXED_BODY_BYTES, HELLO_FIXED_BYTES, hex, readU32 } from "./layout.ts";
 import type { Packet } from "./packets.ts";
 
 const { u8, u16, u32 } = FieldBytes;
@@ -110,11 +110,11 @@ export function checkFrameHeader(type: number, length: number): void {
  * (callers must check the header first). Byte fields are views into `body`.
  */
 export function decodeBody(type: number, body: Uint8Array): Packet {
-  const view = new DataView(body.buffer, body.byteOffset, body.length);
   if (type === PacketType.ArbitraryData) {
     // Hot path: the header check already bounded the payload to 1..MAX_DATA_BYTES.
-    return { type, connectionId: view.getUint32(0), payload: body.subarray(DATA_HEADER_BYTES) };
+    return { type, connectionId: readU32(body, 0), payload: body.subarray(DATA_HEADER_BYTES) };
   }
+  const view = new DataView(body.buffer, body.byteOffset, body.length);
   let at = 0;
   const get8 = () => {
     const n = view.getUint8(at);

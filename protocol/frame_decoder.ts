@@ -9,6 +9,7 @@
 
 import { FRAME_HEADER_BYTES, FRAME_LENGTH_BYTES } from "./constants.ts";
 import { checkFrameHeader, decodeBody } from "./decode.ts";
+import { readU32 } from "./layout.ts";
 import type { Packet } from "./packets.ts";
 
 /** Partial frames up to this size wait in the decoder's own small buffer. */
@@ -165,9 +166,4 @@ export class FrameDecoder {
     this.#returnBorrowed();
     this.#pending = grown;
   }
-}
-
-function readU32(bytes: Uint8Array, offset: number): number {
-  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
-    bytes[offset + 3]) >>> 0;
 }

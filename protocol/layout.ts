@@ -35,3 +35,21 @@ export const ERROR_FIXED_BYTES: number = u8 + u16;
 export function hex(n: number): string {
   return n.toString(16).padStart(2, "0");
 }
+
+/**
+ * Reads a big-endian u32 at `offset`. The per-frame paths use this and
+ * {@linkcode writeU32} instead of a DataView, which would be one more
+ * allocation for every data frame.
+ */
+export function readU32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
+    bytes[offset + 3]) >>> 0;
+}
+
+/** Writes `value` as a big-endian u32 at `offset`. */
+export function writeU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = value >>> 16;
+  bytes[offset + 2] = value >>> 8;
+  bytes[offset + 3] = value;
+}
