@@ -49,7 +49,7 @@ export const COMMON_HELP = `Common flags:
  * Runs `parseArgs` over `config` (strict, positionals allowed); turns its
  * errors into a one-line {@linkcode UsageError} prefixed with `command`.
  */
-export function parseCommand<T extends ParseArgsConfig>(
+function parseCommand<T extends ParseArgsConfig>(
   command: string,
   config: T,
 ): ReturnType<typeof parseArgs<T>> {
@@ -83,7 +83,7 @@ export function parseCommandLine<T extends NonNullable<ParseArgsConfig["options"
 }
 
 /** Throws a UsageError unless exactly `names.length` positionals were given. */
-export function expectPositionals(command: string, positionals: string[], names: string[]): void {
+function expectPositionals(command: string, positionals: string[], names: string[]): void {
   if (positionals.length !== names.length) {
     const wanted = names.length === 0 ? "no arguments" : names.join(" ");
     throw new UsageError(
