@@ -2,54 +2,87 @@
  * Every error AlphaNET throws, as typed classes. Branch on them with
  * `instanceof`, never on message text.
  *
+ * In Deno, the socket errors are also Deno's own: a
+ * {@linkcode ConnectionRefused} is a `Deno.errors.ConnectionRefused`, so code
+ * written for `Deno.connect` handles a virtual connection's failures
+ * unchanged. Where `Deno` is absent (a browser), they extend `Error`.
+ *
  * @module
  */
 
-import { Reason, reasonName } from "./protocol/constants.ts";
+import { type Reason, Reason as Reasons, reasonName } from "./protocol/constants.ts";
+import { ALPHANET_ERROR, ProtocolError } from "./protocol/errors.ts";
+
+export { ProtocolError };
+
+/** An error class constructor as `Deno.errors` holds them. */
+type ErrorClass = new (message?: string, options?: ErrorOptions) => Error;
+
+/** The names of the `Deno.errors` classes AlphaNET's socket errors extend. */
+type DenoErrorName =
+  | "ConnectionRefused"
+  | "ConnectionReset"
+  | "BrokenPipe"
+  | "TimedOut"
+  | "AddrInUse";
 
 /**
- * Base class of every AlphaNET error.
+ * Deno's error class `name`, or `Error` where there is no `Deno` global: read,
+ * never called, at import time, so the module loads in a browser.
+ */
+function denoError(name: DenoErrorName): ErrorClass {
+  const deno = (globalThis as { Deno?: { errors?: Partial<Record<DenoErrorName, ErrorClass>> } })
+    .Deno;
+  return deno?.errors?.[name] ?? Error;
+}
+
+const DenoConnectionRefused: ErrorClass = denoError("ConnectionRefused");
+const DenoConnectionReset: ErrorClass = denoError("ConnectionReset");
+const DenoBrokenPipe: ErrorClass = denoError("BrokenPipe");
+const DenoTimedOut: ErrorClass = denoError("TimedOut");
+const DenoAddrInUse: ErrorClass = denoError("AddrInUse");
+
+/**
+ * Base class of every AlphaNET error. `error instanceof AlphaNetError` holds
+ * for every error this package throws, including those that extend Deno's
+ * classes instead (checked by a brand, not the prototype chain).
  *
  * @example Catch any AlphaNET failure
  * ```ts
- * import { AlphaNetError } from "@alphanet/net";
- * try {
- *   throw new AlphaNetError("Cannot do that: demo");
- * } catch (error) {
- *   if (error instanceof AlphaNetError) console.log(error.message);
- * }
+ * import { AlphaNetError, ConnectionRefused } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(new AlphaNetError("Cannot do that: demo") instanceof AlphaNetError);
+ * assert.ok(new ConnectionRefused("Cannot connect: refused") instanceof AlphaNetError);
+ * assert.ok(!(new Error("other") instanceof AlphaNetError));
  * ```
  */
 export class AlphaNetError extends Error {
-  /** Creates an error; pass `{ cause }` to wrap another error. */
+  /** Brands the error as an AlphaNET error. */
+  readonly [ALPHANET_ERROR] = true;
+
+  /**
+   * Creates an error.
+   *
+   * @param message What failed, in std's style: `Cannot <action>: <state>`.
+   * @param options Standard error options; pass `{ cause }` to wrap another error.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "AlphaNetError";
   }
-}
 
-/**
- * Bytes on the wire that break the protocol: a bad length, an unknown type,
- * a truncated body, or a field outside its range.
- *
- * @example
- * ```ts
- * import { decode, ProtocolError } from "@alphanet/net";
- * try {
- *   decode(new Uint8Array([0, 0, 0, 0, 0xff]));
- * } catch (error) {
- *   console.log(error instanceof ProtocolError); // true
- * }
- * ```
- */
-export class ProtocolError extends AlphaNetError {
-  /** The reason code sent to the peer in the Error frame. */
-  readonly reason: Reason;
-  /** Creates a protocol error with the reason code to report. */
-  constructor(message: string, reason: Reason, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ProtocolError";
-    this.reason = reason;
+  /**
+   * Whether `value` is an AlphaNET error: by brand for `AlphaNetError`
+   * itself, by prototype chain for its subclasses.
+   *
+   * @param value Anything.
+   * @returns Whether `value instanceof this` holds.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== AlphaNetError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === "object" && value !== null &&
+      (value as { [ALPHANET_ERROR]?: unknown })[ALPHANET_ERROR] === true;
   }
 }
 
@@ -57,25 +90,34 @@ export class ProtocolError extends AlphaNetError {
  * The relay closed this client with an Error frame (version mismatch,
  * takeover, pool exhausted, shutdown, a protocol violation, ...).
  *
- * @example
+ * @example Read why the relay closed the link
  * ```ts
- * import { connect, RelayError } from "@alphanet/net";
- * try {
- *   await connect({ port: 1 });
- * } catch (error) {
- *   if (error instanceof RelayError) console.log(error.reasonName);
- * }
+ * import { RelayError } from "@alphanet/net";
+ * import { Reason } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new RelayError(Reason.Shutdown, "the relay is shutting down");
+ * assert.equal(error.reason, Reason.Shutdown);
+ * assert.equal(error.reasonName, "Shutdown");
  * ```
  */
 export class RelayError extends AlphaNetError {
   /** The reason code from the Error frame. */
-  readonly reason: number;
-  /** Creates the error from an Error frame's reason and message. */
-  constructor(reason: number, message: string, options?: ErrorOptions) {
+  readonly reason: Reason;
+
+  /**
+   * Creates the error from an Error frame.
+   *
+   * @param reason The frame's reason code.
+   * @param message The frame's message.
+   * @param options Standard error options.
+   */
+  constructor(reason: Reason, message: string, options?: ErrorOptions) {
     super(`Relay closed the link: ${reasonName(reason)}: ${message}`, options);
     this.name = "RelayError";
     this.reason = reason;
   }
+
   /** The reason's name, such as `"Replaced"`. */
   get reasonName(): string {
     return reasonName(this.reason);
@@ -90,17 +132,24 @@ export class RelayError extends AlphaNetError {
  * `Replaced`, so code that checks `RelayError` keeps working.
  *
  * @example Tell a takeover from other ends
- * ```ts ignore
- * import { connect, Replaced } from "@alphanet/net";
- * const net = await connect();
- * const ended = await net.closed;
- * if (ended instanceof Replaced) console.log("another client took over this address");
+ * ```ts
+ * import { RelayError, Replaced } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * const ended: Error = new Replaced("a newer client took over");
+ * assert.ok(ended instanceof Replaced);
+ * assert.ok(ended instanceof RelayError);
  * ```
  */
 export class Replaced extends RelayError {
-  /** Creates the error from the Error frame's message. */
+  /**
+   * Creates the error from the Error frame's message.
+   *
+   * @param message The frame's message.
+   * @param options Standard error options.
+   */
   constructor(message: string, options?: ErrorOptions) {
-    super(Reason.Replaced, message, options);
+    super(Reasons.Replaced, message, options);
     this.name = "Replaced";
   }
 }
@@ -113,8 +162,11 @@ export class Replaced extends RelayError {
  * @example
  * ```ts
  * import { AddressChanged } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
  * const error = new AddressChanged("83.12.4.200", "45.33.2.10");
- * console.log(error.expected, error.actual);
+ * assert.equal(error.expected, "83.12.4.200");
+ * assert.equal(error.actual, "45.33.2.10");
  * ```
  */
 export class AddressChanged extends AlphaNetError {
@@ -122,7 +174,14 @@ export class AddressChanged extends AlphaNetError {
   readonly expected: string;
   /** The virtual IP the relay assigned on reconnect. */
   readonly actual: string;
-  /** Creates the error from the old and the new virtual IP. */
+
+  /**
+   * Creates the error from the old and the new virtual IP.
+   *
+   * @param expected The virtual IP this client had.
+   * @param actual The virtual IP the relay assigned instead.
+   * @param options Standard error options.
+   */
   constructor(expected: string, actual: string, options?: ErrorOptions) {
     super(
       `Cannot reconnect: the relay assigned virtual IP ${actual} instead of ${expected}`,
@@ -135,17 +194,24 @@ export class AddressChanged extends AlphaNetError {
 }
 
 /**
- * The destination virtual IP has no client online (the seed's RequestFailed).
+ * The destination virtual IP has no client online.
  *
  * @example
  * ```ts
  * import { HostUnreachable } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
  * const error = new HostUnreachable("Cannot connect to 1.2.3.4:80: host is offline");
- * console.log(error.name); // "HostUnreachable"
+ * assert.equal(error.name, "HostUnreachable");
  * ```
  */
 export class HostUnreachable extends AlphaNetError {
-  /** Creates the error. */
+  /**
+   * Creates the error.
+   *
+   * @param message What could not be reached.
+   * @param options Standard error options.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "HostUnreachable";
@@ -154,15 +220,28 @@ export class HostUnreachable extends AlphaNetError {
 
 /**
  * Nothing listens on the destination port, or its owner denied the request.
+ * In Deno, also a `Deno.errors.ConnectionRefused`.
  *
- * @example
+ * @example Caught by Deno's own check
  * ```ts
- * import { ConnectionRefused } from "@alphanet/net";
- * console.log(new ConnectionRefused("Cannot connect: refused").name);
+ * import { AlphaNetError, ConnectionRefused } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ConnectionRefused("Cannot connect to 1.2.3.4:80: nothing listens there");
+ * assert.ok(error instanceof Deno.errors.ConnectionRefused);
+ * assert.ok(error instanceof AlphaNetError);
  * ```
  */
-export class ConnectionRefused extends AlphaNetError {
-  /** Creates the error. */
+export class ConnectionRefused extends DenoConnectionRefused {
+  /** Brands the error as an AlphaNET error. */
+  readonly [ALPHANET_ERROR] = true;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What was refused.
+   * @param options Standard error options.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConnectionRefused";
@@ -170,16 +249,27 @@ export class ConnectionRefused extends AlphaNetError {
 }
 
 /**
- * The virtual port is already bound by a listener or connection of this client.
+ * The virtual port is already bound by a listener or connection of this
+ * client. In Deno, also a `Deno.errors.AddrInUse`.
  *
  * @example
  * ```ts
  * import { AddrInUse } from "@alphanet/net";
- * console.log(new AddrInUse("Cannot listen on port 80: in use").name);
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(new AddrInUse("Cannot listen on port 80: in use") instanceof Deno.errors.AddrInUse);
  * ```
  */
-export class AddrInUse extends AlphaNetError {
-  /** Creates the error. */
+export class AddrInUse extends DenoAddrInUse {
+  /** Brands the error as an AlphaNET error. */
+  readonly [ALPHANET_ERROR] = true;
+
+  /**
+   * Creates the error.
+   *
+   * @param message Which port is in use.
+   * @param options Standard error options.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "AddrInUse";
@@ -188,16 +278,27 @@ export class AddrInUse extends AlphaNetError {
 
 /**
  * A virtual connection ended abnormally: the link to the relay dropped, or
- * the peer vanished.
+ * the peer vanished. In Deno, also a `Deno.errors.ConnectionReset`.
  *
  * @example
  * ```ts
  * import { ConnectionReset } from "@alphanet/net";
- * console.log(new ConnectionReset("Cannot write: link lost").name);
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ConnectionReset("Cannot write: link lost");
+ * assert.ok(error instanceof Deno.errors.ConnectionReset);
  * ```
  */
-export class ConnectionReset extends AlphaNetError {
-  /** Creates the error. */
+export class ConnectionReset extends DenoConnectionReset {
+  /** Brands the error as an AlphaNET error. */
+  readonly [ALPHANET_ERROR] = true;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What was cut off.
+   * @param options Standard error options.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConnectionReset";
@@ -206,16 +307,26 @@ export class ConnectionReset extends AlphaNetError {
 
 /**
  * A write on a virtual connection whose peer has closed it, or whose write
- * side this end has shut down.
+ * side this end has shut down. In Deno, also a `Deno.errors.BrokenPipe`.
  *
  * @example
  * ```ts
  * import { BrokenPipe } from "@alphanet/net";
- * console.log(new BrokenPipe("Cannot write: peer closed").name);
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(new BrokenPipe("Cannot write: peer closed") instanceof Deno.errors.BrokenPipe);
  * ```
  */
-export class BrokenPipe extends AlphaNetError {
-  /** Creates the error. */
+export class BrokenPipe extends DenoBrokenPipe {
+  /** Brands the error as an AlphaNET error. */
+  readonly [ALPHANET_ERROR] = true;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What could not be written.
+   * @param options Standard error options.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "BrokenPipe";
@@ -223,36 +334,31 @@ export class BrokenPipe extends AlphaNetError {
 }
 
 /**
- * A request to the relay or a peer did not finish in time.
+ * A request to the relay or a peer did not finish in time. In Deno, also a
+ * `Deno.errors.TimedOut`.
  *
  * @example
  * ```ts
  * import { TimedOut } from "@alphanet/net";
- * console.log(new TimedOut("Cannot connect: no answer in 10000 ms").name);
+ * import assert from "node:assert/strict";
+ *
+ * const error = new TimedOut("Cannot connect: no answer in 10000 ms");
+ * assert.ok(error instanceof Deno.errors.TimedOut);
  * ```
  */
-export class TimedOut extends AlphaNetError {
-  /** Creates the error. */
+export class TimedOut extends DenoTimedOut {
+  /** Brands the error as an AlphaNET error. */
+  readonly [ALPHANET_ERROR] = true;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What took too long.
+   * @param options Standard error options.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "TimedOut";
-  }
-}
-
-/**
- * The client, listener or connection was closed locally before the operation finished.
- *
- * @example
- * ```ts
- * import { Closed } from "@alphanet/net";
- * console.log(new Closed("Cannot accept: listener is closed").name);
- * ```
- */
-export class Closed extends AlphaNetError {
-  /** Creates the error. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "Closed";
   }
 }
 
@@ -264,14 +370,46 @@ export class Closed extends AlphaNetError {
  * @example
  * ```ts
  * import { PeerTimeout, TimedOut } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
  * const error = new PeerTimeout("Link to the relay is dead: nothing received for 45000 ms");
- * console.log(error instanceof TimedOut); // true
+ * assert.ok(error instanceof TimedOut);
  * ```
  */
 export class PeerTimeout extends TimedOut {
-  /** Creates the error. */
+  /**
+   * Creates the error.
+   *
+   * @param message How long the relay was silent.
+   * @param options Standard error options.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "PeerTimeout";
+  }
+}
+
+/**
+ * The client, listener or connection was closed locally before the
+ * operation finished.
+ *
+ * @example
+ * ```ts
+ * import { Closed } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new Closed("Cannot accept: the listener is closed").name, "Closed");
+ * ```
+ */
+export class Closed extends AlphaNetError {
+  /**
+   * Creates the error.
+   *
+   * @param message What was cut short.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "Closed";
   }
 }

@@ -118,12 +118,7 @@ export class Link {
    */
   async close(flushMs: number): Promise<void> {
     if (this.#error === null) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#writer.drained(),
-        new Promise((resolve) => timer = setTimeout(resolve, flushMs)),
-      ]);
-      clearTimeout(timer);
+      await this.#writer.drained(flushMs);
       this.#end(new Closed("The link to the relay is closed"), false);
     }
     await this.#readLoop;

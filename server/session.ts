@@ -159,12 +159,7 @@ export class ClientSession extends SessionBook {
     } else if (reason !== Reason.PeerDisconnected) {
       log.log("warn", "refused", { client: this.realIp, reason: reasonName(reason), message });
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#writer.drained(),
-      new Promise((resolve) => timer = setTimeout(resolve, CLOSE_FLUSH_MS)),
-    ]);
-    clearTimeout(timer);
+    await this.#writer.drained(CLOSE_FLUSH_MS);
     try {
       this.#conn.close();
     } catch {

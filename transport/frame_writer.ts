@@ -124,10 +124,18 @@ export class FrameWriter {
     return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
-  /** Resolves once everything queued so far is written (or the writer failed). */
-  drained(): Promise<void> {
+  /**
+   * Resolves once everything queued so far is written (or the writer
+   * failed), or after `withinMs` if given, whichever is first: a closing link
+   * gives its last frames a grace period, not a promise to wait forever.
+   */
+  drained(withinMs?: number): Promise<void> {
     if (this.#queuedBytes === 0 || this.#failed) return Promise.resolve();
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+    const flushed = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    if (withinMs === undefined) return flushed;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => timer = setTimeout(resolve, withinMs));
+    return Promise.race([flushed, grace]).finally(() => clearTimeout(timer));
   }
 
   /** The batch buffer with room for `bytes` more, starting a new one when needed. */
