@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
-import { randomIdentity } from "./_helpers.ts";
-import { SERVER, startServer } from "./_server_process.ts";
+import { randomIdentity } from "./_helpers/bytes.ts";
+import { SERVER, startServer } from "./_helpers/server_process.ts";
 
 interface Run {
   readonly code: number;

@@ -7,15 +7,10 @@
 
 import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
-import {
-  concatBytes,
-  pseudoRandomBytes,
-  readStreamAll,
-  sha256hex,
-  STEP_MS,
-  withTimeout,
-} from "./_helpers.ts";
-import { type ServerProcess, startServer } from "./_server_process.ts";
+import { STEP_MS, withTimeout } from "./_helpers/async.ts";
+import { concatBytes, pseudoRandomBytes, sha256hex } from "./_helpers/bytes.ts";
+import { type ServerProcess, startServer } from "./_helpers/server_process.ts";
+import { readStreamAll } from "./_helpers/streams.ts";
 
 const CLI: string = new URL("../cli.ts", import.meta.url).pathname;
 const MiB = 1024 * 1024;

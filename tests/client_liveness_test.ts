@@ -9,11 +9,14 @@ import {
   type AlphaNetClient,
   connect,
   type ConnectOptions,
-  PacketType,
   PeerTimeout,
   TimedOut,
 } from "../mod.ts";
-import { FakeRelay, randomIdentity, recordStates, STEP_MS, withTimeout } from "./_helpers.ts";
+import { PacketType } from "../protocol/mod.ts";
+import { STEP_MS, withTimeout } from "./_helpers/async.ts";
+import { randomIdentity } from "./_helpers/bytes.ts";
+import { recordStates } from "./_helpers/client_states.ts";
+import { FakeRelay } from "./_helpers/fake_relay.ts";
 
 /** The virtual IP the fake relay hands out: 45.33.2.10. */
 const ADDRESS = 0x2d21020a;

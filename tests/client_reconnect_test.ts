@@ -13,30 +13,20 @@ import {
   connect,
   ConnectionReset,
   type ConnectOptions,
-  PacketType,
   PeerTimeout,
-  ProtocolError,
-  Reason,
-  reasonName,
   RelayError,
   Replaced,
   TimedOut,
   type VirtualListener,
 } from "../mod.ts";
+import { PacketType, ProtocolError, Reason, reasonName } from "../protocol/mod.ts";
 import { Relay } from "../server.ts";
-import {
-  delay,
-  FakeRelay,
-  randomIdentity,
-  readAll,
-  recordStates,
-  startRelay,
-  STEP_MS,
-  type TestRelay,
-  text,
-  utf8,
-  withTimeout,
-} from "./_helpers.ts";
+import { delay, STEP_MS, withTimeout } from "./_helpers/async.ts";
+import { randomIdentity, text, utf8 } from "./_helpers/bytes.ts";
+import { recordStates } from "./_helpers/client_states.ts";
+import { FakeRelay } from "./_helpers/fake_relay.ts";
+import { startRelay, type TestRelay } from "./_helpers/relay_fixture.ts";
+import { readAll } from "./_helpers/streams.ts";
 
 /** Fast backoff so the tests reconnect within tens of milliseconds. */
 const FAST: ConnectOptions["reconnect"] = { initialDelayMs: 10, maxDelayMs: 50 };

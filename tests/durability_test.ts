@@ -13,9 +13,12 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { type AlphaNetClient, connect, formatIpv4, reasonName, RelayError } from "../mod.ts";
-import { readAll, sha256hex, STEP_MS, utf8, withTimeout } from "./_helpers.ts";
-import { type ServerProcess, startServer } from "./_server_process.ts";
+import { type AlphaNetClient, connect, RelayError } from "../mod.ts";
+import { formatIpv4, reasonName } from "../protocol/mod.ts";
+import { STEP_MS, withTimeout } from "./_helpers/async.ts";
+import { sha256hex, utf8 } from "./_helpers/bytes.ts";
+import { type ServerProcess, startServer } from "./_helpers/server_process.ts";
+import { readAll } from "./_helpers/streams.ts";
 
 /** Runs `task` for every item with at most `limit` in flight; returns settled results in order. */
 async function pool<T, R>(

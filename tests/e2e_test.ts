@@ -5,8 +5,9 @@
 
 import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
-import { pseudoRandomBytes, readAll, sha256hex as sha256 } from "./_helpers.ts";
-import { SERVER, startServer } from "./_server_process.ts";
+import { pseudoRandomBytes, sha256hex as sha256 } from "./_helpers/bytes.ts";
+import { SERVER, startServer } from "./_helpers/server_process.ts";
+import { readAll } from "./_helpers/streams.ts";
 
 Deno.test("server.ts subprocess relays 8 MiB each way between two clients, byte-exact", async () => {
   const dir = await Deno.makeTempDir();

@@ -4,15 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import { type AlphaNetClient, connect, DEFAULT_WINDOW_BYTES, type VirtualConn } from "../mod.ts";
+import { type AlphaNetClient, connect, type VirtualConn } from "../mod.ts";
+import { DEFAULT_WINDOW_BYTES } from "../protocol/mod.ts";
 import { Relay } from "../server.ts";
-import {
-  pseudoRandomBytes as pattern,
-  readAll as readToEnd,
-  readExactly,
-  sha256hex as sha256,
-  withTimeout as withDeadline,
-} from "./_helpers.ts";
+import { withTimeout as withDeadline } from "./_helpers/async.ts";
+import { pseudoRandomBytes as pattern, sha256hex as sha256 } from "./_helpers/bytes.ts";
+import { readAll as readToEnd, readExactly } from "./_helpers/streams.ts";
 
 /** Waits for `promise`, failing with `what` after `ms`. */
 function withTimeout<T>(promise: Promise<T>, what: string, ms = TEST_TIMEOUT_MS): Promise<T> {

@@ -4,26 +4,13 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type AlphaNetClient,
-  connect,
-  formatIpv4,
-  PacketType,
-  type SocketConnectionResponsePacket,
-  type VirtualConn,
-} from "../mod.ts";
-import {
-  addressOf,
-  concatBytes,
-  pseudoRandomBytes,
-  randomIdentity,
-  type RawClient,
-  rawClient,
-  readExactly,
-  startRelay,
-  STEP_MS,
-  withTimeout,
-} from "./_helpers.ts";
+import { type AlphaNetClient, connect, type VirtualConn } from "../mod.ts";
+import { formatIpv4, PacketType, type SocketConnectionResponsePacket } from "../protocol/mod.ts";
+import { STEP_MS, withTimeout } from "./_helpers/async.ts";
+import { concatBytes, pseudoRandomBytes, randomIdentity } from "./_helpers/bytes.ts";
+import { addressOf, type RawClient, rawClient } from "./_helpers/raw_client.ts";
+import { startRelay } from "./_helpers/relay_fixture.ts";
+import { readExactly } from "./_helpers/streams.ts";
 
 const RAW_WINDOW = 16 * 1024;
 

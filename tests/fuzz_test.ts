@@ -15,21 +15,15 @@ import {
   PROTOCOL_VERSION,
   type Reason,
   reasonName,
-  type VirtualConn,
-} from "../mod.ts";
-import {
-  addressOf,
-  assertRelayServes,
-  concatBytes,
-  type EchoPair,
-  RawClient,
-  readAll,
-  sha256hex,
-  startEchoPair,
-  STEP_MS,
-  withTimeout,
-} from "./_helpers.ts";
-import { rssKiB, startServer } from "./_server_process.ts";
+} from "../protocol/mod.ts";
+import type { VirtualConn } from "../mod.ts";
+import { STEP_MS, withTimeout } from "./_helpers/async.ts";
+import { concatBytes, sha256hex } from "./_helpers/bytes.ts";
+import { type EchoPair, startEchoPair } from "./_helpers/echo_pair.ts";
+import { addressOf, RawClient } from "./_helpers/raw_client.ts";
+import { assertRelayServes } from "./_helpers/relay_fixture.ts";
+import { rssKiB, startServer } from "./_helpers/server_process.ts";
+import { readAll } from "./_helpers/streams.ts";
 
 const FUZZ_CLIENTS = 20;
 /** Rounds per fuzz client, at most; each round is one TCP link. */

@@ -9,30 +9,21 @@ import {
   type AlphaNetClient,
   connect,
   HostUnreachable,
+  type VirtualConn,
+  type VirtualListener,
+} from "../mod.ts";
+import {
   MAX_WINDOW_BYTES,
   type Packet,
   PacketType,
   PROTOCOL_VERSION,
   Reason,
-  type VirtualConn,
-  type VirtualListener,
-} from "../mod.ts";
-import {
-  addressOf,
-  assertRelayServes,
-  randomIdentity,
-  type RawClient,
-  rawClient,
-  rawConnect,
-  readAll,
-  readExactly,
-  startRelay,
-  STEP_MS,
-  type TestRelay,
-  text,
-  utf8,
-  withTimeout,
-} from "./_helpers.ts";
+} from "../protocol/mod.ts";
+import { STEP_MS, withTimeout } from "./_helpers/async.ts";
+import { randomIdentity, text, utf8 } from "./_helpers/bytes.ts";
+import { addressOf, type RawClient, rawClient, rawConnect } from "./_helpers/raw_client.ts";
+import { assertRelayServes, startRelay, type TestRelay } from "./_helpers/relay_fixture.ts";
+import { readAll, readExactly } from "./_helpers/streams.ts";
 
 /** Runs `body` on a fresh relay with a raw client, then checks the relay still serves. */
 async function withRaw(

@@ -5,10 +5,8 @@
  */
 
 import assert from "node:assert/strict";
+import { type AlphaNetClient, connect, type ConnectOptions, type VirtualConn } from "../mod.ts";
 import {
-  type AlphaNetClient,
-  connect,
-  type ConnectOptions,
   encode,
   FrameDecoder,
   type Packet,
@@ -16,27 +14,14 @@ import {
   PROTOCOL_VERSION,
   Reason,
   reasonName,
-  type VirtualConn,
-} from "../mod.ts";
+} from "../protocol/mod.ts";
 import type { RelayOptions } from "../server.ts";
-import {
-  addressOf,
-  assertRelayServes,
-  type EchoPair,
-  pseudoRandomBytes,
-  randomIdentity,
-  RawClient,
-  rawClient,
-  readAll,
-  sha256hex,
-  startEchoPair,
-  startRelay,
-  STEP_MS,
-  type TestRelay,
-  utf8,
-  waitUntil,
-  withTimeout,
-} from "./_helpers.ts";
+import { STEP_MS, waitUntil, withTimeout } from "./_helpers/async.ts";
+import { pseudoRandomBytes, randomIdentity, sha256hex, utf8 } from "./_helpers/bytes.ts";
+import { type EchoPair, startEchoPair } from "./_helpers/echo_pair.ts";
+import { addressOf, RawClient, rawClient } from "./_helpers/raw_client.ts";
+import { assertRelayServes, startRelay, type TestRelay } from "./_helpers/relay_fixture.ts";
+import { readAll } from "./_helpers/streams.ts";
 
 /** An address no client owns (TEST-NET-1, outside every pool). */
 const NOBODY = 0xc0000201;

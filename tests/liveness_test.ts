@@ -6,21 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import { connect, formatIpv4, PacketType, reasonName, TimedOut, type VirtualConn } from "../mod.ts";
-import {
-  type LinkOutcome,
-  randomIdentity,
-  rawClient,
-  rawConnect,
-  readExactly,
-  readLinkToEnd,
-  startEchoPair,
-  startRelay,
-  STEP_MS,
-  waitUntil,
-  withTimeout,
-} from "./_helpers.ts";
-import { startServer } from "./_server_process.ts";
+import { connect, TimedOut, type VirtualConn } from "../mod.ts";
+import { formatIpv4, PacketType, reasonName } from "../protocol/mod.ts";
+import { STEP_MS, waitUntil, withTimeout } from "./_helpers/async.ts";
+import { randomIdentity } from "./_helpers/bytes.ts";
+import { startEchoPair } from "./_helpers/echo_pair.ts";
+import { type LinkOutcome, readLinkToEnd } from "./_helpers/link_outcome.ts";
+import { rawClient, rawConnect } from "./_helpers/raw_client.ts";
+import { startRelay } from "./_helpers/relay_fixture.ts";
+import { startServer } from "./_helpers/server_process.ts";
+import { readExactly } from "./_helpers/streams.ts";
 
 const HOLD_CLIENT = new URL("./fixtures/hold_client.ts", import.meta.url).pathname;
 /** A cold `deno run` of the fixture may compile it first. */

@@ -4,29 +4,14 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type AlphaNetClient,
-  connect,
-  formatIpv4,
-  PacketType,
-  parseIpv4,
-  PROTOCOL_VERSION,
-  Reason,
-  RelayError,
-  type VirtualConn,
-} from "../mod.ts";
+import { type AlphaNetClient, connect, RelayError, type VirtualConn } from "../mod.ts";
+import { formatIpv4, PacketType, parseIpv4, PROTOCOL_VERSION, Reason } from "../protocol/mod.ts";
 import { Relay } from "../server.ts";
-import {
-  assertRelayServes,
-  randomIdentity,
-  rawClient,
-  readAll,
-  startRelay,
-  STEP_MS,
-  text,
-  utf8,
-  withTimeout,
-} from "./_helpers.ts";
+import { STEP_MS, withTimeout } from "./_helpers/async.ts";
+import { randomIdentity, text, utf8 } from "./_helpers/bytes.ts";
+import { rawClient } from "./_helpers/raw_client.ts";
+import { assertRelayServes, startRelay } from "./_helpers/relay_fixture.ts";
+import { readAll } from "./_helpers/streams.ts";
 
 function join(port: number, identity?: string): Promise<AlphaNetClient> {
   return withTimeout(connect({ port, identity }), STEP_MS, "client to join the relay");

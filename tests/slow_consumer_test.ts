@@ -4,8 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { connect, DEFAULT_WINDOW_BYTES } from "../mod.ts";
-import { rssKiB, startServer } from "./_server_process.ts";
+import { connect } from "../mod.ts";
+import { DEFAULT_WINDOW_BYTES } from "../protocol/mod.ts";
+import { rssKiB, startServer } from "./_helpers/server_process.ts";
 
 const MiB = 1024 * 1024;
 

@@ -15,21 +15,17 @@ import {
   type VirtualAddr,
   type VirtualConn,
 } from "../mod.ts";
+import { STEP_MS, withTimeout } from "./_helpers/async.ts";
 import {
   concatBytes,
   pseudoRandomBytes,
   randomIdentity,
-  readAll,
-  readExactly,
-  readStreamAll,
   sha256hex,
-  startRelay,
-  STEP_MS,
-  type TestRelay,
   text,
   utf8,
-  withTimeout,
-} from "./_helpers.ts";
+} from "./_helpers/bytes.ts";
+import { startRelay, type TestRelay } from "./_helpers/relay_fixture.ts";
+import { readAll, readExactly, readStreamAll } from "./_helpers/streams.ts";
 
 /** An address no client is ever assigned (TEST-NET-1 is outside the default pool). */
 const NOBODY = "192.0.2.1";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { AddressPool } from "../server/address_pool.ts";
-import { identityKey, PoolExhausted, Registry, type RegistryKey } from "../server/registry.ts";
-import { AlphaNetError, Closed } from "../errors.ts";
+import { AddressPool } from "../../server/address_pool.ts";
+import { identityKey, PoolExhausted, Registry, type RegistryKey } from "../../server/registry.ts";
+import { AlphaNetError, Closed } from "../../errors.ts";
 
 function ipKey(n: number): RegistryKey {
   return { kind: "ip", realIp: `198.51.100.${n % 256}:${n}` };

@@ -4,9 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { FrameDecoder, type Packet, PacketType, Reason } from "../mod.ts";
-import { LARGE_BUFFER_BYTES } from "../transport/buffer_pool.ts";
-import { type ByteSink, FrameWriter } from "../transport/frame_writer.ts";
+import { FrameDecoder, type Packet, PacketType, Reason } from "../../protocol/mod.ts";
+import { LARGE_BUFFER_BYTES } from "../../transport/buffer_pool.ts";
+import { type ByteSink, FrameWriter } from "../../transport/frame_writer.ts";
 
 /** A sink whose writes complete only when the test says so. */
 class GatedSink implements ByteSink {

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { formatIpv4, parseCidr, parseIpv4 } from "../protocol/mod.ts";
+import { formatIpv4, parseCidr, parseIpv4 } from "../../protocol/mod.ts";
 
 Deno.test({
   name: "parseIpv4() accepts plain dotted quads",

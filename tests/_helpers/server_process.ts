@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 
 /** Path of the relay entrypoint. */
-export const SERVER: string = new URL("../server.ts", import.meta.url).pathname;
+export const SERVER: string = new URL("../../server.ts", import.meta.url).pathname;
 const STARTUP_TIMEOUT_MS = 20_000;
 
 /** A running relay subprocess. */

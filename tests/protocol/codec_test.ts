@@ -19,14 +19,14 @@ import {
   type Packet,
   PacketType,
   PROTOCOL_VERSION,
+  ProtocolError,
   Reason,
-} from "../protocol/mod.ts";
+} from "../../protocol/mod.ts";
 import {
   checkFrameHeader,
   DATA_FRAME_OVERHEAD_BYTES,
   encodeDataHeader,
-} from "../protocol/codec.ts";
-import { ProtocolError } from "../errors.ts";
+} from "../../protocol/codec.ts";
 
 // ---------------------------------------------------------------- helpers
 

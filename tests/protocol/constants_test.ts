@@ -27,8 +27,8 @@ import {
   PROTOCOL_VERSION,
   Reason,
   reasonName,
-} from "../protocol/mod.ts";
-import { DATA_FRAME_OVERHEAD_BYTES } from "../protocol/codec.ts";
+} from "../../protocol/mod.ts";
+import { DATA_FRAME_OVERHEAD_BYTES } from "../../protocol/codec.ts";
 
 Deno.test({
   name: "the protocol version is 1",

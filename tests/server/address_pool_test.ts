@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { AddressPool } from "../server/address_pool.ts";
-import { parseCidr, parseIpv4 } from "../protocol/address.ts";
+import { AddressPool } from "../../server/address_pool.ts";
+import { parseCidr, parseIpv4 } from "../../protocol/address.ts";
 
 function ip(text: string): number {
   const address = parseIpv4(text);

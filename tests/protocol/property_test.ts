@@ -20,9 +20,9 @@ import {
   MIN_WINDOW_BYTES,
   type Packet,
   PacketType,
+  ProtocolError,
   Reason,
-} from "../protocol/mod.ts";
-import { ProtocolError } from "../errors.ts";
+} from "../../protocol/mod.ts";
 
 // ---------------------------------------------------------------- arbitraries
 
