@@ -12,10 +12,13 @@
  * @module
  */
 
-import { parseRelayFlags, USAGE, UsageError } from "./server/flags.ts";
+import { oneLine } from "./flags/one_line.ts";
+import { UsageError } from "./flags/usage_error.ts";
+import { parseRelayFlags, USAGE } from "./server/flags.ts";
 import { Relay } from "./server/relay.ts";
-import { ADMIN_USAGE, runClientsCommand } from "./server/admin.ts";
-import { resolveRelayConfig } from "./server/config.ts";
+import { runClientsCommand } from "./server/admin.ts";
+import { type RelayConfig, resolveRelayConfig } from "./server/config.ts";
+import { Logger } from "./server/log.ts";
 
 export { Relay } from "./server/relay.ts";
 export {
@@ -32,7 +35,7 @@ async function main(args: string[]): Promise<number> {
       return runClientsCommand(args.slice(1));
     } catch (error) {
       if (!(error instanceof UsageError)) throw error;
-      console.error(`alphanet relay: ${error.message}\n\n${ADMIN_USAGE}`);
+      console.error(`alphanet relay: ${error.message} (see clients --help)`);
       return 2;
     }
   }
@@ -41,38 +44,43 @@ async function main(args: string[]): Promise<number> {
     parsed = parseRelayFlags(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    console.error(`alphanet relay: ${error.message}\n\n${USAGE}`);
+    console.error(`alphanet relay: ${error.message} (see --help)`);
     return 2;
   }
   if (parsed.help) {
     console.log(USAGE);
     return 0;
   }
+  let config: RelayConfig;
   try {
-    resolveRelayConfig(parsed.options); // combinations, e.g. --peer-timeout above --keepalive
+    config = resolveRelayConfig(parsed.options); // combinations, e.g. --peer-timeout above --keepalive
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
-    console.error(`alphanet relay: ${error.message}`);
+    console.error(`alphanet relay: ${oneLine(error)}`);
     return 2;
   }
+  const log = new Logger(config.logLevel, config.logFormat);
   let relay: Relay;
   try {
-    relay = await Relay.start(parsed.options);
+    relay = await Relay.start(config);
   } catch (error) {
-    console.error(
-      `alphanet relay: cannot start: ${error instanceof Error ? error.message : error}`,
-    );
+    console.error(`alphanet relay: cannot start: ${oneLine(error)}`);
     return 1;
   }
   console.log(`listening on ${relay.addr.hostname}:${relay.addr.port}`);
-  const stopped = Promise.withResolvers<void>();
-  const stop = () => stopped.resolve();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  await stopped.promise;
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
+  // What a debugging operator wants first: every setting the relay really runs with.
+  log.log("debug", "config", { ...config, port: relay.addr.port });
+  const stopped = Promise.withResolvers<Deno.Signal>();
+  const stops = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const stop = (): void => stopped.resolve(signal);
+    Deno.addSignalListener(signal, stop);
+    return [signal, stop] as const;
+  });
+  const signal = await stopped.promise;
+  for (const [name, stop] of stops) Deno.removeSignalListener(name, stop);
+  log.log("info", "shutdown", { signal });
   await relay.close();
+  log.log("debug", "stopped", {});
   return 0;
 }
 

@@ -5,7 +5,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseFlags } from "../flags/parse_args.ts";
+import { parsePort } from "../flags/port.ts";
+import { UsageError } from "../flags/usage_error.ts";
 import { parseCidr } from "../protocol/address.ts";
 import {
   DEFAULT_RELAY_CONFIG,
@@ -152,47 +154,36 @@ export type ParsedFlags = { readonly help: true } | {
   readonly options: RelayOptions;
 };
 
-/** A flag or value the relay does not accept; the entrypoint exits 2 with its message. */
-export class UsageError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
 /** Parses the relay's flags; throws {@linkcode UsageError} on anything unknown or invalid. */
 export function parseRelayFlags(args: string[]): ParsedFlags {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        hostname: { type: "string" },
-        port: { type: "string" },
-        db: { type: "string" },
-        "vip-range": { type: "string" },
-        "log-level": { type: "string" },
-        "log-format": { type: "string" },
-        help: { type: "boolean" },
-        ...Object.fromEntries(NUMERIC_FLAGS.map((entry) => [entry.flag, { type: "string" }])),
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const { values } = parseFlags({
+    args,
+    allowPositionals: false,
+    options: {
+      hostname: { type: "string" },
+      port: { type: "string" },
+      db: { type: "string" },
+      "vip-range": { type: "string" },
+      "log-level": { type: "string" },
+      "log-format": { type: "string" },
+      help: { type: "boolean" },
+      ...Object.fromEntries(
+        NUMERIC_FLAGS.map((entry) => [entry.flag, { type: "string" as const }]),
+      ),
+    },
+  }) as { values: Record<string, string | boolean | undefined> };
   if (values.help) return { help: true };
   const options: Record<string, unknown> = {};
   if (values.hostname !== undefined) options.hostname = values.hostname as string;
-  if (values.port !== undefined) options.port = parsePort(values.port as string);
+  if (values.port !== undefined) {
+    options.port = parsePort(values.port as string, "--port", { min: 0 });
+  }
   if (values.db !== undefined) options.db = values.db as string;
   if (values["vip-range"] !== undefined) {
     const text = values["vip-range"] as string;
     if (parseCidr(text) === null) {
       throw new UsageError(
-        `Invalid --vip-range "${text}": expected a CIDR block such as 10.0.0.0/8`,
+        `bad --vip-range "${text}": expected a CIDR block such as 10.0.0.0/8`,
       );
     }
     options.vipRange = text;
@@ -213,7 +204,7 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
 /** `text` if it is one of `choices`; else a UsageError naming the flag and the choices. */
 function parseChoice<T extends string>(flag: string, text: string, choices: readonly T[]): T {
   if (!(choices as readonly string[]).includes(text)) {
-    throw new UsageError(`Invalid --${flag} "${text}": expected one of ${choices.join(", ")}`);
+    throw new UsageError(`bad --${flag} "${text}": expected one of ${choices.join(", ")}`);
   }
   return text as T;
 }
@@ -223,17 +214,10 @@ function parseNumeric(entry: NumericFlag, text: string): number {
   const value = Number(text);
   const expected = entry.unit === "seconds" ? "a number of seconds" : "a whole number";
   if (!pattern.test(text) || !Number.isSafeInteger(Math.round(value))) {
-    throw new UsageError(`Invalid --${entry.flag} "${text}": expected ${expected}`);
+    throw new UsageError(`bad --${entry.flag} "${text}": expected ${expected}`);
   }
   if (value === 0 && !entry.zeroMeansOff) {
-    throw new UsageError(`Invalid --${entry.flag} "${text}": must be greater than 0`);
+    throw new UsageError(`bad --${entry.flag} "${text}": expected more than 0`);
   }
   return entry.unit === "seconds" ? Math.round(value * MS_PER_SECOND) : value;
-}
-
-function parsePort(text: string): number {
-  if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65_535) {
-    throw new UsageError(`Invalid --port "${text}": expected a whole number from 0 to 65535`);
-  }
-  return Number(text);
 }
