@@ -7,18 +7,15 @@
  * @module
  */
 
-import { type ConnectionEnd, grantCredit, isLinked } from "./connections.ts";
+import { type ConnectionEnd, grantCredit } from "./connections.ts";
+import type { Peer } from "./peer.ts";
 
-/** A client whose outgoing queue decides when held credit moves on. */
-export interface CongestibleLink {
-  /** Whether more is queued for the client than its link is taking. */
-  readonly congested: boolean;
-  /** Undefined unless congested, else resolves once the queue is down to half the mark. */
-  room(): Promise<void> | undefined;
-}
+/** The part of a peer whose outgoing queue decides when held credit moves on. */
+export type CongestibleLink = Pick<Peer, "congested" | "room">;
 
 /** Credit held back per congested receiver, by the senders' ends it is owed to. */
 export class CreditHold {
+  // Owned by the data plane.
   readonly #held = new Map<CongestibleLink, Set<ConnectionEnd>>();
 
   /**
@@ -44,7 +41,7 @@ export class CreditHold {
     for (const sender of senders ?? []) {
       const increment = sender.heldCredit;
       sender.heldCredit = 0;
-      if (increment > 0 && isLinked(sender)) grantCredit(sender, increment);
+      if (increment > 0 && sender.state !== "closed") grantCredit(sender, increment);
     }
   }
 }

@@ -1,13 +1,13 @@
 /**
  * The data plane of ActiveSockets: data within credit, credit grants (with
  * the congestion hold), shutdowns and closes of accepted connections, the
- * idle-connection sweep, and the closing of a leaving client's ends.
+ * idle-connection sweep, and the closing of a leaving peer's ends.
  *
  * @module
  */
 
-import { ProtocolError } from "../errors.ts";
 import { MAX_WINDOW_BYTES, PacketType, Reason } from "../protocol/constants.ts";
+import { ProtocolError } from "../protocol/errors.ts";
 import type {
   ArbitraryDataPacket,
   SocketClosedPacket,
@@ -15,55 +15,70 @@ import type {
   WindowUpdatePacket,
 } from "../protocol/packets.ts";
 import type { RelayConfig } from "./config.ts";
-import { type ConnectionEnd, grantCredit, linkEnds, unlinkEnds } from "./connections.ts";
+import { type ConnectionEnd, grantCredit, pairEnds } from "./connections.ts";
 import { CreditHold } from "./credit_hold.ts";
-import type { ClientSession } from "./session.ts";
+import type { PeerBook } from "./peer_book.ts";
+import type { RoutingTable } from "./routing_table.ts";
 
-/** Moves bytes and credit between the two ends of each accepted connection. */
+/**
+ * Moves bytes and credit between the two ends of each accepted connection.
+ * Every handler gets the sender's book from the router; forwarding data is
+ * one map lookup in it and a call on the other end's peer.
+ */
 export class DataPlane {
+  // Static after construction.
   readonly #socketIdleTimeoutMs: number;
   /** Data timestamps cost a clock read per frame: taken only when idle connections are closed. */
   readonly #trackActivity: boolean;
+  /** Where the other end's book is found when a connection opens or closes. */
+  readonly #table: RoutingTable;
+
+  // Owned by the router's dispatch.
   readonly #hold = new CreditHold();
 
   /** A data plane with no connections. */
-  constructor(config: Pick<RelayConfig, "socketIdleTimeoutMs">) {
+  constructor(config: Pick<RelayConfig, "socketIdleTimeoutMs">, table: RoutingTable) {
     this.#socketIdleTimeoutMs = config.socketIdleTimeoutMs;
     this.#trackActivity = config.socketIdleTimeoutMs > 0;
+    this.#table = table;
   }
 
-  /** Makes two new ends one active connection, both counting as active now. */
+  /** Makes two new ends one active connection in their peers' books, both active now. */
   open(a: ConnectionEnd, b: ConnectionEnd): void {
-    linkEnds(a, b);
+    pairEnds(a, b);
+    this.#table.bookOf(a.peer)?.addEnd(a);
+    this.#table.bookOf(b.peer)?.addEnd(b);
     if (this.#trackActivity) a.activeAt = b.activeAt = performance.now();
   }
 
-  /** Closes every connection of a leaving client; peers get SocketClosed. */
-  detach(session: ClientSession, reason: Reason): void {
-    const peerReason = reason === Reason.Shutdown ? Reason.Shutdown : Reason.PeerDisconnected;
-    for (const end of [...session.ends.values()]) {
-      if (unlinkEnds(end) && end.peer.session !== session) {
-        end.peer.session.send({
+  /** Closes every connection of a leaving peer; the other ends get SocketClosed. */
+  detach(book: PeerBook, reason: Reason): void {
+    const otherReason = reason === Reason.Shutdown ? Reason.Shutdown : Reason.PeerDisconnected;
+    for (const end of [...book.ends.values()]) {
+      if (this.#unlink(book, end) && end.other.peer !== book.peer) {
+        end.other.peer.send({
           type: PacketType.SocketClosed,
-          connectionId: end.peer.id,
-          reason: peerReason,
+          connectionId: end.other.id,
+          reason: otherReason,
         });
       }
     }
   }
 
   /**
-   * Removes every connection of `sessions` that carried no data either way
-   * for `socketIdleTimeoutMs` from ActiveSockets (the seed's inactive-socket
-   * removal); both ends get SocketClosed(Idle).
+   * Removes every connection of `books` that carried no data either way
+   * for `socketIdleTimeoutMs` from ActiveSockets; both ends get
+   * SocketClosed(Idle).
    */
-  closeIdle(now: number, sessions: Iterable<ClientSession>): void {
+  closeIdle(now: number, books: Iterable<PeerBook>): void {
     const cutoff = now - this.#socketIdleTimeoutMs;
-    for (const session of sessions) {
-      for (const end of [...session.ends.values()]) {
-        if (Math.max(end.activeAt, end.peer.activeAt) > cutoff || !unlinkEnds(end)) continue;
-        for (const side of [end, end.peer]) {
-          side.session.send({
+    for (const book of books) {
+      for (const end of [...book.ends.values()]) {
+        if (Math.max(end.activeAt, end.other.activeAt) > cutoff || !this.#unlink(book, end)) {
+          continue;
+        }
+        for (const side of [end, end.other]) {
+          side.peer.send({
             type: PacketType.SocketClosed,
             connectionId: side.id,
             reason: Reason.Idle,
@@ -74,10 +89,10 @@ export class DataPlane {
   }
 
   /** Forwards data within the sender's credit. */
-  onData(session: ClientSession, packet: ArbitraryDataPacket): void {
-    const end = session.endFor(packet.connectionId);
+  onData(book: PeerBook, packet: ArbitraryDataPacket): void {
+    const end = book.endFor(packet.connectionId);
     if (!end) return;
-    if (end.writeClosed) {
+    if (end.state === "writeClosed") {
       throw new ProtocolError(
         `Cannot forward data: connection ${end.id} was shut down for writing`,
         Reason.UnexpectedPacket,
@@ -91,14 +106,14 @@ export class DataPlane {
         Reason.FlowControl,
       );
     }
-    end.peer.session.sendData(end.peer.id, packet.payload);
+    end.other.peer.sendData(end.other.id, packet.payload);
   }
 
-  /** Passes credit to the other end, or holds it while the granting client is congested. */
-  onWindowUpdate(session: ClientSession, packet: WindowUpdatePacket): void {
-    const end = session.endFor(packet.connectionId);
+  /** Passes credit to the other end, or holds it while the granting peer is congested. */
+  onWindowUpdate(book: PeerBook, packet: WindowUpdatePacket): void {
+    const end = book.endFor(packet.connectionId);
     if (!end) return;
-    const sender = end.peer;
+    const sender = end.other;
     const outstanding = sender.credit + sender.heldCredit + packet.increment;
     if (outstanding > MAX_WINDOW_BYTES) {
       throw new ProtocolError(
@@ -106,26 +121,38 @@ export class DataPlane {
         Reason.FlowControl,
       );
     }
-    if (session.congested) this.#hold.hold(session, sender, packet.increment);
+    if (book.peer.congested) this.#hold.hold(book.peer, sender, packet.increment);
     else grantCredit(sender, packet.increment);
   }
 
   /** Passes on a half-close, once per end. */
-  onShutdown(session: ClientSession, packet: SocketShutdownPacket): void {
-    const end = session.endFor(packet.connectionId);
-    if (!end || end.writeClosed) return;
-    end.writeClosed = true;
-    end.peer.session.send({ type: PacketType.SocketShutdown, connectionId: end.peer.id });
+  onShutdown(book: PeerBook, packet: SocketShutdownPacket): void {
+    const end = book.endFor(packet.connectionId);
+    if (!end || end.state !== "open") return;
+    end.state = "writeClosed";
+    end.other.peer.send({ type: PacketType.SocketShutdown, connectionId: end.other.id });
   }
 
   /** Closes a connection at one end's request; the other end is told. */
-  onClosed(session: ClientSession, packet: SocketClosedPacket): void {
-    const end = session.endFor(packet.connectionId);
-    if (!end || !unlinkEnds(end)) return;
-    end.peer.session.send({
+  onClosed(book: PeerBook, packet: SocketClosedPacket): void {
+    const end = book.endFor(packet.connectionId);
+    if (!end || !this.#unlink(book, end)) return;
+    end.other.peer.send({
       type: PacketType.SocketClosed,
-      connectionId: end.peer.id,
+      connectionId: end.other.id,
       reason: Reason.Normal,
     });
+  }
+
+  /**
+   * Takes a connection out of ActiveSockets and both books, `book` being
+   * `end`'s own; false if it was already out.
+   */
+  #unlink(book: PeerBook, end: ConnectionEnd): boolean {
+    if (end.state === "closed") return false;
+    end.state = end.other.state = "closed";
+    book.removeEnd(end);
+    this.#table.bookOf(end.other.peer)?.removeEnd(end.other);
+    return true;
   }
 }

@@ -7,8 +7,8 @@
  */
 
 import { PacketType, Reason } from "../protocol/constants.ts";
-import type { Packet } from "../protocol/packets.ts";
 import type { RelayConfig } from "./config.ts";
+import type { Peer } from "./peer.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
 /** The limits pacing enforces, as the relay's config states them. */
@@ -18,10 +18,7 @@ export type PacingConfig = Pick<
 >;
 
 /** What pacing needs from the link it paces: a way to ping and a way to give up. */
-export interface PacedLink {
-  send(packet: Packet): void;
-  close(reason: Reason, message: string): Promise<void>;
-}
+export type PacedLink = Pick<Peer, "send" | "close">;
 
 /** The relay's clock and rate limits for one client. */
 export class ClientPacing {

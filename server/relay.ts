@@ -1,6 +1,7 @@
 /**
- * The relay: accepts TCP clients, runs a session for each, and owns the
- * registry and the router they share.
+ * The relay: accepts TCP clients, runs a session for each, and owns what
+ * they share: the registry, the router, and the membership that joins
+ * sessions into the router and lets them go.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import { PacketType, Reason } from "../protocol/constants.ts";
 import { AddressPool } from "./address_pool.ts";
 import { type RelayConfig, type RelayOptions, resolveRelayConfig } from "./config.ts";
 import { Logger } from "./log.ts";
+import { Membership } from "./membership.ts";
 import { Registry } from "./registry.ts";
 import { Router } from "./router.ts";
 import { ClientSession, type SessionContext } from "./session.ts";
@@ -50,21 +52,40 @@ async function refuse(conn: Deno.TcpConn, reason: Reason, message: string): Prom
  * ```
  */
 export class Relay implements AsyncDisposable {
+  // Static after construction.
+  readonly #config: RelayConfig;
   readonly #listener: Deno.TcpListener;
+  readonly #registry: Registry;
+  readonly #router: Router;
+  /** What every session gets: one object, rather than a `.finally()` closure per session. */
   readonly #context: SessionContext;
+  readonly #sweepTimer: ReturnType<typeof setInterval>;
+  readonly #acceptLoop: Promise<void>;
+
+  // Owned by the accept loop, the sessions' ends and close().
   /** Every open link, handshake done or not, with the promise its run() settles when it ends. */
   readonly #sessions = new Map<ClientSession, Promise<void>>();
   /** Links being turned away (ServerFull), awaited on shutdown. */
   readonly #refusals = new Set<Promise<void>>();
-  readonly #sweepTimer: ReturnType<typeof setInterval>;
-  readonly #acceptLoop: Promise<void>;
   #closing: Promise<void> | null = null;
 
-  private constructor(listener: Deno.TcpListener, shared: Omit<SessionContext, "ended">) {
+  private constructor(
+    config: RelayConfig,
+    listener: Deno.TcpListener,
+    log: Logger,
+    registry: Registry,
+  ) {
+    this.#config = config;
     this.#listener = listener;
-    // One callback for every session, rather than a `.finally()` closure per session.
-    this.#context = { ...shared, ended: (session) => this.#sessions.delete(session) };
-    this.#sweepTimer = setInterval(() => this.#sweep(), sweepInterval(shared.config));
+    this.#registry = registry;
+    this.#router = new Router(config, log);
+    this.#context = {
+      config,
+      log,
+      host: new Membership(log, registry, this.#router),
+      ended: (session) => this.#sessions.delete(session),
+    };
+    this.#sweepTimer = setInterval(() => this.#sweep(), sweepInterval(config));
     this.#acceptLoop = this.#accept();
   }
 
@@ -89,8 +110,7 @@ export class Relay implements AsyncDisposable {
     }
     const log = new Logger(config.logLevel, config.logFormat);
     registry.markAllOffline(); // nothing is online before the relay listens, even after a crash
-    const router = new Router(config, log);
-    return Promise.resolve(new Relay(listener, { config, log, registry, router }));
+    return Promise.resolve(new Relay(config, listener, log, registry));
   }
 
   /** The address the relay listens on, with the real port. */
@@ -100,7 +120,7 @@ export class Relay implements AsyncDisposable {
 
   /** Clients that completed the handshake and are online. */
   get onlineCount(): number {
-    return this.#context.router.onlineCount;
+    return this.#router.onlineCount;
   }
 
   /** TCP links open, handshake done or not. */
@@ -125,16 +145,15 @@ export class Relay implements AsyncDisposable {
    */
   #sweep(): void {
     const now = performance.now();
-    const { config, router } = this.#context;
-    router.expireRequests(now);
+    this.#router.expireRequests(now);
     for (const session of this.#sessions.keys()) session.checkLiveness(now);
-    if (config.socketIdleTimeoutMs > 0) router.closeIdleConnections(now);
+    if (this.#config.socketIdleTimeoutMs > 0) this.#router.closeIdleConnections(now);
   }
 
   async #accept(): Promise<void> {
     try {
       for await (const conn of this.#listener) {
-        if (this.#sessions.size >= this.#context.config.maxClients) {
+        if (this.#sessions.size >= this.#config.maxClients) {
           const refusal = refuse(
             conn,
             Reason.ServerFull,
@@ -166,6 +185,6 @@ export class Relay implements AsyncDisposable {
       void session.close(Reason.Shutdown, "the relay is shutting down");
     }
     await Promise.all([...this.#sessions.values(), ...this.#refusals]);
-    this.#context.registry.close();
+    this.#registry.close();
   }
 }

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { ProtocolError } from "../errors.ts";
 import { formatIpv4 } from "../protocol/address.ts";
 import { PacketType, Reason } from "../protocol/constants.ts";
+import { ProtocolError } from "../protocol/errors.ts";
 import type {
   EchoReplyPacket,
   EchoRequestPacket,
@@ -20,9 +20,12 @@ import type {
 } from "../protocol/packets.ts";
 import type { RelayConfig } from "./config.ts";
 import { ConnectionEnd } from "./connections.ts";
+import type { DataPlane } from "./data_plane.ts";
 import type { Logger } from "./log.ts";
-import { PendingRequests, sendRequestFailed } from "./pending.ts";
-import type { ClientSession } from "./session.ts";
+import type { PeerBook } from "./peer_book.ts";
+import { sendRequestFailed } from "./pending_request.ts";
+import { PendingRequests } from "./pending_requests.ts";
+import type { RoutingTable } from "./routing_table.ts";
 
 /** The limits request routing enforces, as the relay's config states them. */
 export type RequestConfig = Pick<
@@ -30,29 +33,28 @@ export type RequestConfig = Pick<
   "maxConnectionsPerClient" | "maxPendingPerClient" | "requestTimeoutMs"
 >;
 
-/** What request routing needs from the rest of the router. */
-export interface RequestRoutes {
-  /** The online session that owns `address`, if any. */
-  sessionFor(address: number): ClientSession | undefined;
-  /** Makes two new ends one active connection. */
-  open(ownerEnd: ConnectionEnd, requesterEnd: ConnectionEnd): void;
-}
-
 const NO_CONNECTION = { ownerConnectionId: 0, requesterPort: 0, requesterWindow: 0 } as const;
 
 /** Requests between clients, from admission to answer. */
 export class Requests {
+  // Static after construction.
   readonly #config: RequestConfig;
   readonly #log: Logger;
-  readonly #routes: RequestRoutes;
+  /** Where destinations are found: the router's table. */
+  readonly #table: RoutingTable;
+  /** Where accepted connections go. */
+  readonly #data: DataPlane;
+
+  // Owned by the router.
   readonly #pending: PendingRequests;
 
   /** Request routing with nothing in flight. */
-  constructor(config: RequestConfig, log: Logger, routes: RequestRoutes) {
+  constructor(config: RequestConfig, log: Logger, table: RoutingTable, data: DataPlane) {
     this.#config = config;
     this.#log = log;
-    this.#routes = routes;
-    this.#pending = new PendingRequests(config.requestTimeoutMs);
+    this.#table = table;
+    this.#data = data;
+    this.#pending = new PendingRequests(config.requestTimeoutMs, table);
   }
 
   /** Requests in flight now. */
@@ -60,9 +62,9 @@ export class Requests {
     return this.#pending.size;
   }
 
-  /** Drops the requests a leaving client made and fails those made to it. */
-  detach(session: ClientSession): void {
-    this.#pending.detach(session);
+  /** Drops the requests a leaving peer made and fails those made to it. */
+  detach(book: PeerBook): void {
+    this.#pending.detach(book);
   }
 
   /** Fails every request whose owner did not answer in time. */
@@ -71,26 +73,27 @@ export class Requests {
   }
 
   /** Asks the destination's owner whether a port listens. */
-  onStatusRequest(session: ClientSession, packet: SocketStatusRequestPacket): void {
-    const owner = this.#admit(session, packet.requestId, packet.source, packet.destination);
+  onStatusRequest(book: PeerBook, packet: SocketStatusRequestPacket): void {
+    const now = performance.now();
+    const owner = this.#admit(book, packet.requestId, packet.source, packet.destination, now);
     if (!owner) return;
-    const request = this.#pending.track(session, packet.requestId, owner, {
+    const request = this.#pending.track(book, packet.requestId, owner, {
       kind: "status",
       ...NO_CONNECTION,
       ownerPort: packet.destinationPort,
-    });
-    owner.send({
+    }, now);
+    owner.peer.send({
       type: PacketType.SocketStatusRequest,
       requestId: request.ownerRequestId,
-      source: session.address,
-      destination: owner.address,
+      source: book.peer.address,
+      destination: owner.peer.address,
       destinationPort: packet.destinationPort,
     });
   }
 
   /** Passes an owner's status answer back to the requester. */
-  onStatusResponse(session: ClientSession, packet: SocketStatusResponsePacket): void {
-    const request = this.#pending.settle(session, packet.requestId, "status");
+  onStatusResponse(book: PeerBook, packet: SocketStatusResponsePacket): void {
+    const request = this.#pending.settle(book, packet.requestId, "status");
     if (!request) return;
     request.requester.send({
       type: PacketType.SocketStatusResponse,
@@ -100,71 +103,74 @@ export class Requests {
   }
 
   /** Asks the destination's owner for an echo. */
-  onEchoRequest(session: ClientSession, packet: EchoRequestPacket): void {
-    const owner = this.#admit(session, packet.requestId, packet.source, packet.destination);
+  onEchoRequest(book: PeerBook, packet: EchoRequestPacket): void {
+    const now = performance.now();
+    const owner = this.#admit(book, packet.requestId, packet.source, packet.destination, now);
     if (!owner) return;
-    const request = this.#pending.track(session, packet.requestId, owner, {
+    const request = this.#pending.track(book, packet.requestId, owner, {
       kind: "echo",
       ...NO_CONNECTION,
       ownerPort: 0,
-    });
-    owner.send({
+    }, now);
+    owner.peer.send({
       type: PacketType.EchoRequest,
       requestId: request.ownerRequestId,
-      source: session.address,
-      destination: owner.address,
+      source: book.peer.address,
+      destination: owner.peer.address,
     });
   }
 
   /** Passes an owner's echo back to the requester. */
-  onEchoReply(session: ClientSession, packet: EchoReplyPacket): void {
-    const request = this.#pending.settle(session, packet.requestId, "echo");
+  onEchoReply(book: PeerBook, packet: EchoReplyPacket): void {
+    const request = this.#pending.settle(book, packet.requestId, "echo");
     if (!request) return;
     request.requester.send({ type: PacketType.EchoReply, requestId: request.requesterRequestId });
   }
 
   /** Asks the destination's owner to accept a connection, under the end id it would get. */
-  onConnectionRequest(session: ClientSession, packet: SocketConnectionRequestPacket): void {
+  onConnectionRequest(book: PeerBook, packet: SocketConnectionRequestPacket): void {
     if (packet.connectionId !== 0) {
       throw new ProtocolError(
         `Cannot accept connection request: connection id must be 0, got ${packet.connectionId}`,
         Reason.UnexpectedPacket,
       );
     }
-    const owner = this.#admit(session, packet.requestId, packet.source, packet.destination);
+    const now = performance.now();
+    const owner = this.#admit(book, packet.requestId, packet.source, packet.destination, now);
     if (!owner) return;
-    if (session.ends.size >= this.#config.maxConnectionsPerClient) {
-      return sendRequestFailed(session, packet.requestId, Reason.TooManyConnections);
+    if (book.ends.size >= this.#config.maxConnectionsPerClient) {
+      return sendRequestFailed(book.peer, packet.requestId, Reason.TooManyConnections);
     }
-    const request = this.#pending.track(session, packet.requestId, owner, {
+    const request = this.#pending.track(book, packet.requestId, owner, {
       kind: "connect",
       ownerConnectionId: owner.issueConnectionId(),
       requesterPort: packet.sourcePort,
       ownerPort: packet.destinationPort,
       requesterWindow: packet.window,
-    });
-    owner.send({
+    }, now);
+    owner.peer.send({
       type: PacketType.SocketConnectionRequest,
       requestId: request.ownerRequestId,
       connectionId: request.ownerConnectionId,
-      source: session.address,
+      source: book.peer.address,
       sourcePort: packet.sourcePort,
-      destination: owner.address,
+      destination: owner.peer.address,
       destinationPort: packet.destinationPort,
       window: packet.window,
     });
   }
 
   /** Settles a connection request: the owner refused, or both ends join ActiveSockets. */
-  onConnectionResponse(session: ClientSession, packet: SocketConnectionResponsePacket): void {
-    const request = this.#pending.settle(session, packet.requestId, "connect");
+  onConnectionResponse(book: PeerBook, packet: SocketConnectionResponsePacket): void {
+    const owner = book.peer;
+    const request = this.#pending.settle(book, packet.requestId, "connect");
     if (!request) {
       // The request timed out or its requester left: undo an acceptance the owner made meanwhile.
       if (
-        packet.accepted && session.isIssuedConnectionId(packet.connectionId) &&
-        !session.ends.has(packet.connectionId)
+        packet.accepted && book.isIssuedConnectionId(packet.connectionId) &&
+        !book.ends.has(packet.connectionId)
       ) {
-        session.send({
+        owner.send({
           type: PacketType.SocketClosed,
           connectionId: packet.connectionId,
           reason: Reason.PeerDisconnected,
@@ -190,10 +196,12 @@ export class Requests {
         window: 0,
       });
     }
+    // A pending request's requester is joined: leaving drops the requests it made.
+    const requesterBook = this.#table.bookOf(requester)!;
     // Checked again here for both sides: connects answered concurrently were not counted at request time.
     const limit = this.#config.maxConnectionsPerClient;
-    if (session.ends.size >= limit || requester.ends.size >= limit) {
-      session.send({
+    if (book.ends.size >= limit || requesterBook.ends.size >= limit) {
+      owner.send({
         type: PacketType.SocketClosed,
         connectionId: request.ownerConnectionId,
         reason: Reason.TooManyConnections,
@@ -201,18 +209,18 @@ export class Requests {
       return sendRequestFailed(requester, request.requesterRequestId, Reason.TooManyConnections);
     }
     const ownerEnd = new ConnectionEnd(
-      session,
+      owner,
       request.ownerConnectionId,
       request.ownerPort,
       packet.window,
     );
     const requesterEnd = new ConnectionEnd(
       requester,
-      requester.issueConnectionId(),
+      requesterBook.issueConnectionId(),
       request.requesterPort,
       request.requesterWindow,
     );
-    this.#routes.open(ownerEnd, requesterEnd);
+    this.#data.open(ownerEnd, requesterEnd);
     requester.send({
       type: PacketType.SocketConnectionResponse,
       requestId: request.requesterRequestId,
@@ -222,46 +230,48 @@ export class Requests {
     });
     this.#log.log("debug", "connection", {
       from: `${formatIpv4(requester.address)}:${request.requesterPort}`,
-      to: `${formatIpv4(session.address)}:${request.ownerPort}`,
+      to: `${formatIpv4(owner.address)}:${request.ownerPort}`,
     });
   }
 
   /**
-   * Checks a new request: the source must be the sender's own address and
-   * the request id new. Returns the online owner, or answers RequestFailed
-   * and returns undefined.
+   * Checks a new request made at `now`: the source must be the sender's own
+   * address and the request id new. Returns the online owner's book, or
+   * answers RequestFailed and returns undefined.
    */
   #admit(
-    session: ClientSession,
+    book: PeerBook,
     requestId: number,
     source: number,
     destination: number,
-  ): ClientSession | undefined {
-    if (source !== session.address) {
+    now: number,
+  ): PeerBook | undefined {
+    const sender = book.peer;
+    if (source !== sender.address) {
       throw new ProtocolError(
         `Cannot accept request: source ${formatIpv4(source)} is not your address ${
-          formatIpv4(session.address)
+          formatIpv4(sender.address)
         }`,
         Reason.SpoofedAddress,
       );
     }
-    if (session.outgoing.has(requestId)) {
+    if (book.outgoing.has(requestId)) {
       throw new ProtocolError(
         `Cannot accept request: request id ${requestId} is already in flight`,
         Reason.UnexpectedPacket,
       );
     }
-    if (!session.takeRequestToken(performance.now())) {
-      sendRequestFailed(session, requestId, Reason.RateLimited);
+    if (!sender.takeRequestToken(now)) {
+      sendRequestFailed(sender, requestId, Reason.RateLimited);
       return undefined;
     }
-    if (session.outgoing.size >= this.#config.maxPendingPerClient) {
-      sendRequestFailed(session, requestId, Reason.TooManyPending);
+    if (book.outgoing.size >= this.#config.maxPendingPerClient) {
+      sendRequestFailed(sender, requestId, Reason.TooManyPending);
       return undefined;
     }
-    const owner = this.#routes.sessionFor(destination);
+    const owner = this.#table.bookAt(destination);
     if (!owner) {
-      sendRequestFailed(session, requestId, Reason.Offline);
+      sendRequestFailed(sender, requestId, Reason.Offline);
       return undefined;
     }
     return owner;

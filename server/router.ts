@@ -1,40 +1,45 @@
 /**
- * Routes packets from established client sessions: one handler per packet
- * type, each in the part of the relay that owns its state — requests in
- * {@linkcode Requests}, accepted connections in {@linkcode DataPlane}.
- * Handlers neither parse bytes nor touch SQL.
+ * Routes packets from joined peers: one handler per packet type, each in the
+ * part of the relay that owns its state — requests in {@linkcode Requests},
+ * accepted connections in {@linkcode DataPlane}. Handlers neither parse bytes
+ * nor touch SQL, and see peers only through the {@linkcode Peer} seam.
  *
  * @module
  */
 
-import { ProtocolError } from "../errors.ts";
 import { PacketType, Reason } from "../protocol/constants.ts";
+import { ProtocolError } from "../protocol/errors.ts";
 import type { Packet } from "../protocol/packets.ts";
 import type { RelayConfig } from "./config.ts";
 import { DataPlane } from "./data_plane.ts";
 import type { Logger } from "./log.ts";
+import type { PeerBook } from "./peer_book.ts";
+import type { Dispatch, Peer } from "./peer.ts";
 import { Requests } from "./requests.ts";
-import type { ClientSession } from "./session.ts";
+import { RoutingTable } from "./routing_table.ts";
 
 /** The relay's routing state: who is online, what is pending, what is connected. */
 export class Router {
-  readonly #online = new Map<number, ClientSession>();
+  // Owned by the router; the table is shared with the parts below, which only read it.
+  readonly #table = new RoutingTable();
   readonly #requests: Requests;
   readonly #data: DataPlane;
 
   /** Creates an empty router. */
-  constructor(config: RelayConfig, log: Logger) {
-    const data = new DataPlane(config);
-    this.#data = data;
-    this.#requests = new Requests(config, log, {
-      sessionFor: (address) => this.#online.get(address),
-      open: (ownerEnd, requesterEnd) => data.open(ownerEnd, requesterEnd),
-    });
+  constructor(
+    config: Pick<
+      RelayConfig,
+      "socketIdleTimeoutMs" | "maxConnectionsPerClient" | "maxPendingPerClient" | "requestTimeoutMs"
+    >,
+    log: Logger,
+  ) {
+    this.#data = new DataPlane(config, this.#table);
+    this.#requests = new Requests(config, log, this.#table, this.#data);
   }
 
-  /** Clients online now. */
+  /** Peers online now. */
   get onlineCount(): number {
-    return this.#online.size;
+    return this.#table.onlineCount;
   }
 
   /** Requests in flight now. */
@@ -42,26 +47,33 @@ export class Router {
     return this.#requests.size;
   }
 
-  /** The online session that owns `address`, if any. */
-  sessionFor(address: number): ClientSession | undefined {
-    return this.#online.get(address);
-  }
-
-  /** Makes `session` the owner of its address, returning the session it replaces. */
-  attach(session: ClientSession): ClientSession | undefined {
-    const previous = this.#online.get(session.address);
-    this.#online.set(session.address, session);
-    return previous;
+  /** The peer online at `address`, if any. */
+  peerAt(address: number): Peer | undefined {
+    return this.#table.bookAt(address)?.peer;
   }
 
   /**
-   * Removes a closing session: its connections close (peers get
-   * SocketClosed), requests it made are dropped, and requests made to it fail.
+   * Makes a joined `peer` the owner of its address (a peer it replaces stays
+   * routable until its close detaches it) and returns where its frames go:
+   * bound to its book, so routing a frame looks nothing up.
    */
-  detach(session: ClientSession, reason: Reason): void {
-    if (this.#online.get(session.address) === session) this.#online.delete(session.address);
-    this.#data.detach(session, reason);
-    this.#requests.detach(session);
+  attach(peer: Peer): Dispatch {
+    const book = this.#table.add(peer);
+    return (packet) => this.#dispatch(book, packet);
+  }
+
+  /**
+   * Removes a closing peer: its connections close (the other ends get
+   * SocketClosed), requests it made are dropped, and requests made to it
+   * fail. Returns false for a peer that never joined, or already left.
+   */
+  detach(peer: Peer, reason: Reason): boolean {
+    const book = this.#table.bookOf(peer);
+    if (book === undefined) return false;
+    this.#data.detach(book, reason);
+    this.#requests.detach(book);
+    this.#table.remove(book);
+    return true;
   }
 
   /**
@@ -69,7 +81,7 @@ export class Router {
    * `socketIdleTimeoutMs` from ActiveSockets; both ends get SocketClosed(Idle).
    */
   closeIdleConnections(now: number): void {
-    this.#data.closeIdle(now, this.#online.values());
+    this.#data.closeIdle(now, this.#table.online());
   }
 
   /** Fails every request whose owner did not answer in time. */
@@ -77,36 +89,36 @@ export class Router {
     this.#requests.expire(now);
   }
 
-  /** Handles one packet from an established session. Throws ProtocolError on a violation. */
-  dispatch(session: ClientSession, packet: Packet): void {
+  /** Handles one packet from a joined peer. Throws ProtocolError on a violation. */
+  #dispatch(book: PeerBook, packet: Packet): void {
     switch (packet.type) {
       case PacketType.SocketStatusRequest:
-        return this.#requests.onStatusRequest(session, packet);
+        return this.#requests.onStatusRequest(book, packet);
       case PacketType.SocketStatusResponse:
-        return this.#requests.onStatusResponse(session, packet);
+        return this.#requests.onStatusResponse(book, packet);
       case PacketType.EchoRequest:
-        return this.#requests.onEchoRequest(session, packet);
+        return this.#requests.onEchoRequest(book, packet);
       case PacketType.EchoReply:
-        return this.#requests.onEchoReply(session, packet);
+        return this.#requests.onEchoReply(book, packet);
       case PacketType.SocketConnectionRequest:
-        return this.#requests.onConnectionRequest(session, packet);
+        return this.#requests.onConnectionRequest(book, packet);
       case PacketType.SocketConnectionResponse:
-        return this.#requests.onConnectionResponse(session, packet);
+        return this.#requests.onConnectionResponse(book, packet);
       case PacketType.ArbitraryData:
-        return this.#data.onData(session, packet);
+        return this.#data.onData(book, packet);
       case PacketType.WindowUpdate:
-        return this.#data.onWindowUpdate(session, packet);
+        return this.#data.onWindowUpdate(book, packet);
       case PacketType.SocketShutdown:
-        return this.#data.onShutdown(session, packet);
+        return this.#data.onShutdown(book, packet);
       case PacketType.SocketClosed:
-        return this.#data.onClosed(session, packet);
+        return this.#data.onClosed(book, packet);
       case PacketType.Ping:
-        return session.send({ type: PacketType.Pong, nonce: packet.nonce });
+        return book.peer.send({ type: PacketType.Pong, nonce: packet.nonce });
       case PacketType.Pong:
         return; // liveness is refreshed by any frame; nothing else to do
       case PacketType.Error:
         // The client says goodbye with a reason; nothing to answer.
-        return void session.close(Reason.PeerDisconnected, `client error: ${packet.message}`);
+        return void book.peer.close(Reason.PeerDisconnected, `client error: ${packet.message}`);
       case PacketType.Hello:
       case PacketType.VirtualIP:
       case PacketType.RequestFailed:

@@ -1,30 +1,33 @@
 /**
- * One client's link to the relay: the handshake, the read loop, the
- * outgoing queue and the close. Its pacing lives in {@linkcode ClientPacing},
- * the ids it may name in {@linkcode SessionBook}.
+ * One client's TCP link to the relay: the read loop, the outgoing queue,
+ * the Hello time-out, pacing and the close. It only moves frames: joining
+ * and leaving are the {@linkcode PeerHost}'s, routing the {@linkcode Dispatch}
+ * the join returns. Its pacing lives in {@linkcode ClientPacing}.
  *
  * @module
  */
 
-import { ProtocolError } from "../errors.ts";
-import { formatIpv4 } from "../protocol/address.ts";
-import { PacketType, PROTOCOL_VERSION, Reason, reasonName } from "../protocol/constants.ts";
-import type { HelloPacket, Packet } from "../protocol/packets.ts";
+import { PacketType, Reason } from "../protocol/constants.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import type { Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
 import type { RelayConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { ClientPacing } from "./pacing.ts";
-import { identityKey, PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
-import type { Router } from "./router.ts";
-import { SessionBook } from "./session_book.ts";
+import { ClientPacing, type PacingConfig } from "./pacing.ts";
+import type { Dispatch, Peer, PeerHost } from "./peer.ts";
+
+/** The settings a session reads, as the relay's config states them. */
+export type SessionConfig =
+  & Pick<RelayConfig, "helloTimeoutMs" | "maxQueuedControlBytes">
+  & PacingConfig;
 
 /** What a session needs from the relay that owns it. */
 export interface SessionContext {
-  readonly config: RelayConfig;
+  readonly config: SessionConfig;
   readonly log: Logger;
-  readonly registry: Registry;
-  readonly router: Router;
+  /** Joins the client at its Hello and lets it go at its close. */
+  readonly host: PeerHost;
   /** Called once per session, when its link has ended and been cleaned up. */
   readonly ended: (session: ClientSession) => void;
 }
@@ -41,27 +44,28 @@ const CLOSE_FLUSH_MS = 1000;
 
 type SessionState = "hello" | "open" | "closed";
 
-/** The relay's side of one client's TCP link. */
-export class ClientSession extends SessionBook {
+/** The relay's side of one client's TCP link: a {@linkcode Peer} over a `Deno.Conn`. */
+export class ClientSession implements Peer {
   // Static after construction.
   readonly #conn: Deno.Conn;
   readonly #context: SessionContext;
   readonly #writer: FrameWriter;
   readonly #pacing: ClientPacing;
-  /** The peer's IP without its port: the registry key of clients without an identity. */
+  /** The client's IP without its port. */
   readonly realIp: string;
 
-  // Set once by the handshake.
-  /** The client's virtual IPv4 as a u32; 0 until the handshake completes. */
+  // Owned by the host: written once, at the join.
+  /** The client's virtual IPv4 as a u32; 0 until the join. */
   address = 0;
 
   // Owned by the read loop and close().
   #state: SessionState = "hello";
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Where frames go once joined; the router's, bound to this client's book. */
+  #dispatch: Dispatch | null = null;
 
   /** Wraps an accepted TCP connection; call {@linkcode run} to serve it. */
   constructor(conn: Deno.Conn, context: SessionContext) {
-    super();
     this.#conn = conn;
     this.#context = context;
     this.realIp = (conn.remoteAddr as Deno.NetAddr).hostname;
@@ -134,31 +138,20 @@ export class ClientSession extends SessionBook {
 
   /**
    * Ends the session: an Error frame with `reason` unless the client itself
-   * left, connections and requests cleaned up, the socket closed once the
-   * last frames are out (or after a short grace). Idempotent.
+   * left, the host told (connections and requests cleaned up before anything
+   * else can route to this client), the socket closed once the last frames
+   * are out (or after a short grace). Idempotent.
    */
   async close(reason: Reason, message: string): Promise<void> {
     if (this.#state === "closed") return;
-    const wasOpen = this.#state === "open";
     this.#state = "closed";
+    this.#dispatch = null;
     this.#stopHelloTimer();
     this.#pacing.stop();
-    const { log, router } = this.#context;
     if (reason !== Reason.PeerDisconnected) {
       this.#writer.writePacket({ type: PacketType.Error, reason, message: truncate(message) });
     }
-    if (wasOpen) {
-      router.detach(this, reason);
-      // After a takeover the address is online again under the newer session.
-      if (router.sessionFor(this.address) === undefined) this.#markOffline();
-      log.log("info", "disconnect", {
-        client: this.realIp,
-        vip: formatIpv4(this.address),
-        reason: reasonName(reason),
-      });
-    } else if (reason !== Reason.PeerDisconnected) {
-      log.log("warn", "refused", { client: this.realIp, reason: reasonName(reason), message });
-    }
+    this.#context.host.leave(this, reason, message);
     await this.#writer.drained(CLOSE_FLUSH_MS);
     try {
       this.#conn.close();
@@ -193,18 +186,6 @@ export class ClientSession extends SessionBook {
     this.#context.ended(this);
   }
 
-  #markOffline(): void {
-    try {
-      this.#context.registry.markOnline(this.address, false);
-    } catch (error) {
-      // The registry closes last on shutdown; a failure here must not stop the close.
-      this.#context.log.log("error", "registry-error", {
-        vip: formatIpv4(this.address),
-        error: String(error),
-      });
-    }
-  }
-
   /** Drops the timer, not just its schedule: a cleared Timeout still pins ~0.3 KiB. */
   #stopHelloTimer(): void {
     clearTimeout(this.#helloTimer);
@@ -214,73 +195,33 @@ export class ClientSession extends SessionBook {
   #onPacket(packet: Packet): void {
     switch (this.#state) {
       case "open":
-        return this.#context.router.dispatch(this, packet);
+        return this.#dispatch!(packet);
       case "hello":
-        if (packet.type !== PacketType.Hello) {
-          throw new ProtocolError(
-            `Cannot accept packet: the first frame must be Hello, got type 0x${
-              packet.type.toString(16)
-            }`,
-            Reason.UnexpectedPacket,
-          );
-        }
-        return this.#join(packet);
+        return this.#onHello(packet);
       case "closed":
         return;
     }
   }
 
   /**
-   * Completes the handshake within the read loop's turn, so frames a client
-   * pipelines behind its Hello are handled in order, as an open session's.
+   * Joins within the read loop's turn, so frames a client pipelines behind
+   * its Hello are routed in order, as an open session's.
    */
-  #join(hello: HelloPacket): void {
-    if (hello.version !== PROTOCOL_VERSION) {
-      return void this.close(
-        Reason.UnsupportedVersion,
-        `Cannot join: protocol version ${hello.version} is not supported, this relay speaks ${PROTOCOL_VERSION}`,
+  #onHello(packet: Packet): void {
+    if (packet.type !== PacketType.Hello) {
+      throw new ProtocolError(
+        `Cannot accept packet: the first frame must be Hello, got type 0x${
+          packet.type.toString(16)
+        }`,
+        Reason.UnexpectedPacket,
       );
     }
-    const key: RegistryKey = hello.identity
-      ? identityKey(hello.identity)
-      : { kind: "ip", realIp: this.realIp };
-    const { registry, router, log } = this.#context;
-    try {
-      const known = registry.lookup(key);
-      this.address = registry.assign(key);
-      registry.markOnline(this.address, true);
-      if (known === null) {
-        log.log("info", "assign", {
-          client: this.realIp,
-          vip: formatIpv4(this.address),
-          kind: key.kind,
-        });
-      }
-    } catch (error) {
-      if (error instanceof PoolExhausted) {
-        return void this.close(
-          Reason.PoolExhausted,
-          "Cannot assign a virtual IP: the pool is exhausted",
-        );
-      }
-      log.log("error", "registry-error", { client: this.realIp, error: String(error) });
-      return void this.close(Reason.Internal, "Cannot assign a virtual IP: registry error");
-    }
+    const dispatch = this.#context.host.join(this, packet);
+    // A refused client is closed already; so, rarely, is one the join's own reply overran.
+    if (dispatch === null || this.#state === "closed") return;
     this.#stopHelloTimer();
+    this.#dispatch = dispatch;
     this.#state = "open";
-    const previous = router.attach(this);
-    if (previous && previous !== this) {
-      void previous.close(
-        Reason.Replaced,
-        "a newer client with your identity or real IP took over",
-      );
-    }
-    this.send({ type: PacketType.VirtualIP, address: this.address });
-    log.log("info", "connect", {
-      client: this.realIp,
-      vip: formatIpv4(this.address),
-      kind: key.kind,
-    });
   }
 }
 

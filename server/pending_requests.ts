@@ -1,49 +1,16 @@
 /**
- * Requests in flight between a requester and a destination owner. The
- * requester names a request by its own id; the relay gives the owner a
- * fresh id of its own, so neither can guess or answer the other's. A
- * request ends with the owner's answer, a time-out, or either side leaving.
+ * The relay's table of requests in flight. A request ends with the owner's
+ * answer, a time-out, or either side leaving; it is filed in both peers'
+ * books, so either side's leaving finds it.
  *
  * @module
  */
 
-import { ProtocolError } from "../errors.ts";
-import { PacketType, Reason } from "../protocol/constants.ts";
-import type { ClientSession } from "./session.ts";
-
-/** A request waiting for the owner's answer. */
-export interface PendingRequest {
-  readonly kind: "status" | "connect" | "echo";
-  readonly requester: ClientSession;
-  readonly requesterRequestId: number;
-  readonly owner: ClientSession;
-  readonly ownerRequestId: number;
-  /** Monotonic time (ms) after which the request fails with Timeout. */
-  readonly deadline: number;
-  /** connect: the id the owner's end will have if it accepts. */
-  readonly ownerConnectionId: number;
-  /** connect: the requester's virtual port. */
-  readonly requesterPort: number;
-  /** connect: the owner's virtual port. */
-  readonly ownerPort: number;
-  /** connect: the requester's announced receive window. */
-  readonly requesterWindow: number;
-}
-
-/** What a request carries besides who made it, to whom, and when it expires. */
-export type RequestTerms = Pick<
-  PendingRequest,
-  "kind" | "ownerConnectionId" | "requesterPort" | "ownerPort" | "requesterWindow"
->;
-
-/** Tells a requester its request `requestId` failed. */
-export function sendRequestFailed(
-  requester: ClientSession,
-  requestId: number,
-  reason: Reason,
-): void {
-  requester.send({ type: PacketType.RequestFailed, requestId, reason });
-}
+import { Reason } from "../protocol/constants.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import type { PeerBook } from "./peer_book.ts";
+import { type PendingRequest, type RequestTerms, sendRequestFailed } from "./pending_request.ts";
+import type { RoutingTable } from "./routing_table.ts";
 
 /**
  * Every pending request of the relay in deadline order. All requests share
@@ -51,12 +18,18 @@ export function sendRequestFailed(
  * at the front.
  */
 export class PendingRequests {
+  // Static after construction.
   readonly #timeoutMs: number;
+  /** Where the other side's book is found when a request ends. */
+  readonly #table: RoutingTable;
+
+  // Owned by the router.
   readonly #byAge = new Set<PendingRequest>();
 
   /** No requests yet; each will fail after `timeoutMs` unanswered. */
-  constructor(timeoutMs: number) {
+  constructor(timeoutMs: number, table: RoutingTable) {
     this.#timeoutMs = timeoutMs;
+    this.#table = table;
   }
 
   /** How many requests are in flight. */
@@ -64,20 +37,21 @@ export class PendingRequests {
     return this.#byAge.size;
   }
 
-  /** Tracks a new request in both sessions, under a fresh id for the owner. */
+  /** Tracks a new request made at `now` in both books, under a fresh id for the owner. */
   track(
-    requester: ClientSession,
+    requester: PeerBook,
     requesterRequestId: number,
-    owner: ClientSession,
+    owner: PeerBook,
     terms: RequestTerms,
+    now: number,
   ): PendingRequest {
     const request: PendingRequest = {
       kind: terms.kind,
-      requester,
+      requester: requester.peer,
       requesterRequestId,
-      owner,
+      owner: owner.peer,
       ownerRequestId: owner.issueRequestId(),
-      deadline: performance.now() + this.#timeoutMs,
+      deadline: now + this.#timeoutMs,
       ownerConnectionId: terms.ownerConnectionId,
       requesterPort: terms.requesterPort,
       ownerPort: terms.ownerPort,
@@ -95,7 +69,7 @@ export class PendingRequests {
    * issued to the owner or an answer of the wrong kind.
    */
   settle(
-    owner: ClientSession,
+    owner: PeerBook,
     ownerRequestId: number,
     kind: PendingRequest["kind"],
   ): PendingRequest | undefined {
@@ -119,10 +93,10 @@ export class PendingRequests {
     return request;
   }
 
-  /** Drops the requests a leaving client made and fails those made to it (Offline). */
-  detach(session: ClientSession): void {
-    for (const request of [...session.outgoing.values()]) this.#delete(request);
-    for (const request of [...session.incoming.values()]) {
+  /** Drops the requests a leaving peer made and fails those made to it (Offline). */
+  detach(book: PeerBook): void {
+    for (const request of [...book.outgoing.values()]) this.#delete(request);
+    for (const request of [...book.incoming.values()]) {
       if (this.#delete(request)) {
         sendRequestFailed(request.requester, request.requesterRequestId, Reason.Offline);
       }
@@ -142,11 +116,11 @@ export class PendingRequests {
     }
   }
 
-  /** Forgets a request; returns false if it was already settled. */
+  /** Forgets a request in the table and both books; returns false if it was already settled. */
   #delete(request: PendingRequest): boolean {
     if (!this.#byAge.delete(request)) return false;
-    request.requester.removeOutgoing(request);
-    request.owner.removeIncoming(request);
+    this.#table.bookOf(request.requester)?.removeOutgoing(request);
+    this.#table.bookOf(request.owner)?.removeIncoming(request);
     return true;
   }
 }

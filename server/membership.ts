@@ -1,0 +1,118 @@
+/**
+ * Join and leave, in one place for every carrier: the Hello checks, the
+ * registry's address, the takeover of an older peer with the same key, the
+ * attach to the router and the VirtualIP reply; then, as the peer closes,
+ * the detach, the registry's offline mark and the log line that says why.
+ *
+ * @module
+ */
+
+import { formatIpv4 } from "../protocol/address.ts";
+import { PacketType, PROTOCOL_VERSION, Reason, reasonName } from "../protocol/constants.ts";
+import type { HelloPacket } from "../protocol/packets.ts";
+import type { Logger } from "./log.ts";
+import type { Dispatch, Peer, PeerHost } from "./peer.ts";
+import { identityKey, PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
+import type { Router } from "./router.ts";
+
+/** The relay's {@linkcode PeerHost}: admits peers into the router and lets them go. */
+export class Membership implements PeerHost {
+  // Static after construction; the registry and the router are the relay's.
+  readonly #log: Logger;
+  readonly #registry: Registry;
+  readonly #router: Router;
+
+  /** Admits peers into `router` under the addresses `registry` gives them. */
+  constructor(log: Logger, registry: Registry, router: Router) {
+    this.#log = log;
+    this.#registry = registry;
+    this.#router = router;
+  }
+
+  /**
+   * Completes a handshake synchronously, so frames a client pipelines behind
+   * its Hello are routed in order. Closes the peer and returns null when it
+   * cannot join.
+   */
+  join(peer: Peer, hello: HelloPacket): Dispatch | null {
+    if (hello.version !== PROTOCOL_VERSION) {
+      void peer.close(
+        Reason.UnsupportedVersion,
+        `Cannot join: protocol version ${hello.version} is not supported, this relay speaks ${PROTOCOL_VERSION}`,
+      );
+      return null;
+    }
+    const key: RegistryKey = hello.identity
+      ? identityKey(hello.identity)
+      : { kind: "ip", realIp: peer.realIp };
+    if (!this.#assign(peer, key)) return null;
+    const previous = this.#router.peerAt(peer.address);
+    const dispatch = this.#router.attach(peer);
+    if (previous !== undefined && previous !== peer) {
+      void previous.close(
+        Reason.Replaced,
+        "a newer client with your identity or real IP took over",
+      );
+    }
+    peer.send({ type: PacketType.VirtualIP, address: peer.address });
+    this.#log.log("info", "connect", {
+      client: peer.realIp,
+      vip: formatIpv4(peer.address),
+      kind: key.kind,
+    });
+    return dispatch;
+  }
+
+  /** Lets a closing peer go; for one that never joined, logs why it was refused. */
+  leave(peer: Peer, reason: Reason, message: string): void {
+    if (this.#router.detach(peer, reason)) {
+      // After a takeover the address is online again under the newer peer.
+      if (this.#router.peerAt(peer.address) === undefined) this.#markOffline(peer.address);
+      this.#log.log("info", "disconnect", {
+        client: peer.realIp,
+        vip: formatIpv4(peer.address),
+        reason: reasonName(reason),
+      });
+    } else if (reason !== Reason.PeerDisconnected) {
+      this.#log.log("warn", "refused", {
+        client: peer.realIp,
+        reason: reasonName(reason),
+        message,
+      });
+    }
+  }
+
+  /** Gives `peer` its address and marks it online; closes it and returns false on failure. */
+  #assign(peer: Peer, key: RegistryKey): boolean {
+    try {
+      const known = this.#registry.lookup(key);
+      peer.address = this.#registry.assign(key);
+      this.#registry.markOnline(peer.address, true);
+      if (known === null) {
+        this.#log.log("info", "assign", {
+          client: peer.realIp,
+          vip: formatIpv4(peer.address),
+          kind: key.kind,
+        });
+      }
+      return true;
+    } catch (error) {
+      if (error instanceof PoolExhausted) {
+        void peer.close(Reason.PoolExhausted, "Cannot assign a virtual IP: the pool is exhausted");
+        return false;
+      }
+      this.#log.log("error", "registry-error", { client: peer.realIp, error: String(error) });
+      void peer.close(Reason.Internal, "Cannot assign a virtual IP: registry error");
+      return false;
+    }
+  }
+
+  #markOffline(address: number): void {
+    try {
+      this.#registry.markOnline(address, false);
+    } catch (error) {
+      // The registry closes last on shutdown; a failure here must not stop the close.
+      this.#log.log("error", "registry-error", { vip: formatIpv4(address), error: String(error) });
+    }
+  }
+}

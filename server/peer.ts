@@ -1,0 +1,81 @@
+/**
+ * The seam between the relay's core and whatever carries a client's frames.
+ * Routing, requests, the pending table, connections, the credit hold and the
+ * data plane only ever see a {@linkcode Peer}; a carrier (today the TCP
+ * session) implements it and calls a {@linkcode PeerHost} as its client joins
+ * and leaves. Nothing here knows about sockets, so a WebSocket client or a
+ * link to another relay can stand behind the same seam.
+ *
+ * @module
+ */
+
+import type { Reason } from "../protocol/constants.ts";
+import type { HelloPacket, Packet } from "../protocol/packets.ts";
+
+/** One client as the relay's routing code sees it. */
+export interface Peer {
+  /**
+   * The client's virtual IPv4 as a u32: the source address the relay stamps
+   * on everything this client sends, so it is never taken from the client.
+   * 0 until the join; written once, by the {@linkcode PeerHost} at the join.
+   */
+  address: number;
+  /**
+   * The client's IP as its carrier saw it: the registry key of a client
+   * without an identity, and its name in logs. Never used for routing.
+   */
+  readonly realIp: string;
+  /**
+   * Queues a control frame. Never blocks: control frames are not bounded by
+   * credit, so a carrier caps them itself and closes a client that does not
+   * read them (SlowConsumer). Dropped once the peer is closed.
+   */
+  send(packet: Packet): void;
+  /**
+   * Queues data on the client's end `connectionId`. Its size is already
+   * within the credit the client granted, so it is never capped here; the
+   * payload is only valid during the call. Its own method, not a `send`
+   * of an ArbitraryData packet: the hot path allocates no packet object.
+   */
+  sendData(connectionId: number, payload: Uint8Array): void;
+  /**
+   * Whether more is queued for this client than its link is taking. While
+   * it is, credit the client grants is held back (see `CreditHold`), which
+   * carries the client's backpressure to the senders.
+   */
+  readonly congested: boolean;
+  /** Undefined unless congested, else resolves once the queue is back down: held credit moves on. */
+  room(): Promise<void> | undefined;
+  /**
+   * Takes one token of the client's request rate; false when it is over it.
+   * The carrier keeps the bucket because the rate is per link, and the relay's
+   * clock (`now`, performance.now() ms) is passed in so admission reads it once.
+   */
+  takeRequestToken(now: number): boolean;
+  /**
+   * Ends the client's link: an Error frame with `reason` (none for
+   * PeerDisconnected, the client's own leaving), then the carrier closes.
+   * Idempotent. A carrier calls {@linkcode PeerHost.leave} before it returns
+   * or first awaits, so nothing is routed to a closed peer.
+   */
+  close(reason: Reason, message: string): Promise<void> | void;
+}
+
+/** What the relay does with each frame a joined peer sends; throws ProtocolError on a violation. */
+export type Dispatch = (packet: Packet) => void;
+
+/** The relay's side of the seam: what a carrier calls as its client comes and goes. */
+export interface PeerHost {
+  /**
+   * Handles a peer's Hello within the carrier's read turn (frames pipelined
+   * behind the Hello are then routed in order). Returns where its later
+   * frames go, or null when the relay refused it and has closed it.
+   */
+  join(peer: Peer, hello: HelloPacket): Dispatch | null;
+  /**
+   * Called once per peer as it closes, joined or not, before its close
+   * first awaits: its connections and requests end, its address goes
+   * offline unless a newer peer holds it, and the relay logs why it left.
+   */
+  leave(peer: Peer, reason: Reason, message: string): void;
+}
