@@ -7,7 +7,22 @@
 
 import type { PacketType, Reason } from "./constants.ts";
 
-/** First frame of a client: its protocol version and optional identity secret. */
+/**
+ * First frame of a client: its protocol version and optional identity secret.
+ *
+ * @example Open a link with an identity
+ * ```ts
+ * import { decode, encode, type HelloPacket, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: HelloPacket = {
+ *   type: PacketType.Hello,
+ *   version: 1,
+ *   identity: new TextEncoder().encode("a secret of 16 bytes or more"),
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface HelloPacket {
   /** The frame type. */
   readonly type: typeof PacketType.Hello;
@@ -17,7 +32,26 @@ export interface HelloPacket {
   readonly identity: Uint8Array | null;
 }
 
-/** The relay's answer to Hello: the client's permanent virtual IPv4. */
+/**
+ * The relay's answer to Hello: the client's permanent virtual IPv4.
+ *
+ * @example Read the address the relay assigned
+ * ```ts
+ * import {
+ *   decode,
+ *   encode,
+ *   formatIpv4,
+ *   PacketType,
+ *   type VirtualIpPacket,
+ * } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: VirtualIpPacket = { type: PacketType.VirtualIP, address: 0x0a00_0007 };
+ * const decoded = decode(encode(packet));
+ * assert.ok(decoded?.packet.type === PacketType.VirtualIP);
+ * assert.equal(formatIpv4(decoded.packet.address), "10.0.0.7");
+ * ```
+ */
 export interface VirtualIpPacket {
   /** The frame type. */
   readonly type: typeof PacketType.VirtualIP;
@@ -25,7 +59,22 @@ export interface VirtualIpPacket {
   readonly address: number;
 }
 
-/** A fatal error; the sender closes the link after it. */
+/**
+ * A fatal error; the sender closes the link after it.
+ *
+ * @example Report why the link closes
+ * ```ts
+ * import { decode, encode, type ErrorPacket, PacketType, Reason } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: ErrorPacket = {
+ *   type: PacketType.Error,
+ *   reason: Reason.Replaced,
+ *   message: "Cannot keep link: a newer client took over",
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface ErrorPacket {
   /** The frame type. */
   readonly type: typeof PacketType.Error;
@@ -35,7 +84,21 @@ export interface ErrorPacket {
   readonly message: string;
 }
 
-/** Keepalive probe; answered with a Pong carrying the same nonce. */
+/**
+ * Keepalive probe; answered with a Pong carrying the same nonce.
+ *
+ * @example Answer a Ping with a Pong
+ * ```ts
+ * import { PacketType, type PingPacket, type PongPacket } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * function answer(ping: PingPacket): PongPacket {
+ *   return { type: PacketType.Pong, nonce: ping.nonce };
+ * }
+ * const pong = answer({ type: PacketType.Ping, nonce: 42 });
+ * assert.deepEqual(pong, { type: PacketType.Pong, nonce: 42 });
+ * ```
+ */
 export interface PingPacket {
   /** The frame type. */
   readonly type: typeof PacketType.Ping;
@@ -43,15 +106,51 @@ export interface PingPacket {
   readonly nonce: number;
 }
 
-/** Keepalive answer. */
+/**
+ * Keepalive answer.
+ *
+ * @example Match a Pong to the Ping it answers
+ * ```ts
+ * import { PacketType, type PongPacket } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const sent = new Set([7, 8]);
+ * const pong: PongPacket = { type: PacketType.Pong, nonce: 8 };
+ * assert.ok(sent.delete(pong.nonce));
+ * assert.deepEqual([...sent], [7]);
+ * ```
+ */
 export interface PongPacket {
   /** The frame type. */
   readonly type: typeof PacketType.Pong;
-  /** Echoed back unchanged in the Pong. */
+  /** The nonce of the Ping this answers. */
   readonly nonce: number;
 }
 
-/** Is anything listening at destination:destinationPort? (the seed's first connect step) */
+/**
+ * Is anything listening at `destination:destinationPort`? The first step of
+ * opening a connection; the destination's owner answers.
+ *
+ * @example Ask whether anything listens on 10.0.0.2:80
+ * ```ts
+ * import {
+ *   decode,
+ *   encode,
+ *   PacketType,
+ *   type SocketStatusRequestPacket,
+ * } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: SocketStatusRequestPacket = {
+ *   type: PacketType.SocketStatusRequest,
+ *   requestId: 1,
+ *   source: 0x0a00_0001,
+ *   destination: 0x0a00_0002,
+ *   destinationPort: 80,
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface SocketStatusRequestPacket {
   /** The frame type. */
   readonly type: typeof PacketType.SocketStatusRequest;
@@ -65,7 +164,27 @@ export interface SocketStatusRequestPacket {
   readonly destinationPort: number;
 }
 
-/** The destination owner's answer to a SocketStatusRequest. */
+/**
+ * The destination owner's answer to a SocketStatusRequest.
+ *
+ * @example Answer that something listens
+ * ```ts
+ * import {
+ *   decode,
+ *   encode,
+ *   PacketType,
+ *   type SocketStatusResponsePacket,
+ * } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: SocketStatusResponsePacket = {
+ *   type: PacketType.SocketStatusResponse,
+ *   requestId: 1,
+ *   listening: true,
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface SocketStatusResponsePacket {
   /** The frame type. */
   readonly type: typeof PacketType.SocketStatusResponse;
@@ -75,7 +194,34 @@ export interface SocketStatusResponsePacket {
   readonly listening: boolean;
 }
 
-/** Open a virtual connection (the seed's second connect step). */
+/**
+ * Opens a virtual connection: the second step, once a SocketStatusRequest
+ * was answered yes.
+ *
+ * @example Open a connection to 10.0.0.2:80 with the default window
+ * ```ts
+ * import {
+ *   decode,
+ *   DEFAULT_WINDOW_BYTES,
+ *   encode,
+ *   PacketType,
+ *   type SocketConnectionRequestPacket,
+ * } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: SocketConnectionRequestPacket = {
+ *   type: PacketType.SocketConnectionRequest,
+ *   requestId: 2,
+ *   connectionId: 0,
+ *   source: 0x0a00_0001,
+ *   sourcePort: 49_152,
+ *   destination: 0x0a00_0002,
+ *   destinationPort: 80,
+ *   window: DEFAULT_WINDOW_BYTES,
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface SocketConnectionRequestPacket {
   /** The frame type. */
   readonly type: typeof PacketType.SocketConnectionRequest;
@@ -95,7 +241,38 @@ export interface SocketConnectionRequestPacket {
   readonly window: number;
 }
 
-/** The owner's accept or deny, forwarded by the relay to the requester. */
+/**
+ * The owner's accept or deny, forwarded by the relay to the requester.
+ *
+ * @example Accept a connection, then deny one
+ * ```ts
+ * import {
+ *   decode,
+ *   encode,
+ *   PacketType,
+ *   type SocketConnectionResponsePacket,
+ * } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: SocketConnectionResponsePacket = {
+ *   type: PacketType.SocketConnectionResponse,
+ *   requestId: 2,
+ *   connectionId: 17,
+ *   accepted: true,
+ *   window: 256 * 1024,
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * // A denial carries neither a connection id nor a window.
+ * const denied: SocketConnectionResponsePacket = {
+ *   type: PacketType.SocketConnectionResponse,
+ *   requestId: 3,
+ *   connectionId: 0,
+ *   accepted: false,
+ *   window: 0,
+ * };
+ * assert.deepEqual(decode(encode(denied))?.packet, denied);
+ * ```
+ */
 export interface SocketConnectionResponsePacket {
   /** The frame type. */
   readonly type: typeof PacketType.SocketConnectionResponse;
@@ -109,7 +286,28 @@ export interface SocketConnectionResponsePacket {
   readonly window: number;
 }
 
-/** The relay could not complete a request (destination offline, time-out, limits). */
+/**
+ * The relay could not complete a request (destination offline, time-out, limits).
+ *
+ * @example Fail a request whose destination is offline
+ * ```ts
+ * import {
+ *   decode,
+ *   encode,
+ *   PacketType,
+ *   Reason,
+ *   type RequestFailedPacket,
+ * } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: RequestFailedPacket = {
+ *   type: PacketType.RequestFailed,
+ *   requestId: 1,
+ *   reason: Reason.Offline,
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface RequestFailedPacket {
   /** The frame type. */
   readonly type: typeof PacketType.RequestFailed;
@@ -119,7 +317,23 @@ export interface RequestFailedPacket {
   readonly reason: Reason;
 }
 
-/** Asks another client to answer, through the relay: the round trip of `ping`. */
+/**
+ * Asks another client to answer, through the relay: the round trip of `ping`.
+ *
+ * @example Ask 10.0.0.2 to answer
+ * ```ts
+ * import { decode, type EchoRequestPacket, encode, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: EchoRequestPacket = {
+ *   type: PacketType.EchoRequest,
+ *   requestId: 5,
+ *   source: 0x0a00_0001,
+ *   destination: 0x0a00_0002,
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface EchoRequestPacket {
   /** The frame type. */
   readonly type: typeof PacketType.EchoRequest;
@@ -131,7 +345,18 @@ export interface EchoRequestPacket {
   readonly destination: number;
 }
 
-/** The asked client's answer to an EchoRequest, forwarded by the relay. */
+/**
+ * The asked client's answer to an EchoRequest, forwarded by the relay.
+ *
+ * @example Answer an echo request by its id
+ * ```ts
+ * import { decode, type EchoReplyPacket, encode, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: EchoReplyPacket = { type: PacketType.EchoReply, requestId: 5 };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface EchoReplyPacket {
   /** The frame type. */
   readonly type: typeof PacketType.EchoReply;
@@ -139,7 +364,28 @@ export interface EchoReplyPacket {
   readonly requestId: number;
 }
 
-/** Bytes on an active virtual connection. */
+/**
+ * Bytes on an active virtual connection.
+ *
+ * @example Send bytes, and keep a copy of what arrives
+ * ```ts
+ * import { type ArbitraryDataPacket, decode, encode, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const sent: ArbitraryDataPacket = {
+ *   type: PacketType.ArbitraryData,
+ *   connectionId: 17,
+ *   payload: new TextEncoder().encode("hello"),
+ * };
+ * const frame = encode(sent);
+ * const decoded = decode(frame);
+ * assert.ok(decoded?.packet.type === PacketType.ArbitraryData);
+ * // The payload is a view into `frame`: copy it before the buffer is reused.
+ * const kept = decoded.packet.payload.slice();
+ * frame.fill(0);
+ * assert.equal(new TextDecoder().decode(kept), "hello");
+ * ```
+ */
 export interface ArbitraryDataPacket {
   /** The frame type. */
   readonly type: typeof PacketType.ArbitraryData;
@@ -149,7 +395,22 @@ export interface ArbitraryDataPacket {
   readonly payload: Uint8Array;
 }
 
-/** Grants the other end `increment` more bytes of send credit. */
+/**
+ * Grants the other end `increment` more bytes of send credit.
+ *
+ * @example Grant 64 KiB more credit after reading 64 KiB
+ * ```ts
+ * import { decode, encode, PacketType, type WindowUpdatePacket } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: WindowUpdatePacket = {
+ *   type: PacketType.WindowUpdate,
+ *   connectionId: 17,
+ *   increment: 64 * 1024,
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface WindowUpdatePacket {
   /** The frame type. */
   readonly type: typeof PacketType.WindowUpdate;
@@ -159,7 +420,18 @@ export interface WindowUpdatePacket {
   readonly increment: number;
 }
 
-/** The sender writes no more data on this connection (half-close). */
+/**
+ * The sender writes no more data on this connection (half-close).
+ *
+ * @example Half-close a connection
+ * ```ts
+ * import { decode, encode, PacketType, type SocketShutdownPacket } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: SocketShutdownPacket = { type: PacketType.SocketShutdown, connectionId: 17 };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface SocketShutdownPacket {
   /** The frame type. */
   readonly type: typeof PacketType.SocketShutdown;
@@ -167,7 +439,28 @@ export interface SocketShutdownPacket {
   readonly connectionId: number;
 }
 
-/** The connection is gone, both directions. */
+/**
+ * The connection is gone, both directions.
+ *
+ * @example Close a connection because the peer left
+ * ```ts
+ * import {
+ *   decode,
+ *   encode,
+ *   PacketType,
+ *   Reason,
+ *   type SocketClosedPacket,
+ * } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: SocketClosedPacket = {
+ *   type: PacketType.SocketClosed,
+ *   connectionId: 17,
+ *   reason: Reason.PeerDisconnected,
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
 export interface SocketClosedPacket {
   /** The frame type. */
   readonly type: typeof PacketType.SocketClosed;
@@ -177,7 +470,29 @@ export interface SocketClosedPacket {
   readonly reason: Reason;
 }
 
-/** Every AlphaNET packet. */
+/**
+ * Every AlphaNET packet: a union discriminated by `type`, so a `switch` on
+ * it narrows each case to its packet's fields.
+ *
+ * @example Handle the packets a client cares about
+ * ```ts
+ * import { type Packet, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * function describe(packet: Packet): string {
+ *   switch (packet.type) {
+ *     case PacketType.VirtualIP:
+ *       return `joined as ${packet.address}`;
+ *     case PacketType.Ping:
+ *       return `ping ${packet.nonce}`;
+ *     default:
+ *       return `frame type ${packet.type}`;
+ *   }
+ * }
+ * assert.equal(describe({ type: PacketType.Ping, nonce: 3 }), "ping 3");
+ * assert.equal(describe({ type: PacketType.EchoReply, requestId: 1 }), "frame type 22");
+ * ```
+ */
 export type Packet =
   | HelloPacket
   | VirtualIpPacket
