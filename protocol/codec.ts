@@ -41,12 +41,23 @@ function bodyLength(packet: Packet): number {
 }
 
 /**
- * Bytes the frame of `packet` takes on the wire, header included.
+ * Bytes the frame of `packet` takes on the wire, header included: the size
+ * of the buffer {@linkcode encodeInto} needs.
  *
- * @example
+ * @param packet The packet to measure; its fields are not checked.
+ * @returns The frame's size in bytes.
+ *
+ * @example Size a buffer for two frames
  * ```ts
- * import { encodedLength, PacketType } from "@alphanet/net";
- * console.log(encodedLength({ type: PacketType.Ping, nonce: 7 })); // 9
+ * import { encodedLength, encodeInto, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const ping = { type: PacketType.Ping, nonce: 7 } as const;
+ * const pong = { type: PacketType.Pong, nonce: 7 } as const;
+ * const buffer = new Uint8Array(encodedLength(ping) + encodedLength(pong));
+ * const used = encodeInto(ping, buffer, 0);
+ * assert.equal(encodeInto(pong, buffer, used), encodedLength(pong));
+ * assert.equal(encodedLength(ping), 9);
  * ```
  */
 export function encodedLength(packet: Packet): number {
@@ -54,16 +65,27 @@ export function encodedLength(packet: Packet): number {
 }
 
 /**
- * Writes the frame of `packet` into `target` at `offset` and returns the
- * bytes written. Throws RangeError if a field is out of range or `target`
- * is too small. This is the allocation-free path the relay uses.
+ * Writes the frame of `packet` into `target` at `offset`: the allocation-free
+ * way to encode, for writers that batch frames into one buffer.
  *
- * @example
+ * @param packet The packet to encode.
+ * @param target The buffer to write into; bytes outside the frame are left alone.
+ * @param offset Where in `target` the frame starts.
+ * @returns The bytes written, {@linkcode encodedLength} of `packet`.
+ * @throws {RangeError} If a field is out of range or the frame does not fit in
+ * `target` at `offset`; nothing is written then.
+ *
+ * @example Batch two frames into one buffer
  * ```ts
- * import { encodeInto, PacketType } from "@alphanet/net";
+ * import { decode, encodeInto, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
  * const buffer = new Uint8Array(64);
- * const used = encodeInto({ type: PacketType.Pong, nonce: 1 }, buffer, 0);
- * console.log(used); // 9
+ * let used = encodeInto({ type: PacketType.Ping, nonce: 1 }, buffer, 0);
+ * used += encodeInto({ type: PacketType.Pong, nonce: 2 }, buffer, used);
+ * assert.equal(used, 18);
+ * const first = decode(buffer.subarray(0, used));
+ * assert.deepEqual(first?.packet, { type: PacketType.Ping, nonce: 1 });
  * ```
  */
 export function encodeInto(packet: Packet, target: Uint8Array, offset: number): number {
@@ -177,13 +199,21 @@ export function encodeInto(packet: Packet, target: Uint8Array, offset: number): 
 }
 
 /**
- * Encodes one packet as a complete frame.
+ * Encodes one packet as a complete frame in a new buffer.
  *
- * @example
+ * @param packet The packet to encode.
+ * @returns The frame: length u32, type u8, then the body, big-endian.
+ * @throws {RangeError} If a field is out of range (a port of 0, a window below
+ * `MIN_WINDOW_BYTES`, a payload over {@linkcode MAX_DATA_BYTES}, ...).
+ *
+ * @example Encode the relay's answer to a Hello
  * ```ts
- * import { encode, PacketType } from "@alphanet/net";
- * const frame = encode({ type: PacketType.VirtualIP, address: 0x0a000001 });
- * console.log(frame.length); // 9
+ * import { encode, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const frame = encode({ type: PacketType.VirtualIP, address: 0x0a00_0001 });
+ * // Body length 4, type VirtualIP, address 10.0.0.1.
+ * assert.deepEqual(frame, new Uint8Array([0, 0, 0, 4, 0x02, 10, 0, 0, 1]));
  * ```
  */
 export function encode(packet: Packet): Uint8Array {
@@ -195,7 +225,15 @@ export function encode(packet: Packet): Uint8Array {
 /**
  * Writes the header of an ArbitraryData frame (frame header and connection
  * id) for a payload of `payloadLength` bytes; the caller copies the payload
- * right after it. Returns the header's size. The relay's forwarding path.
+ * right after it. The relay's forwarding path: the payload is copied once.
+ *
+ * @param target The buffer to write into.
+ * @param offset Where in `target` the frame starts.
+ * @param connectionId The receiver's id of the connection.
+ * @param payloadLength Bytes of payload that will follow, 1..{@linkcode MAX_DATA_BYTES}.
+ * @returns The header's size, {@linkcode DATA_FRAME_OVERHEAD_BYTES}.
+ * @throws {RangeError} If `payloadLength` is out of range or the header does
+ * not fit in `target` at `offset`.
  */
 export function encodeDataHeader(
   target: Uint8Array,

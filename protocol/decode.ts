@@ -28,7 +28,32 @@ const { u8, u16, u32 } = FieldBytes;
 // decode(encode(p)) would lose it.
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** A decoded packet and how many bytes of the input its frame used. */
+/**
+ * A decoded packet and how many bytes of the input its frame used.
+ *
+ * @example Walk through frames back to back
+ * ```ts
+ * import { decode, type Decoded, encode, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * function decodeAll(input: Uint8Array): Decoded[] {
+ *   const all: Decoded[] = [];
+ *   for (let offset = 0; offset < input.length;) {
+ *     const decoded = decode(input.subarray(offset));
+ *     if (decoded === null) break; // A partial frame: wait for more bytes.
+ *     all.push(decoded);
+ *     offset += decoded.bytesUsed;
+ *   }
+ *   return all;
+ * }
+ *
+ * const ping = encode({ type: PacketType.Ping, nonce: 1 });
+ * const pong = encode({ type: PacketType.Pong, nonce: 1 });
+ * const all = decodeAll(new Uint8Array([...ping, ...pong]));
+ * assert.deepEqual(all.map((decoded) => decoded.packet.type), [PacketType.Ping, PacketType.Pong]);
+ * assert.deepEqual(all.map((decoded) => decoded.bytesUsed), [ping.length, pong.length]);
+ * ```
+ */
 export interface Decoded {
   /** The packet; byte fields are views into the input, not copies. */
   readonly packet: Packet;
@@ -37,16 +62,27 @@ export interface Decoded {
 }
 
 /**
- * Decodes the first frame in `bytes`. Returns null when `bytes` holds only
- * part of a frame; throws {@linkcode ProtocolError} when it is malformed.
- * Byte fields of the packet are views into `bytes`.
+ * Decodes the first frame in `bytes`. Every length is checked against the
+ * limits before anything is read, so no input makes it read out of bounds
+ * or allocate.
  *
- * @example
+ * @param bytes The input; it may hold part of a frame, one frame, or more.
+ * @returns The first packet and the bytes its frame used, or null when `bytes`
+ * holds only part of a frame. Byte fields of the packet are views into `bytes`.
+ * @throws {ProtocolError} With reason `Malformed` when the bytes break the
+ * protocol (unknown type, impossible length, field out of range).
+ *
+ * @example Tell a partial frame from a whole one
  * ```ts
- * import { decode, encode, PacketType } from "@alphanet/net";
+ * import { decode, encode, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
  * const frame = encode({ type: PacketType.Ping, nonce: 42 });
- * console.log(decode(frame)?.packet); // { type: 4, nonce: 42 }
- * console.log(decode(frame.subarray(0, 3))); // null
+ * assert.deepEqual(decode(frame), {
+ *   packet: { type: PacketType.Ping, nonce: 42 },
+ *   bytesUsed: frame.length,
+ * });
+ * assert.equal(decode(frame.subarray(0, 3)), null);
  * ```
  */
 export function decode(bytes: Uint8Array): Decoded | null {
@@ -64,6 +100,11 @@ export function decode(bytes: Uint8Array): Decoded | null {
 /**
  * Throws unless a frame header announces a known type whose body length is
  * possible for it. Runs before any body byte is buffered or read.
+ *
+ * @param type The header's type byte.
+ * @param length The header's body length.
+ * @throws {ProtocolError} With reason `Malformed` for an unknown type or an
+ * impossible length.
  */
 export function checkFrameHeader(type: number, length: number): void {
   const fixed = FIXED_BODY_BYTES[type];
@@ -107,7 +148,12 @@ export function checkFrameHeader(type: number, length: number): void {
 
 /**
  * Decodes a frame body whose header {@linkcode checkFrameHeader} accepted
- * (callers must check the header first). Byte fields are views into `body`.
+ * (callers must check the header first).
+ *
+ * @param type The header's type byte.
+ * @param body Exactly the body's bytes.
+ * @returns The packet; byte fields are views into `body`.
+ * @throws {ProtocolError} With reason `Malformed` when a field is out of range.
  */
 export function decodeBody(type: number, body: Uint8Array): Packet {
   if (type === PacketType.ArbitraryData) {
