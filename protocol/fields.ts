@@ -21,9 +21,11 @@ import type { Packet } from "./packets.ts";
 const utf8Encoder = new TextEncoder();
 
 /**
- * Why a packet's fields are out of range, or null when they are all valid.
- * The one rule book for both directions: encode throws RangeError on it,
- * decode throws ProtocolError.
+ * Why a packet's fields are out of range. The one rule book for both
+ * directions: encode throws RangeError on it, decode throws ProtocolError.
+ *
+ * @param packet The packet to check.
+ * @returns What is wrong, for an error message, or null when every field is valid.
  */
 export function packetFieldError(packet: Packet): string | null {
   const isU32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff;

@@ -19,13 +19,48 @@ const EMPTY = new Uint8Array(0);
 /**
  * Lends the decoder buffers for partial frames larger than 1 KiB, so a
  * busy link borrows from a shared pool instead of allocating (and leaving
- * garbage) for every frame split across reads. `acquire` must return at
- * least `minBytes` bytes.
+ * garbage) for every frame split across reads.
+ *
+ * @example Count the buffers a decoder borrows
+ * ```ts
+ * import { type BufferLender, encode, FrameDecoder, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * let lent = 0;
+ * const lender: BufferLender = {
+ *   acquire(minBytes) {
+ *     lent++;
+ *     return new Uint8Array(minBytes);
+ *   },
+ *   release() {
+ *     lent--;
+ *   },
+ * };
+ * const decoder = new FrameDecoder(lender);
+ * const frame = encode({
+ *   type: PacketType.ArbitraryData,
+ *   connectionId: 1,
+ *   payload: new Uint8Array(4096),
+ * });
+ * decoder.push(frame.subarray(0, 2000), () => {});
+ * assert.equal(lent, 1);
+ * decoder.push(frame.subarray(2000), () => {});
+ * assert.equal(lent, 0);
+ * ```
  */
 export interface BufferLender {
-  /** A buffer of at least `minBytes` bytes. */
+  /**
+   * Lends a buffer.
+   *
+   * @param minBytes The least size the decoder needs.
+   * @returns A buffer of at least `minBytes` bytes, for the decoder's use until released.
+   */
   acquire(minBytes: number): Uint8Array;
-  /** Takes back a buffer from `acquire`; the decoder no longer uses it. */
+  /**
+   * Takes back a buffer from {@linkcode BufferLender.acquire}; the decoder no longer uses it.
+   *
+   * @param buffer The buffer `acquire` returned.
+   */
   release(buffer: Uint8Array): void;
 }
 
@@ -35,21 +70,32 @@ const ALLOCATE: BufferLender = {
 };
 
 /**
- * Decodes a byte stream into packets.
+ * Decodes a byte stream into packets, whatever the chunk boundaries. Frames
+ * that lie whole inside a chunk are decoded in place (no copy); only a frame
+ * split across chunks is copied, into one reusable buffer.
  *
  * Payload views passed to `onPacket` point into the pushed chunk or into the
  * decoder's own buffer: they are valid only during the callback, so copy
  * what must outlive it. After a {@linkcode ProtocolError} the stream is
  * unrecoverable; discard the decoder.
  *
- * @example
+ * @example Decode a stream that arrives one byte at a time
  * ```ts
- * import { encode, FrameDecoder, PacketType } from "@alphanet/net";
- * const frame = encode({ type: PacketType.Ping, nonce: 9 });
+ * import { encode, FrameDecoder, type Packet, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const stream = new Uint8Array([
+ *   ...encode({ type: PacketType.Ping, nonce: 9 }),
+ *   ...encode({ type: PacketType.Pong, nonce: 9 }),
+ * ]);
  * const decoder = new FrameDecoder();
- * for (const byte of frame) {
- *   decoder.push(Uint8Array.of(byte), (packet) => console.log(packet));
- * }
+ * const packets: Packet[] = [];
+ * for (const byte of stream) decoder.push(Uint8Array.of(byte), (packet) => packets.push(packet));
+ * assert.deepEqual(packets, [
+ *   { type: PacketType.Ping, nonce: 9 },
+ *   { type: PacketType.Pong, nonce: 9 },
+ * ]);
+ * assert.equal(decoder.bufferedBytes, 0);
  * ```
  */
 export class FrameDecoder {
@@ -61,19 +107,33 @@ export class FrameDecoder {
   /** Whole frame size of the pending frame, or 0 while its header is incomplete. */
   #pendingFrameBytes = 0;
 
-  /** Creates a decoder; `lender` supplies buffers for large partial frames. */
+  /**
+   * Creates a decoder.
+   *
+   * @param lender Supplies buffers for partial frames over 1 KiB; by default they are allocated.
+   */
   constructor(lender: BufferLender = ALLOCATE) {
     this.#lender = lender;
   }
 
-  /** Bytes held of a frame that is not complete yet. */
+  /**
+   * Bytes held of a frame that is not complete yet.
+   *
+   * @returns 0 between frames, else how much of the next frame has arrived.
+   */
   get bufferedBytes(): number {
     return this.#pendingLength;
   }
 
   /**
    * Feeds `chunk` and calls `onPacket` for every frame it completes, in
-   * order. Throws {@linkcode ProtocolError} on malformed input.
+   * order. A header is checked as soon as it is whole, before its body is
+   * buffered, so a bad length is refused without waiting for (or storing) it.
+   *
+   * @param chunk The next bytes of the stream, of any length.
+   * @param onPacket Called once per completed packet; its byte fields are valid
+   * only during the call.
+   * @throws {ProtocolError} With reason `Malformed` when the stream breaks the protocol.
    */
   push(chunk: Uint8Array, onPacket: (packet: Packet) => void): void {
     let offset = 0;
@@ -93,7 +153,10 @@ export class FrameDecoder {
     if (offset < chunk.length) this.#stash(chunk.subarray(offset));
   }
 
-  /** Drops the partial-frame buffers while no frame is pending, so an idle peer pins nothing. */
+  /**
+   * Drops the partial-frame buffers while no frame is pending, so an idle
+   * peer pins no memory. Does nothing while part of a frame is held.
+   */
   releaseIdleBuffer(): void {
     if (this.#pendingLength !== 0) return;
     this.#returnBorrowed();

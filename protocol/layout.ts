@@ -31,7 +31,12 @@ export const HELLO_FIXED_BYTES: number = u16 + u16;
 /** Error before its message: reason u8 | messageLength u16. */
 export const ERROR_FIXED_BYTES: number = u8 + u16;
 
-/** A frame type as two hex digits, for messages. */
+/**
+ * A frame type as two hex digits, for messages.
+ *
+ * @param n A byte.
+ * @returns `n` in lowercase hex, at least two digits.
+ */
 export function hex(n: number): string {
   return n.toString(16).padStart(2, "0");
 }
@@ -40,13 +45,23 @@ export function hex(n: number): string {
  * Reads a big-endian u32 at `offset`. The per-frame paths use this and
  * {@linkcode writeU32} instead of a DataView, which would be one more
  * allocation for every data frame.
+ *
+ * @param bytes The buffer; the caller has checked that 4 bytes are there.
+ * @param offset Where the u32 starts.
+ * @returns The unsigned value.
  */
 export function readU32(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
     bytes[offset + 3]) >>> 0;
 }
 
-/** Writes `value` as a big-endian u32 at `offset`. */
+/**
+ * Writes `value` as a big-endian u32 at `offset`.
+ *
+ * @param bytes The buffer; the caller has checked that 4 bytes fit.
+ * @param offset Where the u32 starts.
+ * @param value An unsigned 32-bit integer.
+ */
 export function writeU32(bytes: Uint8Array, offset: number, value: number): void {
   bytes[offset] = value >>> 24;
   bytes[offset + 1] = value >>> 16;
