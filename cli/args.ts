@@ -1,13 +1,17 @@
 /**
- * Command-line parsing shared by every command: the usage error type, the
- * common flags, and parsers of `HOST:PORT`, `VIP:PORT` and port numbers.
+ * Command-line parsing shared by every command: the global flags (which may
+ * come before or after the command), and parsers of `HOST:PORT`, `VIP:PORT`,
+ * seconds and counts. Port numbers and the usage error are `flags/`'s, shared
+ * with the relay.
  *
  * @module
  */
 
-import { parseArgs, type ParseArgsConfig } from "node:util";
-import { parseIpv4 } from "../mod.ts";
-import { describe, UsageError } from "./errors.ts";
+import type { parseArgs, ParseArgsConfig } from "node:util";
+import { parseFlags } from "../flags/parse_args.ts";
+import { parsePort } from "../flags/port.ts";
+import { UsageError } from "../flags/usage_error.ts";
+import { parseIpv4 } from "../protocol/mod.ts";
 
 /** Relay address used when neither `--server` nor `ALPHANET_SERVER` is given. */
 export const DEFAULT_SERVER = "127.0.0.1:1337";
@@ -28,41 +32,70 @@ export interface CommonOptions {
   readonly identityFile: string | null;
 }
 
-/** Option specs of the common flags, for `parseArgs`. */
+/**
+ * Option specs of the global flags, for `parseArgs`. They go before or after
+ * the command (`alphanet --server h:p whoami` = `alphanet whoami --server h:p`).
+ */
 export const COMMON_OPTIONS = {
   server: { type: "string" },
   "identity-file": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
-/** Help text of the common flags, appended to every command's usage. */
-export const COMMON_HELP = `Common flags:
+/** `--json`, for the commands that print one result. */
+export const JSON_OPTION = {
+  json: { type: "boolean" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
+
+/** Help text of the global flags, appended to every command's usage. */
+export const COMMON_HELP = `Global flags (before or after the command):
   --server HOST:PORT     relay to use (default ${DEFAULT_SERVER}, or $ALPHANET_SERVER)
   --identity-file PATH   secret that keys this client's permanent virtual IP; created
-                         (32 random bytes, hex, mode 0600) on first use. Recommended:
-                         without it the relay keys the client on its real IP, so two
-                         commands on one machine take the address from each other.
-                         Give each command that runs at the same time its own file.
+                         (32 random bytes, hex, mode 0600, missing folders 0700) on
+                         first use. Recommended: without it the relay keys the client
+                         on its real IP, so two commands on one machine take the
+                         address from each other. Give each command that runs at the
+                         same time its own file.
   -h, --help             show this help`;
 
-/**
- * Runs `parseArgs` over `config` (strict, positionals allowed); turns its
- * errors into a one-line {@linkcode UsageError} prefixed with `command`.
- */
-function parseCommand<T extends ParseArgsConfig>(
-  command: string,
-  config: T,
-): ReturnType<typeof parseArgs<T>> {
-  try {
-    return parseArgs(config);
-  } catch (error) {
-    // Node's messages go on with advice about "--"; the first sentence is the point.
-    throw new UsageError(`${command}: ${describe(error).split(". ")[0]}`);
-  }
+/** A command line split at the command: global flags before it, the command, the rest. */
+export interface SplitCommandLine {
+  /** The global flags found before the command, as given. */
+  readonly globals: string[];
+  /** The command's name, or undefined if there is none. */
+  readonly command: string | undefined;
+  /** Everything after the command. */
+  readonly rest: string[];
 }
 
 /**
- * Parses a command line: `options` (the common flags and the command's own),
+ * Splits `args` at the command name, taking the global flags in front of it
+ * (`--server H:P`, `--server=H:P`, `--identity-file PATH`, `-h`, `--help`).
+ * Throws UsageError on any other flag before the command.
+ */
+export function splitCommandLine(args: string[]): SplitCommandLine {
+  const globals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("-")) return { globals, command: arg, rest: args.slice(i + 1) };
+    const name = arg.startsWith("--") ? arg.slice(2).split("=")[0] : null;
+    const spec = name === null
+      ? Object.values(COMMON_OPTIONS).find((o) => "short" in o && `-${o.short}` === arg)
+      : COMMON_OPTIONS[name as keyof typeof COMMON_OPTIONS];
+    if (spec === undefined) {
+      throw new UsageError(`unknown flag "${arg}" before the command (see --help)`);
+    }
+    globals.push(arg);
+    if (spec.type === "string" && !arg.includes("=")) {
+      if (i + 1 >= args.length) throw new UsageError(`missing value of ${arg}`);
+      globals.push(args[++i]);
+    }
+  }
+  return { globals, command: undefined, rest: [] };
+}
+
+/**
+ * Parses a command line: `options` (the global flags and the command's own),
  * exactly the positionals `names`. Returns null once `usage` is printed for
  * `--help`; throws UsageError on anything else wrong.
  */
@@ -73,7 +106,7 @@ export function parseCommandLine<T extends NonNullable<ParseArgsConfig["options"
   names: string[],
   options: T,
 ): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true }>> | null {
-  const parsed = parseCommand(command, { args, options, allowPositionals: true });
+  const parsed = parseFlags({ args, options, allowPositionals: true }, command);
   if ((parsed.values as { help?: boolean }).help) {
     console.log(usage);
     return null;
@@ -90,14 +123,6 @@ function expectPositionals(command: string, positionals: string[], names: string
       `${command}: expected ${wanted}, got ${positionals.length} argument(s) (see ${command} --help)`,
     );
   }
-}
-
-/** Parses a port in `min..65535`; throws UsageError naming `what`. */
-export function parsePort(text: string, what: string, min = 1): number {
-  if (!/^[0-9]{1,5}$/.test(text) || Number(text) < min || Number(text) > 65_535) {
-    throw new UsageError(`bad ${what} "${text}": expected a port number in ${min}..65535`);
-  }
-  return Number(text);
 }
 
 /** Parses `HOST:PORT` (a bracketed IPv6 host works too). */
@@ -129,7 +154,7 @@ export function parseVipPort(text: string, what: string): HostPort {
   return { hostname, port: parsePort(text.slice(colon + 1), `${what} port`) };
 }
 
-/** Parses a positive number of seconds (decimals allowed) into ms. */
+/** Parses a number of seconds, at least `minSeconds` (decimals allowed), into ms. */
 export function parseSeconds(text: string, what: string, minSeconds: number): number {
   const seconds = Number(text);
   if (text.trim() === "" || !Number.isFinite(seconds) || seconds < minSeconds) {
@@ -146,7 +171,7 @@ export function parseCount(text: string, what: string): number {
   return Number(text);
 }
 
-/** Resolves the common flags: `--server` (or `$ALPHANET_SERVER`) and `--identity-file`. */
+/** Resolves the global flags: `--server` (or `$ALPHANET_SERVER`) and `--identity-file`. */
 export function commonOptions(
   values: { server?: string; "identity-file"?: string },
 ): CommonOptions {
@@ -155,4 +180,10 @@ export function commonOptions(
     server: parseHostPort(server, values.server === undefined ? "ALPHANET_SERVER" : "--server"),
     identityFile: values["identity-file"] ?? null,
   };
+}
+
+/** `HOST:PORT` of `address`, with an IPv6 host in brackets. */
+export function formatHostPort(address: HostPort): string {
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  return `${host}:${address.port}`;
 }

@@ -35,18 +35,29 @@ export interface Counter {
  * half-closes `sink`. Resolves with the bytes copied; rejects if a read or
  * write fails (the sink is then not half-closed). A failing half-close is
  * ignored: the peer is gone then, and every byte was already written.
+ *
+ * With `peerGoneEndsCopy`, a write that fails because the sink's peer
+ * closed (BrokenPipe: an HTTP server that closes after its answer) ends the
+ * copy quietly instead, the way a TCP proxy passes a close on.
  */
 export async function pipe(
   source: Source,
   sink: Sink,
   counter: Counter = { bytes: 0 },
+  peerGoneEndsCopy = false,
 ): Promise<number> {
   const buffer = new Uint8Array(PIPE_BUFFER_BYTES);
   let copied = 0;
   while (true) {
     const count = await source.read(buffer);
     if (count === null) break;
-    await writeAll(sink, buffer.subarray(0, count));
+    try {
+      await writeAll(sink, buffer.subarray(0, count));
+    } catch (error) {
+      // Ours is a Deno.errors.BrokenPipe too, so one check covers TCP and virtual sinks.
+      if (peerGoneEndsCopy && error instanceof Deno.errors.BrokenPipe) return copied;
+      throw error;
+    }
     copied += count;
     counter.bytes += count;
   }
@@ -59,7 +70,7 @@ export async function pipe(
 }
 
 /** Writes every byte of `bytes` (each write takes at least one, so at most `length` writes). */
-async function writeAll(sink: Sink, bytes: Uint8Array): Promise<void> {
+export async function writeAll(sink: Sink, bytes: Uint8Array): Promise<void> {
   let written = 0;
   for (let writes = 0; written < bytes.length; writes++) {
     if (writes > bytes.length) throw new Error("write made no progress");
@@ -83,9 +94,10 @@ export interface SpliceResult {
 
 /**
  * Pipes `a` and `b` into each other, both directions at once, each
- * half-closing its destination at end of stream, then closes both. If either
- * direction fails, both are closed at once (which ends the other direction)
- * and the first error is thrown.
+ * half-closing its destination at end of stream, then closes both. A
+ * destination whose peer closed ends its direction quietly (see
+ * {@linkcode pipe}). If either direction fails otherwise, both are closed at
+ * once (which ends the other direction) and the first error is thrown.
  */
 export async function splice(a: Duplex, b: Duplex): Promise<SpliceResult> {
   const closeBoth = (): void => {
@@ -99,11 +111,11 @@ export async function splice(a: Duplex, b: Duplex): Promise<SpliceResult> {
   };
   try {
     const [aToB, bToA] = await Promise.all([
-      pipe(a, b).catch((error) => {
+      pipe(a, b, undefined, true).catch((error) => {
         closeBoth();
         throw error;
       }),
-      pipe(b, a).catch((error) => {
+      pipe(b, a, undefined, true).catch((error) => {
         closeBoth();
         throw error;
       }),
@@ -111,5 +123,37 @@ export async function splice(a: Duplex, b: Duplex): Promise<SpliceResult> {
     return { aToB, bToA };
   } finally {
     closeBoth();
+  }
+}
+
+/** How long a refused local connection may take to close its side after ours. */
+const GENTLE_CLOSE_MS = 2_000;
+
+/**
+ * Closes a TCP connection that is refused before any data went through
+ * with a clean FIN, not a reset: shuts down the write side, then reads and
+ * drops what the client already sent until it closes too (at most
+ * {@linkcode GENTLE_CLOSE_MS}), because closing a socket with unread bytes
+ * makes the kernel answer with RST.
+ */
+export async function closeGently(conn: Deno.TcpConn): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await conn.closeWrite();
+    const buffer = new Uint8Array(PIPE_BUFFER_BYTES);
+    const deadline = new Promise<null>((resolve) =>
+      timer = setTimeout(resolve, GENTLE_CLOSE_MS, null)
+    );
+    // Bounded by the deadline: each pass reads a chunk or ends.
+    while (await Promise.race([conn.read(buffer), deadline]) !== null) { /* drop */ }
+  } catch {
+    // The client is gone already.
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
   }
 }

@@ -1,13 +1,17 @@
 /**
  * Opens the AlphaNET client a command runs with: the relay from `--server`,
- * the identity from `--identity-file`.
+ * the identity from `--identity-file`. Long-running commands keep trying to
+ * join a relay that is down, with the client's own reconnect backoff, so they
+ * can start at boot before the relay does.
  *
  * @module
  */
 
 import { type AlphaNetClient, connect } from "../mod.ts";
-import type { CommonOptions } from "./args.ts";
-import { describe, RuntimeError } from "./errors.ts";
+import { DEFAULT_CLIENT_OPTIONS } from "../client/options.ts";
+import { backoffDelay, isFatal } from "../client/reconnect.ts";
+import { type CommonOptions, formatHostPort } from "./args.ts";
+import { RuntimeError, stateOf } from "./errors.ts";
 import { loadIdentity } from "./identity.ts";
 
 /** How a command wants its client. */
@@ -21,50 +25,121 @@ export interface SessionOptions {
   readonly command: string;
   /** How long a request (status, connect, ping) may take, in ms. @default {15000} */
   readonly requestTimeoutMs?: number;
+  /**
+   * Keep trying to join while the relay cannot be reached, until this signal
+   * aborts (then {@linkcode openClient} resolves null). Without it the first
+   * failure throws. @default {undefined}
+   */
+  readonly retryUntil?: AbortSignal;
 }
 
 /**
  * Connects to the relay and waits for the virtual IP. Throws RuntimeError
- * (one line) if the identity file or the relay fails.
+ * (one line) if the identity file or the relay fails; with `retryUntil`,
+ * retries what a later attempt may fix (printing one line each time the
+ * reason changes) and resolves null if stopped first.
  */
 export async function openClient(
   common: CommonOptions,
+  options: SessionOptions & { readonly retryUntil: AbortSignal },
+): Promise<AlphaNetClient | null>;
+export async function openClient(
+  common: CommonOptions,
   options: SessionOptions,
-): Promise<AlphaNetClient> {
+): Promise<AlphaNetClient>;
+export async function openClient(
+  common: CommonOptions,
+  options: SessionOptions,
+): Promise<AlphaNetClient | null> {
   const identity = common.identityFile === null
     ? undefined
     : await loadIdentity(common.identityFile);
-  const where = `${common.server.hostname}:${common.server.port}`;
-  let net: AlphaNetClient;
-  try {
-    net = await connect({
+  const where = formatHostPort(common.server);
+  const join = (): Promise<AlphaNetClient> =>
+    connect({
       hostname: common.server.hostname,
       port: common.server.port,
       identity,
       reconnect: options.reconnect,
       requestTimeoutMs: options.requestTimeoutMs,
     });
+  const stop = options.retryUntil;
+  let net: AlphaNetClient | null;
+  try {
+    net = stop === undefined
+      ? await join()
+      : await joinWithRetry(join, options.command, where, stop);
   } catch (error) {
-    throw new RuntimeError(`cannot join relay at ${where}: ${describe(error)}`, { cause: error });
+    throw new RuntimeError(`cannot join relay at ${where}: ${stateOf(error)}`, { cause: error });
   }
-  if (options.reconnect) {
-    net.addEventListener("statechange", (event) => {
-      if (event.state === "reconnecting") {
-        console.error(
-          `${options.command}: lost the relay (${describe(event.error)}), reconnecting`,
-        );
-      } else if (event.state === "connected") {
-        console.error(`${options.command}: reconnected to the relay`);
-      }
-    });
-  }
+  if (net !== null && options.reconnect) reportStates(net, options.command);
   return net;
+}
+
+/**
+ * Runs `join` until it succeeds, fails for good (the client's own rule:
+ * a takeover, a bad identity, ... is not retried) or `stop` aborts (null).
+ * Waits between attempts like a reconnecting client.
+ */
+async function joinWithRetry(
+  join: () => Promise<AlphaNetClient>,
+  command: string,
+  where: string,
+  stop: AbortSignal,
+): Promise<AlphaNetClient | null> {
+  const policy = DEFAULT_CLIENT_OPTIONS.reconnect!;
+  let reported: string | null = null;
+  // Each pass is one attempt; the bound is the signal (a boot-time service waits as long as needed).
+  for (let attempt = 0; !stop.aborted; attempt++) {
+    try {
+      const net = await join();
+      if (reported !== null) console.error(`${command}: joined relay at ${where}`);
+      return net;
+    } catch (error) {
+      if (isFatal(error)) throw error;
+      const state = stateOf(error);
+      // One line per reason, not per attempt: a relay down for an hour is one line.
+      if (state !== reported) {
+        console.error(
+          `${command}: cannot join relay at ${where}: ${state}; retrying (--fail-fast to exit instead)`,
+        );
+        reported = state;
+      }
+    }
+    await sleep(backoffDelay(attempt, policy), stop);
+  }
+  return null;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
+
+/** Prints one stderr line each time a reconnecting client loses or regains the relay. */
+function reportStates(net: AlphaNetClient, command: string): void {
+  net.addEventListener("statechange", (event) => {
+    if (event.state === "reconnecting") {
+      console.error(`${command}: lost the relay (${stateOf(event.error)}), reconnecting`);
+    } else if (event.state === "connected") {
+      console.error(`${command}: reconnected to the relay`);
+    }
+  });
 }
 
 /** Resolves with a RuntimeError when the client ends for good by itself (e.g. `Replaced`). */
 export async function clientEnded(net: AlphaNetClient): Promise<RuntimeError> {
   const error = await net.closed;
-  return new RuntimeError(`the relay link ended: ${error === null ? "closed" : describe(error)}`, {
+  return new RuntimeError(`the relay link ended: ${error === null ? "closed" : stateOf(error)}`, {
     cause: error,
   });
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { describe } from "./errors.ts";
+import { stateOf } from "./errors.ts";
 import { type Duplex, splice } from "./pipe.ts";
 
 /** A set of running splices. */
@@ -38,7 +38,7 @@ export class Tunnels {
       () => {},
       (error) => {
         // Pairs cut by closeAll() fail by design: nothing to report.
-        if (!this.#closing) console.error(`${this.#command}: ${label}: ${describe(error)}`);
+        if (!this.#closing) console.error(`${this.#command}: ${label}: ${stateOf(error)}`);
       },
     ).finally(() => this.#live.delete(done));
     this.#live.set(done, close);

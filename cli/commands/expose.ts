@@ -5,51 +5,42 @@
  * @module
  */
 
-import type { VirtualConn, VirtualListener } from "../../mod.ts";
+import type { VirtualListener } from "../../mod.ts";
+import { parsePort } from "../../flags/port.ts";
 import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
-  type HostPort,
+  formatHostPort,
   parseCommandLine,
   parseHostPort,
-  parsePort,
 } from "../args.ts";
 import type { Command } from "../command.ts";
-import { describe, RuntimeError } from "../errors.ts";
+import { RuntimeError, stateOf } from "../errors.ts";
+import { LocalDials } from "../local_dials.ts";
 import { clientEnded, openClient } from "../session.ts";
 import { waitForSignal } from "../signals.ts";
 import { Tunnels } from "../tunnels.ts";
 
-const USAGE = `Usage: alphanet expose VPORT HOST:PORT [flags]
+/** Shared with `forward`: what starting before the relay does. */
+export const FAIL_FAST_HELP =
+  `  --fail-fast            exit at once if the relay cannot be reached at start
+                         (default: retry with the reconnect backoff, one line per
+                         reason, so the command can start before the relay)`;
 
-Listens on virtual port VPORT and pipes each accepted virtual connection to a
-new TCP connection to HOST:PORT (like ssh -R), both directions, with
-half-close passed on. Prints "exposing VIP:VPORT -> HOST:PORT" when ready and
-runs until SIGINT or SIGTERM (exit 0). If the relay drops, it reconnects and
-keeps listening. A connection that HOST:PORT refuses is closed and reported on
-stderr.
+const USAGE = `Usage: alphanet expose VPORT HOST:PORT [--fail-fast] [flags]
+
+Listens on virtual port VPORT and pipes each virtual connection to a new TCP
+connection to HOST:PORT (like ssh -R), both directions, with half-close passed
+on. Prints "exposing VIP:VPORT -> HOST:PORT" when ready and runs until SIGINT
+or SIGTERM (exit 0). If the relay is down at start or drops later, it keeps
+trying and keeps listening. A connection that HOST:PORT refuses is denied (the
+other end sees "connection denied") and reported on stderr.
+
+Flags:
+${FAIL_FAST_HELP}
 
 ${COMMON_HELP}`;
-
-/** Connects `vconn` to a new TCP connection to `local` and splices them. */
-async function serve(vconn: VirtualConn, local: HostPort, tunnels: Tunnels): Promise<void> {
-  const from = `${vconn.remoteAddr.hostname}:${vconn.remoteAddr.port}`;
-  let tcp: Deno.TcpConn;
-  try {
-    tcp = await Deno.connect({ hostname: local.hostname, port: local.port, transport: "tcp" });
-  } catch (error) {
-    vconn.close();
-    console.error(
-      `expose: connection from ${from}: cannot connect to ${local.hostname}:${local.port}: ${
-        describe(error)
-      }`,
-    );
-    return;
-  }
-  tcp.setNoDelay(true);
-  tunnels.add(vconn, tcp, `connection from ${from}`);
-}
 
 /** `expose`. */
 export const expose: Command = {
@@ -57,31 +48,48 @@ export const expose: Command = {
   summary: "serve local TCP HOST:PORT on virtual port VPORT (like ssh -R)",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("expose", args, USAGE, ["VPORT", "HOST:PORT"], COMMON_OPTIONS);
+    const parsed = parseCommandLine("expose", args, USAGE, ["VPORT", "HOST:PORT"], {
+      ...COMMON_OPTIONS,
+      "fail-fast": { type: "boolean" },
+    });
     if (parsed === null) return 0;
     const { values, positionals } = parsed;
     const vport = parsePort(positionals[0], "virtual port");
     const local = parseHostPort(positionals[1], "local service");
     using stop = waitForSignal();
-    const net = await openClient(commonOptions(values), { reconnect: true, command: "expose" });
+    const net = await openClient(commonOptions(values), {
+      reconnect: true,
+      command: "expose",
+      retryUntil: values["fail-fast"] ? undefined : stop.aborted,
+    });
+    if (net === null) return 0; // Stopped before the relay came up.
     const tunnels = new Tunnels("expose");
+    const dials = new LocalDials(local, "expose");
     try {
       let listener: VirtualListener;
       try {
-        listener = net.listen({ port: vport });
+        listener = net.listen({ port: vport, accept: (remote) => dials.dial(remote) });
       } catch (error) {
-        throw new RuntimeError(describe(error), { cause: error });
+        throw new RuntimeError(`cannot listen on virtual port ${vport}: ${stateOf(error)}`, {
+          cause: error,
+        });
       }
       const accepting = (async (): Promise<void> => {
-        for await (const vconn of listener) void serve(vconn, local, tunnels);
+        for await (const vconn of listener) {
+          const from = `${vconn.remoteAddr.hostname}:${vconn.remoteAddr.port}`;
+          const tcp = dials.take(vconn.remoteAddr);
+          if (tcp === null) vconn.close(); // Its dial was dropped meanwhile.
+          else tunnels.add(vconn, tcp, `connection from ${from}`);
+        }
       })();
-      console.log(`exposing ${net.virtualIp}:${vport} -> ${local.hostname}:${local.port}`);
+      console.log(`exposing ${net.virtualIp}:${vport} -> ${formatHostPort(local)}`);
       const ended = await Promise.race([stop.signal.then(() => null), clientEnded(net)]);
       listener.close();
       await accepting.catch(() => {});
       if (ended !== null) throw ended;
       return 0;
     } finally {
+      dials.closeAll();
       await tunnels.closeAll();
       await net.close();
     }

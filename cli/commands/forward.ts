@@ -6,56 +6,83 @@
  */
 
 import type { AlphaNetClient, VirtualConn } from "../../mod.ts";
+import { parsePort } from "../../flags/port.ts";
 import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
+  formatHostPort,
   type HostPort,
   parseCommandLine,
-  parsePort,
   parseVipPort,
 } from "../args.ts";
 import type { Command } from "../command.ts";
-import { describe, RuntimeError } from "../errors.ts";
+import { causeOf, RuntimeError, stateOf } from "../errors.ts";
+import { closeGently } from "../pipe.ts";
 import { clientEnded, openClient } from "../session.ts";
 import { waitForSignal } from "../signals.ts";
 import { Tunnels } from "../tunnels.ts";
+import { FAIL_FAST_HELP } from "./expose.ts";
 
 /** Local connections the kernel queues before `accept()`. */
 const TCP_BACKLOG = 4096;
 
-const USAGE = `Usage: alphanet forward LOCALPORT VIP:VPORT [flags]
+const USAGE = `Usage: alphanet forward LOCALPORT VIP:VPORT [--bind HOST] [--fail-fast] [flags]
 
 Listens on local TCP 127.0.0.1:LOCALPORT (0 picks a free port) and pipes each
 local connection to a new virtual connection to VIP:VPORT (like ssh -L), both
 directions, with half-close passed on. Prints
-"forwarding 127.0.0.1:LOCALPORT -> VIP:VPORT" when ready and runs until
-SIGINT or SIGTERM (exit 0). If the relay drops, it reconnects; a local
-connection whose virtual connection fails is closed and reported on stderr.
+"forwarding 127.0.0.1:LOCALPORT -> VIP:VPORT" once the relay is joined and
+runs until SIGINT or SIGTERM (exit 0). If the relay is down at start or drops
+later, it keeps trying. A local connection that cannot be forwarded is closed
+cleanly at once, with one line on stderr naming the cause: host is offline,
+nothing listens there, connection denied, or relay down (one line per outage).
 
 Flags:
   --bind HOST            local interface to listen on (default 127.0.0.1)
+${FAIL_FAST_HELP}
 
 ${COMMON_HELP}`;
 
-/** Opens a virtual connection to `target` for `tcp` and splices them. */
-async function serve(
-  tcp: Deno.TcpConn,
-  net: AlphaNetClient,
-  target: HostPort,
-  tunnels: Tunnels,
-): Promise<void> {
+/** What serving a local connection needs. */
+interface Forwarding {
+  /** The client, null until the relay is first joined. */
+  net: AlphaNetClient | null;
+  readonly target: HostPort;
+  readonly tunnels: Tunnels;
+  /** Whether this relay outage was reported already: one line per outage, not per connection. */
+  downReported: boolean;
+}
+
+/** Opens a virtual connection to the target for `tcp` and splices them, or closes `tcp`. */
+async function serve(tcp: Deno.TcpConn, forwarding: Forwarding): Promise<void> {
   const from = `${tcp.remoteAddr.hostname}:${tcp.remoteAddr.port}`;
+  const where = formatHostPort(forwarding.target);
+  const net = forwarding.net;
+  // Refused at once: a request now would only wait for the link, up to the request time-out.
+  if (net === null || net.state !== "connected") {
+    if (!forwarding.downReported) {
+      forwarding.downReported = true;
+      console.error(
+        `forward: connection from ${from}: cannot connect to ${where}: relay down ` +
+          `(local connections are closed at once until it is back)`,
+      );
+    }
+    await closeGently(tcp);
+    return;
+  }
   let vconn: VirtualConn;
   try {
-    vconn = await net.connect(target);
+    vconn = await net.connect(forwarding.target);
   } catch (error) {
-    tcp.close();
-    console.error(`forward: connection from ${from}: ${describe(error)}`);
+    console.error(
+      `forward: connection from ${from}: cannot connect to ${where}: ${causeOf(error)}`,
+    );
+    await closeGently(tcp);
     return;
   }
   tcp.setNoDelay(true);
-  tunnels.add(tcp, vconn, `connection from ${from}`);
+  forwarding.tunnels.add(tcp, vconn, `connection from ${from}`);
 }
 
 /** `forward`. */
@@ -67,46 +94,76 @@ export const forward: Command = {
     const parsed = parseCommandLine("forward", args, USAGE, ["LOCALPORT", "VIP:VPORT"], {
       ...COMMON_OPTIONS,
       bind: { type: "string" },
+      "fail-fast": { type: "boolean" },
     });
     if (parsed === null) return 0;
     const { values, positionals } = parsed;
-    const localPort = parsePort(positionals[0], "local port", 0);
+    const localPort = parsePort(positionals[0], "local port", { min: 0 });
     const target = parseVipPort(positionals[1], "target");
     const bind = values.bind ?? "127.0.0.1";
+    const common = commonOptions(values);
     using stop = waitForSignal();
-    const net = await openClient(commonOptions(values), { reconnect: true, command: "forward" });
-    const tunnels = new Tunnels("forward");
+    // Bound first: a port in use is a mistake to report now, not after the relay is up.
+    let listener: Deno.TcpListener;
     try {
-      let listener: Deno.TcpListener;
-      try {
-        listener = Deno.listen({
-          hostname: bind,
-          port: localPort,
-          transport: "tcp",
-          tcpBacklog: TCP_BACKLOG,
-        });
-      } catch (error) {
-        throw new RuntimeError(`cannot listen on ${bind}:${localPort}: ${describe(error)}`);
-      }
-      const accepting = (async (): Promise<void> => {
-        try {
-          for await (const tcp of listener) void serve(tcp, net, target, tunnels);
-        } catch {
-          // Closed on stop.
-        }
-      })();
-      const host = bind.includes(":") ? `[${bind}]` : bind;
-      console.log(
-        `forwarding ${host}:${listener.addr.port} -> ${target.hostname}:${target.port}`,
+      listener = Deno.listen({
+        hostname: bind,
+        port: localPort,
+        transport: "tcp",
+        tcpBacklog: TCP_BACKLOG,
+      });
+    } catch (error) {
+      throw new RuntimeError(
+        `cannot listen on ${formatHostPort({ hostname: bind, port: localPort })}: ${
+          stateOf(error)
+        }`,
+        { cause: error },
       );
-      const ended = await Promise.race([stop.signal.then(() => null), clientEnded(net)]);
-      listener.close();
-      await accepting;
-      if (ended !== null) throw ended;
-      return 0;
+    }
+    const forwarding: Forwarding = {
+      net: null,
+      target,
+      tunnels: new Tunnels("forward"),
+      downReported: false,
+    };
+    const accepting = (async (): Promise<void> => {
+      try {
+        for await (const tcp of listener) void serve(tcp, forwarding);
+      } catch {
+        // Closed on stop.
+      }
+    })();
+    try {
+      const net = await openClient(common, {
+        reconnect: true,
+        command: "forward",
+        retryUntil: values["fail-fast"] ? undefined : stop.aborted,
+      });
+      if (net === null) return 0; // Stopped before the relay came up.
+      forwarding.net = net;
+      forwarding.downReported = false;
+      net.addEventListener("statechange", (event) => {
+        if (event.state === "connected") forwarding.downReported = false;
+      });
+      try {
+        const local = formatHostPort({ hostname: bind, port: listener.addr.port });
+        console.log(`forwarding ${local} -> ${formatHostPort(target)}`);
+        const ended = await Promise.race([stop.signal.then(() => null), clientEnded(net)]);
+        if (ended !== null) throw ended;
+        return 0;
+      } finally {
+        listener.close();
+        await accepting;
+        await forwarding.tunnels.closeAll();
+        await net.close();
+      }
     } finally {
-      await tunnels.closeAll();
-      await net.close();
+      try {
+        listener.close();
+      } catch {
+        // Closed above.
+      }
+      await accepting;
     }
   },
 };

@@ -1,7 +1,7 @@
 /**
  * `listen PORT` and `connect VIP:PORT`: netcat over AlphaNET. Standard input
- * goes to the connection and the connection to standard output, with
- * half-close both ways; the command ends when both directions are done.
+ * goes to the connection and the connection to standard output; see
+ * `../shuttle.ts` for when an exchange ends.
  *
  * @module
  */
@@ -11,91 +11,139 @@ import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
+  formatHostPort,
   parseCommandLine,
-  parsePort,
+  parseSeconds,
   parseVipPort,
 } from "../args.ts";
+import { parsePort } from "../../flags/port.ts";
 import type { Command } from "../command.ts";
-import { describe, RuntimeError } from "../errors.ts";
-import { type Counter, pipe } from "../pipe.ts";
-import { startProgress } from "../progress.ts";
+import { RuntimeError, stateOf } from "../errors.ts";
 import { openClient } from "../session.ts";
-import { stdinSource, stdoutSink } from "../stdio.ts";
+import { shuttle, type ShuttleOptions } from "../shuttle.ts";
+import { waitForSignal } from "../signals.ts";
+import { stdinChunks, stdinIsTerminal, stdinSize } from "../stdio.ts";
 
-const OPTIONS = { ...COMMON_OPTIONS, progress: { type: "boolean" } } as const;
+/** Connections `listen -k` lets wait while it serves one. */
+const KEEP_LISTENING_BACKLOG = 16;
+
+const DATA_OPTIONS = {
+  ...COMMON_OPTIONS,
+  progress: { type: "boolean" },
+  "shutdown-on-eof": { type: "boolean", short: "N" },
+  quit: { type: "string", short: "q" },
+} as const;
 
 const DATA_HELP = `Standard input goes to the connection, the connection to standard output.
-When standard input ends, the write side is shut down (the peer reads end of
-stream) and reading goes on until the peer ends its side; standard output is
-closed then. The command exits when both directions are done: 0, or 1 if the
-connection failed.
+At the end of standard input the write side is shut down (the peer reads end
+of stream); reading goes on until the peer ends its side. When the peer ends
+its side and standard input is a terminal, the command stops reading it and
+finishes too; input from a file or pipe is sent to its end first. So
+"listen > out.bin" and "connect VIP:PORT < in.bin" both finish by themselves.
+Exit 0, or 1 if the connection failed.
 
 Flags:
-  --progress             print bytes and rates to stderr every 500 ms, and totals at the end`;
+  -N, --shutdown-on-eof  shut down the write side at the end of input (the default;
+                         accepted for nc habits)
+  -q, --quit SEC         after the end of input, wait at most SEC seconds for the
+                         peer to end its side, then close (default: wait as long
+                         as the peer sends)
+  --progress             print bytes and rates to stderr every 500 ms (with percent
+                         and ETA when standard input is a file), and a final line:
+                         "done in ..." or "failed after ..."`;
 
-const LISTEN_USAGE = `Usage: alphanet listen PORT [flags]
+const LISTEN_USAGE = `Usage: alphanet listen PORT [-k] [-N] [-q SEC] [--progress] [flags]
 
 Listens on virtual port PORT (0 picks a free one), prints
-"listening on VIP:PORT" to stderr, accepts ONE connection and stops listening.
+"listening on VIP:PORT" to stderr, accepts ONE connection and stops listening
+(with -k, serves connections one after another until SIGINT or SIGTERM).
 ${DATA_HELP}
+  -k, --keep-listening   after a connection ends, accept the next one (nc -k);
+                         exit 0 on SIGINT or SIGTERM
 
 ${COMMON_HELP}`;
 
-const CONNECT_USAGE = `Usage: alphanet connect VIP:PORT [flags]
+const CONNECT_USAGE = `Usage: alphanet connect VIP:PORT [-N] [-q SEC] [--progress] [flags]
 
 Connects to virtual port PORT of VIP.
 ${DATA_HELP}
 
 ${COMMON_HELP}`;
 
-/**
- * Pipes stdin to `conn` and `conn` to stdout until both directions end;
- * closes `conn`. Throws RuntimeError if either direction fails.
- */
-async function shuttle(conn: VirtualConn, progress: boolean): Promise<void> {
-  const sent: Counter = { bytes: 0 };
-  const received: Counter = { bytes: 0 };
-  const report = progress ? startProgress(sent, received) : null;
-  try {
-    await Promise.all([pipe(stdinSource, conn, sent), pipe(conn, stdoutSink, received)]);
-  } catch (error) {
-    throw new RuntimeError(`connection failed: ${describe(error)}`, { cause: error });
-  } finally {
-    report?.stop();
-    conn.close();
-  }
+/** The exchange settings of a parsed command line, less the peer. */
+function exchangeOptions(
+  values: { progress?: boolean; quit?: string },
+  signal: AbortSignal,
+): Omit<ShuttleOptions, "peer"> {
+  return {
+    signal,
+    input: stdinChunks(),
+    interactive: stdinIsTerminal(),
+    quitAfterMs: values.quit === undefined ? null : parseSeconds(values.quit, "--quit", 0),
+    progress: values.progress === true,
+    inputSize: stdinSize(),
+  };
+}
+
+/** `VIP:PORT` of a connection's peer. */
+function peerOf(conn: VirtualConn): string {
+  return `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
 }
 
 /** `listen`. */
 export const listen: Command = {
   name: "listen",
-  summary: "accept one virtual connection on PORT; stdin/stdout to it (netcat -l)",
+  summary: "accept a virtual connection on PORT; stdin/stdout to it (netcat -l)",
   usage: LISTEN_USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("listen", args, LISTEN_USAGE, ["PORT"], OPTIONS);
+    const parsed = parseCommandLine("listen", args, LISTEN_USAGE, ["PORT"], {
+      ...DATA_OPTIONS,
+      "keep-listening": { type: "boolean", short: "k" },
+    });
     if (parsed === null) return 0;
     const { values, positionals } = parsed;
-    const port = parsePort(positionals[0], "port", 0);
+    const port = parsePort(positionals[0], "port", { min: 0 });
+    const keep = values["keep-listening"] === true;
+    using stop = waitForSignal();
+    const exchange = exchangeOptions(values, stop.aborted);
     const net = await openClient(commonOptions(values), { reconnect: false, command: "listen" });
     try {
       let listener: VirtualListener;
       try {
-        listener = net.listen({ port, backlog: 1 });
+        listener = net.listen({ port, backlog: keep ? KEEP_LISTENING_BACKLOG : 1 });
       } catch (error) {
-        throw new RuntimeError(describe(error), { cause: error });
+        throw new RuntimeError(`cannot listen on port ${port}: ${stateOf(error)}`, {
+          cause: error,
+        });
       }
       console.error(`listening on ${listener.addr.hostname}:${listener.addr.port}`);
-      let conn: VirtualConn;
+      // A signal ends the wait for a connection (and, below, the connection itself).
+      stop.signal.then(() => listener.close());
       try {
-        conn = await listener.accept();
-      } catch (error) {
-        throw new RuntimeError(`cannot accept: ${describe(error)}`, { cause: error });
+        // Each pass serves one connection; a signal or (without -k) the first connection ends it.
+        do {
+          let conn: VirtualConn;
+          try {
+            conn = await listener.accept();
+          } catch (error) {
+            if (stop.aborted.aborted) return 0;
+            throw new RuntimeError(`cannot accept: ${stateOf(error)}`, { cause: error });
+          }
+          if (!keep) listener.close(); // One connection only.
+          const peer = peerOf(conn);
+          console.error(`connection from ${peer}`);
+          try {
+            await shuttle(conn, { ...exchange, peer });
+          } catch (error) {
+            if (!keep) throw error;
+            // -k: a signal is the normal end; a failed connection is reported, the next one served.
+            if (!stop.aborted.aborted) console.error(`alphanet: ${(error as Error).message}`);
+          }
+        } while (keep && !stop.aborted.aborted);
+        return 0;
       } finally {
-        listener.close(); // One connection only.
+        listener.close();
       }
-      console.error(`connection from ${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`);
-      await shuttle(conn, values.progress === true);
-      return 0;
     } finally {
       await net.close();
     }
@@ -108,16 +156,19 @@ export const connect: Command = {
   summary: "open a virtual connection to VIP:PORT; stdin/stdout to it (netcat)",
   usage: CONNECT_USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("connect", args, CONNECT_USAGE, ["VIP:PORT"], OPTIONS);
+    const parsed = parseCommandLine("connect", args, CONNECT_USAGE, ["VIP:PORT"], DATA_OPTIONS);
     if (parsed === null) return 0;
     const { values, positionals } = parsed;
     const target = parseVipPort(positionals[0], "target");
+    using stop = waitForSignal();
+    const exchange = exchangeOptions(values, stop.aborted);
     const net = await openClient(commonOptions(values), { reconnect: false, command: "connect" });
     try {
+      const where = formatHostPort(target);
       const conn = await net.connect(target).catch((error) => {
-        throw new RuntimeError(describe(error), { cause: error });
+        throw new RuntimeError(`cannot connect to ${where}: ${stateOf(error)}`, { cause: error });
       });
-      await shuttle(conn, values.progress === true);
+      await shuttle(conn, { ...exchange, peer: where });
       return 0;
     } finally {
       await net.close();

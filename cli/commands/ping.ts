@@ -4,22 +4,23 @@
  * @module
  */
 
-import { HostUnreachable, TimedOut } from "../../mod.ts";
+import { TimedOut } from "../../mod.ts";
 import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
+  JSON_OPTION,
   parseCommandLine,
   parseCount,
   parseSeconds,
   parseVip,
 } from "../args.ts";
 import type { Command } from "../command.ts";
-import { describe } from "../errors.ts";
+import { causeOf } from "../errors.ts";
 import { openClient } from "../session.ts";
 import { waitForSignal } from "../signals.ts";
 
-const USAGE = `Usage: alphanet ping VIP [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [flags]
+const USAGE = `Usage: alphanet ping VIP [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [--json] [flags]
 
 Measures the round-trip time to the client that owns VIP, through the relay
 (every client answers by itself; nothing needs to listen). Prints
@@ -32,6 +33,9 @@ Flags:
   -c, --count COUNT      stop after COUNT pings (default: until interrupted)
   -i, --interval SEC     seconds between pings, at least 0.01 (default 1)
   -W, --timeout SEC      how long to wait for each reply, at least 0.1 (default 5)
+  --json                 print only the summary, as one JSON object: {"target", "sent",
+                         "received", "lossPercent", "timesMs", "minMs", "avgMs",
+                         "maxMs"} (the last three null without replies)
 
 ${COMMON_HELP}`;
 
@@ -42,20 +46,39 @@ function ms(value: number): string {
 
 /** Why a ping got no reply, in a few words. */
 function why(error: unknown, timeoutMs: number): string {
-  if (error instanceof HostUnreachable) return "host is offline";
   if (error instanceof TimedOut) return `no answer within ${timeoutMs / 1000} s`;
-  return describe(error);
+  return causeOf(error);
+}
+
+/** Percent of pings without a reply, rounded. */
+function lossPercent(sent: number, times: number[]): number {
+  return sent === 0 ? 0 : Math.round((100 * (sent - times.length)) / sent);
 }
 
 /** The summary line of a run. */
 function summary(sent: number, times: number[]): string {
-  const loss = sent === 0 ? 0 : Math.round((100 * (sent - times.length)) / sent);
-  let line = `${sent} sent, ${times.length} received, ${loss}% loss`;
+  let line = `${sent} sent, ${times.length} received, ${lossPercent(sent, times)}% loss`;
   if (times.length > 0) {
     const avg = times.reduce((a, b) => a + b, 0) / times.length;
     line += `, min/avg/max = ${ms(Math.min(...times))}/${ms(avg)}/${ms(Math.max(...times))} ms`;
   }
   return line;
+}
+
+/** The summary as one JSON object, times rounded to microseconds. */
+function summaryJson(target: string, sent: number, times: number[]): string {
+  const round = (value: number): number => Math.round(value * 1000) / 1000;
+  const any = times.length > 0;
+  return JSON.stringify({
+    target,
+    sent,
+    received: times.length,
+    lossPercent: lossPercent(sent, times),
+    timesMs: times.map(round),
+    minMs: any ? round(Math.min(...times)) : null,
+    avgMs: any ? round(times.reduce((a, b) => a + b, 0) / times.length) : null,
+    maxMs: any ? round(Math.max(...times)) : null,
+  });
 }
 
 /** `ping`. */
@@ -66,6 +89,7 @@ export const ping: Command = {
   async run(args: string[]): Promise<number> {
     const parsed = parseCommandLine("ping", args, USAGE, ["VIP"], {
       ...COMMON_OPTIONS,
+      ...JSON_OPTION,
       count: { type: "string", short: "c" },
       interval: { type: "string", short: "i" },
       timeout: { type: "string", short: "W" },
@@ -76,6 +100,7 @@ export const ping: Command = {
     const count = values.count === undefined ? Infinity : parseCount(values.count, "--count");
     const intervalMs = parseSeconds(values.interval ?? "1", "--interval", 0.01);
     const timeoutMs = parseSeconds(values.timeout ?? "5", "--timeout", 0.1);
+    const json = values.json === true;
     using stop = waitForSignal();
     let stopped = false;
     stop.signal.then(() => stopped = true);
@@ -93,9 +118,9 @@ export const ping: Command = {
         try {
           const time = await net.ping({ hostname });
           times.push(time);
-          console.log(`reply from ${hostname}: seq=${seq} time=${ms(time)} ms`);
+          if (!json) console.log(`reply from ${hostname}: seq=${seq} time=${ms(time)} ms`);
         } catch (error) {
-          console.log(`no reply from ${hostname}: seq=${seq}: ${why(error, timeoutMs)}`);
+          if (!json) console.log(`no reply from ${hostname}: seq=${seq}: ${why(error, timeoutMs)}`);
         }
         if (seq >= count || stopped) break;
         const wait = Math.max(0, intervalMs - (performance.now() - started));
@@ -109,7 +134,7 @@ export const ping: Command = {
     } finally {
       await net.close();
     }
-    console.log(summary(sent, times));
+    console.log(json ? summaryJson(hostname, sent, times) : summary(sent, times));
     return times.length > 0 ? 0 : 1;
   },
 };

@@ -8,20 +8,27 @@ import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
+  formatHostPort,
+  JSON_OPTION,
   parseCommandLine,
   parseVipPort,
 } from "../args.ts";
 import type { Command } from "../command.ts";
-import { describe, RuntimeError } from "../errors.ts";
+import { RuntimeError, stateOf } from "../errors.ts";
 import { openClient } from "../session.ts";
 
-const USAGE = `Usage: alphanet status VIP:PORT [flags]
+const USAGE = `Usage: alphanet status VIP:PORT [--json] [flags]
 
 Asks the relay whether VIP is online and listens on PORT, without connecting,
 and prints one of:
   VIP:PORT online, listening         (exit 0)
   VIP:PORT online, not listening     (exit 1)
   VIP:PORT offline                   (exit 1)
+A request the relay refuses (rate limit, too many pending) is an error (exit 1).
+
+Flags:
+  --json                 print one JSON object instead (same exit codes):
+                         {"target": "VIP:PORT", "online": true, "listening": true}
 
 ${COMMON_HELP}`;
 
@@ -31,23 +38,33 @@ export const status: Command = {
   summary: "show whether VIP:PORT is online and listening",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("status", args, USAGE, ["VIP:PORT"], COMMON_OPTIONS);
+    const parsed = parseCommandLine("status", args, USAGE, ["VIP:PORT"], {
+      ...COMMON_OPTIONS,
+      ...JSON_OPTION,
+    });
     if (parsed === null) return 0;
     const { values, positionals } = parsed;
     const target = parseVipPort(positionals[0], "target");
-    const common = commonOptions(values);
-    const net = await openClient(common, { reconnect: false, command: "status" });
+    const where = formatHostPort(target);
+    const net = await openClient(commonOptions(values), { reconnect: false, command: "status" });
     try {
       const answer = await net.status(target).catch((error) => {
-        throw new RuntimeError(`status: ${describe(error)}`, { cause: error });
+        throw new RuntimeError(`cannot query status of ${where}: ${stateOf(error)}`, {
+          cause: error,
+        });
       });
-      const where = `${target.hostname}:${target.port}`;
-      const state = !answer.online
-        ? "offline"
-        : answer.listening
-        ? "online, listening"
-        : "online, not listening";
-      console.log(`${where} ${state}`);
+      if (values.json) {
+        console.log(
+          JSON.stringify({ target: where, online: answer.online, listening: answer.listening }),
+        );
+      } else {
+        const state = !answer.online
+          ? "offline"
+          : answer.listening
+          ? "online, listening"
+          : "online, not listening";
+        console.log(`${where} ${state}`);
+      }
       return answer.listening ? 0 : 1;
     } finally {
       await net.close();

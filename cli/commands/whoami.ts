@@ -4,17 +4,28 @@
  * @module
  */
 
-import { COMMON_HELP, COMMON_OPTIONS, commonOptions, parseCommandLine } from "../args.ts";
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  commonOptions,
+  formatHostPort,
+  JSON_OPTION,
+  parseCommandLine,
+} from "../args.ts";
 import type { Command } from "../command.ts";
 import { openClient } from "../session.ts";
 
-const USAGE = `Usage: alphanet whoami [flags]
+const USAGE = `Usage: alphanet whoami [--json] [flags]
 
 Joins the relay and prints this client's permanent virtual IP. With the same
 --identity-file it prints the same address every time. Joining takes the
 address over from any running client with the same identity (or, without an
 identity, the same real IP), so use another identity file than your long-running
 commands.
+
+Flags:
+  --json                 print one JSON object: {"virtualIp": "83.12.4.200",
+                         "relay": "HOST:PORT"}
 
 ${COMMON_HELP}`;
 
@@ -24,12 +35,23 @@ export const whoami: Command = {
   summary: "print this client's virtual IP",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("whoami", args, USAGE, [], COMMON_OPTIONS);
+    const parsed = parseCommandLine("whoami", args, USAGE, [], {
+      ...COMMON_OPTIONS,
+      ...JSON_OPTION,
+    });
     if (parsed === null) return 0;
     const { values } = parsed;
-    const net = await openClient(commonOptions(values), { reconnect: false, command: "whoami" });
-    console.log(net.virtualIp);
-    await net.close();
-    return 0;
+    const common = commonOptions(values);
+    const net = await openClient(common, { reconnect: false, command: "whoami" });
+    try {
+      console.log(
+        values.json
+          ? JSON.stringify({ virtualIp: net.virtualIp, relay: formatHostPort(common.server) })
+          : net.virtualIp,
+      );
+      return 0;
+    } finally {
+      await net.close();
+    }
   },
 };
