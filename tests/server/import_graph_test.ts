@@ -1,0 +1,84 @@
+/**
+ * The relay's modules form no import cycle, type-only imports included:
+ * the routing code reaches a client only through the Peer seam, never the
+ * session class. Reads the graph with `deno info --json`.
+ */
+
+import assert from "node:assert/strict";
+
+interface Dependency {
+  readonly code?: { readonly specifier: string };
+  readonly type?: { readonly specifier: string };
+}
+
+interface ModuleInfo {
+  readonly specifier: string;
+  readonly dependencies?: readonly Dependency[];
+}
+
+/** Every module `entry` reaches, with the modules it imports (values and types). */
+async function importGraph(entry: string): Promise<Map<string, string[]>> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", entry],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.ok(output.success, `deno info ${entry} failed`);
+  const { modules } = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    modules: ModuleInfo[];
+  };
+  const graph = new Map<string, string[]>();
+  for (const module of modules) {
+    const imports = (module.dependencies ?? []).flatMap((d) =>
+      [d.code?.specifier, d.type?.specifier].filter((s): s is string => s !== undefined)
+    );
+    graph.set(module.specifier, imports);
+  }
+  return graph;
+}
+
+/** The strongly connected groups of more than one module (or a module importing itself). */
+function cycles(graph: Map<string, string[]>): string[][] {
+  // Tarjan's algorithm; the graph is a few dozen modules, so recursion is fine.
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: string[][] = [];
+  const visit = (module: string): void => {
+    index.set(module, index.size);
+    low.set(module, index.get(module)!);
+    stack.push(module);
+    onStack.add(module);
+    for (const next of graph.get(module) ?? []) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(module, Math.min(low.get(module)!, low.get(next)!));
+      } else if (onStack.has(next)) {
+        low.set(module, Math.min(low.get(module)!, index.get(next)!));
+      }
+    }
+    if (low.get(module) !== index.get(module)) return;
+    const group: string[] = [];
+    let member: string;
+    do {
+      member = stack.pop()!;
+      onStack.delete(member);
+      group.push(member);
+    } while (member !== module);
+    if (group.length > 1 || graph.get(module)?.includes(module)) found.push(group);
+  };
+  for (const module of graph.keys()) if (!index.has(module)) visit(module);
+  return found;
+}
+
+Deno.test("server.ts imports no module cycle, type-only imports included", async () => {
+  const graph = await importGraph(new URL("../../server.ts", import.meta.url).href);
+  assert.ok([...graph.keys()].some((m) => m.endsWith("/server/router.ts")));
+  assert.deepEqual(cycles(graph), []);
+});
+
+Deno.test("cycles() finds a cycle, not the modules that only lead into it", () => {
+  const graph = new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]], ["d", ["a"]]]);
+  assert.deepEqual(cycles(graph).map((group) => group.sort()), [["a", "b", "c"]]);
+});
