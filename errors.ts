@@ -36,11 +36,18 @@ function denoError(name: DenoErrorName): ErrorClass {
   return deno?.errors?.[name] ?? Error;
 }
 
-const DenoConnectionRefused: ErrorClass = denoError("ConnectionRefused");
-const DenoConnectionReset: ErrorClass = denoError("ConnectionReset");
-const DenoBrokenPipe: ErrorClass = denoError("BrokenPipe");
-const DenoTimedOut: ErrorClass = denoError("TimedOut");
-const DenoAddrInUse: ErrorClass = denoError("AddrInUse");
+/**
+ * Re-parents `cls` (declared `extends Error`) under Deno's class `name` where
+ * `Deno` exists, so `instanceof Deno.errors.<name>` holds and `super()` runs
+ * Deno's constructor. Done at run time because the published types may only
+ * name public classes, and a browser has no `Deno.errors` to extend.
+ */
+function extendDenoError(cls: abstract new (...args: never[]) => Error, name: DenoErrorName): void {
+  const parent = denoError(name);
+  if (parent === Error) return;
+  Object.setPrototypeOf(cls, parent);
+  Object.setPrototypeOf(cls.prototype, parent.prototype);
+}
 
 /**
  * Base class of every AlphaNET error. `error instanceof AlphaNetError` holds
@@ -87,38 +94,48 @@ export class AlphaNetError extends Error {
 }
 
 /**
- * The relay closed this client with an Error frame (version mismatch,
- * takeover, pool exhausted, shutdown, a protocol violation, ...).
+ * The relay said no: it closed this client's link with an Error frame
+ * (version mismatch, takeover, pool exhausted, shutdown, a protocol
+ * violation, ...), or it refused one request itself (`RateLimited`,
+ * `TooManyPending`, `TooManyConnections`, ...) while the link stays up.
+ * `reason` tells which; the message names what failed.
  *
- * @example Read why the relay closed the link
+ * @example Tell a refused request from a closed link
  * ```ts
- * import { RelayError } from "@alphanet/net";
- * import { Reason } from "@alphanet/net/protocol";
+ * import { Reason, RelayError } from "@alphanet/net";
  * import assert from "node:assert/strict";
  *
- * const error = new RelayError(Reason.Shutdown, "the relay is shutting down");
- * assert.equal(error.reason, Reason.Shutdown);
- * assert.equal(error.reasonName, "Shutdown");
+ * const error: unknown = new RelayError(
+ *   Reason.RateLimited,
+ *   "Cannot ping 83.12.4.200: the relay refused the request: RateLimited",
+ * );
+ * assert.ok(error instanceof RelayError);
+ * assert.equal(error.reason, Reason.RateLimited);
+ * assert.equal(error.reasonName, "RateLimited");
  * ```
  */
 export class RelayError extends AlphaNetError {
-  /** The reason code from the Error frame. */
+  /** The reason code from the Error or RequestFailed frame. */
   readonly reason: Reason;
 
   /**
-   * Creates the error from an Error frame.
+   * Creates the error.
    *
    * @param reason The frame's reason code.
-   * @param message The frame's message.
+   * @param message What failed, in std's style; for a closed link, the relay's own message is part of it.
    * @param options Standard error options.
    */
   constructor(reason: Reason, message: string, options?: ErrorOptions) {
-    super(`Relay closed the link: ${reasonName(reason)}: ${message}`, options);
+    super(message, options);
     this.name = "RelayError";
     this.reason = reason;
   }
 
-  /** The reason's name, such as `"Replaced"`. */
+  /**
+   * The reason's name, such as `"Replaced"`.
+   *
+   * @returns The name of {@linkcode RelayError.reason}.
+   */
   get reasonName(): string {
     return reasonName(this.reason);
   }
@@ -136,16 +153,16 @@ export class RelayError extends AlphaNetError {
  * import { RelayError, Replaced } from "@alphanet/net";
  * import assert from "node:assert/strict";
  *
- * const ended: Error = new Replaced("a newer client took over");
+ * const ended: Error = new Replaced("Relay closed the link: Replaced: a newer client took over");
  * assert.ok(ended instanceof Replaced);
  * assert.ok(ended instanceof RelayError);
  * ```
  */
 export class Replaced extends RelayError {
   /**
-   * Creates the error from the Error frame's message.
+   * Creates the error.
    *
-   * @param message The frame's message.
+   * @param message What ended the client, with the Error frame's message.
    * @param options Standard error options.
    */
   constructor(message: string, options?: ErrorOptions) {
@@ -159,7 +176,7 @@ export class Replaced extends RelayError {
  * than before (for example, the relay lost its registry). Fatal: the client
  * closes rather than carry on under another address.
  *
- * @example
+ * @example Read both addresses
  * ```ts
  * import { AddressChanged } from "@alphanet/net";
  * import assert from "node:assert/strict";
@@ -196,13 +213,14 @@ export class AddressChanged extends AlphaNetError {
 /**
  * The destination virtual IP has no client online.
  *
- * @example
+ * @example Tell an offline host from a refusal
  * ```ts
- * import { HostUnreachable } from "@alphanet/net";
+ * import { ConnectionRefused, HostUnreachable } from "@alphanet/net";
  * import assert from "node:assert/strict";
  *
- * const error = new HostUnreachable("Cannot connect to 1.2.3.4:80: host is offline");
- * assert.equal(error.name, "HostUnreachable");
+ * const error: Error = new HostUnreachable("Cannot ping 1.2.3.4: host is offline");
+ * assert.ok(error instanceof HostUnreachable);
+ * assert.ok(!(error instanceof ConnectionRefused));
  * ```
  */
 export class HostUnreachable extends AlphaNetError {
@@ -232,7 +250,7 @@ export class HostUnreachable extends AlphaNetError {
  * assert.ok(error instanceof AlphaNetError);
  * ```
  */
-export class ConnectionRefused extends DenoConnectionRefused {
+export class ConnectionRefused extends Error {
   /** Brands the error as an AlphaNET error. */
   readonly [ALPHANET_ERROR] = true;
 
@@ -247,12 +265,13 @@ export class ConnectionRefused extends DenoConnectionRefused {
     this.name = "ConnectionRefused";
   }
 }
+extendDenoError(ConnectionRefused, "ConnectionRefused");
 
 /**
  * The virtual port is already bound by a listener or connection of this
  * client. In Deno, also a `Deno.errors.AddrInUse`.
  *
- * @example
+ * @example Caught by Deno's own check
  * ```ts
  * import { AddrInUse } from "@alphanet/net";
  * import assert from "node:assert/strict";
@@ -260,7 +279,7 @@ export class ConnectionRefused extends DenoConnectionRefused {
  * assert.ok(new AddrInUse("Cannot listen on port 80: in use") instanceof Deno.errors.AddrInUse);
  * ```
  */
-export class AddrInUse extends DenoAddrInUse {
+export class AddrInUse extends Error {
   /** Brands the error as an AlphaNET error. */
   readonly [ALPHANET_ERROR] = true;
 
@@ -275,12 +294,13 @@ export class AddrInUse extends DenoAddrInUse {
     this.name = "AddrInUse";
   }
 }
+extendDenoError(AddrInUse, "AddrInUse");
 
 /**
  * A virtual connection ended abnormally: the link to the relay dropped, or
  * the peer vanished. In Deno, also a `Deno.errors.ConnectionReset`.
  *
- * @example
+ * @example Caught by Deno's own check
  * ```ts
  * import { ConnectionReset } from "@alphanet/net";
  * import assert from "node:assert/strict";
@@ -289,7 +309,7 @@ export class AddrInUse extends DenoAddrInUse {
  * assert.ok(error instanceof Deno.errors.ConnectionReset);
  * ```
  */
-export class ConnectionReset extends DenoConnectionReset {
+export class ConnectionReset extends Error {
   /** Brands the error as an AlphaNET error. */
   readonly [ALPHANET_ERROR] = true;
 
@@ -304,12 +324,13 @@ export class ConnectionReset extends DenoConnectionReset {
     this.name = "ConnectionReset";
   }
 }
+extendDenoError(ConnectionReset, "ConnectionReset");
 
 /**
  * A write on a virtual connection whose peer has closed it, or whose write
  * side this end has shut down. In Deno, also a `Deno.errors.BrokenPipe`.
  *
- * @example
+ * @example Caught by Deno's own check
  * ```ts
  * import { BrokenPipe } from "@alphanet/net";
  * import assert from "node:assert/strict";
@@ -317,7 +338,7 @@ export class ConnectionReset extends DenoConnectionReset {
  * assert.ok(new BrokenPipe("Cannot write: peer closed") instanceof Deno.errors.BrokenPipe);
  * ```
  */
-export class BrokenPipe extends DenoBrokenPipe {
+export class BrokenPipe extends Error {
   /** Brands the error as an AlphaNET error. */
   readonly [ALPHANET_ERROR] = true;
 
@@ -332,12 +353,13 @@ export class BrokenPipe extends DenoBrokenPipe {
     this.name = "BrokenPipe";
   }
 }
+extendDenoError(BrokenPipe, "BrokenPipe");
 
 /**
  * A request to the relay or a peer did not finish in time. In Deno, also a
  * `Deno.errors.TimedOut`.
  *
- * @example
+ * @example Caught by Deno's own check
  * ```ts
  * import { TimedOut } from "@alphanet/net";
  * import assert from "node:assert/strict";
@@ -346,7 +368,7 @@ export class BrokenPipe extends DenoBrokenPipe {
  * assert.ok(error instanceof Deno.errors.TimedOut);
  * ```
  */
-export class TimedOut extends DenoTimedOut {
+export class TimedOut extends Error {
   /** Brands the error as an AlphaNET error. */
   readonly [ALPHANET_ERROR] = true;
 
@@ -361,13 +383,14 @@ export class TimedOut extends DenoTimedOut {
     this.name = "TimedOut";
   }
 }
+extendDenoError(TimedOut, "TimedOut");
 
 /**
  * The relay sent nothing (not even a Pong to this client's Pings) for
  * `peerTimeoutMs`: the link is treated as dead, like a TCP connection that
  * dropped. A {@linkcode TimedOut}.
  *
- * @example
+ * @example A silent relay is a time-out
  * ```ts
  * import { PeerTimeout, TimedOut } from "@alphanet/net";
  * import assert from "node:assert/strict";
@@ -393,12 +416,14 @@ export class PeerTimeout extends TimedOut {
  * The client, listener or connection was closed locally before the
  * operation finished.
  *
- * @example
+ * @example Tell a local close from a failure
  * ```ts
- * import { Closed } from "@alphanet/net";
+ * import { Closed, ConnectionReset } from "@alphanet/net";
  * import assert from "node:assert/strict";
  *
- * assert.equal(new Closed("Cannot accept: the listener is closed").name, "Closed");
+ * const error: Error = new Closed("Cannot accept: the listener is closed");
+ * assert.ok(error instanceof Closed);
+ * assert.ok(!(error instanceof ConnectionReset));
  * ```
  */
 export class Closed extends AlphaNetError {

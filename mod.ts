@@ -1,42 +1,59 @@
 /**
  * AlphaNET: a virtual network for Deno. Every client connects to one relay
  * over TCP, gets a permanent virtual IPv4, and talks to other clients
- * through virtual sockets that mirror `Deno.listen` and `Deno.connect`. The
- * relay proxies all traffic, so no client learns another's real IP.
+ * through virtual sockets in the shapes of `Deno.Listener` and `Deno.Conn`.
+ * The relay carries all traffic, so no client learns another's real IP.
  *
  * @example Listen, connect, echo
- * ```ts ignore
+ * ```ts
  * import { connect } from "@alphanet/net";
+ * import assert from "node:assert/strict";
  *
  * await using server = await connect({ identity: "server-secret-of-16+-bytes" });
  * const listener = server.listen({ port: 7 });
- * (async () => {
- *   for await (const conn of listener) conn.readable.pipeTo(conn.writable);
+ * const serving = (async () => {
+ *   for await (const conn of listener) {
+ *     await conn.readable.pipeTo(conn.writable).catch(() => conn.close());
+ *   }
  * })();
  *
  * await using client = await connect({ identity: "client-secret-of-16+-bytes" });
- * const conn = await client.connect({ hostname: server.virtualIp, port: 7 });
+ * using conn = await client.connect({ hostname: server.virtualIp, port: 7 });
  * await conn.write(new TextEncoder().encode("ping"));
+ * await conn.closeWrite();
+ * assert.equal(await new Response(conn.readable).text(), "ping");
+ * listener.close();
+ * await serving;
  * ```
  *
- * The wire protocol is exported too (pure functions, no I/O), for tools and
- * other implementations; `docs/PROTOCOL.md` specifies it byte by byte.
+ * The wire protocol has its own export, `@alphanet/net/protocol` (pure
+ * functions, no I/O), for tools and other implementations; the relay is
+ * `@alphanet/net/server`.
  *
  * @module
  */
 
-export { AlphaNetClient, connect } from "./client/client.ts";
-export type { ListenOptions, PingTarget, SocketStatus, VirtualTarget } from "./client/targets.ts";
+export { type AlphaNetClient, connect } from "./client/client.ts";
+export type {
+  AlphaNetClientEventMap,
+  ClientState,
+  StateChangeEvent,
+} from "./client/client_state.ts";
 export type { VirtualAddr } from "./client/addr.ts";
 export {
-  type ClientConfig,
-  type ConnectOptions,
-  DEFAULT_CONNECT_OPTIONS,
+  type ClientOptions,
+  DEFAULT_CLIENT_OPTIONS,
   type ReconnectOptions,
 } from "./client/options.ts";
-export { type AlphaNetClientEventMap, type ClientState, StateChangeEvent } from "./client/state.ts";
-export { VirtualConn } from "./client/virtual_conn.ts";
-export { type AcceptFilter, VirtualListener } from "./client/virtual_listener.ts";
+export type {
+  SocketStatus,
+  VirtualConnectOptions,
+  VirtualListenOptions,
+  VirtualPingOptions,
+} from "./client/socket_options.ts";
+export type { VirtualConn } from "./client/virtual_conn.ts";
+export type { AcceptFilter, VirtualListener } from "./client/virtual_listener.ts";
+export { Reason } from "./protocol/constants.ts";
 export {
   AddressChanged,
   AddrInUse,
@@ -52,4 +69,3 @@ export {
   Replaced,
   TimedOut,
 } from "./errors.ts";
-export * from "./protocol/mod.ts";

@@ -16,7 +16,7 @@ import {
   Replaced,
   TimedOut,
 } from "../errors.ts";
-import { PacketType, PROTOCOL_VERSION, Reason } from "../protocol/constants.ts";
+import { PacketType, PROTOCOL_VERSION, Reason, reasonName } from "../protocol/constants.ts";
 import type { ErrorPacket, Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
@@ -61,6 +61,8 @@ export class Link {
   #nonce = 0;
   /** Set when the dead line passed once: the read loop gets one more turn before the verdict. */
   #suspect = false;
+  /** Whether the TCP connection and the keepalive timer keep the process alive. */
+  #refd = true;
 
   private constructor(conn: Deno.TcpConn, config: LinkConfig, events: LinkEvents) {
     this.#conn = conn;
@@ -109,6 +111,19 @@ export class Link {
   /** Undefined while the link can take more (or has ended), else a promise for when it can. */
   room(): Promise<void> | undefined {
     return this.#error === null ? this.#writer.room() : undefined;
+  }
+
+  /**
+   * Whether the link keeps the process alive: its TCP connection's pending
+   * read and its keepalive timer. The client decides (see `AlphaNetClient.unref`).
+   */
+  setRef(keep: boolean): void {
+    if (this.#refd === keep) return;
+    this.#refd = keep;
+    if (this.#error !== null) return;
+    if (keep) this.#conn.ref();
+    else this.#conn.unref();
+    if (this.#timer !== undefined) refTimer(this.#timer, keep);
   }
 
   /**
@@ -198,6 +213,7 @@ export class Link {
     const deadline = this.#lastHeard + this.#config.peerTimeoutMs;
     const due = Math.min(this.#nextPing, deadline);
     this.#timer = setTimeout(() => this.#tick(), Math.max(1, Math.ceil(due - now)));
+    if (!this.#refd) refTimer(this.#timer, false);
   }
 
   #tick(): void {
@@ -210,6 +226,7 @@ export class Link {
         // A stalled event loop may have frames waiting in the socket: let the read loop run first.
         this.#suspect = true;
         this.#timer = setTimeout(() => this.#tick(), 0);
+        if (!this.#refd) refTimer(this.#timer, false);
         return;
       }
       return this.#end(
@@ -247,9 +264,18 @@ export class Link {
 
 /** The error an Error frame stands for: {@linkcode Replaced} for a takeover. */
 function relayError(packet: ErrorPacket): RelayError {
+  const message = `Relay closed the link: ${reasonName(packet.reason)}: ${packet.message}`;
   return packet.reason === Reason.Replaced
-    ? new Replaced(packet.message)
-    : new RelayError(packet.reason, packet.message);
+    ? new Replaced(message)
+    : new RelayError(packet.reason, message);
+}
+
+/** Lets timer `timer` keep the process alive, or not. */
+export function refTimer(timer: ReturnType<typeof setTimeout>, keep: boolean): void {
+  // Deno's global setTimeout returns a number; the type says otherwise once node types load.
+  const id = timer as unknown as number;
+  if (keep) Deno.refTimer(id);
+  else Deno.unrefTimer(id);
 }
 
 /** The error for a frame the relay may not send (here or now). */

@@ -27,11 +27,18 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * exponential backoff with full jitter. Attempt n (from 0) waits a uniformly
  * random time in `[0, min(maxDelayMs, initialDelayMs * 2^n)]`.
  *
- * @example
+ * @example The longest wait before each attempt
  * ```ts
  * import type { ReconnectOptions } from "@alphanet/net";
- * const reconnect: ReconnectOptions = { initialDelayMs: 50, maxDelayMs: 5_000, maxAttempts: 20 };
- * console.log(reconnect.maxAttempts);
+ * import assert from "node:assert/strict";
+ *
+ * const reconnect: Required<ReconnectOptions> = {
+ *   initialDelayMs: 50,
+ *   maxDelayMs: 5_000,
+ *   maxAttempts: 20,
+ * };
+ * const bound = (n: number) => Math.min(reconnect.maxDelayMs, reconnect.initialDelayMs * 2 ** n);
+ * assert.deepEqual([0, 1, 2, 7, 8].map(bound), [50, 100, 200, 5_000, 5_000]);
  * ```
  */
 export interface ReconnectOptions {
@@ -44,16 +51,25 @@ export interface ReconnectOptions {
 }
 
 /**
- * Options of `connect()`.
+ * Options of `connect()`: where the relay is, who this client is, and how it
+ * behaves on its link. Every field is optional; the defaults are in
+ * {@linkcode DEFAULT_CLIENT_OPTIONS}.
  *
- * @example
+ * @example Options for a client with a fixed identity
  * ```ts
- * import type { ConnectOptions } from "@alphanet/net";
- * const options: ConnectOptions = { hostname: "127.0.0.1", port: 1337, window: 1 << 20 };
- * console.log(options.window);
+ * import type { ClientOptions } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ClientOptions = {
+ *   hostname: "127.0.0.1",
+ *   port: 1337,
+ *   identity: "a secret of at least 16 bytes",
+ *   reconnect: { maxAttempts: 10 },
+ * };
+ * assert.ok(new TextEncoder().encode(options.identity as string).length >= 16);
  * ```
  */
-export interface ConnectOptions {
+export interface ClientOptions {
   /** Relay host. @default {"127.0.0.1"} */
   hostname?: string;
   /** Relay TCP port. @default {1337} */
@@ -104,17 +120,7 @@ export interface ConnectOptions {
   reconnect?: boolean | ReconnectOptions;
 }
 
-/**
- * The settings a client runs with: {@linkcode ConnectOptions} with every
- * default filled in.
- *
- * @example
- * ```ts
- * import { type ClientConfig, DEFAULT_CONNECT_OPTIONS } from "@alphanet/net";
- * const config: ClientConfig = { ...DEFAULT_CONNECT_OPTIONS, identity: null };
- * console.log(config.port); // 1337
- * ```
- */
+/** The settings a client runs with: {@linkcode ClientOptions} with every default filled in. */
 export interface ClientConfig {
   /** Relay host. */
   readonly hostname: string;
@@ -139,15 +145,25 @@ export interface ClientConfig {
 }
 
 /**
- * Defaults of every {@linkcode ConnectOptions} field.
+ * Defaults of every {@linkcode ClientOptions} field but `identity` (none by
+ * default: the relay keys the virtual IP on the client's real IP).
  *
- * @example
+ * @example Start from the defaults
  * ```ts
- * import { DEFAULT_CONNECT_OPTIONS } from "@alphanet/net";
- * console.log(DEFAULT_CONNECT_OPTIONS.window); // 262144
+ * import { type ClientOptions, DEFAULT_CLIENT_OPTIONS } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_CLIENT_OPTIONS.port, 1337);
+ * const patient: ClientOptions = {
+ *   requestTimeoutMs: DEFAULT_CLIENT_OPTIONS.requestTimeoutMs * 2,
+ * };
+ * assert.equal(patient.requestTimeoutMs, 30_000);
  * ```
  */
-export const DEFAULT_CONNECT_OPTIONS: Readonly<Omit<ClientConfig, "identity">> = Object.freeze({
+export const DEFAULT_CLIENT_OPTIONS: Readonly<
+  & Required<Omit<ClientOptions, "identity" | "reconnect">>
+  & { reconnect: Readonly<Required<ReconnectOptions>> }
+> = Object.freeze({
   hostname: "127.0.0.1",
   port: DEFAULT_RELAY_PORT,
   window: DEFAULT_WINDOW_BYTES,
@@ -160,8 +176,8 @@ export const DEFAULT_CONNECT_OPTIONS: Readonly<Omit<ClientConfig, "identity">> =
 });
 
 /** Merges options over the defaults; throws TypeError or RangeError on a bad value. */
-export function resolveClientConfig(options: ConnectOptions = {}): ClientConfig {
-  const d = DEFAULT_CONNECT_OPTIONS;
+export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
+  const d = DEFAULT_CLIENT_OPTIONS;
   const config: ClientConfig = {
     hostname: options.hostname ?? d.hostname,
     port: options.port ?? d.port,
@@ -215,7 +231,7 @@ function resolveReconnect(
   option: boolean | ReconnectOptions,
 ): Readonly<Required<ReconnectOptions>> | null {
   if (option === false) return null;
-  const d = DEFAULT_CONNECT_OPTIONS.reconnect!;
+  const d = DEFAULT_CLIENT_OPTIONS.reconnect!;
   if (option === true) return d;
   const policy = {
     initialDelayMs: option.initialDelayMs ?? d.initialDelayMs,

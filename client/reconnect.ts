@@ -7,6 +7,7 @@
 
 import { AddressChanged, ConnectionReset, ProtocolError, RelayError } from "../errors.ts";
 import { Reason } from "../protocol/constants.ts";
+import { refTimer } from "./link.ts";
 import type { ReconnectOptions } from "./options.ts";
 
 /** The backoff settings of a reconnecting client. */
@@ -71,6 +72,8 @@ export class Reconnector {
   readonly #abort = new AbortController();
   #running: Promise<void> = Promise.resolve();
   #sleep: { timer: ReturnType<typeof setTimeout>; wake: () => void } | null = null;
+  /** Whether the wait between attempts keeps the process alive. */
+  #refd = true;
 
   /** `giveUp` runs when a run ends without a link (fatal error or no attempts left). */
   constructor(policy: ReconnectPolicy, attempt: Attempt, giveUp: (error: Error) => void) {
@@ -82,6 +85,12 @@ export class Reconnector {
   /** Starts a run after the current one (if any) ends; `cause` is what ended the link. */
   start(cause: Error): void {
     this.#running = this.#running.then(() => this.#run(cause));
+  }
+
+  /** Whether the wait between attempts keeps the process alive (an attempt in flight always does). */
+  setRef(keep: boolean): void {
+    this.#refd = keep;
+    if (this.#sleep) refTimer(this.#sleep.timer, keep);
   }
 
   /** Stops for good: aborts the attempt in flight, cancels the wait; resolves once the run ended. */
@@ -105,6 +114,7 @@ export class Reconnector {
           this.#sleep = null;
           wake();
         }, backoffDelay(attempt, this.#policy));
+        if (!this.#refd) refTimer(timer, false);
         this.#sleep = { timer, wake };
       });
       if (signal.aborted) return;

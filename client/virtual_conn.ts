@@ -8,6 +8,96 @@
 import { BrokenPipe, Closed, ConnectionReset, ProtocolError } from "../errors.ts";
 import { MAX_DATA_BYTES, Reason, reasonName } from "../protocol/constants.ts";
 import type { VirtualAddr } from "./addr.ts";
+import { type ConnState, nextConnState, readsOpen, writesShut } from "./conn_state.ts";
+
+/**
+ * A virtual connection, in `Deno.Conn`'s shape: a function that takes a
+ * `Deno.Conn` takes a `VirtualConn` as it is.
+ *
+ * Bytes arrive complete and in order. `write()` resolves once the bytes are
+ * within the peer's credit and queued to the relay; while the peer does not
+ * read, it waits. A peer's `close()` or `closeWrite()` ends this side's reads
+ * after every byte sent before it has been read.
+ *
+ * A virtual connection holds no operating-system resource of its own: the
+ * client's one TCP link to the relay carries every connection. See
+ * {@linkcode VirtualConn.unref} for what keeps a process alive.
+ *
+ * @example Send a line and read the answer, as with any Deno.Conn
+ * ```ts
+ * import { connect } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * async function ask(conn: Deno.Conn, question: string): Promise<string> {
+ *   await conn.write(new TextEncoder().encode(question));
+ *   await conn.closeWrite();
+ *   return await new Response(conn.readable).text();
+ * }
+ *
+ * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+ * using conn = await net.connect({ hostname: "83.12.4.200", port: 7 });
+ * assert.equal(conn.remoteAddr.port, 7);
+ * assert.equal(await ask(conn, "ping\n"), "ping\n");
+ * ```
+ */
+export interface VirtualConn extends Disposable {
+  /**
+   * Reads into `p`.
+   *
+   * If the link to the relay is lost, reads first return the bytes already
+   * received, then reject with `ConnectionReset` (or resolve null if the peer
+   * had already ended its side).
+   *
+   * @param p Where to copy the bytes; at most `p.length` are read.
+   * @returns The number of bytes read, or null at end of stream.
+   */
+  read(p: Uint8Array): Promise<number | null>;
+  /**
+   * Writes all of `p`, splitting it into frames of at most 65535 bytes.
+   * Concurrent writes do not interleave. Rejects with `BrokenPipe` once this
+   * side or the peer shut the direction down, `ConnectionReset` once the
+   * connection is lost, `Closed` after {@linkcode VirtualConn.close}.
+   *
+   * @param p The bytes to send; they may be reused once the promise resolves.
+   * @returns `p.length`, once every byte is within the peer's credit and queued.
+   */
+  write(p: Uint8Array): Promise<number>;
+  /**
+   * Closes both directions. The peer reads everything written before, then
+   * end of stream. Pending reads resolve null; pending writes reject.
+   * Idempotent.
+   */
+  close(): void;
+  /**
+   * Half-close: tells the peer no more data follows (its reads end after the
+   * bytes already sent). Reading goes on. Idempotent.
+   *
+   * @returns A promise that resolves once the writes before it are queued.
+   */
+  closeWrite(): Promise<void>;
+  /** This end's virtual address: this client's virtual IP and local port. */
+  readonly localAddr: VirtualAddr;
+  /** The peer's virtual address. */
+  readonly remoteAddr: VirtualAddr;
+  /** The incoming bytes as a stream; cancelling it closes the connection. */
+  readonly readable: ReadableStream<Uint8Array<ArrayBuffer>>;
+  /** A stream that writes to the connection; closing it shuts down the write side only. */
+  readonly writable: WritableStream<Uint8Array<ArrayBufferLike>>;
+  /**
+   * Lets this connection keep the process alive again (the default); see
+   * {@linkcode VirtualConn.unref}.
+   */
+  ref(): void;
+  /**
+   * Stops this connection from keeping the process alive. What keeps it
+   * alive is the client's TCP link to the relay, shared by all its sockets:
+   * the client lets go of the link once it, every listener and every open
+   * connection are unref'd.
+   */
+  unref(): void;
+  /** Same as {@linkcode VirtualConn.close}, for `using`. */
+  [Symbol.dispose](): void;
+}
 
 /** What a connection needs from the client that owns it. */
 export interface ConnectionHost {
@@ -18,7 +108,9 @@ export interface ConnectionHost {
   sendShutdown(connectionId: number): void;
   sendClosed(connectionId: number): void;
   /** Forgets the connection: frees its id and local port. */
-  release(conn: VirtualConn): void;
+  release(conn: VirtualConnImpl): void;
+  /** The connection's ref() or unref() changed whether it keeps the process alive. */
+  refChanged(conn: VirtualConnImpl): void;
 }
 
 /** A read waiting for bytes; `resolve(0)` means "look again", n > 0 means n bytes were copied in. */
@@ -42,39 +134,26 @@ export interface ConnectionSetup {
   readonly outbound: boolean;
 }
 
-/**
- * A virtual connection, shaped like `Deno.Conn`: `read`/`write`,
- * `readable`/`writable` streams, `closeWrite()` and `close()`.
- *
- * Bytes arrive complete and in order. `write()` resolves once the bytes are
- * within the peer's credit and queued to the relay; while the peer does not
- * read, it waits. A peer's `close()` or `closeWrite()` ends this side's reads
- * after every byte sent before it has been read.
- *
- * @example Echo one message
- * ```ts ignore
- * import { connect } from "@alphanet/net";
- * await using net = await connect();
- * const conn = await net.connect({ hostname: "83.12.4.200", port: 7 });
- * await conn.write(new TextEncoder().encode("hello"));
- * const buffer = new Uint8Array(5);
- * await conn.read(buffer);
- * conn.close();
- * ```
- */
-export class VirtualConn implements AsyncDisposable {
+/** The implementation of {@linkcode VirtualConn}; created by the client's socket table. */
+export class VirtualConnImpl implements VirtualConn {
   // Static after construction.
   readonly #host: ConnectionHost;
   readonly #setup: ConnectionSetup;
 
+  // Lifecycle: one state (transitions in conn_state.ts), and why the relay no longer carries
+  // the connection (null while it does): the error writes get, and reads once the bytes run out
+  // unless the read side had ended.
+  #state: ConnState = "open";
+  #failure: Error | null = null;
+  #refd = true;
+
   // Receive side, owned by the client's read loop and the application's reads.
-  #chunks: Uint8Array[] = [];
+  #chunks: Uint8Array<ArrayBuffer>[] = [];
   #headOffset = 0;
   #buffered = 0;
   #unacknowledged = 0;
   /** The current receive window: starts as announced, doubles while the reader starves. */
   #window: number;
-  #readEnded = false;
   /** Pending reads; a waiter with a buffer may be handed bytes directly (one copy, no allocation). */
   #readWaiters: ReadWaiter[] = [];
 
@@ -82,13 +161,8 @@ export class VirtualConn implements AsyncDisposable {
   #credit: number;
   #creditWaiters: (() => void)[] = [];
   #writeChain: Promise<unknown> = Promise.resolve();
-  #writeClosed = false;
-  #peerClosed = false;
 
-  // Lifetime.
-  #closed = false;
-  #failure: Error | null = null;
-  #readable: ReadableStream<Uint8Array> | null = null;
+  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
 
   /** Created by the client; applications get connections from `connect` and `accept`. */
@@ -99,17 +173,15 @@ export class VirtualConn implements AsyncDisposable {
     this.#window = setup.receiveWindow;
   }
 
-  /** This end's virtual address. */
   get localAddr(): VirtualAddr {
     return this.#setup.localAddr;
   }
 
-  /** The peer's virtual address. */
   get remoteAddr(): VirtualAddr {
     return this.#setup.remoteAddr;
   }
 
-  /** The relay's id of this end (for logs and diagnostics). */
+  /** The relay's id of this end. */
   get id(): number {
     return this.#setup.id;
   }
@@ -119,12 +191,16 @@ export class VirtualConn implements AsyncDisposable {
     return this.#setup.outbound;
   }
 
-  /**
-   * Reads into `buffer`; resolves with the byte count, or null at end of
-   * stream. If the link to the relay is lost, reads first return the bytes
-   * already received, then reject with ConnectionReset (or resolve null if
-   * the peer had already ended its side).
-   */
+  /** Where the connection is in its life (for tests and diagnostics). */
+  get state(): ConnState {
+    return this.#state;
+  }
+
+  /** Whether the connection keeps the process alive (see `unref`). */
+  get refd(): boolean {
+    return this.#refd;
+  }
+
   async read(buffer: Uint8Array): Promise<number | null> {
     while (true) {
       if (this.#buffered > 0) return this.#copyOut(buffer);
@@ -138,14 +214,11 @@ export class VirtualConn implements AsyncDisposable {
     }
   }
 
-  /**
-   * Writes all of `data`, splitting it into frames of at most 65535 bytes.
-   * Resolves with `data.length` once every byte is within credit and queued;
-   * `data` may be reused after that. Concurrent writes do not interleave.
-   */
   write(data: Uint8Array): Promise<number> {
-    if (this.#closed) return Promise.reject(new Closed("Cannot write: the connection is closed"));
-    if (this.#writeClosed) {
+    if (this.#state === "closed") {
+      return Promise.reject(new Closed("Cannot write: the connection is closed"));
+    }
+    if (writesShut(this.#state)) {
       return Promise.reject(new BrokenPipe("Cannot write: the write side was shut down"));
     }
     const done = this.#writeChain.then(() => this.#writeAll(data));
@@ -153,9 +226,8 @@ export class VirtualConn implements AsyncDisposable {
     return done;
   }
 
-  /** The incoming bytes as a stream; cancelling it closes the connection. */
-  get readable(): ReadableStream<Uint8Array> {
-    this.#readable ??= new ReadableStream<Uint8Array>({
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    this.#readable ??= new ReadableStream<Uint8Array<ArrayBuffer>>({
       pull: async (controller) => {
         const chunk = await this.#nextChunk();
         if (chunk === null) controller.close();
@@ -166,7 +238,6 @@ export class VirtualConn implements AsyncDisposable {
     return this.#readable;
   }
 
-  /** A stream that writes to the connection; closing it shuts down the write side only. */
   get writable(): WritableStream<Uint8Array> {
     this.#writable ??= new WritableStream<Uint8Array>({
       write: async (chunk) => {
@@ -178,42 +249,43 @@ export class VirtualConn implements AsyncDisposable {
     return this.#writable;
   }
 
-  /**
-   * Half-close: tells the peer no more data follows (its reads end after
-   * the bytes already sent). Reading goes on. Idempotent.
-   */
   async closeWrite(): Promise<void> {
-    if (this.#writeClosed || this.#closed) return;
-    this.#writeClosed = true;
+    if (this.#state === "closed" || writesShut(this.#state)) return;
+    this.#state = nextConnState(this.#state, "closeWrite");
     await this.#writeChain;
-    if (!this.#closed && !this.#peerClosed && this.#failure === null) {
-      this.#host.sendShutdown(this.#setup.id);
-    }
+    // Writes queued before closeWrite() went out first; the connection may have ended meanwhile.
+    if (writesShut(this.#state) && this.#failure === null) this.#host.sendShutdown(this.#setup.id);
   }
 
-  /**
-   * Closes both directions. The peer reads everything written before, then
-   * end of stream. Pending reads resolve null; pending writes reject. Idempotent.
-   */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (!this.#peerClosed && this.#failure === null) this.#host.sendClosed(this.#setup.id);
+    if (this.#state === "closed") return;
+    this.#state = nextConnState(this.#state, "close");
+    if (this.#failure === null) this.#host.sendClosed(this.#setup.id);
     this.#chunks = [];
     this.#buffered = 0;
     this.#host.release(this);
     this.#wakeAll();
   }
 
-  /** Same as {@linkcode close}. */
-  [Symbol.asyncDispose](): Promise<void> {
+  [Symbol.dispose](): void {
     this.close();
-    return Promise.resolve();
+  }
+
+  ref(): void {
+    if (this.#refd) return;
+    this.#refd = true;
+    this.#host.refChanged(this);
+  }
+
+  unref(): void {
+    if (!this.#refd) return;
+    this.#refd = false;
+    this.#host.refChanged(this);
   }
 
   /** Client only: bytes arrived from the peer. Throws if the relay broke credit. */
   receive(payload: Uint8Array): void {
-    if (this.#closed || this.#readEnded) return;
+    if (!readsOpen(this.#state)) return;
     if (this.#buffered + this.#unacknowledged + payload.length > this.#window) {
       throw new ProtocolError(
         `Cannot accept data: connection ${this.#setup.id} exceeds its window of ${this.#window} bytes`,
@@ -248,17 +320,16 @@ export class VirtualConn implements AsyncDisposable {
 
   /** Client only: the peer shut down its write side. */
   remoteShutdown(): void {
-    this.#readEnded = true;
+    this.#state = nextConnState(this.#state, "peerShutdown");
     this.#wake(this.#readWaiters);
   }
 
   /** Client only: the relay removed the connection; reads end after the buffered bytes. */
   remoteClosed(reason: number): void {
-    this.#readEnded = true;
-    this.#peerClosed = true;
-    if (reason !== Reason.Normal) {
-      this.#failure = new ConnectionReset(`Connection closed by the relay: ${reasonName(reason)}`);
-    }
+    this.#state = nextConnState(this.#state, "peerShutdown");
+    this.#failure = reason === Reason.Normal
+      ? new BrokenPipe("Cannot write: the peer closed the connection")
+      : new ConnectionReset(`Connection closed by the relay: ${reasonName(reason)}`);
     this.#wakeAll();
   }
 
@@ -276,12 +347,12 @@ export class VirtualConn implements AsyncDisposable {
    * reads with null: every byte the peer sent was delivered.
    */
   #endOfReads(): null | undefined {
-    if (this.#closed || this.#readEnded) return null;
+    if (!readsOpen(this.#state)) return null;
     if (this.#failure) throw this.#failure;
     return undefined;
   }
 
-  async #nextChunk(): Promise<Uint8Array | null> {
+  async #nextChunk(): Promise<Uint8Array<ArrayBuffer> | null> {
     while (true) {
       if (this.#buffered > 0) {
         const head = this.#chunks.shift()!;
@@ -328,7 +399,7 @@ export class VirtualConn implements AsyncDisposable {
    */
   #acknowledge(bytes: number): void {
     this.#unacknowledged += bytes;
-    if (this.#unacknowledged < this.#window / 2 || this.#readEnded || this.#closed) return;
+    if (this.#unacknowledged < this.#window / 2 || !readsOpen(this.#state)) return;
     let increment = this.#unacknowledged;
     if (this.#buffered === 0 && this.#window < this.#setup.maxReceiveWindow) {
       const growth = Math.min(this.#window, this.#setup.maxReceiveWindow - this.#window);
@@ -342,9 +413,8 @@ export class VirtualConn implements AsyncDisposable {
   async #writeAll(data: Uint8Array): Promise<number> {
     let offset = 0;
     while (offset < data.length) {
-      if (this.#closed) throw new Closed("Cannot write: the connection is closed");
+      if (this.#state === "closed") throw new Closed("Cannot write: the connection is closed");
       if (this.#failure) throw this.#failure;
-      if (this.#peerClosed) throw new BrokenPipe("Cannot write: the peer closed the connection");
       if (this.#credit === 0) {
         await new Promise<void>((resolve) => this.#creditWaiters.push(resolve));
         continue;

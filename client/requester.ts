@@ -6,9 +6,14 @@
  * @module
  */
 
-import { ConnectionRefused, HostUnreachable, ProtocolError } from "../errors.ts";
-import { formatIpv4 } from "../protocol/address.ts";
-import { PacketType, Reason } from "../protocol/constants.ts";
+import {
+  ConnectionRefused,
+  HostUnreachable,
+  ProtocolError,
+  RelayError,
+  TimedOut,
+} from "../errors.ts";
+import { PacketType, Reason, reasonName } from "../protocol/constants.ts";
 import type {
   EchoReplyPacket,
   RequestFailedPacket,
@@ -17,16 +22,15 @@ import type {
 } from "../protocol/packets.ts";
 import type { Link } from "./link.ts";
 import type { ClientConfig } from "./options.ts";
-import { RequestTable } from "./requests.ts";
-import type { SocketTable } from "./sockets.ts";
+import type { SocketTable } from "./socket_table.ts";
 import {
-  failureError,
   parseHost,
   parseTarget,
-  type PingTarget,
   type SocketStatus,
-  type VirtualTarget,
-} from "./targets.ts";
+  type VirtualConnectOptions,
+  type VirtualPingOptions,
+} from "./socket_options.ts";
+import { TimedWaiters } from "./timed_waiters.ts";
 import type { VirtualConn } from "./virtual_conn.ts";
 
 /** The packets that answer this client's requests. */
@@ -52,7 +56,7 @@ export class Requester {
   readonly #host: RequesterHost;
 
   // Owned by the read loop and the public methods.
-  readonly #requests = new RequestTable();
+  readonly #requests = new TimedWaiters<AnswerPacket>();
 
   constructor(
     config: Pick<ClientConfig, "requestTimeoutMs" | "window">,
@@ -65,22 +69,22 @@ export class Requester {
   }
 
   /** See `AlphaNetClient.connect`. */
-  async connect(target: VirtualTarget): Promise<VirtualConn> {
-    const destination = parseTarget("connect", target);
-    const status = await this.#status(destination, target.port);
+  async connect(target: VirtualConnectOptions): Promise<VirtualConn> {
+    const destination = parseTarget("connect to", target);
     const where = `${target.hostname}:${target.port}`;
+    const status = await this.#status("connect to", where, destination, target.port);
     if (!status.online) throw new HostUnreachable(`Cannot connect to ${where}: host is offline`);
     if (!status.listening) {
       throw new ConnectionRefused(`Cannot connect to ${where}: nothing listens there`);
     }
-    const link = await this.#host.linkReady("connect");
+    const link = await this.#host.linkReady(`connect to ${where}`);
     const localPort = this.#sockets.reservePort();
     const answer = Promise.withResolvers<VirtualConn>();
-    const requestId = this.#requests.open(this.#config.requestTimeoutMs, (packet) => {
+    const requestId = this.#open("connect to", where, (packet) => {
       if (packet.type === PacketType.SocketConnectionResponse && packet.accepted) {
         // Registered here, in the read loop, so data right behind the answer finds it.
         const conn = this.#sockets.adopt(packet.connectionId, localPort, packet.window, {
-          transport: "alphanet",
+          transport: "tcp",
           hostname: target.hostname,
           port: target.port,
         }, true);
@@ -90,7 +94,7 @@ export class Requester {
       this.#sockets.freePort(localPort);
       answer.reject(
         packet.type === PacketType.RequestFailed
-          ? failureError(where, packet.reason)
+          ? failureError("connect to", where, packet.reason)
           : new ConnectionRefused(`Cannot connect to ${where}: connection denied`),
       );
     }, (error) => {
@@ -111,22 +115,29 @@ export class Requester {
   }
 
   /** See `AlphaNetClient.status`. */
-  async status(target: VirtualTarget): Promise<SocketStatus> {
-    return await this.#status(parseTarget("query status of", target), target.port);
+  async status(target: VirtualConnectOptions): Promise<SocketStatus> {
+    const destination = parseTarget("query status of", target);
+    const where = `${target.hostname}:${target.port}`;
+    return await this.#status("query status of", where, destination, target.port);
   }
 
   /** See `AlphaNetClient.ping`. */
-  async ping(target: PingTarget): Promise<number> {
+  async ping(target: VirtualPingOptions): Promise<number> {
     const destination = parseHost("ping", target.hostname);
-    const link = await this.#host.linkReady("ping");
+    const link = await this.#host.linkReady(`ping ${target.hostname}`);
     const answer = Promise.withResolvers<number>();
     const sentAt = performance.now();
-    const requestId = this.#requests.open(this.#config.requestTimeoutMs, (packet) => {
+    const requestId = this.#open("ping", target.hostname, (packet) => {
       if (packet.type === PacketType.EchoReply) answer.resolve(performance.now() - sentAt);
       else if (packet.type === PacketType.RequestFailed) {
-        answer.reject(failureError(target.hostname, packet.reason));
+        answer.reject(failureError("ping", target.hostname, packet.reason));
       } else {
-        answer.reject(new ProtocolError("Cannot ping: unexpected answer", Reason.UnexpectedPacket));
+        answer.reject(
+          new ProtocolError(
+            `Cannot ping ${target.hostname}: unexpected answer`,
+            Reason.UnexpectedPacket,
+          ),
+        );
       }
     }, answer.reject);
     link.send({
@@ -140,7 +151,7 @@ export class Requester {
 
   /** Settles the request `packet` answers; called from the read loop of `link`. */
   answer(link: Link, packet: AnswerPacket): void {
-    const delivered = this.#requests.answer(packet.requestId, packet);
+    const delivered = this.#requests.resolve(packet.requestId, packet);
     if (!delivered && packet.type === PacketType.SocketConnectionResponse && packet.accepted) {
       // We gave up on this request (time-out); tell the relay to drop the connection.
       link.send({
@@ -153,22 +164,47 @@ export class Requester {
 
   /** Fails every request in flight with `error`. */
   failAll(error: Error): void {
-    this.#requests.failAll(error);
+    this.#requests.rejectAll(error);
   }
 
-  async #status(destination: number, port: number): Promise<SocketStatus> {
-    const link = await this.#host.linkReady("query status");
+  /** Registers a request: `onAnswer` gets its answer, `onError` a time-out or link loss. */
+  #open(
+    action: string,
+    where: string,
+    onAnswer: (packet: AnswerPacket) => void,
+    onError: (error: Error) => void,
+  ): number {
+    const ms = this.#config.requestTimeoutMs;
+    return this.#requests.add(
+      ms,
+      onAnswer,
+      onError,
+      () => new TimedOut(`Cannot ${action} ${where}: no answer within ${ms} ms`),
+    );
+  }
+
+  /** A status request, for `status()` and as the first step of `connect()`. */
+  async #status(
+    action: string,
+    where: string,
+    destination: number,
+    port: number,
+  ): Promise<SocketStatus> {
+    const link = await this.#host.linkReady(`${action} ${where}`);
     const answer = Promise.withResolvers<SocketStatus>();
-    const requestId = this.#requests.open(this.#config.requestTimeoutMs, (packet) => {
+    const requestId = this.#open(action, where, (packet) => {
       if (packet.type === PacketType.SocketStatusResponse) {
         answer.resolve({ online: true, listening: packet.listening });
       } else if (packet.type === PacketType.RequestFailed && packet.reason === Reason.Offline) {
         answer.resolve({ online: false, listening: false });
       } else if (packet.type === PacketType.RequestFailed) {
-        answer.reject(failureError(`${formatIpv4(destination)}:${port}`, packet.reason));
+        answer.reject(failureError(action, where, packet.reason));
       } else {
         answer.reject(
-          new ProtocolError("Cannot read status: unexpected answer", Reason.UnexpectedPacket),
+          new ProtocolError(
+            `Cannot ${action} ${where}: unexpected answer`,
+            Reason.UnexpectedPacket,
+          ),
         );
       }
     }, answer.reject);
@@ -181,4 +217,22 @@ export class Requester {
     });
     return answer.promise;
   }
+}
+
+/**
+ * The error a RequestFailed answer stands for: the destination is offline or
+ * did not answer, or the relay refused the request itself (rate limit, too
+ * many requests or connections, ...), which is no refusal by the peer.
+ */
+function failureError(action: string, where: string, reason: Reason): Error {
+  if (reason === Reason.Offline) {
+    return new HostUnreachable(`Cannot ${action} ${where}: host is offline`);
+  }
+  if (reason === Reason.Timeout) {
+    return new TimedOut(`Cannot ${action} ${where}: the host did not answer`);
+  }
+  return new RelayError(
+    reason,
+    `Cannot ${action} ${where}: the relay refused the request: ${reasonName(reason)}`,
+  );
 }

@@ -16,7 +16,7 @@ import type {
 } from "../protocol/packets.ts";
 import type { VirtualAddr } from "./addr.ts";
 import type { Link } from "./link.ts";
-import type { SocketTable } from "./sockets.ts";
+import type { SocketTable } from "./socket_table.ts";
 
 /** The requests a peer sends to this client. */
 export type PeerRequestPacket =
@@ -88,7 +88,7 @@ export class Responder {
       });
     if (!listener || !listener.hasRoom) return deny();
     const remote: VirtualAddr = {
-      transport: "alphanet",
+      transport: "tcp",
       hostname: formatIpv4(packet.source),
       port: packet.sourcePort,
     };

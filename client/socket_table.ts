@@ -18,9 +18,9 @@ import type {
 import type { VirtualAddr } from "./addr.ts";
 import type { Link } from "./link.ts";
 import type { ClientConfig } from "./options.ts";
-import type { ListenOptions } from "./targets.ts";
-import { type ConnectionHost, VirtualConn } from "./virtual_conn.ts";
-import { VirtualListener } from "./virtual_listener.ts";
+import type { VirtualListenOptions } from "./socket_options.ts";
+import { type ConnectionHost, VirtualConnImpl } from "./virtual_conn.ts";
+import { VirtualListenerImpl } from "./virtual_listener.ts";
 
 const DEFAULT_BACKLOG = 128;
 
@@ -31,23 +31,37 @@ export type ConnectionPacket =
   | SocketShutdownPacket
   | SocketClosedPacket;
 
-/** The client's sockets; owned by its read loop and its public methods. */
+/**
+ * The client's sockets; owned by its read loop and its public methods. It
+ * also counts the open sockets that keep the process alive (not unref'd), so
+ * the client knows when it may let go of its link.
+ */
 export class SocketTable {
   // Static after construction.
   readonly #config: Pick<ClientConfig, "window" | "maxWindow">;
+  readonly #refsChanged: () => void;
 
   // Set by attach(): the virtual IP stays across links, the host is null while there is no link.
   #hostname = "";
   #host: ConnectionHost | null = null;
 
-  readonly #listeners = new Map<number, VirtualListener>();
+  readonly #listeners = new Map<number, VirtualListenerImpl>();
   /** Local ports of outbound connections: the connection, or null while its request is in flight. */
-  readonly #outboundPorts = new Map<number, VirtualConn | null>();
+  readonly #outboundPorts = new Map<number, VirtualConnImpl | null>();
   #nextEphemeralPort = EPHEMERAL_PORT_FIRST;
-  readonly #connections = new Map<number, VirtualConn>();
+  readonly #connections = new Map<number, VirtualConnImpl>();
+  /** Listeners and connections in the maps above that are ref'd. */
+  #refs = 0;
 
-  constructor(config: Pick<ClientConfig, "window" | "maxWindow">) {
+  /** `refsChanged` runs whenever {@linkcode SocketTable.refs} changes. */
+  constructor(config: Pick<ClientConfig, "window" | "maxWindow">, refsChanged: () => void) {
     this.#config = config;
+    this.#refsChanged = refsChanged;
+  }
+
+  /** How many open listeners and connections keep the process alive. */
+  get refs(): number {
+    return this.#refs;
   }
 
   /** A link joined as `hostname`: connections adopted from now on send through it. */
@@ -62,6 +76,9 @@ export class SocketTable {
       sendClosed: (id) =>
         link.send({ type: PacketType.SocketClosed, connectionId: id, reason: Reason.Normal }),
       release: (conn) => this.#release(conn),
+      refChanged: (conn) => {
+        if (this.#connections.get(conn.id) === conn) this.#countRef(conn.refd ? 1 : -1);
+      },
     };
   }
 
@@ -71,7 +88,7 @@ export class SocketTable {
   }
 
   /** Binds a listener; see `AlphaNetClient.listen`. */
-  listen(options: ListenOptions): VirtualListener {
+  listen(options: VirtualListenOptions): VirtualListenerImpl {
     let port = options.port;
     if (!Number.isInteger(port) || port < 0 || port > MAX_PORT) {
       throw new RangeError(`Cannot listen: port ${port} is outside 0..${MAX_PORT}`);
@@ -84,16 +101,24 @@ export class SocketTable {
     else if (this.#listeners.has(port) || this.#outboundPorts.has(port)) {
       throw new AddrInUse(`Cannot listen on port ${port}: it is in use`);
     }
-    const addr: VirtualAddr = { transport: "alphanet", hostname: this.#hostname, port };
-    const listener = new VirtualListener(addr, backlog, options.accept, (closed) => {
-      if (this.#listeners.get(port) === closed) this.#listeners.delete(port);
+    const addr: VirtualAddr = { transport: "tcp", hostname: this.#hostname, port };
+    const listener = new VirtualListenerImpl(addr, backlog, options.accept, {
+      closed: (closed) => {
+        if (this.#listeners.get(port) !== closed) return;
+        this.#listeners.delete(port);
+        if (closed.refd) this.#countRef(-1);
+      },
+      refChanged: (changed) => {
+        if (this.#listeners.get(port) === changed) this.#countRef(changed.refd ? 1 : -1);
+      },
     });
     this.#listeners.set(port, listener);
+    this.#countRef(1);
     return listener;
   }
 
   /** The listener bound to `port`, if any. */
-  listener(port: number): VirtualListener | undefined {
+  listener(port: number): VirtualListenerImpl | undefined {
     return this.#listeners.get(port);
   }
 
@@ -119,10 +144,10 @@ export class SocketTable {
     sendWindow: number,
     remote: VirtualAddr,
     outbound: boolean,
-  ): VirtualConn {
-    const conn = new VirtualConn(this.#host!, {
+  ): VirtualConnImpl {
+    const conn = new VirtualConnImpl(this.#host!, {
       id,
-      localAddr: { transport: "alphanet", hostname: this.#hostname, port: localPort },
+      localAddr: { transport: "tcp", hostname: this.#hostname, port: localPort },
       remoteAddr: remote,
       receiveWindow: this.#config.window,
       maxReceiveWindow: this.#config.maxWindow,
@@ -130,6 +155,7 @@ export class SocketTable {
       outbound,
     });
     this.#connections.set(id, conn);
+    this.#countRef(1);
     if (outbound) this.#outboundPorts.set(localPort, conn);
     return conn;
   }
@@ -149,7 +175,7 @@ export class SocketTable {
       case PacketType.SocketClosed: {
         const conn = this.#connections.get(packet.connectionId);
         if (!conn) return;
-        this.#connections.delete(packet.connectionId);
+        this.#forget(conn);
         conn.remoteClosed(packet.reason);
         return;
       }
@@ -161,8 +187,7 @@ export class SocketTable {
 
   /** The link was lost: its connections are dead; listeners stay, minus their dead backlog. */
   linkLost(error: Error): void {
-    for (const conn of this.#connections.values()) conn.linkLost(error);
-    this.#connections.clear();
+    for (const conn of this.#forgetAll()) conn.linkLost(error);
     for (const [port, conn] of this.#outboundPorts) {
       if (conn !== null) this.#outboundPorts.delete(port);
     }
@@ -177,16 +202,35 @@ export class SocketTable {
 
   /** The client ended for good: everything fails with `reason`. */
   shutdown(reason: Error): void {
-    for (const conn of this.#connections.values()) conn.linkLost(reason);
-    this.#connections.clear();
+    for (const conn of this.#forgetAll()) conn.linkLost(reason);
     this.#outboundPorts.clear();
     for (const listener of [...this.#listeners.values()]) listener.shutdown(reason);
   }
 
-  #release(conn: VirtualConn): void {
-    if (this.#connections.get(conn.id) === conn) this.#connections.delete(conn.id);
+  #release(conn: VirtualConnImpl): void {
+    if (this.#connections.get(conn.id) === conn) this.#forget(conn);
     const port = conn.localAddr.port;
     if (conn.outbound && this.#outboundPorts.get(port) === conn) this.#outboundPorts.delete(port);
+  }
+
+  /** Removes an open connection from the table. */
+  #forget(conn: VirtualConnImpl): void {
+    this.#connections.delete(conn.id);
+    if (conn.refd) this.#countRef(-1);
+  }
+
+  /** Removes every open connection from the table and returns them. */
+  #forgetAll(): VirtualConnImpl[] {
+    const all = [...this.#connections.values()];
+    this.#connections.clear();
+    const refd = all.filter((conn) => conn.refd).length;
+    if (refd > 0) this.#countRef(-refd);
+    return all;
+  }
+
+  #countRef(delta: number): void {
+    this.#refs += delta;
+    this.#refsChanged();
   }
 
   #ephemeralPort(): number {
