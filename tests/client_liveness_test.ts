@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import {
   type AlphaNetClient,
   connect,
-  type ConnectOptions,
+  type ClientOptions,
   PeerTimeout,
   TimedOut,
 } from "../mod.ts";
@@ -26,7 +26,7 @@ const PEER_TIMEOUT_MS = 300;
 /** Connects a client to the fake relay and completes its handshake by hand. */
 async function join(
   fake: FakeRelay,
-  options: ConnectOptions,
+  options: ClientOptions,
 ): Promise<{ client: AlphaNetClient; link: Awaited<ReturnType<FakeRelay["acceptJoin"]>> }> {
   const connecting = connect({
     port: fake.port,

@@ -12,7 +12,7 @@ import {
   type AlphaNetClient,
   connect,
   ConnectionReset,
-  type ConnectOptions,
+  type ClientOptions,
   PeerTimeout,
   RelayError,
   Replaced,
@@ -29,7 +29,7 @@ import { startRelay, type TestRelay } from "./_helpers/relay_fixture.ts";
 import { readAll } from "./_helpers/streams.ts";
 
 /** Fast backoff so the tests reconnect within tens of milliseconds. */
-const FAST: ConnectOptions["reconnect"] = { initialDelayMs: 10, maxDelayMs: 50 };
+const FAST: ClientOptions["reconnect"] = { initialDelayMs: 10, maxDelayMs: 50 };
 
 /** Starts a relay on the port and database of `first` (which must be closed). */
 function restart(
@@ -45,7 +45,7 @@ function restart(
   });
 }
 
-function join(port: number, options: ConnectOptions = {}): Promise<AlphaNetClient> {
+function join(port: number, options: ClientOptions = {}): Promise<AlphaNetClient> {
   return withTimeout(connect({ port, reconnect: FAST, ...options }), STEP_MS, "a client to join");
 }
 

@@ -19,6 +19,7 @@ import {
   PROTOCOL_VERSION,
   Reason,
 } from "../protocol/mod.ts";
+import type { VirtualConnImpl } from "../client/virtual_conn.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
 import { randomIdentity, text, utf8 } from "./_helpers/bytes.ts";
 import { addressOf, type RawClient, rawClient, rawConnect } from "./_helpers/raw_client.ts";
@@ -221,10 +222,11 @@ Deno.test("a raw client naming another client's connection id is closed with Unk
 
       raw = await rawClient(relay.port);
       await raw.handshake();
-      assert.ok(aEnd.id >= 1, "a's end has a real id to steal");
+      const stolenId = (aEnd as VirtualConnImpl).id;
+      assert.ok(stolenId >= 1, "a's end has a real id to steal");
       await raw.send({
         type: PacketType.ArbitraryData,
-        connectionId: aEnd.id,
+        connectionId: stolenId,
         payload: utf8("INJECTED"),
       });
       await raw.expectError(Reason.UnknownId, "foreign connection id");

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type AlphaNetClient, connect, type ConnectOptions, type VirtualConn } from "../mod.ts";
+import { type AlphaNetClient, connect, type ClientOptions, type VirtualConn } from "../mod.ts";
 import {
   encode,
   FrameDecoder,
@@ -254,7 +254,7 @@ interface Transfer {
 /** Joins a sender (with `senderOptions`) and a receiver, connects them, runs `body`, cleans up. */
 async function withTransfer(
   relay: TestRelay,
-  senderOptions: ConnectOptions,
+  senderOptions: ClientOptions,
   body: (transfer: Transfer) => Promise<void>,
 ): Promise<void> {
   const sender = await withTimeout(

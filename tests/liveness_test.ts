@@ -344,7 +344,7 @@ Deno.test("--socket-idle-timeout closes a connection without data on both ends, 
 Deno.test("a request its owner never answers fails with the relay's Timeout, and leaves nothing pending", async () => {
   const REQUEST_TIMEOUT_MS = 300;
   // One request in flight at most: had the first one stayed pending, the next would fail
-  // with TooManyPending (ConnectionRefused) instead of TimedOut.
+  // with TooManyPending (a RelayError) instead of TimedOut.
   const relay = await startRelay({
     db: ":memory:",
     requestTimeoutMs: REQUEST_TIMEOUT_MS,

@@ -15,6 +15,7 @@ import {
   type VirtualAddr,
   type VirtualConn,
 } from "../mod.ts";
+import type { VirtualConnImpl } from "../client/virtual_conn.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
 import {
   concatBytes,
@@ -189,7 +190,7 @@ Deno.test("an accept filter that returns false refuses the connection and sees t
         ConnectionRefused,
       );
       assert.equal(seen.length, 1);
-      assert.equal(seen[0].transport, "alphanet");
+      assert.equal(seen[0].transport, "tcp");
       assert.equal(seen[0].hostname, a.virtualIp);
       assert.ok(seen[0].port >= 1 && seen[0].port <= 65535);
     } finally {
@@ -304,7 +305,7 @@ Deno.test("a client can connect to its own listener", async () => {
   await withPair(async ({ a }) => {
     const { dialed, accepted, close } = await openConn(a, a, 23);
     try {
-      assert.notEqual(dialed.id, accepted.id);
+      assert.notEqual((dialed as VirtualConnImpl).id, (accepted as VirtualConnImpl).id);
       assert.equal(dialed.remoteAddr.hostname, a.virtualIp);
       assert.equal(accepted.remoteAddr.hostname, a.virtualIp);
       await dialed.write(utf8("to myself"));
@@ -366,22 +367,22 @@ Deno.test("localAddr and remoteAddr mirror each other on both ends", async () =>
   await withPair(async ({ a, b }) => {
     const { dialed, accepted, close } = await openConn(a, b, 4242);
     try {
-      assert.equal(dialed.localAddr.transport, "alphanet");
+      assert.equal(dialed.localAddr.transport, "tcp");
       assert.equal(dialed.localAddr.hostname, a.virtualIp);
       assert.ok(dialed.localAddr.port >= 49152 && dialed.localAddr.port <= 65535);
       assert.deepEqual(dialed.remoteAddr, {
-        transport: "alphanet",
+        transport: "tcp",
         hostname: b.virtualIp,
         port: 4242,
       });
       assert.deepEqual(accepted.localAddr, {
-        transport: "alphanet",
+        transport: "tcp",
         hostname: b.virtualIp,
         port: 4242,
       });
       assert.deepEqual(accepted.remoteAddr, dialed.localAddr);
-      assert.equal(dialed.outbound, true);
-      assert.equal(accepted.outbound, false);
+      assert.equal((dialed as VirtualConnImpl).outbound, true);
+      assert.equal((accepted as VirtualConnImpl).outbound, false);
     } finally {
       close();
     }

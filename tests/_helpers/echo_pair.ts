@@ -1,7 +1,7 @@
 /** Two real clients joined by one echoed virtual connection. */
 
 import assert from "node:assert/strict";
-import { type AlphaNetClient, connect, type ConnectOptions, type VirtualConn } from "../../mod.ts";
+import { type AlphaNetClient, connect, type ClientOptions, type VirtualConn } from "../../mod.ts";
 import { STEP_MS, withTimeout } from "./async.ts";
 import { randomIdentity, text, utf8 } from "./bytes.ts";
 import { readExactly } from "./streams.ts";
@@ -27,7 +27,7 @@ const ECHO_MAX_READS = 1_000_000;
  */
 export async function startEchoPair(
   port: number,
-  options: ConnectOptions = {},
+  options: ClientOptions = {},
   virtualPort = 7,
 ): Promise<EchoPair> {
   const join = (who: string) =>
