@@ -77,6 +77,12 @@ Deno.test("clients list, show and release work on the registry of a running rela
       assert.equal((JSON.parse(shown.stdout) as ClientJson).virtualIp, stays.virtualIp);
       const text = await clients("list", "--db", db);
       assert.match(
+        text.stdout.split("\n")[0],
+        /^VIRTUAL IP\s+KIND\s+FIRST SEEN\s+LAST SEEN\s+STATE$/,
+        "a header row first",
+      );
+      assert.equal(text.stdout.trimEnd().split("\n").length, 1 + listed.length);
+      assert.match(
         text.stdout,
         new RegExp(`^${stays.virtualIp.replaceAll(".", "\\.")}\\s+identity\\s.*online$`, "m"),
       );
@@ -145,4 +151,69 @@ Deno.test("--log-format json writes one JSON object per connect, assignment and 
     assert.equal(typeof event.time, "string");
     assert.equal(typeof event.level, "string");
   }
+});
+
+Deno.test("clients --db on a file that is not a SQLite database prints one line and exits 1", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/notes.txt`;
+    await Deno.writeTextFile(path, "these are not the tables you are looking for\n".repeat(200));
+    for (const args of [["list"], ["show", "1.2.3.4"], ["list", "--json"]]) {
+      const run = await clients(...args, "--db", path);
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.stdout, "");
+      assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+      assert.match(run.stderr, /^alphanet relay: cannot read registry .*notes\.txt: /);
+    }
+    const missing = await clients("list", "--db", `${dir}/absent.db`);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^alphanet relay: cannot open registry .*: no such file\n$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("clients usage errors are one line with exit 2", async () => {
+  for (const args of [["frobnicate"], ["show", "1.2.3"], ["list", "extra"], ["--bogus"]]) {
+    const run = await clients(...args);
+    assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+    assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+    assert.match(run.stderr, /^alphanet relay: .* \(see clients --help\)$/m);
+  }
+});
+
+Deno.test("--log-level debug logs the settings the relay runs with and its shutdown", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", "--port", "0", "--db", ":memory:"]
+      .concat(["--log-level", "debug", "--log-format", "json"]),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let first = "";
+  for (let reads = 0; reads < 100 && !first.includes("\n"); reads++) {
+    const { value, done } = await stdout.read();
+    if (done) break;
+    first += value;
+  }
+  const port = Number(/:(\d+)\n/.exec(first)?.[1]);
+  const client = await connect({ port, identity: randomIdentity(), reconnect: false });
+  await client.close();
+  child.kill("SIGTERM");
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+    (async () => {
+      while (!(await stdout.read()).done) { /* drain */ }
+    })(),
+  ]);
+  assert.equal(status.code, 0);
+  const events = stderr.trim().split("\n").map((line) => JSON.parse(line));
+  const config = events.find((event) => event.event === "config");
+  assert.ok(config, stderr);
+  assert.equal(config.level, "debug");
+  assert.equal(config.port, port);
+  assert.equal(config.db, ":memory:");
+  assert.equal(typeof config.keepaliveMs, "number");
+  assert.ok(events.some((event) => event.event === "shutdown" && event.signal === "SIGTERM"));
 });

@@ -2,13 +2,15 @@
  * The command line, `cli.ts`, always as a real subprocess, against the real
  * relay (`server.ts` as a subprocess): HTTP through expose/forward, netcat
  * with half-close, status and ping, whoami and the identity file, help and
- * usage errors.
+ * usage errors; global flags before the command, netcat finishing by itself
+ * and -k, expose/forward started before the relay, forward's refusals, --json.
  */
 
 import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
-import { concatBytes, pseudoRandomBytes, sha256hex } from "./_helpers/bytes.ts";
+import { formatDuration, sentText } from "../cli/progress.ts";
+import { concatBytes, pseudoRandomBytes, sha256hex, text } from "./_helpers/bytes.ts";
 import { type ServerProcess, startServer } from "./_helpers/server_process.ts";
 import { readStreamAll } from "./_helpers/streams.ts";
 
@@ -498,4 +500,529 @@ Deno.test("cli: --help for every command exits 0; usage errors exit 2 and runtim
   assertOneLineError(extra, 2, /^alphanet: whoami: expected no arguments/);
   assertOneLineError(badCount, 2, /^alphanet: bad --count "zero"/);
   assertOneLineError(unreachable, 1, /^alphanet: cannot join relay at 127\.0\.0\.1:\d+: /);
+});
+
+/** A CLI process whose stdout and stderr are both read as lines. */
+interface Spawned {
+  readonly child: Deno.ChildProcess;
+  readonly out: Lines;
+  readonly err: Lines;
+}
+
+/** Starts `cli.ts args` with stdin `stdin`; read its output with `out` and `err`. */
+function spawnCli(args: string[], stdin: "null" | "piped" = "null"): Spawned {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return { child, out: new Lines(child.stdout), err: new Lines(child.stderr) };
+}
+
+/** A CLI process whose stdout is collected as bytes and stderr read as lines. */
+interface SpawnedNetcat {
+  readonly child: Deno.ChildProcess;
+  readonly bytes: ByteCollector;
+  readonly err: Lines;
+}
+
+/** Starts `cli.ts args` (listen, connect) with stdin `stdin`. */
+function spawnNetcat(args: string[], stdin: "null" | "piped"): SpawnedNetcat {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return { child, bytes: new ByteCollector(child.stdout), err: new Lines(child.stderr) };
+}
+
+/** Stops `spawned` (SIGTERM unless it exited) and drains it; resolves with its exit code. */
+async function stopCli(spawned: Spawned): Promise<number> {
+  try {
+    spawned.child.kill("SIGTERM");
+  } catch {
+    // Already exited.
+  }
+  const status = await withTimeout(spawned.child.status, STEP_MS, "the CLI to exit");
+  await Promise.all([spawned.out.rest(), spawned.err.rest()]);
+  return status.code;
+}
+
+/** A TCP port that was free a moment ago: bound, then released. */
+function freePort(): number {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  return port;
+}
+
+/** Lines of a stderr text, without blank ones. */
+function linesOf(text: string): string[] {
+  return text.split("\n").filter((line) => line.trim() !== "");
+}
+
+/** Whether util-linux `script` is there to give a command a terminal as stdin. */
+const HAS_SCRIPT = (() => {
+  try {
+    return Deno.statSync("/usr/bin/script").isFile;
+  } catch {
+    return false;
+  }
+})();
+
+/** Quotes `text` for sh. */
+function shQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Reads everything from a TCP connection until the peer closes; rejects on a reset. */
+async function readTcpToEnd(conn: Deno.TcpConn): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(64 * 1024);
+  // Each pass reads a chunk; the peer's close ends it (callers bound it with withTimeout).
+  while (true) {
+    const count = await conn.read(buffer);
+    if (count === null) return concatBytes(chunks);
+    chunks.push(buffer.slice(0, count));
+  }
+}
+
+Deno.test("cli: global flags work before and after the command", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+  const server = await relay();
+  try {
+    const [flags] = [as(server, dir, "me")];
+    const after = await runCli(["whoami", ...flags]);
+    const before = await runCli([...flags, "whoami"]);
+    const mixed = await runCli([
+      `--server=127.0.0.1:${server.port}`,
+      "whoami",
+      "--identity-file",
+      `${dir}/me.id`,
+    ]);
+    for (const result of [after, before, mixed]) assert.equal(result.code, 0, result.stderr);
+    assert.match(after.stdout, /^\d+\.\d+\.\d+\.\d+\n$/);
+    assert.equal(before.stdout, after.stdout);
+    assert.equal(mixed.stdout, after.stdout);
+
+    const [help, helpAfter, bogus, dangling] = await Promise.all([
+      runCli(["--help", "status"]),
+      runCli(["status", "--help"]),
+      runCli(["--bogus", "whoami"]),
+      runCli(["--server"]),
+    ]);
+    assert.equal(help.code, 0);
+    assert.ok(help.stdout.startsWith("Usage: alphanet status "), help.stdout);
+    assert.equal(helpAfter.stdout, help.stdout);
+    assertOneLineError(bogus, 2, /^alphanet: unknown flag "--bogus" before the command/);
+    assertOneLineError(dangling, 2, /^alphanet: missing value of --server$/);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: an identity file in missing folders creates them 0700, the file 0600", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+  const server = await relay();
+  try {
+    const path = `${dir}/home/.alphanet/web`;
+    const first = await runCli([
+      "whoami",
+      "--server",
+      `127.0.0.1:${server.port}`,
+      "--identity-file",
+      path,
+    ]);
+    assert.equal(first.code, 0, first.stderr);
+    for (const folder of [`${dir}/home`, `${dir}/home/.alphanet`]) {
+      const info = await Deno.stat(folder);
+      assert.ok(info.isDirectory);
+      assert.equal(info.mode! & 0o777, 0o700, folder);
+    }
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    // "~/" is the home folder even where the shell did not expand it (--identity-file=~/...).
+    const again = await runCli(
+      ["whoami", "--server", `127.0.0.1:${server.port}`, "--identity-file=~/.alphanet/web"],
+      { HOME: `${dir}/home` },
+    );
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout, first.stdout);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "cli: the tour's listen > file (a terminal as stdin) and connect < file both finish by themselves",
+  ignore: !HAS_SCRIPT,
+  async fn(): Promise<void> {
+    const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+    const server = await relay();
+    const sent = pseudoRandomBytes(3 * MiB + 123, 11);
+    await Deno.writeFile(`${dir}/in.bin`, sent);
+    const cli = (args: string[]): string =>
+      [Deno.execPath(), "run", "-A", CLI, ...args].map(shQuote).join(" ");
+    // `script` gives the listener a terminal as stdin, as in the tour; nothing is typed.
+    const listener = new Deno.Command("script", {
+      args: [
+        "-qec",
+        `${cli(["listen", "0", ...as(server, dir, "a")])} > ${shQuote(`${dir}/out.bin`)}`,
+        "/dev/null",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const terminal = new Lines(listener.stdout);
+    try {
+      const listening = await terminal.expect("listening on ", 15_000);
+      const target = listening.slice("listening on ".length).trim();
+      const connector = await withTimeout(
+        new Deno.Command("sh", {
+          args: [
+            "-c",
+            `${cli(["connect", target, ...as(server, dir, "b")])} < ${shQuote(`${dir}/in.bin`)}`,
+          ],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output(),
+        BULK_MS,
+        "connect < in.bin to finish",
+      );
+      assert.equal(connector.code, 0, new TextDecoder().decode(connector.stderr));
+      assert.equal(connector.stdout.length, 0);
+      const listened = await withTimeout(listener.status, BULK_MS, "listen > out.bin to finish");
+      assert.equal(listened.code, 0, terminal.seen);
+      const received = await Deno.readFile(`${dir}/out.bin`);
+      assert.equal(received.length, sent.length);
+      assert.equal(await sha256hex(received), await sha256hex(sent));
+    } finally {
+      try {
+        listener.kill("SIGKILL");
+      } catch {
+        // Finished.
+      }
+      await listener.status;
+      await listener.stdin.close().catch(() => {});
+      await terminal.rest().catch(() => "");
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("cli: listen -k serves two connections in turn, then exits 0 on SIGTERM", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+  const server = await relay();
+  const listener = spawnNetcat(["listen", "0", "-k", ...as(server, dir, "listener")], "null");
+  const received = listener.bytes;
+  try {
+    const target = (await listener.err.expect("listening on ", 15_000)).slice(
+      "listening on ".length,
+    );
+    const messages = ["first connection\n", "second connection\n"];
+    for (const [i, message] of messages.entries()) {
+      const connector = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", CLI, "connect", target, ...as(server, dir, `c${i}`)],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = connector.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(message));
+      await writer.close();
+      const done = await withTimeout(connector.output(), BULK_MS, `connect ${i} to finish`);
+      assert.equal(done.code, 0, new TextDecoder().decode(done.stderr));
+      await listener.err.expect("connection from ");
+    }
+    const expected = new TextEncoder().encode(messages.join(""));
+    await withTimeout(received.atLeast(expected.length), STEP_MS, "both messages");
+    listener.child.kill("SIGTERM");
+    const status = await withTimeout(listener.child.status, STEP_MS, "listen -k to exit");
+    assert.equal(status.code, 0, listener.err.seen);
+    assert.equal(text(await received.all()), messages.join(""));
+  } finally {
+    try {
+      listener.child.kill("SIGKILL");
+    } catch {
+      // Exited.
+    }
+    await listener.child.status;
+    await received.all().catch(() => {});
+    await listener.err.rest().catch(() => "");
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: --progress of a transfer whose peer dies says 'failed after', never 'done'", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+  const server = await relay();
+  const listener = spawnNetcat(["listen", "0", ...as(server, dir, "listener")], "piped");
+  const atListener = listener.bytes;
+  try {
+    const target = (await listener.err.expect("listening on ", 15_000)).slice(
+      "listening on ".length,
+    );
+    const connector = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", CLI, "connect", target, "--progress", ...as(server, dir, "sender")],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const connectorErr = new Response(connector.stderr).text();
+    const connectorOut = readStreamAll(connector.stdout);
+    const writer = connector.stdin.getWriter();
+    await writer.write(pseudoRandomBytes(MiB, 5));
+    await withTimeout(atListener.atLeast(1), STEP_MS, "the first bytes at the listener");
+    listener.child.kill("SIGKILL");
+    await listener.child.status;
+    // More input after the peer is gone: the sending side must fail now if it did not already.
+    await writer.write(pseudoRandomBytes(MiB, 6)).catch(() => {});
+    await writer.close().catch(() => {});
+    const status = await withTimeout(connector.status, BULK_MS, "connect to fail");
+    const stderr = await connectorErr;
+    await connectorOut;
+    assert.equal(status.code, 1, stderr);
+    assert.match(stderr, /^failed after [\d.]+ s: sent [\d.]+ MiB/m);
+    assert.doesNotMatch(stderr, /^done/m);
+    assert.match(stderr, /^alphanet: cannot (send to|receive from) \d+\.\d+\.\d+\.\d+:\d+: /m);
+  } finally {
+    try {
+      listener.child.kill("SIGKILL");
+    } catch {
+      // Killed above.
+    }
+    await listener.child.status;
+    await listener.child.stdin.close().catch(() => {});
+    await atListener.all().catch(() => {});
+    await listener.err.rest().catch(() => "");
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: --progress shows percent and ETA when the size is known", () => {
+  assert.equal(
+    sentText(5 * MiB, 20 * MiB, "10.0 MiB/s", 0.5),
+    "sent 5.0 of 20.0 MiB (25%, 10.0 MiB/s, ETA 2 s)",
+  );
+  assert.equal(sentText(MiB, null, "2.0 MiB/s", 1), "sent 1.0 MiB (2.0 MiB/s)");
+  assert.equal(
+    sentText(20 * MiB, 20 * MiB, "0.0 MiB/s", 9),
+    "sent 20.0 of 20.0 MiB (100%, 0.0 MiB/s, ETA 0 s)",
+  );
+  assert.equal(formatDuration(185), "3 min 05 s");
+  assert.equal(formatDuration(7_620), "2 h 07 min");
+});
+
+Deno.test("cli: expose and forward started before the relay retry, then work once it starts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+  const port = freePort();
+  const server = ["--server", `127.0.0.1:${port}`];
+  // A registry file, so that the restarted relay gives the exposer its address back.
+  const relayArgs = ["--port", String(port), "--db", `${dir}/relay.db`, "--log-level", "warn"];
+  // An echo service behind expose.
+  const service = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async (): Promise<void> => {
+    for await (const conn of service) {
+      void conn.readable.pipeTo(conn.writable).catch(() => {});
+    }
+  })();
+  const exposer = spawnCli([
+    ...server,
+    "expose",
+    "7",
+    `127.0.0.1:${service.addr.port}`,
+    "--identity-file",
+    `${dir}/exposer.id`,
+  ]);
+  let relayProcess: ServerProcess | null = null;
+  const forwarder: Spawned[] = [];
+  try {
+    const retrying = await exposer.err.expect("expose: cannot join relay at ", 15_000);
+    assert.match(
+      retrying,
+      new RegExp(`^expose: cannot join relay at 127\\.0\\.0\\.1:${port}: .+; retrying`),
+    );
+    relayProcess = await startServer(relayArgs);
+    // The retry goes on in the background: the next attempt finds the relay.
+    const vip = /^exposing (\S+):7 /.exec(await exposer.out.expect("exposing ", 15_000))![1];
+    assert.match(await exposer.err.expect("expose: joined relay at "), /^expose: joined relay at /);
+
+    await relayProcess.stop();
+    relayProcess = null;
+    forwarder.push(
+      spawnCli(["forward", "0", `${vip}:7`, ...server, "--identity-file", `${dir}/fwd.id`]),
+    );
+    await forwarder[0].err.expect("forward: cannot join relay at ", 15_000);
+    relayProcess = await startServer(relayArgs);
+    const local = Number(
+      /:(\d+) -> /.exec(await forwarder[0].out.expect("forwarding ", 15_000))![1],
+    );
+    // The exposer reconnects to the new relay too (same identity, same address).
+    await exposer.err.expect("expose: reconnected to the relay", 15_000);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: local });
+    try {
+      await conn.write(new TextEncoder().encode("echo through the relay"));
+      await conn.closeWrite();
+      const echoed = await withTimeout(readTcpToEnd(conn), STEP_MS, "the echo");
+      assert.equal(text(echoed), "echo through the relay");
+    } finally {
+      conn.close();
+    }
+  } finally {
+    for (const proc of forwarder) assert.equal(await stopCli(proc), 0, proc.err.seen);
+    assert.equal(await stopCli(exposer), 0, exposer.err.seen);
+    await relayProcess?.stop();
+    service.close();
+    await serving.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: expose and forward with --fail-fast exit at once while the relay is down", async () => {
+  const port = freePort();
+  const [exposed, forwarded] = await Promise.all([
+    runCli(["expose", "7", "127.0.0.1:9", "--fail-fast", "--server", `127.0.0.1:${port}`]),
+    runCli(["forward", "0", "1.2.3.4:7", "--fail-fast", "--server", `127.0.0.1:${port}`]),
+  ]);
+  assertOneLineError(exposed, 1, /^alphanet: cannot join relay at 127\.0\.0\.1:\d+: /);
+  assertOneLineError(forwarded, 1, /^alphanet: cannot join relay at 127\.0\.0\.1:\d+: /);
+});
+
+Deno.test("cli: forward closes a local connection cleanly with one line naming why (offline, nothing listens, denied, relay down)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+  let server: ServerProcess | null = await relay();
+  const serverFlags = ["--server", `127.0.0.1:${server.port}`];
+  const target = await connect({ port: server.port, identity: "cli-test-forward-target-secret" });
+  // expose in front of a local service that is not running.
+  const deadService = freePort();
+  const exposer = spawnCli([
+    "expose",
+    "8",
+    `127.0.0.1:${deadService}`,
+    ...serverFlags,
+    "--identity-file",
+    `${dir}/exposer.id`,
+  ]);
+  const forwarders: Spawned[] = [];
+  try {
+    const exposedVip = /^exposing (\S+):8 /.exec(await exposer.out.expect("exposing ", 15_000))![1];
+    const cases: [string, RegExp][] = [
+      ["203.0.113.9:80", /cannot connect to 203\.0\.113\.9:80: host is offline$/],
+      [`${target.virtualIp}:81`, /: nothing listens there$/],
+      [`${exposedVip}:8`, /: connection denied$/],
+    ];
+    for (const [i, [where]] of cases.entries()) {
+      forwarders.push(
+        spawnCli(["forward", "0", where, ...serverFlags, "--identity-file", `${dir}/f${i}.id`]),
+      );
+    }
+    for (const [i, [where, cause]] of cases.entries()) {
+      const forwarder = forwarders[i];
+      const port = Number(/:(\d+) -> /.exec(await forwarder.out.expect("forwarding ", 15_000))![1]);
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await conn.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
+        // A clean close: end of stream, not a reset.
+        const got = await withTimeout(readTcpToEnd(conn), STEP_MS, `the close of ${where}`);
+        assert.equal(got.length, 0);
+      } finally {
+        conn.close();
+      }
+      const line = await forwarder.err.expect("forward: ");
+      assert.match(line, /^forward: connection from 127\.0\.0\.1:\d+: cannot connect to /);
+      assert.match(line, cause);
+    }
+    assert.match(
+      await exposer.err.expect("expose: connection from "),
+      new RegExp(`cannot connect to 127\\.0\\.0\\.1:${deadService}: .*; denied$`),
+    );
+
+    // The relay goes down: requests are refused at once, not after the 15 s request time-out.
+    const forwarder = forwarders[0];
+    const port = Number(/:(\d+) -> /.exec(forwarder.out.seen)![1]);
+    await server.stop();
+    server = null;
+    await forwarder.err.expect("forward: lost the relay", 15_000);
+    const started = performance.now();
+    for (let i = 0; i < 3; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        const got = await withTimeout(readTcpToEnd(conn), STEP_MS, "the refusal while down");
+        assert.equal(got.length, 0);
+      } finally {
+        conn.close();
+      }
+    }
+    assert.ok(performance.now() - started < STEP_MS);
+    const down = await forwarder.err.expect("forward: connection from ");
+    assert.match(down, /: cannot connect to 203\.0\.113\.9:80: relay down/);
+  } finally {
+    await target.close();
+    const codes = [];
+    for (const proc of forwarders) codes.push(await stopCli(proc));
+    codes.push(await stopCli(exposer));
+    await server?.stop();
+    await Deno.remove(dir, { recursive: true });
+    assert.deepEqual(codes, codes.map(() => 0));
+  }
+  // One line per outage: the three refusals while down printed one line, not three.
+  assert.equal(
+    linesOf(forwarders[0].err.seen).filter((line) => line.includes("relay down")).length,
+    1,
+    forwarders[0].err.seen,
+  );
+});
+
+Deno.test("cli: whoami, status and ping --json print one JSON object", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+  const server = await relay();
+  const online = await connect({ port: server.port, identity: "cli-test-json-target-secret" });
+  try {
+    using _listener = online.listen({ port: 80 });
+    const vip = online.virtualIp;
+    const [me, listening, offline, pinged] = await Promise.all([
+      runCli(["whoami", "--json", ...as(server, dir, "me")]),
+      runCli(["status", `${vip}:80`, "--json", ...as(server, dir, "s")]),
+      runCli(["status", "203.0.113.9:80", "--json", ...as(server, dir, "o")]),
+      runCli(["ping", vip, "-c", "2", "-i", "0.05", "--json", ...as(server, dir, "p")]),
+    ]);
+    assert.equal(me.code, 0, me.stderr);
+    const whoami = JSON.parse(me.stdout);
+    assert.match(whoami.virtualIp, /^\d+\.\d+\.\d+\.\d+$/);
+    assert.equal(whoami.relay, `127.0.0.1:${server.port}`);
+    assert.equal(listening.code, 0, listening.stderr);
+    assert.deepEqual(JSON.parse(listening.stdout), {
+      target: `${vip}:80`,
+      online: true,
+      listening: true,
+    });
+    assert.equal(offline.code, 1);
+    assert.deepEqual(JSON.parse(offline.stdout), {
+      target: "203.0.113.9:80",
+      online: false,
+      listening: false,
+    });
+    assert.equal(pinged.code, 0, pinged.stderr);
+    assert.equal(pinged.stdout.trimEnd().split("\n").length, 1, pinged.stdout);
+    const summary = JSON.parse(pinged.stdout);
+    assert.equal(summary.target, vip);
+    assert.equal(summary.sent, 2);
+    assert.equal(summary.received, 2);
+    assert.equal(summary.lossPercent, 0);
+    assert.equal(summary.timesMs.length, 2);
+    assert.ok(summary.minMs <= summary.avgMs && summary.avgMs <= summary.maxMs);
+  } finally {
+    await online.close();
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
