@@ -5,13 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type AlphaNetClient,
-  connect,
-  type ClientOptions,
-  PeerTimeout,
-  TimedOut,
-} from "../mod.ts";
+import { type AlphaNetClient, type ClientOptions, connect, PeerTimeout, TimedOut } from "../mod.ts";
 import { PacketType } from "../protocol/mod.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
 import { randomIdentity } from "./_helpers/bytes.ts";

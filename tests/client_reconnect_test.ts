@@ -10,9 +10,9 @@ import { backoffDelay, isFatal } from "../client/reconnect.ts";
 import {
   AddressChanged,
   type AlphaNetClient,
+  type ClientOptions,
   connect,
   ConnectionReset,
-  type ClientOptions,
   PeerTimeout,
   RelayError,
   Replaced,

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type AlphaNetClient, connect, type ClientOptions, type VirtualConn } from "../mod.ts";
+import { type AlphaNetClient, type ClientOptions, connect, type VirtualConn } from "../mod.ts";
 import {
   encode,
   FrameDecoder,

@@ -1,7 +1,7 @@
 /** Two real clients joined by one echoed virtual connection. */
 
 import assert from "node:assert/strict";
-import { type AlphaNetClient, connect, type ClientOptions, type VirtualConn } from "../../mod.ts";
+import { type AlphaNetClient, type ClientOptions, connect, type VirtualConn } from "../../mod.ts";
 import { STEP_MS, withTimeout } from "./async.ts";
 import { randomIdentity, text, utf8 } from "./bytes.ts";
 import { readExactly } from "./streams.ts";
