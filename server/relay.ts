@@ -160,8 +160,13 @@ export class Relay implements AsyncDisposable {
             "Cannot join: the relay has as many clients as it allows",
           ).finally(() => this.#refusals.delete(refusal));
           this.#refusals.add(refusal);
+          this.#context.log.log("debug", "link-refused", {
+            client: conn.remoteAddr.hostname,
+            reason: "ServerFull",
+          });
           continue;
         }
+        this.#context.log.log("debug", "link", { client: conn.remoteAddr.hostname });
         conn.setNoDelay(true);
         const session = new ClientSession(conn, this.#context);
         this.#sessions.set(session, session.run());

@@ -8,7 +8,7 @@
  */
 
 import { formatIpv4 } from "../protocol/address.ts";
-import { PacketType, Reason } from "../protocol/constants.ts";
+import { PacketType, Reason, reasonName } from "../protocol/constants.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import type {
   EchoReplyPacket,
@@ -22,6 +22,7 @@ import type { RelayConfig } from "./config.ts";
 import { ConnectionEnd } from "./connections.ts";
 import type { DataPlane } from "./data_plane.ts";
 import type { Logger } from "./log.ts";
+import type { Peer } from "./peer.ts";
 import type { PeerBook } from "./peer_book.ts";
 import { sendRequestFailed } from "./pending_request.ts";
 import { PendingRequests } from "./pending_requests.ts";
@@ -139,7 +140,7 @@ export class Requests {
     const owner = this.#admit(book, packet.requestId, packet.source, packet.destination, now);
     if (!owner) return;
     if (book.ends.size >= this.#config.maxConnectionsPerClient) {
-      return sendRequestFailed(book.peer, packet.requestId, Reason.TooManyConnections);
+      return this.#refuse(book.peer, packet.requestId, Reason.TooManyConnections);
     }
     const request = this.#pending.track(book, packet.requestId, owner, {
       kind: "connect",
@@ -262,18 +263,32 @@ export class Requests {
       );
     }
     if (!sender.takeRequestToken(now)) {
-      sendRequestFailed(sender, requestId, Reason.RateLimited);
+      this.#refuse(sender, requestId, Reason.RateLimited);
       return undefined;
     }
     if (book.outgoing.size >= this.#config.maxPendingPerClient) {
-      sendRequestFailed(sender, requestId, Reason.TooManyPending);
+      this.#refuse(sender, requestId, Reason.TooManyPending);
       return undefined;
     }
     const owner = this.#table.bookAt(destination);
     if (!owner) {
-      sendRequestFailed(sender, requestId, Reason.Offline);
+      this.#refuse(sender, requestId, Reason.Offline, destination);
       return undefined;
     }
     return owner;
+  }
+
+  /**
+   * Answers a request the relay will not pass on, and says so at debug
+   * level: an operator chasing "why can't X reach Y" sees each refusal.
+   */
+  #refuse(sender: Peer, requestId: number, reason: Reason, destination?: number): void {
+    sendRequestFailed(sender, requestId, reason);
+    if (!this.#log.enabled("debug")) return;
+    this.#log.log("debug", "request-refused", {
+      from: formatIpv4(sender.address),
+      ...(destination === undefined ? {} : { to: formatIpv4(destination) }),
+      reason: reasonName(reason),
+    });
   }
 }

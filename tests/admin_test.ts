@@ -182,7 +182,7 @@ Deno.test("clients usage errors are one line with exit 2", async () => {
   }
 });
 
-Deno.test("--log-level debug logs the settings the relay runs with and its shutdown", async () => {
+Deno.test("--log-level debug logs the settings, each link, each refused request and the shutdown", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", "--port", "0", "--db", ":memory:"]
       .concat(["--log-level", "debug", "--log-format", "json"]),
@@ -198,6 +198,11 @@ Deno.test("--log-level debug logs the settings the relay runs with and its shutd
   }
   const port = Number(/:(\d+)\n/.exec(first)?.[1]);
   const client = await connect({ port, identity: randomIdentity(), reconnect: false });
+  // An address nobody holds: the relay refuses the request itself.
+  assert.deepEqual(await client.status({ hostname: "1.2.3.4", port: 80 }), {
+    online: false,
+    listening: false,
+  });
   await client.close();
   child.kill("SIGTERM");
   const [status, stderr] = await Promise.all([
@@ -216,4 +221,11 @@ Deno.test("--log-level debug logs the settings the relay runs with and its shutd
   assert.equal(config.db, ":memory:");
   assert.equal(typeof config.keepaliveMs, "number");
   assert.ok(events.some((event) => event.event === "shutdown" && event.signal === "SIGTERM"));
+  assert.ok(events.some((event) => event.event === "link" && event.client === "127.0.0.1"));
+  assert.ok(
+    events.some((event) =>
+      event.event === "request-refused" && event.to === "1.2.3.4" && event.reason === "Offline"
+    ),
+    stderr,
+  );
 });
