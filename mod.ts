@@ -33,13 +33,14 @@
  * @module
  */
 
-export { type AlphaNetClient, connect } from "./client/client.ts";
+export type { AlphaNetClient } from "./client/alphanet_client.ts";
 export type {
   AlphaNetClientEventMap,
   ClientState,
   StateChangeEvent,
 } from "./client/client_state.ts";
 export type { VirtualAddr } from "./client/addr.ts";
+export { connect } from "./client/connect.ts";
 export {
   type ClientOptions,
   DEFAULT_CLIENT_OPTIONS,

@@ -19,8 +19,8 @@ import type { VirtualAddr } from "./addr.ts";
 import type { Link } from "./link.ts";
 import type { ClientConfig } from "./options.ts";
 import type { VirtualListenOptions } from "./socket_options.ts";
-import { type ConnectionHost, VirtualConnImpl } from "./virtual_conn.ts";
-import { VirtualListenerImpl } from "./virtual_listener.ts";
+import { type ConnectionHost, VirtualConnImpl } from "./virtual_conn_impl.ts";
+import { VirtualListenerImpl } from "./virtual_listener_impl.ts";
 
 const DEFAULT_BACKLOG = 128;
 

@@ -19,7 +19,7 @@ import {
   PROTOCOL_VERSION,
   Reason,
 } from "../protocol/mod.ts";
-import type { VirtualConnImpl } from "../client/virtual_conn.ts";
+import type { VirtualConnImpl } from "../client/virtual_conn_impl.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
 import { randomIdentity, text, utf8 } from "./_helpers/bytes.ts";
 import { addressOf, type RawClient, rawClient, rawConnect } from "./_helpers/raw_client.ts";

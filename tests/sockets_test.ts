@@ -15,7 +15,7 @@ import {
   type VirtualAddr,
   type VirtualConn,
 } from "../mod.ts";
-import type { VirtualConnImpl } from "../client/virtual_conn.ts";
+import type { VirtualConnImpl } from "../client/virtual_conn_impl.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
 import {
   concatBytes,

@@ -6,7 +6,7 @@ import {
   readsOpen,
   writesShut,
 } from "../../client/conn_state.ts";
-import { type ConnectionHost, VirtualConnImpl } from "../../client/virtual_conn.ts";
+import { type ConnectionHost, VirtualConnImpl } from "../../client/virtual_conn_impl.ts";
 import { BrokenPipe, Closed, ConnectionReset, Reason } from "../../mod.ts";
 
 const STATES: readonly ConnState[] = ["open", "writeShut", "readShut", "bothShut", "closed"];

@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import type { AlphaNetClient, VirtualAddr, VirtualConn, VirtualListener } from "../../mod.ts";
-import { type ConnectionHost, VirtualConnImpl } from "../../client/virtual_conn.ts";
-import { VirtualListenerImpl } from "../../client/virtual_listener.ts";
+import { type ConnectionHost, VirtualConnImpl } from "../../client/virtual_conn_impl.ts";
+import { VirtualListenerImpl } from "../../client/virtual_listener_impl.ts";
 
 const local: VirtualAddr = { transport: "tcp", hostname: "83.12.4.200", port: 50000 };
 const remote: VirtualAddr = { transport: "tcp", hostname: "45.33.2.10", port: 80 };

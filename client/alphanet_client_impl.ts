@@ -1,6 +1,6 @@
 /**
- * The AlphaNET client: one TCP link to the relay, on which it opens
- * listeners and virtual connections.
+ * The client behind {@linkcode AlphaNetClient}: one TCP link to the relay,
+ * on which it opens listeners and virtual connections.
  *
  * @module
  */
@@ -9,6 +9,7 @@ import { AddressChanged, Closed, ConnectionReset, TimedOut } from "../errors.ts"
 import { formatIpv4 } from "../protocol/address.ts";
 import { PacketType } from "../protocol/constants.ts";
 import type { Packet } from "../protocol/packets.ts";
+import type { AlphaNetClient } from "./alphanet_client.ts";
 import {
   type AlphaNetClientEventMap,
   canMove,
@@ -35,174 +36,6 @@ import type { VirtualListener } from "./virtual_listener.ts";
 
 /** How long close() waits for the last frames to reach the relay. */
 const CLOSE_FLUSH_MS = 1000;
-
-/**
- * A client connected to an AlphaNET relay, holding its permanent virtual IP.
- * Its `listen` and `connect` mirror `Deno.listen` and `Deno.connect`. Get one
- * from {@linkcode connect}.
- *
- * If the link to the relay drops, the client reconnects by itself (see the
- * `reconnect` option): open connections and requests in flight fail with
- * `ConnectionReset`, listeners stay bound and accept again once the link is
- * back, under the same virtual IP. `state` and the `statechange` event
- * report where it is; `closed` resolves when it ends for good.
- *
- * @example Serve and connect on one client
- * ```ts
- * import { connect } from "@alphanet/net";
- * import assert from "node:assert/strict";
- *
- * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
- * using listener = net.listen({ port: 7 });
- * assert.equal(listener.addr.hostname, net.virtualIp);
- * assert.deepEqual(await net.status({ hostname: net.virtualIp, port: 7 }), {
- *   online: true,
- *   listening: true,
- * });
- * ```
- */
-export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable {
-  /** This client's permanent virtual IPv4, dotted quad; the same across reconnects. */
-  readonly virtualIp: string;
-  /** `"connected"`, `"reconnecting"` or `"closed"`; changes are dispatched as `statechange`. */
-  readonly state: ClientState;
-  /**
-   * Resolves when the client ends for good: null after close(), else the
-   * error that ended it (`Replaced`, another fatal `RelayError`,
-   * `AddressChanged`, the link error when reconnect is off, or a
-   * `ConnectionReset` once reconnect attempts ran out).
-   */
-  readonly closed: Promise<Error | null>;
-
-  /**
-   * Adds a listener; `statechange` listeners get a `StateChangeEvent`.
-   *
-   * @param type The event type.
-   * @param listener Called with each event of that type.
-   * @param options Standard listener options.
-   */
-  addEventListener<K extends keyof AlphaNetClientEventMap>(
-    type: K,
-    listener: (this: AlphaNetClient, event: AlphaNetClientEventMap[K]) => void,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  /**
-   * Adds a listener for any event type.
-   *
-   * @param type The event type.
-   * @param listener Called with each event of that type.
-   * @param options Standard listener options.
-   */
-  addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  /**
-   * Removes a listener added with `addEventListener`.
-   *
-   * @param type The event type.
-   * @param listener The listener to remove.
-   * @param options Standard listener options.
-   */
-  removeEventListener<K extends keyof AlphaNetClientEventMap>(
-    type: K,
-    listener: (this: AlphaNetClient, event: AlphaNetClientEventMap[K]) => void,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  /**
-   * Removes a listener for any event type.
-   *
-   * @param type The event type.
-   * @param listener The listener to remove.
-   * @param options Standard listener options.
-   */
-  removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-
-  /**
-   * Listens on a virtual port. Nothing is sent: the relay asks this client
-   * when someone connects. Works while reconnecting too (the listener
-   * accepts once the link is back).
-   *
-   * @param options The port, and optionally an accept filter and a backlog.
-   * @returns The listener; throws `AddrInUse` if the port is taken,
-   * `RangeError` on a bad port or backlog, `Closed` once the client is closed.
-   */
-  listen(options: VirtualListenOptions): VirtualListener;
-  /**
-   * Opens a virtual connection in two steps: a status request, then a
-   * connection request. Rejects with `HostUnreachable` if no client owns that
-   * address, `ConnectionRefused` if nothing listens or the owner denies,
-   * `TimedOut` if the owner does not answer, `RelayError` if the relay
-   * refuses the request (rate limit, too many requests or connections), and
-   * `ConnectionReset` if the link drops meanwhile. While reconnecting, it
-   * first waits up to `requestTimeoutMs` for the link (then `TimedOut`).
-   *
-   * @param options The virtual IP and port to connect to.
-   * @returns The open connection.
-   */
-  connect(options: VirtualConnectOptions): Promise<VirtualConn>;
-  /**
-   * Asks whether a virtual IP is online and listens on a port, without
-   * connecting. While reconnecting, it first waits for the link like
-   * `connect()`. Rejects like `connect()`'s first step, except that an
-   * offline host is an answer (`online: false`), not an error.
-   *
-   * @param options The virtual IP and port to ask about.
-   * @returns Whether the host is online and whether it listens on the port.
-   */
-  status(options: VirtualConnectOptions): Promise<SocketStatus>;
-  /**
-   * Measures the round-trip time to another client through the relay: the
-   * relay forwards an EchoRequest, which every client answers on its own.
-   * Rejects with `HostUnreachable` if no client owns that address,
-   * `TimedOut` if it does not answer, `RelayError` if the relay refuses.
-   *
-   * @example Ping this client itself
-   * ```ts
-   * import { connect } from "@alphanet/net";
-   * import assert from "node:assert/strict";
-   *
-   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
-   * const ms = await net.ping({ hostname: net.virtualIp });
-   * assert.ok(ms >= 0);
-   * ```
-   *
-   * @param options The virtual IP to ping.
-   * @returns The round-trip time in milliseconds.
-   */
-  ping(options: VirtualPingOptions): Promise<number>;
-  /** Lets the client keep the process alive again (the default); see {@linkcode AlphaNetClient.unref}. */
-  ref(): void;
-  /**
-   * Stops the client itself from keeping the process alive. Its TCP link to
-   * the relay (the pending read, the keepalive and reconnect timers) is what
-   * keeps a process alive; the client lets go of it once the client, every
-   * listener and every open connection are unref'd. A call in progress
-   * (`connect`, `status`, `ping`, a reconnect attempt) still holds the
-   * process until it settles.
-   */
-  unref(): void;
-  /**
-   * Closes every connection and listener, then the link; stops
-   * reconnecting. Idempotent.
-   *
-   * @returns A promise that resolves once everything is closed.
-   */
-  close(): Promise<void>;
-  /**
-   * Same as {@linkcode AlphaNetClient.close}, for `await using`.
-   *
-   * @returns A promise that resolves once everything is closed.
-   */
-  [Symbol.asyncDispose](): Promise<void>;
-  /** Starts {@linkcode AlphaNetClient.close} without waiting for it, for `using`. */
-  [Symbol.dispose](): void;
-}
 
 /** The implementation of {@linkcode AlphaNetClient}. */
 export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
@@ -487,32 +320,4 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     await this.#reconnector?.cancel();
     this.#finish(null);
   }
-}
-
-/**
- * Connects to an AlphaNET relay and resolves once it has assigned this
- * client's permanent virtual IP. Fails at once if the relay cannot be
- * reached (no retry); once connected, the client reconnects by itself.
- *
- * @example Join a relay and learn the virtual IP
- * ```ts
- * import { connect } from "@alphanet/net";
- * import assert from "node:assert/strict";
- *
- * await using net = await connect({
- *   hostname: "127.0.0.1",
- *   port: 1337,
- *   identity: "a secret of at least 16 bytes",
- * });
- * assert.match(net.virtualIp, /^\d+\.\d+\.\d+\.\d+$/);
- * assert.equal(net.state, "connected");
- * ```
- *
- * @param options Where the relay is and how the client behaves; every field has a default.
- * @returns The connected client; rejects with the TCP error (such as
- * `Deno.errors.ConnectionRefused`), a `RelayError` the relay answered with,
- * or `TimedOut` if no virtual IP came within `handshakeTimeoutMs`.
- */
-export function connect(options: ClientOptions = {}): Promise<AlphaNetClient> {
-  return AlphaNetClientImpl.open(options);
 }
