@@ -1,7 +1,10 @@
 /**
- * The relay's modules form no import cycle, type-only imports included:
- * the routing code reaches a client only through the Peer seam, never the
- * session class. Reads the graph with `deno info --json`.
+ * The layers import one way, and no module cycle hides in them, type-only
+ * imports included: `protocol/` depends on nothing outside itself; the
+ * client (`mod.ts`) and the relay (`server.ts`) never reach each other's
+ * modules; the relay's routing code reaches a client only through the Peer
+ * seam, never the session class; each public client interface sits apart
+ * from its implementation class. Reads the graph with `deno info --json`.
  */
 
 import assert from "node:assert/strict";
@@ -16,8 +19,11 @@ interface ModuleInfo {
   readonly dependencies?: readonly Dependency[];
 }
 
+const ROOT = new URL("../", import.meta.url);
+
 /** Every module `entry` reaches, with the modules it imports (values and types). */
 async function importGraph(entry: string): Promise<Map<string, string[]>> {
+  entry = new URL(entry, ROOT).href;
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", entry],
     stdout: "piped",
@@ -35,6 +41,21 @@ async function importGraph(entry: string): Promise<Map<string, string[]>> {
     graph.set(module.specifier, imports);
   }
   return graph;
+}
+
+/** The URLs of the TypeScript modules in `dir`, a folder of the repository. */
+async function modulesIn(dir: string): Promise<string[]> {
+  const folder = new URL(dir, ROOT);
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(folder)) {
+    if (entry.isFile && entry.name.endsWith(".ts")) found.push(new URL(entry.name, folder).href);
+  }
+  return found.sort();
+}
+
+/** Whether `specifier` is a module inside `dir`, a folder of the repository. */
+function isIn(specifier: string, dir: string): boolean {
+  return specifier.startsWith(new URL(dir, ROOT).href);
 }
 
 /** The strongly connected groups of more than one module (or a module importing itself). */
@@ -73,9 +94,34 @@ function cycles(graph: Map<string, string[]>): string[][] {
 }
 
 Deno.test("server.ts imports no module cycle, type-only imports included", async () => {
-  const graph = await importGraph(new URL("../../server.ts", import.meta.url).href);
+  const graph = await importGraph("server.ts");
   assert.ok([...graph.keys()].some((m) => m.endsWith("/server/router.ts")));
   assert.deepEqual(cycles(graph), []);
+});
+
+Deno.test("mod.ts reaches every client/ module and imports no cycle, type-only imports included", async () => {
+  const graph = await importGraph("mod.ts");
+  const reached = new Set(graph.keys());
+  assert.deepEqual((await modulesIn("client/")).filter((m) => !reached.has(m)), []);
+  assert.deepEqual(cycles(graph), []);
+});
+
+Deno.test("protocol/ imports nothing outside protocol/", async () => {
+  const graph = await importGraph("protocol/mod.ts");
+  const reached = new Set(graph.keys());
+  assert.deepEqual((await modulesIn("protocol/")).filter((m) => !reached.has(m)), []);
+  const outside = [...graph].flatMap(([module, imports]) =>
+    imports.filter((i) => !isIn(i, "protocol/")).map((i) => `${module} -> ${i}`)
+  );
+  assert.deepEqual(outside, []);
+  assert.deepEqual(cycles(graph), []);
+});
+
+Deno.test("the client and the relay never import each other's modules", async () => {
+  const client = await importGraph("mod.ts");
+  assert.deepEqual([...client.keys()].filter((m) => isIn(m, "server/")), []);
+  const relay = await importGraph("server.ts");
+  assert.deepEqual([...relay.keys()].filter((m) => isIn(m, "client/")), []);
 });
 
 Deno.test("cycles() finds a cycle, not the modules that only lead into it", () => {
