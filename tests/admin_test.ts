@@ -7,26 +7,11 @@
 import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
 import { randomIdentity } from "./_helpers/bytes.ts";
+import { type DenoRun, runDeno } from "./_helpers/run_deno.ts";
 import { SERVER, startServer } from "./_helpers/server_process.ts";
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function clients(...args: string[]): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SERVER, "clients", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: text.decode(output.stdout),
-    stderr: text.decode(output.stderr),
-  };
+function clients(...args: string[]): Promise<DenoRun> {
+  return runDeno(["run", "-A", SERVER, "clients", ...args]);
 }
 
 interface ClientJson {
@@ -106,45 +91,51 @@ Deno.test("clients list, show and release work on the registry of a running rela
   }
 });
 
-Deno.test("--log-format json writes one JSON object per connect, assignment and disconnect", async () => {
+/**
+ * Runs `server.ts` with JSON logs and `logArgs` around `use(port)`, then stops
+ * it with SIGTERM and returns its log events (it must exit 0).
+ */
+async function withJsonLogs(
+  logArgs: string[],
+  use: (port: number) => Promise<void>,
+): Promise<Record<string, unknown>[]> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      SERVER,
-      "--hostname",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--db",
-      ":memory:",
-      "--log-format",
-      "json",
-    ],
+    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", "--port", "0", "--db", ":memory:"]
+      .concat(["--log-format", "json", ...logArgs]),
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stderr = new Response(child.stderr).text();
   let first = "";
   for (let reads = 0; reads < 100 && !first.includes("\n"); reads++) {
     const { value, done } = await stdout.read();
     if (done) break;
     first += value;
   }
-  const port = Number(/:(\d+)\n/.exec(first)?.[1]);
-  const client = await connect({ port, identity: randomIdentity(), reconnect: false });
-  const ip = client.virtualIp;
-  await client.close();
-  child.kill("SIGTERM");
-  const [status, stderr] = await Promise.all([
+  try {
+    await use(Number(/:(\d+)\n/.exec(first)?.[1]));
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const [status, log] = await Promise.all([
     child.status,
-    new Response(child.stderr).text(),
+    stderr,
     (async () => {
       while (!(await stdout.read()).done) { /* drain */ }
     })(),
   ]);
-  assert.equal(status.code, 0);
-  const events = stderr.trim().split("\n").map((line) => JSON.parse(line));
+  assert.equal(status.code, 0, log);
+  return log.trim().split("\n").map((line) => JSON.parse(line));
+}
+
+Deno.test("--log-format json writes one JSON object per connect, assignment and disconnect", async () => {
+  let ip = "";
+  const events = await withJsonLogs([], async (port) => {
+    const client = await connect({ port, identity: randomIdentity(), reconnect: false });
+    ip = client.virtualIp;
+    await client.close();
+  });
   const mine = events.filter((event) => event.vip === ip).map((event) => event.event);
   assert.deepEqual(mine, ["assign", "connect", "disconnect"]);
   for (const event of events) {
@@ -183,37 +174,18 @@ Deno.test("clients usage errors are one line with exit 2", async () => {
 });
 
 Deno.test("--log-level debug logs the settings, each link, each refused request and the shutdown", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", "--port", "0", "--db", ":memory:"]
-      .concat(["--log-level", "debug", "--log-format", "json"]),
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let first = "";
-  for (let reads = 0; reads < 100 && !first.includes("\n"); reads++) {
-    const { value, done } = await stdout.read();
-    if (done) break;
-    first += value;
-  }
-  const port = Number(/:(\d+)\n/.exec(first)?.[1]);
-  const client = await connect({ port, identity: randomIdentity(), reconnect: false });
-  // An address nobody holds: the relay refuses the request itself.
-  assert.deepEqual(await client.status({ hostname: "1.2.3.4", port: 80 }), {
-    online: false,
-    listening: false,
+  let port = 0;
+  const events = await withJsonLogs(["--log-level", "debug"], async (relayPort) => {
+    port = relayPort;
+    const client = await connect({ port, identity: randomIdentity(), reconnect: false });
+    // An address nobody holds: the relay refuses the request itself.
+    assert.deepEqual(await client.status({ hostname: "1.2.3.4", port: 80 }), {
+      online: false,
+      listening: false,
+    });
+    await client.close();
   });
-  await client.close();
-  child.kill("SIGTERM");
-  const [status, stderr] = await Promise.all([
-    child.status,
-    new Response(child.stderr).text(),
-    (async () => {
-      while (!(await stdout.read()).done) { /* drain */ }
-    })(),
-  ]);
-  assert.equal(status.code, 0);
-  const events = stderr.trim().split("\n").map((line) => JSON.parse(line));
+  const stderr = JSON.stringify(events);
   const config = events.find((event) => event.event === "config");
   assert.ok(config, stderr);
   assert.equal(config.level, "debug");

@@ -11,6 +11,7 @@ import { connect } from "../mod.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
 import { formatDuration, sentText } from "../cli/progress.ts";
 import { concatBytes, pseudoRandomBytes, sha256hex, text } from "./_helpers/bytes.ts";
+import { type DenoRun, runDeno } from "./_helpers/run_deno.ts";
 import { type ServerProcess, startServer } from "./_helpers/server_process.ts";
 import { readStreamAll } from "./_helpers/streams.ts";
 
@@ -20,31 +21,13 @@ const MiB = 1024 * 1024;
 const BULK_MS = 30_000;
 
 /** What a finished CLI run printed, and its exit code. */
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `cli.ts args` to the end with no stdin. */
-async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const output = await withTimeout(
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", CLI, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env,
-    }).output(),
+async function runCli(args: string[], env: Record<string, string> = {}): Promise<DenoRun> {
+  return await withTimeout(
+    runDeno(["run", "-A", CLI, ...args], { env }),
     BULK_MS,
     `cli.ts ${args.join(" ")}`,
   );
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
 }
 
 /** Reads a text stream line by line, waiting for a line with a given prefix. */
@@ -182,7 +165,7 @@ function as(server: ServerProcess, dir: string, name: string): string[] {
 }
 
 /** Asserts a failed run printed exactly one line on stderr and nothing on stdout. */
-function assertOneLineError(result: CliResult, code: number, pattern: RegExp): void {
+function assertOneLineError(result: DenoRun, code: number, pattern: RegExp): void {
   assert.equal(result.code, code, `exit code; stderr: ${result.stderr}`);
   assert.equal(result.stdout, "");
   const lines = result.stderr.split("\n").filter((line) => line !== "");

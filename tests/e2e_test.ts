@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
 import { pseudoRandomBytes, sha256hex as sha256 } from "./_helpers/bytes.ts";
+import { runDeno } from "./_helpers/run_deno.ts";
 import { SERVER, startServer } from "./_helpers/server_process.ts";
 import { readAll } from "./_helpers/streams.ts";
 
@@ -85,19 +86,7 @@ Deno.test("server.ts keeps a client's virtual IP across a restart on the same db
 });
 
 Deno.test("server.ts flags: --help exits 0, unknown or bad flags exit 2 with a reason", async (t) => {
-  const run = async (args: string[]) => {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", SERVER, ...args],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  };
+  const run = (args: string[]) => runDeno(["run", "-A", SERVER, ...args]);
   await t.step("--help prints usage", async () => {
     const { code, stdout } = await run(["--help"]);
     assert.equal(code, 0);

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { type DenoRun, runDeno } from "./_helpers/run_deno.ts";
 import { startServer } from "./_helpers/server_process.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -23,26 +24,14 @@ async function clientExample(): Promise<string> {
 }
 
 /** Runs `source` as a module of this package (so `@alphanet/net` resolves) and returns its output. */
-async function runExample(
-  source: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runExample(source: string): Promise<DenoRun> {
   const dir = await Deno.makeTempDir({ prefix: "alphanet_readme_" });
   try {
     const file = `${dir}/example.ts`;
     await Deno.writeTextFile(file, source);
-    const signal = AbortSignal.timeout(RUN_TIMEOUT_MS);
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--config", CONFIG, "--allow-net=127.0.0.1", file],
-      stdout: "piped",
-      stderr: "piped",
-      signal,
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
+    return await runDeno(["run", "--config", CONFIG, "--allow-net=127.0.0.1", file], {
+      signal: AbortSignal.timeout(RUN_TIMEOUT_MS),
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
