@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type Reason, Reason as Reasons, reasonName } from "./protocol/constants.ts";
+import { type Reason, Reason as Reasons, reasonName } from "./protocol/reason.ts";
 import { ALPHANET_ERROR, ProtocolError } from "./protocol/errors.ts";
 
 export { ProtocolError };

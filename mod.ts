@@ -54,7 +54,7 @@ export type {
 } from "./client/socket_options.ts";
 export type { VirtualConn } from "./client/virtual_conn.ts";
 export type { AcceptFilter, VirtualListener } from "./client/virtual_listener.ts";
-export { Reason } from "./protocol/constants.ts";
+export { Reason } from "./protocol/reason.ts";
 export {
   AddressChanged,
   AddrInUse,

@@ -7,7 +7,7 @@
 
 import { AddressChanged, Closed, ConnectionReset, TimedOut } from "../errors.ts";
 import { formatIpv4 } from "../protocol/address.ts";
-import { PacketType } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
 import type { Packet } from "../protocol/packets.ts";
 import type { AlphaNetClient } from "./alphanet_client.ts";
 import {

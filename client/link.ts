@@ -16,7 +16,9 @@ import {
   Replaced,
   TimedOut,
 } from "../errors.ts";
-import { PacketType, PROTOCOL_VERSION, Reason, reasonName } from "../protocol/constants.ts";
+import { PROTOCOL_VERSION } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { Reason, reasonName } from "../protocol/reason.ts";
 import type { ErrorPacket, Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";

@@ -6,7 +6,7 @@
  */
 
 import { AddressChanged, ConnectionReset, ProtocolError, RelayError } from "../errors.ts";
-import { Reason } from "../protocol/constants.ts";
+import { Reason } from "../protocol/reason.ts";
 import { refTimer } from "./link.ts";
 import type { ReconnectOptions } from "./options.ts";
 

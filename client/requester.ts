@@ -13,7 +13,8 @@ import {
   RelayError,
   TimedOut,
 } from "../errors.ts";
-import { PacketType, Reason, reasonName } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { Reason, reasonName } from "../protocol/reason.ts";
 import type {
   EchoReplyPacket,
   RequestFailedPacket,

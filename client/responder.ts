@@ -8,7 +8,8 @@
 
 import { ProtocolError } from "../errors.ts";
 import { formatIpv4 } from "../protocol/address.ts";
-import { PacketType, Reason } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { Reason } from "../protocol/reason.ts";
 import type {
   EchoRequestPacket,
   SocketConnectionRequestPacket,

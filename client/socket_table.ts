@@ -8,7 +8,9 @@
  */
 
 import { AddrInUse } from "../errors.ts";
-import { EPHEMERAL_PORT_FIRST, MAX_PORT, PacketType, Reason } from "../protocol/constants.ts";
+import { EPHEMERAL_PORT_FIRST, MAX_PORT } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { Reason } from "../protocol/reason.ts";
 import type {
   ArbitraryDataPacket,
   SocketClosedPacket,

@@ -6,7 +6,8 @@
  */
 
 import { BrokenPipe, Closed, ConnectionReset, ProtocolError } from "../errors.ts";
-import { MAX_DATA_BYTES, Reason, reasonName } from "../protocol/constants.ts";
+import { MAX_DATA_BYTES } from "../protocol/constants.ts";
+import { Reason, reasonName } from "../protocol/reason.ts";
 import type { VirtualAddr } from "./addr.ts";
 import { type ConnState, nextConnState, readsOpen, writesShut } from "./conn_state.ts";
 import type { VirtualConn } from "./virtual_conn.ts";

@@ -14,8 +14,8 @@ import {
   FRAME_HEADER_BYTES,
   FRAME_LENGTH_BYTES,
   MAX_DATA_BYTES,
-  PacketType,
 } from "./constants.ts";
+import { PacketType } from "./packet_type.ts";
 import { packetFieldError } from "./fields.ts";
 import { ERROR_FIXED_BYTES, FIXED_BODY_BYTES, HELLO_FIXED_BYTES, writeU32 } from "./layout.ts";
 import type { Packet } from "./packets.ts";

@@ -15,9 +15,9 @@ import {
   MAX_ERROR_MESSAGE_BYTES,
   MAX_FRAME_BODY_BYTES,
   MAX_IDENTITY_BYTES,
-  PacketType,
-  Reason,
 } from "./constants.ts";
+import { PacketType } from "./packet_type.ts";
+import { Reason } from "./reason.ts";
 import { packetFieldError } from "./fields.ts";
 import { ERROR_FIXED_BYTES, FIXED_BODY_BYTES, HELLO_FIXED_BYTES, hex, readU32 } from "./layout.ts";
 import type { Packet } from "./packets.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Reason } from "./constants.ts";
+import type { Reason } from "./reason.ts";
 
 /**
  * Marks every AlphaNET error, so `instanceof AlphaNetError` holds for errors

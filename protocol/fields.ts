@@ -6,7 +6,6 @@
  */
 
 import {
-  isReason,
   MAX_DATA_BYTES,
   MAX_ERROR_MESSAGE_BYTES,
   MAX_IDENTITY_BYTES,
@@ -14,8 +13,9 @@ import {
   MAX_WINDOW_BYTES,
   MIN_IDENTITY_BYTES,
   MIN_WINDOW_BYTES,
-  PacketType,
 } from "./constants.ts";
+import { PacketType } from "./packet_type.ts";
+import { isReason } from "./reason.ts";
 import type { Packet } from "./packets.ts";
 
 const utf8Encoder = new TextEncoder();

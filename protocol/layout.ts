@@ -5,7 +5,8 @@
  * @module
  */
 
-import { FieldBytes, PacketType } from "./constants.ts";
+import { FieldBytes } from "./constants.ts";
+import { PacketType } from "./packet_type.ts";
 
 const { u8, u16, u32, ipv4, port, requestId, connectionId } = FieldBytes;
 

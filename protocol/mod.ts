@@ -35,6 +35,8 @@
  */
 
 export * from "./constants.ts";
+export * from "./packet_type.ts";
+export * from "./reason.ts";
 export type * from "./packets.ts";
 export { decode, type Decoded, encode, encodedLength, encodeInto } from "./codec.ts";
 export { type BufferLender, FrameDecoder } from "./frame_decoder.ts";

@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { PacketType, Reason } from "./constants.ts";
+import type { PacketType } from "./packet_type.ts";
+import type { Reason } from "./reason.ts";
 
 /**
  * First frame of a client: its protocol version and optional identity secret.

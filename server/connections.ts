@@ -8,7 +8,7 @@
  * @module
  */
 
-import { PacketType } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
 import type { Peer } from "./peer.ts";
 
 /**

@@ -6,7 +6,9 @@
  * @module
  */
 
-import { MAX_WINDOW_BYTES, PacketType, Reason } from "../protocol/constants.ts";
+import { MAX_WINDOW_BYTES } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { Reason } from "../protocol/reason.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import type {
   ArbitraryDataPacket,

@@ -8,7 +8,9 @@
  */
 
 import { formatIpv4 } from "../protocol/address.ts";
-import { PacketType, PROTOCOL_VERSION, Reason, reasonName } from "../protocol/constants.ts";
+import { PROTOCOL_VERSION } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { Reason, reasonName } from "../protocol/reason.ts";
 import type { HelloPacket } from "../protocol/packets.ts";
 import type { Logger } from "./log.ts";
 import type { Dispatch, Peer, PeerHost } from "./peer.ts";

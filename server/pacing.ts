@@ -6,7 +6,8 @@
  * @module
  */
 
-import { PacketType, Reason } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { Reason } from "../protocol/reason.ts";
 import type { RelayConfig } from "./config.ts";
 import type { Peer } from "./peer.ts";
 import { TokenBucket } from "./token_bucket.ts";

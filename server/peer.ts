@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Reason } from "../protocol/constants.ts";
+import type { Reason } from "../protocol/reason.ts";
 import type { HelloPacket, Packet } from "../protocol/packets.ts";
 
 /** One client as the relay's routing code sees it. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Reason } from "../protocol/constants.ts";
+import { Reason } from "../protocol/reason.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import type { ConnectionEnd } from "./connections.ts";
 import type { PendingRequest } from "./pending_request.ts";

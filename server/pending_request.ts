@@ -7,7 +7,8 @@
  * @module
  */
 
-import { PacketType, type Reason } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { type Reason } from "../protocol/reason.ts";
 import type { Peer } from "./peer.ts";
 
 /** A request waiting for the owner's answer. */

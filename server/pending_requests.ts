@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Reason } from "../protocol/constants.ts";
+import { Reason } from "../protocol/reason.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import type { PeerBook } from "./peer_book.ts";
 import { type PendingRequest, type RequestTerms, sendRequestFailed } from "./pending_request.ts";

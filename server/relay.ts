@@ -7,7 +7,8 @@
  */
 
 import { encode } from "../protocol/codec.ts";
-import { PacketType, Reason } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { Reason } from "../protocol/reason.ts";
 import { AddressPool } from "./address_pool.ts";
 import { type RelayConfig, type RelayOptions, resolveRelayConfig } from "./config.ts";
 import { Logger } from "./log.ts";

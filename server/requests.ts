@@ -8,7 +8,8 @@
  */
 
 import { formatIpv4 } from "../protocol/address.ts";
-import { PacketType, Reason, reasonName } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { Reason, reasonName } from "../protocol/reason.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import type {
   EchoReplyPacket,

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { PacketType, Reason } from "../protocol/constants.ts";
+import { PacketType } from "../protocol/packet_type.ts";
+import { Reason } from "../protocol/reason.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import type { Packet } from "../protocol/packets.ts";
 import type { RelayConfig } from "./config.ts";

@@ -1,7 +1,8 @@
 /** A router with fake peers attached, and a connection opened the way clients open one. */
 
 import assert from "node:assert/strict";
-import { PacketType, type Reason, reasonName } from "../../protocol/constants.ts";
+import { PacketType } from "../../protocol/packet_type.ts";
+import { type Reason, reasonName } from "../../protocol/reason.ts";
 import { ProtocolError } from "../../protocol/errors.ts";
 import type { Packet } from "../../protocol/packets.ts";
 import { DEFAULT_RELAY_CONFIG, type RelayConfig } from "../../server/config.ts";

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { MAX_WINDOW_BYTES, PacketType, Reason } from "../../protocol/constants.ts";
+import { MAX_WINDOW_BYTES } from "../../protocol/constants.ts";
+import { PacketType } from "../../protocol/packet_type.ts";
+import { Reason } from "../../protocol/reason.ts";
 import type { ArbitraryDataPacket } from "../../protocol/packets.ts";
 import {
   ADDRESS_A,

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { PacketType, PROTOCOL_VERSION, Reason } from "../../protocol/constants.ts";
+import { PROTOCOL_VERSION } from "../../protocol/constants.ts";
+import { PacketType } from "../../protocol/packet_type.ts";
+import { Reason } from "../../protocol/reason.ts";
 import type { HelloPacket } from "../../protocol/packets.ts";
 import { AddressPool } from "../../server/address_pool.ts";
 import { Logger } from "../../server/log.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { PacketType, Reason } from "../../protocol/constants.ts";
+import { PacketType } from "../../protocol/packet_type.ts";
+import { Reason } from "../../protocol/reason.ts";
 import { ClientPacing, type PacingConfig } from "../../server/pacing.ts";
 import { FakePeer } from "./_fake_peer.ts";
 

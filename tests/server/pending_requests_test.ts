@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { PacketType, Reason } from "../../protocol/constants.ts";
+import { PacketType } from "../../protocol/packet_type.ts";
+import { Reason } from "../../protocol/reason.ts";
 import type { RequestTerms } from "../../server/pending_request.ts";
 import type { PeerBook } from "../../server/peer_book.ts";
 import { PendingRequests } from "../../server/pending_requests.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { PacketType, Reason } from "../../protocol/constants.ts";
+import { PacketType } from "../../protocol/packet_type.ts";
+import { Reason } from "../../protocol/reason.ts";
 import { ADDRESS_A, ADDRESS_B, assertViolation, attach, only, pair } from "./_router_fixture.ts";
 
 Deno.test("Router answers Ping, rejects relay-only packets, and closes on a client's Error", () => {
