@@ -46,7 +46,7 @@ export class ClientPacing {
   }
 
   /**
-   * The relay's periodic check (the seed's polling scheme): pings a client
+   * The relay's periodic check (the polling scheme of docs/PROTOCOL.md §11): pings a client
    * that has been quiet for the keepalive interval, closes one that has been
    * silent for the peer time-out. Any frame from the client counts as life.
    */

@@ -1,5 +1,5 @@
 /**
- * The seed's status, connection and echo requests: each is admitted, passed
+ * Status, connection and echo requests between clients: each is admitted, passed
  * to the destination's owner under an id the relay picks, and settled by the
  * owner's answer, a time-out, or either side leaving. Every source address
  * the relay writes is the sender's own assigned virtual IP.

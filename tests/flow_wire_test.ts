@@ -16,7 +16,7 @@ const RAW_WINDOW = 16 * 1024;
 
 /**
  * A handshaken raw client opens a connection to `receiver`'s new listener on
- * port 9 with the seed's connection request (skipping the status step),
+ * port 9 with a bare connection request (skipping the status step),
  * announcing a 16 KiB window; returns the relay's answer and the accepted end.
  */
 async function rawConnectTo(
