@@ -29,7 +29,7 @@ export class ClientPacing {
 
   // Owned by the read loop, the relay's sweep and the router's request admission.
   /** When the relay last read anything from this client (performance.now() ms). */
-  #lastHeardAt = performance.now();
+  #lastHeardAt: number;
   #pingedAt = 0;
   #pingNonce = 0;
   /** Created on first use: most clients never send a request or are never byte-limited. */
@@ -39,10 +39,11 @@ export class ClientPacing {
   #readPause: { timer: ReturnType<typeof setTimeout>; resume: () => void } | null = null;
   #stopped = false;
 
-  /** Starts the clock: the client counts as heard from now. */
-  constructor(config: PacingConfig, link: PacedLink) {
+  /** Starts the clock: the client counts as heard from `now` (performance.now() ms). */
+  constructor(config: PacingConfig, link: PacedLink, now: number = performance.now()) {
     this.#config = config;
     this.#link = link;
+    this.#lastHeardAt = now;
   }
 
   /**
@@ -77,8 +78,7 @@ export class ClientPacing {
    * client is back within it. Not reading is the cap: TCP backpressure
    * slows the client down and nothing is dropped.
    */
-  afterRead(bytes: number): Promise<void> | undefined {
-    const now = performance.now();
+  afterRead(bytes: number, now: number = performance.now()): Promise<void> | undefined {
     this.#lastHeardAt = now;
     const { maxBytesPerSec } = this.#config;
     if (maxBytesPerSec === 0 || bytes === 0 || this.#stopped) return undefined;
