@@ -3,9 +3,10 @@
  * `instanceof`, never on message text.
  *
  * In Deno, the socket errors are also Deno's own: a
- * {@linkcode ConnectionRefused} is a `Deno.errors.ConnectionRefused`, so code
- * written for `Deno.connect` handles a virtual connection's failures
- * unchanged. Where `Deno` is absent (a browser), they extend `Error`.
+ * {@linkcode ConnectionRefused} is a `Deno.errors.ConnectionRefused`, a
+ * {@linkcode Closed} a `Deno.errors.BadResource`, so code written for
+ * `Deno.connect` handles a virtual connection's failures unchanged. Where
+ * `Deno` is absent (a browser), they extend `Error`.
  *
  * @module
  */
@@ -24,7 +25,8 @@ type DenoErrorName =
   | "ConnectionReset"
   | "BrokenPipe"
   | "TimedOut"
-  | "AddrInUse";
+  | "AddrInUse"
+  | "BadResource";
 
 /**
  * Deno's error class `name`, or `Error` where there is no `Deno` global: read,
@@ -106,8 +108,8 @@ export class AlphaNetError extends Error {
  * import assert from "node:assert/strict";
  *
  * const error: unknown = new RelayError(
- *   Reason.RateLimited,
  *   "Cannot ping 83.12.4.200: the relay refused the request: RateLimited",
+ *   Reason.RateLimited,
  * );
  * assert.ok(error instanceof RelayError);
  * assert.equal(error.reason, Reason.RateLimited);
@@ -119,13 +121,14 @@ export class RelayError extends AlphaNetError {
   readonly reason: Reason;
 
   /**
-   * Creates the error.
+   * Creates the error. The arguments come in the order of `Error`'s and
+   * {@linkcode ProtocolError}'s: the message first.
    *
-   * @param reason The frame's reason code.
    * @param message What failed, in std's style; for a closed link, the relay's own message is part of it.
+   * @param reason The frame's reason code.
    * @param options Standard error options.
    */
-  constructor(reason: Reason, message: string, options?: ErrorOptions) {
+  constructor(message: string, reason: Reason, options?: ErrorOptions) {
     super(message, options);
     this.name = "RelayError";
     this.reason = reason;
@@ -153,7 +156,9 @@ export class RelayError extends AlphaNetError {
  * import { RelayError, Replaced } from "@alphanet/net";
  * import assert from "node:assert/strict";
  *
- * const ended: Error = new Replaced("Relay closed the link: Replaced: a newer client took over");
+ * const ended: Error = new Replaced(
+ *   "Cannot keep the link to the relay: the relay closed the link with Replaced: a newer client took over",
+ * );
  * assert.ok(ended instanceof Replaced);
  * assert.ok(ended instanceof RelayError);
  * ```
@@ -166,7 +171,7 @@ export class Replaced extends RelayError {
    * @param options Standard error options.
    */
   constructor(message: string, options?: ErrorOptions) {
-    super(Reasons.Replaced, message, options);
+    super(message, Reasons.Replaced, options);
     this.name = "Replaced";
   }
 }
@@ -395,7 +400,9 @@ extendDenoError(TimedOut, "TimedOut");
  * import { PeerTimeout, TimedOut } from "@alphanet/net";
  * import assert from "node:assert/strict";
  *
- * const error = new PeerTimeout("Link to the relay is dead: nothing received for 45000 ms");
+ * const error = new PeerTimeout(
+ *   "Cannot keep the link to the relay: nothing received for 45000 ms",
+ * );
  * assert.ok(error instanceof TimedOut);
  * ```
  */
@@ -414,23 +421,35 @@ export class PeerTimeout extends TimedOut {
 
 /**
  * The client, listener or connection was closed locally before the
- * operation finished.
+ * operation finished: a write after the connection's `close()`, an
+ * `accept()` on a closed listener, a request on a closed client. In Deno,
+ * also a `Deno.errors.BadResource`, what Deno throws for the same calls on a
+ * closed `Deno.Conn` or `Deno.Listener`.
  *
- * @example Tell a local close from a failure
+ * One difference from Deno: a `read()` on a closed virtual connection
+ * resolves null (end of stream), whether it was pending when `close()` ran
+ * or started after it; Deno's `read()` throws `BadResource` for the latter.
+ *
+ * @example Caught by Deno's own check, and told from a failure
  * ```ts
- * import { Closed, ConnectionReset } from "@alphanet/net";
+ * import { AlphaNetError, Closed, ConnectionReset } from "@alphanet/net";
  * import assert from "node:assert/strict";
  *
  * const error: Error = new Closed("Cannot accept: the listener is closed");
+ * assert.ok(error instanceof Deno.errors.BadResource);
  * assert.ok(error instanceof Closed);
+ * assert.ok(error instanceof AlphaNetError);
  * assert.ok(!(error instanceof ConnectionReset));
  * ```
  */
-export class Closed extends AlphaNetError {
+export class Closed extends Error {
+  /** Brands the error as an AlphaNET error. */
+  readonly [ALPHANET_ERROR] = true;
+
   /**
    * Creates the error.
    *
-   * @param message What was cut short.
+   * @param message What was cut short, in std's style: `Cannot <action>: <state>`.
    * @param options Standard error options.
    */
   constructor(message: string, options?: ErrorOptions) {
@@ -438,3 +457,4 @@ export class Closed extends AlphaNetError {
     this.name = "Closed";
   }
 }
+extendDenoError(Closed, "BadResource");

@@ -59,7 +59,7 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
   // Lifecycle: one state (transitions in client_state.ts); "connected" from the start, as nobody
   // sees the client before its first link joined. The rest is what the states report.
   #state: ClientLifecycle = "connected";
-  /** Why the client is closed: the fatal error, or Closed after close(); set with "closed". */
+  /** The fatal error that closed the client; null while open and after close(). */
   #failure: Error | null = null;
   /** close()'s teardown, set with "closing", so close() is idempotent. */
   #closing: Promise<void> | null = null;
@@ -241,11 +241,12 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
   /** Ends the client for good: null after close(), else the error. */
   #finish(error: Error | null): void {
     if (this.#state === "closed") return;
-    const reason = error ?? new Closed("The client is closed");
-    this.#failure = reason;
-    this.#requester.failAll(reason);
-    this.#sockets.shutdown(reason);
-    this.#linkWaiters.rejectAll(reason);
+    this.#failure = error;
+    const closed = (action: string): Error =>
+      error ?? new Closed(`Cannot ${action}: the client is closed`);
+    this.#requester.failAll(closed("complete request"));
+    this.#sockets.shutdown(closed("accept"));
+    this.#linkWaiters.rejectAll(closed("complete request"));
     this.#done.resolve(error);
     this.#moveTo("closed", error);
   }
@@ -295,9 +296,12 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     );
   }
 
+  /** Throws what ended the client, if it ended: its fatal error, or Closed after close(). */
   #checkOpen(action: string): void {
     if (this.#failure) throw this.#failure;
-    if (this.#state === "closing") throw new Closed(`Cannot ${action}: the client is closed`);
+    if (this.#state === "closing" || this.#state === "closed") {
+      throw new Closed(`Cannot ${action}: the client is closed`);
+    }
   }
 
   /** Whether anything asks the link to keep the process alive: the client, a socket. */

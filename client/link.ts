@@ -72,7 +72,12 @@ export class Link {
     this.#events = events;
     this.#writer = new FrameWriter(
       conn,
-      (error) => this.#end(new ConnectionReset("Link to the relay failed", { cause: error })),
+      (error) =>
+        this.#end(
+          new ConnectionReset("Cannot write to the relay: the connection failed", {
+            cause: error,
+          }),
+        ),
     );
   }
 
@@ -136,19 +141,22 @@ export class Link {
   async close(flushMs: number): Promise<void> {
     if (this.#error === null) {
       await this.#writer.drained(flushMs);
-      this.#end(new Closed("The link to the relay is closed"), false);
+      this.#end(new Closed("Cannot use the link to the relay: it is closed"), false);
     }
     await this.#readLoop;
   }
 
   async #join(signal: AbortSignal | undefined): Promise<void> {
     this.#readLoop = readFrames(this.#conn, (packet) => this.#onPacket(packet)).then(
-      () => this.#end(new ConnectionReset("Link to the relay closed")),
+      () =>
+        this.#end(new ConnectionReset(`Cannot ${this.#action}: the relay closed the connection`)),
       (error) =>
         this.#end(
           error instanceof AlphaNetError
             ? error
-            : new ConnectionReset("Link to the relay failed", { cause: error }),
+            : new ConnectionReset(`Cannot ${this.#action}: the connection failed`, {
+              cause: error,
+            }),
         ),
     );
     this.#writer.writePacket({
@@ -188,7 +196,7 @@ export class Link {
         this.#handshake.resolve();
         return;
       case PacketType.Error:
-        throw relayError(packet);
+        throw relayError(this.#action, packet);
       case PacketType.Ping:
         if (!this.#joined) throw unexpected(packet.type);
         return this.send({ type: PacketType.Pong, nonce: packet.nonce });
@@ -233,7 +241,7 @@ export class Link {
       }
       return this.#end(
         new PeerTimeout(
-          `Link to the relay is dead: nothing received for ${Math.round(silent)} ms ` +
+          `Cannot ${this.#action}: nothing received for ${Math.round(silent)} ms ` +
             `(peerTimeoutMs ${this.#config.peerTimeoutMs})`,
         ),
       );
@@ -245,6 +253,11 @@ export class Link {
       this.#nextPing = now + this.#config.keepaliveMs;
     }
     this.#arm(now);
+  }
+
+  /** What the link was doing when it ended, as the action of its error message. */
+  get #action(): string {
+    return this.#joined ? "keep the link to the relay" : "join relay";
   }
 
   /** Ends the link once: stops the timer, closes TCP, tells the client if it had joined. */
@@ -264,12 +277,16 @@ export class Link {
   }
 }
 
-/** The error an Error frame stands for: {@linkcode Replaced} for a takeover. */
-function relayError(packet: ErrorPacket): RelayError {
-  const message = `Relay closed the link: ${reasonName(packet.reason)}: ${packet.message}`;
+/**
+ * The error an Error frame stands for, {@linkcode Replaced} for a takeover;
+ * its message keeps the reason's name and the relay's own words.
+ */
+function relayError(action: string, packet: ErrorPacket): RelayError {
+  const reason = reasonName(packet.reason);
+  const message = `Cannot ${action}: the relay closed the link with ${reason}: ${packet.message}`;
   return packet.reason === Reason.Replaced
     ? new Replaced(message)
-    : new RelayError(packet.reason, message);
+    : new RelayError(message, packet.reason);
 }
 
 /** Lets timer `timer` keep the process alive, or not. */

@@ -233,7 +233,7 @@ function failureError(action: string, where: string, reason: Reason): Error {
     return new TimedOut(`Cannot ${action} ${where}: the host did not answer`);
   }
   return new RelayError(
-    reason,
     `Cannot ${action} ${where}: the relay refused the request: ${reasonName(reason)}`,
+    reason,
   );
 }

@@ -242,15 +242,18 @@ export class VirtualConnImpl implements VirtualConn {
     this.#state = nextConnState(this.#state, "peerShutdown");
     this.#failure = reason === Reason.Normal
       ? new BrokenPipe("Cannot write: the peer closed the connection")
-      : new ConnectionReset(`Connection closed by the relay: ${reasonName(reason)}`);
+      : new ConnectionReset(
+        `Cannot use the connection: the relay closed it with ${reasonName(reason)}`,
+      );
     this.#wakeAll();
   }
 
   /** Client only: the link to the relay is gone; writes reject, reads end after the buffered bytes. */
   linkLost(error: Error): void {
-    this.#failure ??= new ConnectionReset("Connection lost: the link to the relay closed", {
-      cause: error,
-    });
+    this.#failure ??= new ConnectionReset(
+      "Cannot use the connection: the link to the relay was lost",
+      { cause: error },
+    );
     this.#wakeAll();
   }
 

@@ -104,12 +104,17 @@ Deno.test("fatal errors: takeover, refusals and protocol violations; everything 
     "UnknownId",
   ];
   for (const [name, code] of Object.entries(Reason)) {
-    assert.equal(isFatal(new RelayError(code, "test")), fatal.includes(name), name);
+    assert.equal(isFatal(new RelayError("test", code)), fatal.includes(name), name);
   }
   assert.equal(isFatal(new Replaced("test")), true);
   assert.equal(isFatal(new ProtocolError("bad frame", Reason.Malformed)), true);
   assert.equal(isFatal(new AddressChanged("1.2.3.4", "5.6.7.8")), true);
-  assert.equal(isFatal(new ConnectionReset("Link to the relay closed")), false);
+  assert.equal(
+    isFatal(
+      new ConnectionReset("Cannot keep the link to the relay: the relay closed the connection"),
+    ),
+    false,
+  );
   assert.equal(isFatal(new PeerTimeout("silent")), false);
   assert.equal(isFatal(new TimedOut("no VirtualIP")), false);
   assert.equal(isFatal(new Deno.errors.ConnectionRefused("refused")), false);

@@ -3,7 +3,20 @@
 // on objects that no socket backs.
 
 import assert from "node:assert/strict";
-import type { AlphaNetClient, VirtualAddr, VirtualConn, VirtualListener } from "../../mod.ts";
+import {
+  AddrInUse,
+  type AlphaNetClient,
+  AlphaNetError,
+  BrokenPipe,
+  Closed,
+  ConnectionRefused,
+  ConnectionReset,
+  PeerTimeout,
+  TimedOut,
+  type VirtualAddr,
+  type VirtualConn,
+  type VirtualListener,
+} from "../../mod.ts";
 import { type ConnectionHost, VirtualConnImpl } from "../../client/virtual_conn_impl.ts";
 import { VirtualListenerImpl } from "../../client/virtual_listener_impl.ts";
 
@@ -114,4 +127,54 @@ Deno.test("a VirtualListener passes where a Deno.Listener is expected, and using
   }
   assert.deepEqual(events, ["unref", "ref", "closed"]);
   assert.deepEqual(await iterator.next(), { done: true, value: undefined });
+});
+
+Deno.test("each socket error passes Deno's own check and is still an AlphaNetError", async (t) => {
+  const cases: [Error, new (message?: string) => Error][] = [
+    [new ConnectionRefused("Cannot connect: refused"), Deno.errors.ConnectionRefused],
+    [new ConnectionReset("Cannot read: reset"), Deno.errors.ConnectionReset],
+    [new BrokenPipe("Cannot write: shut down"), Deno.errors.BrokenPipe],
+    [new TimedOut("Cannot connect: no answer"), Deno.errors.TimedOut],
+    [new PeerTimeout("Cannot keep the link: silent"), Deno.errors.TimedOut],
+    [new AddrInUse("Cannot listen: in use"), Deno.errors.AddrInUse],
+    [new Closed("Cannot write: the connection is closed"), Deno.errors.BadResource],
+  ];
+  for (const [error, deno] of cases) {
+    await t.step(`${error.name} is a Deno.errors.${deno.name}`, () => {
+      assert.ok(error instanceof deno);
+      assert.ok(error instanceof AlphaNetError);
+      assert.ok(error instanceof (error.constructor as ErrorConstructor));
+      assert.equal(error.name, error.constructor.name);
+    });
+  }
+  await t.step("Closed is no other socket error", () => {
+    const closed = new Closed("Cannot accept: the listener is closed");
+    assert.ok(closed instanceof Closed);
+    assert.ok(!(closed instanceof ConnectionReset));
+    assert.ok(!(closed instanceof Deno.errors.ConnectionReset));
+    assert.ok(!(new ConnectionReset("Cannot read: reset") instanceof Closed));
+  });
+});
+
+Deno.test("calls Deno refuses on a closed resource reject with a Closed that is a BadResource", async () => {
+  const { conn } = connection();
+  conn.close();
+  const write = await conn.write(new Uint8Array(1)).catch((error: unknown) => error);
+  assert.ok(write instanceof Closed, String(write));
+  assert.ok(write instanceof Deno.errors.BadResource);
+  assert.equal(write.message, "Cannot write: the connection is closed");
+  // Unlike Deno, which throws BadResource here: a read after close() is the end of the stream.
+  assert.equal(await conn.read(new Uint8Array(1)), null);
+
+  const listener = new VirtualListenerImpl(local, 4, undefined, {
+    closed: () => {},
+    refChanged: () => {},
+  });
+  const pending = listener.accept().catch((error: unknown) => error);
+  listener.close();
+  for (const accepted of [await pending, await listener.accept().catch((error) => error)]) {
+    assert.ok(accepted instanceof Closed, String(accepted));
+    assert.ok(accepted instanceof Deno.errors.BadResource);
+    assert.equal(accepted.message, "Cannot accept: the listener is closed");
+  }
 });
