@@ -1,12 +1,18 @@
 /**
- * The AlphaNET relay server. Run it with `deno run -A server.ts`, or import
- * {@linkcode Relay} to embed one.
+ * The AlphaNET relay server. Run it with `deno run -A server.ts` (`--help`
+ * lists its flags), or import {@linkcode Relay} to embed one: its options are
+ * {@linkcode RelayOptions}, their defaults {@linkcode DEFAULT_RELAY_CONFIG}.
  *
- * @example Embed a relay
- * ```ts ignore
+ * @example Embed a relay and join it
+ * ```ts
+ * import { connect } from "@alphanet/net";
  * import { Relay } from "@alphanet/net/server";
- * await using relay = await Relay.start({ port: 0, db: ":memory:" });
- * console.log(`listening on ${relay.addr.hostname}:${relay.addr.port}`);
+ * import assert from "node:assert/strict";
+ *
+ * await using relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:" });
+ * await using net = await connect({ hostname: "127.0.0.1", port: relay.addr.port });
+ * assert.equal(relay.onlineCount, 1);
+ * assert.match(net.virtualIp, /^\d+\.\d+\.\d+\.\d+$/);
  * ```
  *
  * @module
@@ -23,7 +29,9 @@ import { Logger } from "./server/log.ts";
 export { Relay } from "./server/relay.ts";
 export {
   DEFAULT_RELAY_CONFIG,
+  LOG_FORMATS,
   LOG_LEVELS,
+  type LogFormat,
   type LogLevel,
   type RelayConfig,
   type RelayOptions,

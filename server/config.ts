@@ -7,16 +7,82 @@
 
 import { DEFAULT_RELAY_PORT } from "../protocol/constants.ts";
 
-/** Log verbosity, most verbose first. */
+/**
+ * The relay's log levels, most verbose first: a level logs its own lines and
+ * those of every level after it; `"silent"` logs nothing.
+ *
+ * @example Check a level read from the environment
+ * ```ts
+ * import { LOG_LEVELS, type LogLevel } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
+ * function isLogLevel(value: string): value is LogLevel {
+ *   return (LOG_LEVELS as readonly string[]).includes(value);
+ * }
+ * assert.ok(isLogLevel("warn"));
+ * assert.ok(!isLogLevel("loud"));
+ * ```
+ */
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
-/** One of {@linkcode LOG_LEVELS}. */
+
+/**
+ * One of {@linkcode LOG_LEVELS}, as {@linkcode RelayConfig.logLevel} takes it.
+ *
+ * @example Compare verbosity
+ * ```ts
+ * import { LOG_LEVELS, type LogLevel } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
+ * const level: LogLevel = "debug";
+ * assert.ok(LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf("info"));
+ * ```
+ */
 export type LogLevel = typeof LOG_LEVELS[number];
-/** Log line formats: human-readable `key=value` text, or one JSON object per line. */
+
+/**
+ * The relay's log line formats: human-readable `key=value` text, or one JSON
+ * object per line for log collectors.
+ *
+ * @example Every format the relay accepts
+ * ```ts
+ * import { LOG_FORMATS } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(LOG_FORMATS, ["text", "json"]);
+ * ```
+ */
 export const LOG_FORMATS = ["text", "json"] as const;
-/** One of {@linkcode LOG_FORMATS}. */
+
+/**
+ * One of {@linkcode LOG_FORMATS}, as {@linkcode RelayConfig.logFormat} takes it.
+ *
+ * @example Log JSON lines
+ * ```ts
+ * import { type LogFormat, type RelayOptions } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
+ * const format: LogFormat = "json";
+ * const options: RelayOptions = { logFormat: format };
+ * assert.equal(options.logFormat, "json");
+ * ```
+ */
 export type LogFormat = typeof LOG_FORMATS[number];
 
-/** Everything a relay can be told; every field is optional in {@linkcode RelayOptions}. */
+/**
+ * Everything a relay can be told, each field with its default in
+ * {@linkcode DEFAULT_RELAY_CONFIG}; `Relay.start` takes any subset of it as
+ * {@linkcode RelayOptions}.
+ *
+ * @example A complete configuration from the defaults
+ * ```ts
+ * import { DEFAULT_RELAY_CONFIG, type RelayConfig } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
+ * const config: RelayConfig = { ...DEFAULT_RELAY_CONFIG, vipRange: "100.64.0.0/10" };
+ * assert.equal(config.port, 1337);
+ * assert.equal(config.vipRange, "100.64.0.0/10");
+ * ```
+ */
 export interface RelayConfig {
   /** Interface to listen on. @default {"0.0.0.0"} */
   hostname: string;
@@ -58,10 +124,37 @@ export interface RelayConfig {
   tcpBacklog: number;
 }
 
-/** Options of a relay: any subset of {@linkcode RelayConfig}. */
+/**
+ * Options of a relay, as `Relay.start` takes them: any subset of
+ * {@linkcode RelayConfig}; a field left out (or undefined) takes its default.
+ *
+ * @example Start a relay for a test: loopback, a free port, no file
+ * ```ts
+ * import { Relay, type RelayOptions } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
+ * const options: RelayOptions = { hostname: "127.0.0.1", port: 0, db: ":memory:" };
+ * await using relay = await Relay.start(options);
+ * assert.equal(relay.addr.hostname, "127.0.0.1");
+ * assert.notEqual(relay.addr.port, 0);
+ * ```
+ */
 export type RelayOptions = Partial<RelayConfig>;
 
-/** The defaults of every relay setting. */
+/**
+ * The defaults of every relay setting, frozen: what a relay started with no
+ * options runs with.
+ *
+ * @example Read a default
+ * ```ts
+ * import { DEFAULT_RELAY_CONFIG } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_RELAY_CONFIG.port, 1337);
+ * assert.equal(DEFAULT_RELAY_CONFIG.db, "./alphanet.db");
+ * assert.ok(Object.isFrozen(DEFAULT_RELAY_CONFIG));
+ * ```
+ */
 export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   hostname: "0.0.0.0",
   port: DEFAULT_RELAY_PORT,
@@ -84,7 +177,13 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   tcpBacklog: 4096,
 });
 
-/** Merges `options` over the defaults; throws RangeError naming the first bad field. */
+/**
+ * Merges `options` over the defaults and validates the result, the one place
+ * relay settings are checked.
+ *
+ * @param options Any subset of the settings; undefined fields take their defaults.
+ * @returns The complete configuration; throws `RangeError` naming the first bad field.
+ */
 export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
   const config: RelayConfig = { ...DEFAULT_RELAY_CONFIG, ...withoutUndefined(options) };
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535) {
