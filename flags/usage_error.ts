@@ -25,9 +25,10 @@ export class UsageError extends Error {
    * Creates a usage error.
    *
    * @param message One line saying what is wrong, such as `bad --port "x": ...`.
+   * @param options Standard error options; `{ cause }` keeps the parser's own error.
    */
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "UsageError";
   }
 }
