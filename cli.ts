@@ -2,9 +2,16 @@
  * The AlphaNET command line: `deno task cli <command> ...`, or
  * `deno run --allow-net --allow-read --allow-write --allow-env cli.ts <command> ...`.
  * Commands: whoami, listen, connect, expose, forward, status, ping; each
- * takes `--help`. The global flags (`--server`, `--identity-file`, `--help`)
- * go before or after the command. Exit codes: 0 success, 1 runtime failure,
- * 2 usage error; errors are one line on stderr.
+ * takes `--help`. The global flags (`--server`, `--identity-file`,
+ * `--log-format`, `--help`) go before or after the command. Exit codes: 0
+ * success, 1 runtime failure, 2 usage error.
+ *
+ * An error that ends a command is one line on stderr:
+ * `alphanet: cannot <action>: <why>` at run time (exit 1), or
+ * `alphanet: <what is wrong> (see [<command> ]--help)` for a bad command line
+ * (exit 2). The long-running commands print one line per event on stderr
+ * while they run (`expose: connection from ...: cannot ...`), as text or,
+ * with `--log-format json`, one JSON object a line.
  *
  * @example Expose a local web server on virtual port 80
  * ```sh
@@ -25,7 +32,23 @@ import { COMMON_HELP, splitCommandLine } from "./cli/args.ts";
 import { oneLine } from "./flags/one_line.ts";
 import { UsageError } from "./flags/usage_error.ts";
 
-/** Every command, in the order `--help` lists them. */
+export type { Command } from "./cli/command.ts";
+
+/**
+ * Every command, in the order `--help` lists them: each has its name, a
+ * one-line summary, its `--help` text and `run(args)`.
+ *
+ * @example Look a command up by name
+ * ```ts
+ * import { COMMANDS } from "@alphanet/net/cli";
+ * import assert from "node:assert/strict";
+ *
+ * const names = COMMANDS.map((command) => command.name);
+ * assert.deepEqual(names, ["whoami", "listen", "connect", "expose", "forward", "status", "ping"]);
+ * const ping = COMMANDS.find((command) => command.name === "ping");
+ * assert.ok(ping?.usage.startsWith("Usage: alphanet ping VIP"));
+ * ```
+ */
 export const COMMANDS: readonly Command[] = [
   whoami,
   listen,
@@ -36,7 +59,20 @@ export const COMMANDS: readonly Command[] = [
   ping,
 ];
 
-/** The top-level `--help` text. */
+/**
+ * The top-level `--help` text: the commands with their summaries, the exit
+ * codes and the global flags.
+ *
+ * @example Every command and global flag is listed
+ * ```ts
+ * import { COMMANDS, USAGE } from "@alphanet/net/cli";
+ * import assert from "node:assert/strict";
+ *
+ * assert.match(USAGE, /^Usage: alphanet \[global flags\] <command>/);
+ * for (const command of COMMANDS) assert.match(USAGE, new RegExp(`^  ${command.name} `, "m"));
+ * assert.match(USAGE, /--log-format FORMAT/);
+ * ```
+ */
 export const USAGE: string = `Usage: alphanet [global flags] <command> [arguments] [flags]
 
 Commands:
@@ -48,11 +84,27 @@ Exit codes: 0 success, 1 failure, 2 bad command line.
 ${COMMON_HELP}`;
 
 /**
- * Runs the command line `args` (without the program name); resolves with the
- * exit code. Prints a failure as one line on stderr: exit 2 for a bad
- * command line, 1 for anything else.
+ * Runs the command line `args` (without the program name), as the
+ * `alphanet` program does, and prints a failure as one line on stderr:
+ * `alphanet: <what is wrong> (see [<command> ]--help)` for a bad command
+ * line, `alphanet: cannot <action>: <why>` for anything else.
+ *
+ * @param args The arguments after the program name, such as `["whoami", "--json"]`.
+ * @returns The exit code: 0 success, 1 failure at run time, 2 bad command line.
+ *
+ * @example Help succeeds; a bad command line exits 2
+ * ```ts
+ * import { main } from "@alphanet/net/cli";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(await main(["--help"]), 0); // Prints the usage on stdout.
+ * // Prints 'alphanet: unknown command "frobnicate" (see --help)' on stderr.
+ * assert.equal(await main(["frobnicate"]), 2);
+ * ```
  */
 export async function main(args: string[]): Promise<number> {
+  // Where a bad command line is explained: the command's own help once it is known.
+  let help = "--help";
   try {
     const { globals, command: name, rest } = splitCommandLine(args);
     if (
@@ -61,14 +113,19 @@ export async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    if (name === undefined) throw new UsageError("missing command (see --help)");
+    if (name === undefined) throw new UsageError("missing command");
     const command = COMMANDS.find((c) => c.name === name);
-    if (!command) throw new UsageError(`unknown command "${name}" (see --help)`);
+    if (!command) throw new UsageError(`unknown command "${name}"`);
+    help = `${name} --help`;
     // In front, so that a "--" among the command's arguments cannot swallow them.
     return await command.run([...globals, ...rest]);
   } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`alphanet: ${oneLine(error)} (see ${help})`);
+      return 2;
+    }
     console.error(`alphanet: ${oneLine(error)}`);
-    return error instanceof UsageError ? 2 : 1;
+    return 1;
   }
 }
 

@@ -12,6 +12,7 @@ import { parseFlags } from "../flags/parse_args.ts";
 import { parsePort } from "../flags/port.ts";
 import { UsageError } from "../flags/usage_error.ts";
 import { parseIpv4 } from "../protocol/mod.ts";
+import { LOG_FORMATS, type LogFormat } from "./log.ts";
 
 /** Relay address used when neither `--server` nor `ALPHANET_SERVER` is given. */
 export const DEFAULT_SERVER = "127.0.0.1:1337";
@@ -30,6 +31,8 @@ export interface CommonOptions {
   readonly server: HostPort;
   /** Path of the identity file, or null to be keyed on the real IP. */
   readonly identityFile: string | null;
+  /** How stderr event lines are written (`--log-format`). */
+  readonly logFormat: LogFormat;
 }
 
 /**
@@ -39,6 +42,7 @@ export interface CommonOptions {
 export const COMMON_OPTIONS = {
   server: { type: "string" },
   "identity-file": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
@@ -56,6 +60,12 @@ export const COMMON_HELP = `Global flags (before or after the command):
                          on its real IP, so two commands on one machine take the
                          address from each other. Give each command that runs at the
                          same time its own file.
+  --log-format FORMAT    text | json (default text): how the lines a command prints
+                         on stderr while it runs are written (relay retries and
+                         reconnects, refused connections, "listening on",
+                         progress); json is one object per line: {"time", "level",
+                         "event", "command", ...fields, "message"}. An error that
+                         ends the command stays one plain "alphanet: ..." line.
   -h, --help             show this help`;
 
 /** A command line split at the command: global flags before it, the command, the rest. */
@@ -70,8 +80,9 @@ export interface SplitCommandLine {
 
 /**
  * Splits `args` at the command name, taking the global flags in front of it
- * (`--server H:P`, `--server=H:P`, `--identity-file PATH`, `-h`, `--help`).
- * Throws UsageError on any other flag before the command.
+ * (`--server H:P`, `--server=H:P`, `--identity-file PATH`, `--log-format F`,
+ * `-h`, `--help`). Throws UsageError on any other flag before the command,
+ * or a global flag without its value.
  */
 export function splitCommandLine(args: string[]): SplitCommandLine {
   const globals: string[] = [];
@@ -83,12 +94,17 @@ export function splitCommandLine(args: string[]): SplitCommandLine {
       ? Object.values(COMMON_OPTIONS).find((o) => "short" in o && `-${o.short}` === arg)
       : COMMON_OPTIONS[name as keyof typeof COMMON_OPTIONS];
     if (spec === undefined) {
-      throw new UsageError(`unknown flag "${arg}" before the command (see --help)`);
+      throw new UsageError(`unknown flag "${arg}" before the command`);
     }
     globals.push(arg);
     if (spec.type === "string" && !arg.includes("=")) {
-      if (i + 1 >= args.length) throw new UsageError(`missing value of ${arg}`);
+      // As parseArgs: "--server -x" is a forgotten value, "--server=-x" a value.
+      if (i + 1 >= args.length || args[i + 1].startsWith("-")) {
+        throw new UsageError(`missing value of ${arg}`);
+      }
       globals.push(args[++i]);
+    } else if (spec.type === "boolean" && arg.includes("=")) {
+      throw new UsageError(`${arg.split("=")[0]} takes no value`);
     }
   }
   return { globals, command: undefined, rest: [] };
@@ -100,28 +116,27 @@ export function splitCommandLine(args: string[]): SplitCommandLine {
  * `--help`; throws UsageError on anything else wrong.
  */
 export function parseCommandLine<T extends NonNullable<ParseArgsConfig["options"]>>(
-  command: string,
   args: string[],
   usage: string,
   names: string[],
   options: T,
 ): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true }>> | null {
-  const parsed = parseFlags({ args, options, allowPositionals: true }, command);
+  const parsed = parseFlags({ args, options, allowPositionals: true });
   if ((parsed.values as { help?: boolean }).help) {
     console.log(usage);
     return null;
   }
-  expectPositionals(command, parsed.positionals, names);
+  expectPositionals(parsed.positionals, names);
   return parsed;
 }
 
 /** Throws a UsageError unless exactly `names.length` positionals were given. */
-function expectPositionals(command: string, positionals: string[], names: string[]): void {
-  if (positionals.length !== names.length) {
-    const wanted = names.length === 0 ? "no arguments" : names.join(" ");
-    throw new UsageError(
-      `${command}: expected ${wanted}, got ${positionals.length} argument(s) (see ${command} --help)`,
-    );
+function expectPositionals(positionals: string[], names: string[]): void {
+  if (positionals.length < names.length) {
+    throw new UsageError(`missing ${names.slice(positionals.length).join(" ")}`);
+  }
+  if (positionals.length > names.length) {
+    throw new UsageError(`unexpected argument "${positionals[names.length]}"`);
   }
 }
 
@@ -171,15 +186,28 @@ export function parseCount(text: string, what: string): number {
   return Number(text);
 }
 
-/** Resolves the global flags: `--server` (or `$ALPHANET_SERVER`) and `--identity-file`. */
+/**
+ * Resolves the global flags: `--server` (or `$ALPHANET_SERVER`),
+ * `--identity-file` and `--log-format`.
+ */
 export function commonOptions(
-  values: { server?: string; "identity-file"?: string },
+  values: { server?: string; "identity-file"?: string; "log-format"?: string },
 ): CommonOptions {
   const server = values.server ?? Deno.env.get("ALPHANET_SERVER") ?? DEFAULT_SERVER;
   return {
     server: parseHostPort(server, values.server === undefined ? "ALPHANET_SERVER" : "--server"),
     identityFile: values["identity-file"] ?? null,
+    logFormat: parseLogFormat(values["log-format"] ?? "text"),
   };
+}
+
+/** Parses `--log-format`. */
+function parseLogFormat(text: string): LogFormat {
+  const format = LOG_FORMATS.find((f) => f === text);
+  if (format === undefined) {
+    throw new UsageError(`bad --log-format "${text}": expected ${LOG_FORMATS.join(" or ")}`);
+  }
+  return format;
 }
 
 /** `HOST:PORT` of `address`, with an IPv6 host in brackets. */

@@ -1,12 +1,38 @@
 /**
- * How a command fails at run time (exit 1), and the words the commands use
- * for why. A bad command line is `flags/usage_error.ts`'s UsageError (exit 2).
+ * How a command fails at run time (exit 1), and the words its lines use for
+ * why. A bad command line is `flags/usage_error.ts`'s UsageError (exit 2).
+ *
+ * Every failure line names one action, once: "cannot <action>: <state>".
+ * Which layer names the action depends on who knows it:
+ * - a request the command hands to the library as it is (connect, status,
+ *   listen on a virtual port): AlphaNET's errors say "Cannot <action>
+ *   <target>: <state>" themselves, so {@linkcode requestFailure} prints that
+ *   sentence and adds nothing;
+ * - a step of the command's own (join the relay at HOST:PORT, dial a local
+ *   service, send to a peer): the command names the action, and
+ *   {@linkcode stateOf} gives the state from the error's class, never from
+ *   its message text.
  *
  * @module
  */
 
-import { ConnectionReset, HostUnreachable } from "../errors.ts";
+import {
+  AddressChanged,
+  AddrInUse,
+  AlphaNetError,
+  BrokenPipe,
+  Closed,
+  ConnectionRefused,
+  ConnectionReset,
+  HostUnreachable,
+  PeerTimeout,
+  ProtocolError,
+  RelayError,
+  Replaced,
+  TimedOut,
+} from "../errors.ts";
 import { oneLine } from "../flags/one_line.ts";
+import { reasonName } from "../protocol/reason.ts";
 
 /** A failure while running (relay unreachable, host offline, ...): one line, exit code 1. */
 export class RuntimeError extends Error {
@@ -18,28 +44,67 @@ export class RuntimeError extends Error {
 }
 
 /**
- * Why `error` happened, in a few lowercase words that read on after a
- * command's own "cannot <action>: ": the state part of a std-style
- * "Cannot <action>: <state>" message, so that an action is never named
- * twice ("cannot join relay at H:P: no VirtualIP within 10000 ms", not
- * "... : Cannot join relay: no VirtualIP ...").
+ * Why `error` happened, in a few lowercase words that read on after the
+ * command's own "cannot <action>: ". AlphaNET's errors are told apart by
+ * class (and `reason`); any other error (Deno's, the OS's) states only what
+ * happened ("connection refused (os error 111)"), so its message is used.
  */
 export function stateOf(error: unknown): string {
   if (error instanceof HostUnreachable) return "host is offline";
-  const line = oneLine(error);
-  // Formatting only: the head names an action the caller names itself.
-  const state = /^cannot [^:]*: (.+)$/i.exec(line)?.[1] ?? line;
-  return /^[A-Z][a-z]/.test(state) ? state[0].toLowerCase() + state.slice(1) : state;
+  if (error instanceof Replaced) return "a newer client with the same identity took over";
+  if (error instanceof RelayError) return `the relay said ${reasonName(error.reason)}`;
+  if (error instanceof AddressChanged) {
+    return `the relay assigned ${error.actual} instead of ${error.expected}`;
+  }
+  if (error instanceof ProtocolError) return `protocol error (${reasonName(error.reason)})`;
+  if (error instanceof PeerTimeout) return "the relay went silent";
+  if (error instanceof TimedOut) return "no answer in time";
+  if (error instanceof BrokenPipe) return "the peer closed the connection";
+  // A reset with a cause is a TCP failure under the link: the cause says which.
+  if (error instanceof ConnectionReset) {
+    return error.cause === undefined ? "the relay closed the connection" : stateOf(error.cause);
+  }
+  if (error instanceof ConnectionRefused) return "connection refused";
+  if (error instanceof AddrInUse) return "in use";
+  if (error instanceof Closed) return "closed";
+  if (error instanceof AlphaNetError) return error.name; // A class added after this table.
+  return oneLine(error);
 }
 
 /**
- * The cause of a failed request in a few words, for the one-line reports of
- * `forward` and `ping`: "host is offline", "relay down (...)", or the state
- * part of anything else ("nothing listens there", "connection denied", ...).
+ * The line of a failed request the command made through the library
+ * (`connect to VIP:PORT`, `query status of VIP:PORT`, `listen on port P`),
+ * without the `alphanet: ` prefix:
+ * - the link to the relay is down (`linkUp` false, or the request was cut
+ *   off by a reset): "cannot <action>: relay down (<why>)";
+ * - else an AlphaNET error: its own message, which names this request and
+ *   its target ("cannot connect to 1.2.3.4:81: nothing listens there");
+ * - else (a Deno error): "cannot <action>: <its message>".
+ *
+ * @param action The request as the library names it, such as `connect to 1.2.3.4:81`.
+ * @param error What the request rejected with.
+ * @param linkUp Whether the client is connected to the relay now.
  */
-export function causeOf(error: unknown): string {
-  if (error instanceof HostUnreachable) return "host is offline";
-  // A request fails with ConnectionReset only when the link to the relay drops under it.
-  if (error instanceof ConnectionReset) return `relay down (${stateOf(error)})`;
+export function requestFailure(action: string, error: unknown, linkUp: boolean): string {
+  if (!linkUp || error instanceof ConnectionReset) {
+    return `cannot ${action}: relay down (${stateOf(error)})`;
+  }
+  if (error instanceof AlphaNetError) return oneLine(error);
+  return `cannot ${action}: ${stateOf(error)}`;
+}
+
+/**
+ * Why a request got no answer, in a few words for `ping`'s "no reply from
+ * VIP: seq=N: <why>": "host is offline", "relay down (...)", "the relay
+ * refused the request (RateLimited)", or {@linkcode stateOf}'s words.
+ *
+ * @param error What the request rejected with.
+ * @param linkUp Whether the client is connected to the relay now.
+ */
+export function causeOf(error: unknown, linkUp: boolean): string {
+  if (!linkUp || error instanceof ConnectionReset) return `relay down (${stateOf(error)})`;
+  if (error instanceof RelayError) {
+    return `the relay refused the request (${reasonName(error.reason)})`;
+  }
   return stateOf(error);
 }

@@ -82,7 +82,7 @@ export async function loadIdentity(given: string): Promise<Uint8Array> {
   const secret = fromHex(text.trim());
   if (secret === null || secret.length < MIN_SECRET_BYTES || secret.length > MAX_SECRET_BYTES) {
     throw new RuntimeError(
-      `bad identity file ${path}: expected ${MIN_SECRET_BYTES}..${MAX_SECRET_BYTES} bytes as hex`,
+      `cannot use identity file ${path}: expected ${MIN_SECRET_BYTES}..${MAX_SECRET_BYTES} bytes as hex`,
     );
   }
   return secret;

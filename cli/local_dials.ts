@@ -10,6 +10,7 @@
 import type { HostPort } from "./args.ts";
 import { formatHostPort } from "./args.ts";
 import { stateOf } from "./errors.ts";
+import type { EventLog } from "./log.ts";
 
 /**
  * How long a dialed connection waits for its virtual connection. The accept
@@ -30,21 +31,24 @@ export interface RemoteAddr {
 export class LocalDials {
   readonly #local: HostPort;
   readonly #command: string;
+  readonly #log: EventLog;
   readonly #waiting = new Map<
     string,
     { tcp: Deno.TcpConn; timer: ReturnType<typeof setTimeout> }
   >();
 
-  /** Dials `local`; `command` prefixes the one-line notices of failed dials. */
-  constructor(local: HostPort, command: string) {
+  /** Dials `local`; `command` prefixes the one-line notices of failed dials, which go to `log`. */
+  constructor(local: HostPort, command: string, log: EventLog) {
     this.#local = local;
     this.#command = command;
+    this.#log = log;
   }
 
   /**
    * The accept filter: connects to the local service for a connection from
-   * `remote`; true once connected, false (deny) with one line on stderr if
-   * the service refuses.
+   * `remote`; true once connected, false (deny) with one line if the
+   * service refuses: "<command>: connection from VIP:PORT: cannot connect
+   * to HOST:PORT: <why>; denied".
    */
   async dial(remote: RemoteAddr): Promise<boolean> {
     const key = `${remote.hostname}:${remote.port}`;
@@ -52,10 +56,13 @@ export class LocalDials {
     try {
       tcp = await Deno.connect({ ...this.#local, transport: "tcp" });
     } catch (error) {
-      console.error(
-        `${this.#command}: connection from ${key}: cannot connect to ${
-          formatHostPort(this.#local)
-        }: ${stateOf(error)}; denied`,
+      const service = formatHostPort(this.#local);
+      const line = `cannot connect to ${service}: ${stateOf(error)}`;
+      this.#log.log(
+        "warn",
+        "dial-failed",
+        `${this.#command}: connection from ${key}: ${line}; denied`,
+        { from: key, service, error: line },
       );
       return false;
     }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { EventLog } from "./log.ts";
 import type { Counter } from "./pipe.ts";
 
 /** How often a progress line is printed while bytes flow. */
@@ -65,22 +66,28 @@ export interface Progress {
  * {@linkcode PROGRESS_INTERVAL_MS} (rates over the last interval; percent
  * and ETA of the sending side when `total`, the bytes stdin holds, is
  * known), and a final "done in S s: ..." or "failed after S s: ..." line
- * with the average rates.
+ * with the average rates, as events of `log` ("progress", "transfer-done",
+ * "transfer-failed", with byte counts as fields).
  */
-export function startProgress(sent: Counter, received: Counter, total: number | null): Progress {
+export function startProgress(
+  sent: Counter,
+  received: Counter,
+  total: number | null,
+  log: EventLog,
+): Progress {
   const start = performance.now();
   let last = { at: start, sent: 0, received: 0 };
-  const line = (text: string): void => {
-    Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
-  };
   const timer = setInterval(() => {
     const now = performance.now();
     const seconds = (now - last.at) / 1000;
-    line(
+    log.log(
+      "info",
+      "progress",
       `${
         sentText(sent.bytes, total, rate(sent.bytes - last.sent, seconds), (now - start) / 1000)
       }, ` +
         `received ${mib(received.bytes)} (${rate(received.bytes - last.received, seconds)})`,
+      { sentBytes: sent.bytes, receivedBytes: received.bytes, totalBytes: total },
     );
     last = { at: now, sent: sent.bytes, received: received.bytes };
   }, PROGRESS_INTERVAL_MS);
@@ -94,9 +101,16 @@ export function startProgress(sent: Counter, received: Counter, total: number | 
       const head = succeeded
         ? `done in ${seconds.toFixed(2)} s`
         : `failed after ${seconds.toFixed(2)} s`;
-      line(
+      log.log(
+        succeeded ? "info" : "error",
+        succeeded ? "transfer-done" : "transfer-failed",
         `${head}: sent ${mib(sent.bytes)} (${rate(sent.bytes, seconds)}), ` +
           `received ${mib(received.bytes)} (${rate(received.bytes, seconds)})`,
+        {
+          seconds: Number(seconds.toFixed(3)),
+          sentBytes: sent.bytes,
+          receivedBytes: received.bytes,
+        },
       );
     },
   };

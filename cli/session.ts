@@ -13,6 +13,7 @@ import { backoffDelay, isFatal } from "../client/reconnect.ts";
 import { type CommonOptions, formatHostPort } from "./args.ts";
 import { RuntimeError, stateOf } from "./errors.ts";
 import { loadIdentity } from "./identity.ts";
+import type { EventLog } from "./log.ts";
 
 /** How a command wants its client. */
 export interface SessionOptions {
@@ -21,8 +22,10 @@ export interface SessionOptions {
    * long-running commands (expose, forward), whose listeners survive it.
    */
   readonly reconnect: boolean;
-  /** Name printed before reconnect notices on stderr. */
+  /** Name printed before the retry and reconnect notices on stderr. */
   readonly command: string;
+  /** Where those notices go. */
+  readonly log: EventLog;
   /** How long a request (status, connect, ping) may take, in ms. @default {15000} */
   readonly requestTimeoutMs?: number;
   /**
@@ -66,13 +69,11 @@ export async function openClient(
   const stop = options.retryUntil;
   let net: AlphaNetClient | null;
   try {
-    net = stop === undefined
-      ? await join()
-      : await joinWithRetry(join, options.command, where, stop);
+    net = stop === undefined ? await join() : await joinWithRetry(join, options, where, stop);
   } catch (error) {
     throw new RuntimeError(`cannot join relay at ${where}: ${stateOf(error)}`, { cause: error });
   }
-  if (net !== null && options.reconnect) reportStates(net, options.command);
+  if (net !== null && options.reconnect) reportStates(net, options, where);
   return net;
 }
 
@@ -83,7 +84,7 @@ export async function openClient(
  */
 async function joinWithRetry(
   join: () => Promise<AlphaNetClient>,
-  command: string,
+  { command, log }: SessionOptions,
   where: string,
   stop: AbortSignal,
 ): Promise<AlphaNetClient | null> {
@@ -93,15 +94,21 @@ async function joinWithRetry(
   for (let attempt = 0; !stop.aborted; attempt++) {
     try {
       const net = await join();
-      if (reported !== null) console.error(`${command}: joined relay at ${where}`);
+      if (reported !== null) {
+        log.log("info", "joined", `${command}: joined relay at ${where}`, { relay: where });
+      }
       return net;
     } catch (error) {
       if (isFatal(error)) throw error;
       const state = stateOf(error);
       // One line per reason, not per attempt: a relay down for an hour is one line.
       if (state !== reported) {
-        console.error(
-          `${command}: cannot join relay at ${where}: ${state}; retrying (--fail-fast to exit instead)`,
+        const line = `cannot join relay at ${where}: ${state}`;
+        log.log(
+          "warn",
+          "join-retry",
+          `${command}: ${line}; retrying (--fail-fast to exit instead)`,
+          { relay: where, error: line },
         );
         reported = state;
       }
@@ -125,21 +132,30 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Prints one stderr line each time a reconnecting client loses or regains the relay. */
-function reportStates(net: AlphaNetClient, command: string): void {
+/** Logs one event each time a reconnecting client loses or regains the relay. */
+function reportStates(net: AlphaNetClient, { command, log }: SessionOptions, where: string): void {
   net.addEventListener("statechange", (event) => {
     if (event.state === "reconnecting") {
-      console.error(`${command}: lost the relay (${stateOf(event.error)}), reconnecting`);
+      const state = stateOf(event.error);
+      log.log("warn", "relay-lost", `${command}: lost the relay (${state}), reconnecting`, {
+        relay: where,
+        reason: state,
+      });
     } else if (event.state === "connected") {
-      console.error(`${command}: reconnected to the relay`);
+      log.log("info", "reconnected", `${command}: reconnected to the relay`, { relay: where });
     }
   });
 }
 
-/** Resolves with a RuntimeError when the client ends for good by itself (e.g. `Replaced`). */
-export async function clientEnded(net: AlphaNetClient): Promise<RuntimeError> {
+/**
+ * Resolves with a RuntimeError when the client ends for good by itself
+ * (`Replaced`, `AddressChanged`, a fatal refusal): "cannot stay on relay at
+ * HOST:PORT: <why>".
+ */
+export async function clientEnded(net: AlphaNetClient, where: string): Promise<RuntimeError> {
   const error = await net.closed;
-  return new RuntimeError(`the relay link ended: ${error === null ? "closed" : stateOf(error)}`, {
-    cause: error,
-  });
+  return new RuntimeError(
+    `cannot stay on relay at ${where}: ${error === null ? "closed" : stateOf(error)}`,
+    { cause: error },
+  );
 }

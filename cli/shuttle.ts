@@ -20,6 +20,7 @@
 
 import type { VirtualConn } from "../mod.ts";
 import { RuntimeError, stateOf } from "./errors.ts";
+import type { EventLog } from "./log.ts";
 import { type Counter, pipe, writeAll } from "./pipe.ts";
 import { startProgress } from "./progress.ts";
 import { type InputChunks, stdoutSink } from "./stdio.ts";
@@ -34,6 +35,8 @@ export interface ShuttleOptions {
   readonly quitAfterMs: number | null;
   /** `--progress`: report on stderr. */
   readonly progress: boolean;
+  /** Where progress reports go. */
+  readonly log: EventLog;
   /** Bytes standard input holds, if known, for percent and ETA. */
   readonly inputSize: number | null;
   /** The peer as `VIP:PORT`, for messages. */
@@ -54,7 +57,9 @@ type SendEnd = "end-of-input" | "stopped";
 export async function shuttle(conn: VirtualConn, options: ShuttleOptions): Promise<void> {
   const sent: Counter = { bytes: 0 };
   const received: Counter = { bytes: 0 };
-  const report = options.progress ? startProgress(sent, received, options.inputSize) : null;
+  const report = options.progress
+    ? startProgress(sent, received, options.inputSize, options.log)
+    : null;
   const stopSending = Promise.withResolvers<void>();
   let failure: RuntimeError | null = null;
   const fail = (error: RuntimeError): void => {

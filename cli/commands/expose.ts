@@ -16,8 +16,9 @@ import {
   parseHostPort,
 } from "../args.ts";
 import type { Command } from "../command.ts";
-import { RuntimeError, stateOf } from "../errors.ts";
+import { requestFailure, RuntimeError } from "../errors.ts";
 import { LocalDials } from "../local_dials.ts";
+import { EventLog } from "../log.ts";
 import { clientEnded, openClient } from "../session.ts";
 import { waitForSignal } from "../signals.ts";
 import { Tunnels } from "../tunnels.ts";
@@ -35,7 +36,8 @@ connection to HOST:PORT (like ssh -R), both directions, with half-close passed
 on. Prints "exposing VIP:VPORT -> HOST:PORT" when ready and runs until SIGINT
 or SIGTERM (exit 0). If the relay is down at start or drops later, it keeps
 trying and keeps listening. A connection that HOST:PORT refuses is denied (the
-other end sees "connection denied") and reported on stderr.
+other end sees "connection denied"). Each connection that fails is one line on
+stderr: "expose: connection from VIP:PORT: cannot <action>: <why>".
 
 Flags:
 ${FAIL_FAST_HELP}
@@ -48,7 +50,7 @@ export const expose: Command = {
   summary: "serve local TCP HOST:PORT on virtual port VPORT (like ssh -R)",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("expose", args, USAGE, ["VPORT", "HOST:PORT"], {
+    const parsed = parseCommandLine(args, USAGE, ["VPORT", "HOST:PORT"], {
       ...COMMON_OPTIONS,
       "fail-fast": { type: "boolean" },
     });
@@ -56,21 +58,25 @@ export const expose: Command = {
     const { values, positionals } = parsed;
     const vport = parsePort(positionals[0], "virtual port");
     const local = parseHostPort(positionals[1], "local service");
+    const common = commonOptions(values);
+    const log = new EventLog(common.logFormat, "expose");
     using stop = waitForSignal();
-    const net = await openClient(commonOptions(values), {
+    const net = await openClient(common, {
       reconnect: true,
       command: "expose",
+      log,
       retryUntil: values["fail-fast"] ? undefined : stop.aborted,
     });
     if (net === null) return 0; // Stopped before the relay came up.
-    const tunnels = new Tunnels("expose");
-    const dials = new LocalDials(local, "expose");
+    const tunnels = new Tunnels("expose", log);
+    const dials = new LocalDials(local, "expose", log);
     try {
       let listener: VirtualListener;
       try {
         listener = net.listen({ port: vport, accept: (remote) => dials.dial(remote) });
       } catch (error) {
-        throw new RuntimeError(`cannot listen on virtual port ${vport}: ${stateOf(error)}`, {
+        // Listening needs no link to the relay: whatever failed, the library named it.
+        throw new RuntimeError(requestFailure(`listen on port ${vport}`, error, true), {
           cause: error,
         });
       }
@@ -79,11 +85,14 @@ export const expose: Command = {
           const from = `${vconn.remoteAddr.hostname}:${vconn.remoteAddr.port}`;
           const tcp = dials.take(vconn.remoteAddr);
           if (tcp === null) vconn.close(); // Its dial was dropped meanwhile.
-          else tunnels.add(vconn, tcp, `connection from ${from}`);
+          else tunnels.add(vconn, tcp, from, formatHostPort(local));
         }
       })();
       console.log(`exposing ${net.virtualIp}:${vport} -> ${formatHostPort(local)}`);
-      const ended = await Promise.race([stop.signal.then(() => null), clientEnded(net)]);
+      const ended = await Promise.race([
+        stop.signal.then(() => null),
+        clientEnded(net, formatHostPort(common.server)),
+      ]);
       listener.close();
       await accepting.catch(() => {});
       if (ended !== null) throw ended;

@@ -17,7 +17,8 @@ import {
   parseVipPort,
 } from "../args.ts";
 import type { Command } from "../command.ts";
-import { causeOf, RuntimeError, stateOf } from "../errors.ts";
+import { requestFailure, RuntimeError, stateOf } from "../errors.ts";
+import { EventLog } from "../log.ts";
 import { closeGently } from "../pipe.ts";
 import { clientEnded, openClient } from "../session.ts";
 import { waitForSignal } from "../signals.ts";
@@ -35,8 +36,10 @@ directions, with half-close passed on. Prints
 "forwarding 127.0.0.1:LOCALPORT -> VIP:VPORT" once the relay is joined and
 runs until SIGINT or SIGTERM (exit 0). If the relay is down at start or drops
 later, it keeps trying. A local connection that cannot be forwarded is closed
-cleanly at once, with one line on stderr naming the cause: host is offline,
-nothing listens there, connection denied, or relay down (one line per outage).
+cleanly at once, with one line on stderr naming the cause:
+  forward: connection from HOST:PORT: cannot connect to VIP:VPORT: <why>
+where <why> is "host is offline", "nothing listens there", "connection
+denied", or "relay down (...)" (one line per outage).
 
 Flags:
   --bind HOST            local interface to listen on (default 127.0.0.1)
@@ -50,6 +53,7 @@ interface Forwarding {
   net: AlphaNetClient | null;
   readonly target: HostPort;
   readonly tunnels: Tunnels;
+  readonly log: EventLog;
   /** Whether this relay outage was reported already: one line per outage, not per connection. */
   downReported: boolean;
 }
@@ -63,10 +67,13 @@ async function serve(tcp: Deno.TcpConn, forwarding: Forwarding): Promise<void> {
   if (net === null || net.state !== "connected") {
     if (!forwarding.downReported) {
       forwarding.downReported = true;
-      console.error(
-        `forward: connection from ${from}: cannot connect to ${where}: relay down ` +
-          `(local connections are closed at once until it is back)`,
-      );
+      const line = `cannot connect to ${where}: relay down ` +
+        `(local connections are closed at once until it is back)`;
+      forwarding.log.log("warn", "relay-down", `forward: connection from ${from}: ${line}`, {
+        from,
+        target: where,
+        error: line,
+      });
     }
     await closeGently(tcp);
     return;
@@ -75,14 +82,17 @@ async function serve(tcp: Deno.TcpConn, forwarding: Forwarding): Promise<void> {
   try {
     vconn = await net.connect(forwarding.target);
   } catch (error) {
-    console.error(
-      `forward: connection from ${from}: cannot connect to ${where}: ${causeOf(error)}`,
-    );
+    const line = requestFailure(`connect to ${where}`, error, net.state === "connected");
+    forwarding.log.log("warn", "connect-failed", `forward: connection from ${from}: ${line}`, {
+      from,
+      target: where,
+      error: line,
+    });
     await closeGently(tcp);
     return;
   }
   tcp.setNoDelay(true);
-  forwarding.tunnels.add(tcp, vconn, `connection from ${from}`);
+  forwarding.tunnels.add(tcp, vconn, from, where);
 }
 
 /** `forward`. */
@@ -91,7 +101,7 @@ export const forward: Command = {
   summary: "forward local TCP LOCALPORT to virtual VIP:VPORT (like ssh -L)",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("forward", args, USAGE, ["LOCALPORT", "VIP:VPORT"], {
+    const parsed = parseCommandLine(args, USAGE, ["LOCALPORT", "VIP:VPORT"], {
       ...COMMON_OPTIONS,
       bind: { type: "string" },
       "fail-fast": { type: "boolean" },
@@ -102,6 +112,7 @@ export const forward: Command = {
     const target = parseVipPort(positionals[1], "target");
     const bind = values.bind ?? "127.0.0.1";
     const common = commonOptions(values);
+    const log = new EventLog(common.logFormat, "forward");
     using stop = waitForSignal();
     // Bound first: a port in use is a mistake to report now, not after the relay is up.
     let listener: Deno.TcpListener;
@@ -123,7 +134,8 @@ export const forward: Command = {
     const forwarding: Forwarding = {
       net: null,
       target,
-      tunnels: new Tunnels("forward"),
+      tunnels: new Tunnels("forward", log),
+      log,
       downReported: false,
     };
     const accepting = (async (): Promise<void> => {
@@ -137,6 +149,7 @@ export const forward: Command = {
       const net = await openClient(common, {
         reconnect: true,
         command: "forward",
+        log,
         retryUntil: values["fail-fast"] ? undefined : stop.aborted,
       });
       if (net === null) return 0; // Stopped before the relay came up.
@@ -148,7 +161,10 @@ export const forward: Command = {
       try {
         const local = formatHostPort({ hostname: bind, port: listener.addr.port });
         console.log(`forwarding ${local} -> ${formatHostPort(target)}`);
-        const ended = await Promise.race([stop.signal.then(() => null), clientEnded(net)]);
+        const ended = await Promise.race([
+          stop.signal.then(() => null),
+          clientEnded(net, formatHostPort(common.server)),
+        ]);
         if (ended !== null) throw ended;
         return 0;
       } finally {

@@ -18,7 +18,8 @@ import {
 } from "../args.ts";
 import { parsePort } from "../../flags/port.ts";
 import type { Command } from "../command.ts";
-import { RuntimeError, stateOf } from "../errors.ts";
+import { requestFailure, RuntimeError, stateOf } from "../errors.ts";
+import { EventLog } from "../log.ts";
 import { openClient } from "../session.ts";
 import { shuttle, type ShuttleOptions } from "../shuttle.ts";
 import { waitForSignal } from "../signals.ts";
@@ -56,7 +57,9 @@ const LISTEN_USAGE = `Usage: alphanet listen PORT [-k] [-N] [-q SEC] [--progress
 
 Listens on virtual port PORT (0 picks a free one), prints
 "listening on VIP:PORT" to stderr, accepts ONE connection and stops listening
-(with -k, serves connections one after another until SIGINT or SIGTERM).
+(with -k, serves connections one after another until SIGINT or SIGTERM; a
+connection that fails is one line, "listen: cannot <action>: <why>", and the
+next one is served).
 ${DATA_HELP}
   -k, --keep-listening   after a connection ends, accept the next one (nc -k);
                          exit 0 on SIGINT or SIGTERM
@@ -74,9 +77,11 @@ ${COMMON_HELP}`;
 function exchangeOptions(
   values: { progress?: boolean; quit?: string },
   signal: AbortSignal,
+  log: EventLog,
 ): Omit<ShuttleOptions, "peer"> {
   return {
     signal,
+    log,
     input: stdinChunks(),
     interactive: stdinIsTerminal(),
     quitAfterMs: values.quit === undefined ? null : parseSeconds(values.quit, "--quit", 0),
@@ -96,7 +101,7 @@ export const listen: Command = {
   summary: "accept a virtual connection on PORT; stdin/stdout to it (netcat -l)",
   usage: LISTEN_USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("listen", args, LISTEN_USAGE, ["PORT"], {
+    const parsed = parseCommandLine(args, LISTEN_USAGE, ["PORT"], {
       ...DATA_OPTIONS,
       "keep-listening": { type: "boolean", short: "k" },
     });
@@ -104,19 +109,23 @@ export const listen: Command = {
     const { values, positionals } = parsed;
     const port = parsePort(positionals[0], "port", { min: 0 });
     const keep = values["keep-listening"] === true;
+    const common = commonOptions(values);
+    const log = new EventLog(common.logFormat, "listen");
     using stop = waitForSignal();
-    const exchange = exchangeOptions(values, stop.aborted);
-    const net = await openClient(commonOptions(values), { reconnect: false, command: "listen" });
+    const exchange = exchangeOptions(values, stop.aborted, log);
+    const net = await openClient(common, { reconnect: false, command: "listen", log });
     try {
       let listener: VirtualListener;
       try {
         listener = net.listen({ port, backlog: keep ? KEEP_LISTENING_BACKLOG : 1 });
       } catch (error) {
-        throw new RuntimeError(`cannot listen on port ${port}: ${stateOf(error)}`, {
+        // Listening needs no link to the relay: whatever failed, the library named it.
+        throw new RuntimeError(requestFailure(`listen on port ${port}`, error, true), {
           cause: error,
         });
       }
-      console.error(`listening on ${listener.addr.hostname}:${listener.addr.port}`);
+      const address = `${listener.addr.hostname}:${listener.addr.port}`;
+      log.log("info", "listening", `listening on ${address}`, { address });
       // A signal ends the wait for a connection (and, below, the connection itself).
       stop.signal.then(() => listener.close());
       try {
@@ -131,13 +140,16 @@ export const listen: Command = {
           }
           if (!keep) listener.close(); // One connection only.
           const peer = peerOf(conn);
-          console.error(`connection from ${peer}`);
+          log.log("info", "connection", `connection from ${peer}`, { from: peer });
           try {
             await shuttle(conn, { ...exchange, peer });
           } catch (error) {
             if (!keep) throw error;
             // -k: a signal is the normal end; a failed connection is reported, the next one served.
-            if (!stop.aborted.aborted) console.error(`alphanet: ${(error as Error).message}`);
+            if (!stop.aborted.aborted) {
+              const line = (error as Error).message;
+              log.log("warn", "connection-failed", `listen: ${line}`, { from: peer, error: line });
+            }
           }
         } while (keep && !stop.aborted.aborted);
         return 0;
@@ -156,17 +168,20 @@ export const connect: Command = {
   summary: "open a virtual connection to VIP:PORT; stdin/stdout to it (netcat)",
   usage: CONNECT_USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("connect", args, CONNECT_USAGE, ["VIP:PORT"], DATA_OPTIONS);
+    const parsed = parseCommandLine(args, CONNECT_USAGE, ["VIP:PORT"], DATA_OPTIONS);
     if (parsed === null) return 0;
     const { values, positionals } = parsed;
     const target = parseVipPort(positionals[0], "target");
+    const common = commonOptions(values);
+    const log = new EventLog(common.logFormat, "connect");
     using stop = waitForSignal();
-    const exchange = exchangeOptions(values, stop.aborted);
-    const net = await openClient(commonOptions(values), { reconnect: false, command: "connect" });
+    const exchange = exchangeOptions(values, stop.aborted, log);
+    const net = await openClient(common, { reconnect: false, command: "connect", log });
     try {
       const where = formatHostPort(target);
       const conn = await net.connect(target).catch((error) => {
-        throw new RuntimeError(`cannot connect to ${where}: ${stateOf(error)}`, { cause: error });
+        const line = requestFailure(`connect to ${where}`, error, net.state === "connected");
+        throw new RuntimeError(line, { cause: error });
       });
       await shuttle(conn, { ...exchange, peer: where });
       return 0;

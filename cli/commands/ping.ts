@@ -17,6 +17,7 @@ import {
 } from "../args.ts";
 import type { Command } from "../command.ts";
 import { causeOf } from "../errors.ts";
+import { EventLog } from "../log.ts";
 import { openClient } from "../session.ts";
 import { waitForSignal } from "../signals.ts";
 
@@ -45,9 +46,9 @@ function ms(value: number): string {
 }
 
 /** Why a ping got no reply, in a few words. */
-function why(error: unknown, timeoutMs: number): string {
-  if (error instanceof TimedOut) return `no answer within ${timeoutMs / 1000} s`;
-  return causeOf(error);
+function why(error: unknown, timeoutMs: number, linkUp: boolean): string {
+  if (linkUp && error instanceof TimedOut) return `no answer within ${timeoutMs / 1000} s`;
+  return causeOf(error, linkUp);
 }
 
 /** Percent of pings without a reply, rounded. */
@@ -87,7 +88,7 @@ export const ping: Command = {
   summary: "measure round-trip time to VIP through the relay (like ping(8))",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("ping", args, USAGE, ["VIP"], {
+    const parsed = parseCommandLine(args, USAGE, ["VIP"], {
       ...COMMON_OPTIONS,
       ...JSON_OPTION,
       count: { type: "string", short: "c" },
@@ -104,9 +105,11 @@ export const ping: Command = {
     using stop = waitForSignal();
     let stopped = false;
     stop.signal.then(() => stopped = true);
-    const net = await openClient(commonOptions(values), {
+    const common = commonOptions(values);
+    const net = await openClient(common, {
       reconnect: false,
       command: "ping",
+      log: new EventLog(common.logFormat, "ping"),
       requestTimeoutMs: timeoutMs,
     });
     const times: number[] = [];
@@ -120,7 +123,13 @@ export const ping: Command = {
           times.push(time);
           if (!json) console.log(`reply from ${hostname}: seq=${seq} time=${ms(time)} ms`);
         } catch (error) {
-          if (!json) console.log(`no reply from ${hostname}: seq=${seq}: ${why(error, timeoutMs)}`);
+          if (!json) {
+            console.log(
+              `no reply from ${hostname}: seq=${seq}: ${
+                why(error, timeoutMs, net.state === "connected")
+              }`,
+            );
+          }
         }
         if (seq >= count || stopped) break;
         const wait = Math.max(0, intervalMs - (performance.now() - started));

@@ -14,7 +14,8 @@ import {
   parseVipPort,
 } from "../args.ts";
 import type { Command } from "../command.ts";
-import { RuntimeError, stateOf } from "../errors.ts";
+import { requestFailure, RuntimeError } from "../errors.ts";
+import { EventLog } from "../log.ts";
 import { openClient } from "../session.ts";
 
 const USAGE = `Usage: alphanet status VIP:PORT [--json] [flags]
@@ -38,7 +39,7 @@ export const status: Command = {
   summary: "show whether VIP:PORT is online and listening",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("status", args, USAGE, ["VIP:PORT"], {
+    const parsed = parseCommandLine(args, USAGE, ["VIP:PORT"], {
       ...COMMON_OPTIONS,
       ...JSON_OPTION,
     });
@@ -46,12 +47,13 @@ export const status: Command = {
     const { values, positionals } = parsed;
     const target = parseVipPort(positionals[0], "target");
     const where = formatHostPort(target);
-    const net = await openClient(commonOptions(values), { reconnect: false, command: "status" });
+    const common = commonOptions(values);
+    const log = new EventLog(common.logFormat, "status");
+    const net = await openClient(common, { reconnect: false, command: "status", log });
     try {
       const answer = await net.status(target).catch((error) => {
-        throw new RuntimeError(`cannot query status of ${where}: ${stateOf(error)}`, {
-          cause: error,
-        });
+        const line = requestFailure(`query status of ${where}`, error, net.state === "connected");
+        throw new RuntimeError(line, { cause: error });
       });
       if (values.json) {
         console.log(

@@ -13,6 +13,7 @@ import {
   parseCommandLine,
 } from "../args.ts";
 import type { Command } from "../command.ts";
+import { EventLog } from "../log.ts";
 import { openClient } from "../session.ts";
 
 const USAGE = `Usage: alphanet whoami [--json] [flags]
@@ -35,14 +36,15 @@ export const whoami: Command = {
   summary: "print this client's virtual IP",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseCommandLine("whoami", args, USAGE, [], {
+    const parsed = parseCommandLine(args, USAGE, [], {
       ...COMMON_OPTIONS,
       ...JSON_OPTION,
     });
     if (parsed === null) return 0;
     const { values } = parsed;
     const common = commonOptions(values);
-    const net = await openClient(common, { reconnect: false, command: "whoami" });
+    const log = new EventLog(common.logFormat, "whoami");
+    const net = await openClient(common, { reconnect: false, command: "whoami", log });
     try {
       console.log(
         values.json
