@@ -7,15 +7,15 @@
  */
 
 import assert from "node:assert/strict";
-import { connect } from "../mod.ts";
-import { STEP_MS, withTimeout } from "./_helpers/async.ts";
-import { formatDuration, sentText } from "../cli/progress.ts";
-import { concatBytes, pseudoRandomBytes, sha256hex, text } from "./_helpers/bytes.ts";
-import { type DenoRun, runDeno } from "./_helpers/run_deno.ts";
-import { type ServerProcess, startServer } from "./_helpers/server_process.ts";
-import { readStreamAll } from "./_helpers/streams.ts";
+import { connect } from "../../mod.ts";
+import { STEP_MS, withTimeout } from "../_helpers/async.ts";
+import { formatDuration, sentText } from "../../cli/progress.ts";
+import { concatBytes, pseudoRandomBytes, sha256hex, text } from "../_helpers/bytes.ts";
+import { type DenoRun, runDeno } from "../_helpers/run_deno.ts";
+import { type ServerProcess, startServer } from "../_helpers/server_process.ts";
+import { readStreamAll } from "../_helpers/streams.ts";
 
-const CLI: string = new URL("../cli.ts", import.meta.url).pathname;
+const CLI: string = new URL("../../cli.ts", import.meta.url).pathname;
 const MiB = 1024 * 1024;
 /** Time-out of a bulk transfer step. */
 const BULK_MS = 30_000;
