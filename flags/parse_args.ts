@@ -43,6 +43,10 @@ type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
  * );
  * assert.throws(() => parseFlags({ args: ["--port"], options }), /^UsageError: missing value of --port$/);
  * assert.throws(() => parseFlags({ args: ["--json=1"], options }), /^UsageError: --json takes no value$/);
+ * assert.throws(
+ *   () => parseFlags({ args: ["extra"], options, allowPositionals: false }),
+ *   /^UsageError: unexpected argument "extra"$/,
+ * );
  * ```
  */
 export function parseFlags<T extends ParseArgsConfig>(
@@ -64,7 +68,8 @@ export function parseFlags<T extends ParseArgsConfig>(
 /** The first argument that strict parsing rejects, in our words; null if none is found. */
 function firstProblem(config: ParseArgsConfig): string | null {
   const options: OptionSpecs = config.options ?? {};
-  const { tokens } = parseArgs({ ...config, strict: false, tokens: true });
+  // Positionals allowed here, or this parse would throw Node's text for them too.
+  const { tokens } = parseArgs({ ...config, strict: false, allowPositionals: true, tokens: true });
   for (const token of tokens) {
     if (token.kind === "positional") {
       if (config.allowPositionals !== true) return `unexpected argument "${token.value}"`;
