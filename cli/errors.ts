@@ -96,7 +96,7 @@ export function requestFailure(action: string, error: unknown, linkUp: boolean):
 /**
  * Why a request got no answer, in a few words for `ping`'s "no reply from
  * VIP: seq=N: <why>": "host is offline", "relay down (...)", "the relay
- * refused the request (RateLimited)", or {@linkcode stateOf}'s words.
+ * refused the request: RateLimited" (as the library words it), or {@linkcode stateOf}'s words.
  *
  * @param error What the request rejected with.
  * @param linkUp Whether the client is connected to the relay now.
@@ -104,7 +104,7 @@ export function requestFailure(action: string, error: unknown, linkUp: boolean):
 export function causeOf(error: unknown, linkUp: boolean): string {
   if (!linkUp || error instanceof ConnectionReset) return `relay down (${stateOf(error)})`;
   if (error instanceof RelayError) {
-    return `the relay refused the request (${reasonName(error.reason)})`;
+    return `the relay refused the request: ${reasonName(error.reason)}`;
   }
   return stateOf(error);
 }
