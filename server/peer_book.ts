@@ -12,6 +12,14 @@ import { ProtocolError } from "../protocol/errors.ts";
 import type { ConnectionEnd } from "./connections.ts";
 import type { PendingRequest } from "./pending_request.ts";
 import type { Peer } from "./peer.ts";
+import { relayTestHooks } from "./_testing.ts";
+
+/**
+ * The largest connection or request id the relay issues on one link: ids are
+ * u32 on the wire and never reused, so a link that has used them all must
+ * be closed (and the client reconnects with fresh counters) rather than wrap.
+ */
+export const MAX_ISSUED_ID = 0xffff_ffff;
 
 /** What a peer without connections or requests reads instead of a map of its own. */
 const NONE: ReadonlyMap<number, never> = new Map<number, never>();
@@ -29,32 +37,46 @@ export class PeerBook {
   #ends: Map<number, ConnectionEnd> | null = null;
   #outgoing: Map<number, PendingRequest> | null = null;
   #incoming: Map<number, PendingRequest> | null = null;
-  #lastConnectionId = 0;
-  #lastRequestId = 0;
+  /** Ids at or below this were never issued: 0, or where a test made the counters start. */
+  readonly #firstId: number;
+  #lastConnectionId: number;
+  #lastRequestId: number;
 
   /** An empty book for a peer that has just joined. */
   constructor(peer: Peer) {
     this.peer = peer;
+    this.#firstId = this.#lastConnectionId = this.#lastRequestId = relayTestHooks.firstIssuedId;
   }
 
-  /** A fresh connection id for an end of this client. */
+  /**
+   * Whether a connection id and a request id are both left to issue. Callers
+   * check before they issue: running out is the peer's end (it is closed),
+   * never an exception thrown inside another client's read turn.
+   */
+  get canIssueIds(): boolean {
+    return this.#lastConnectionId < MAX_ISSUED_ID && this.#lastRequestId < MAX_ISSUED_ID;
+  }
+
+  /** A fresh connection id for an end of this client; throws RangeError once none is left. */
   issueConnectionId(): number {
+    if (this.#lastConnectionId >= MAX_ISSUED_ID) throw exhausted("connection");
     return ++this.#lastConnectionId;
   }
 
-  /** A fresh id for a request made to this client. */
+  /** A fresh id for a request made to this client; throws RangeError once none is left. */
   issueRequestId(): number {
+    if (this.#lastRequestId >= MAX_ISSUED_ID) throw exhausted("request");
     return ++this.#lastRequestId;
   }
 
   /** Whether the relay ever gave this client `id` as a request id. */
   isIssuedRequestId(id: number): boolean {
-    return id >= 1 && id <= this.#lastRequestId;
+    return id > this.#firstId && id <= this.#lastRequestId;
   }
 
   /** Whether the relay ever gave this client `id` as a connection id. */
   isIssuedConnectionId(id: number): boolean {
-    return id >= 1 && id <= this.#lastConnectionId;
+    return id > this.#firstId && id <= this.#lastConnectionId;
   }
 
   /** Active connection ends of this client, by this client's connection id. */
@@ -116,4 +138,8 @@ export class PeerBook {
   removeIncoming(request: PendingRequest): void {
     this.#incoming?.delete(request.ownerRequestId);
   }
+}
+
+function exhausted(kind: string): RangeError {
+  return new RangeError(`Cannot issue ${kind} id: all ${MAX_ISSUED_ID} ids of this link are used`);
 }

@@ -70,6 +70,19 @@ export class Relay implements AsyncDisposable {
   readonly #refusals = new Set<Promise<void>>();
   #closing: Promise<void> | null = null;
 
+  /**
+   * The last line of defence: a rejection nobody handled is a relay bug, and
+   * one bug must cost a log line, not every client's link. Installed while
+   * the relay runs.
+   */
+  readonly #onUnhandledRejection = (event: PromiseRejectionEvent): void => {
+    event.preventDefault();
+    const reason = event.reason;
+    this.#context.log.log("error", "unhandled-rejection", {
+      error: reason instanceof Error ? (reason.stack ?? String(reason)) : String(reason),
+    });
+  };
+
   private constructor(
     config: RelayConfig,
     listener: Deno.TcpListener,
@@ -86,6 +99,7 @@ export class Relay implements AsyncDisposable {
       host: new Membership(log, registry, this.#router),
       ended: (session) => this.#sessions.delete(session),
     };
+    globalThis.addEventListener("unhandledrejection", this.#onUnhandledRejection);
     this.#sweepTimer = setInterval(() => this.#sweep(), sweepInterval(config));
     this.#acceptLoop = this.#accept();
   }
@@ -96,7 +110,10 @@ export class Relay implements AsyncDisposable {
     const pool = config.vipRange === null
       ? AddressPool.default()
       : AddressPool.fromCidr(config.vipRange);
-    const registry = Registry.open(config.db, pool);
+    const registry = Registry.open(config.db, pool, {
+      exclusive: true,
+      addressTtlMs: config.addressTtlMs,
+    });
     let listener: Deno.TcpListener;
     try {
       listener = Deno.listen({
@@ -146,9 +163,14 @@ export class Relay implements AsyncDisposable {
    */
   #sweep(): void {
     const now = performance.now();
-    this.#router.expireRequests(now);
-    for (const session of this.#sessions.keys()) session.checkLiveness(now);
-    if (this.#config.socketIdleTimeoutMs > 0) this.#router.closeIdleConnections(now);
+    try {
+      this.#router.expireRequests(now);
+      for (const session of this.#sessions.keys()) session.checkLiveness(now);
+      if (this.#config.socketIdleTimeoutMs > 0) this.#router.closeIdleConnections(now);
+    } catch (error) {
+      // A timer callback that throws would end the process; the next sweep tries again.
+      this.#context.log.log("error", "internal-error", { during: "sweep", error: String(error) });
+    }
   }
 
   async #accept(): Promise<void> {
@@ -192,5 +214,6 @@ export class Relay implements AsyncDisposable {
     }
     await Promise.all([...this.#sessions.values(), ...this.#refusals]);
     this.#registry.close();
+    globalThis.removeEventListener("unhandledrejection", this.#onUnhandledRejection);
   }
 }

@@ -210,6 +210,15 @@ export class Requests {
       });
       return sendRequestFailed(requester, request.requesterRequestId, Reason.TooManyConnections);
     }
+    if (!requesterBook.canIssueIds) {
+      // The requester is closed for it; the owner's pre-assigned end is undone.
+      this.#retire(requesterBook);
+      return owner.send({
+        type: PacketType.SocketClosed,
+        connectionId: request.ownerConnectionId,
+        reason: Reason.PeerDisconnected,
+      });
+    }
     const ownerEnd = new ConnectionEnd(
       owner,
       request.ownerConnectionId,
@@ -272,11 +281,25 @@ export class Requests {
       return undefined;
     }
     const owner = this.#table.bookAt(destination);
-    if (!owner) {
+    if (owner && !owner.canIssueIds) this.#retire(owner);
+    if (!owner || !owner.canIssueIds) {
       this.#refuse(sender, requestId, Reason.Offline, destination);
       return undefined;
     }
     return owner;
+  }
+
+  /**
+   * Closes a peer whose link has issued its last id (ids are never reused on
+   * a link): checked before issuing, so running out never throws inside
+   * another client's read turn. The client reconnects with fresh counters.
+   */
+  #retire(book: PeerBook): void {
+    this.#log.log("warn", "ids-exhausted", { vip: formatIpv4(book.peer.address) });
+    void book.peer.close(
+      Reason.Internal,
+      "Cannot issue ids: this link has used every connection or request id; reconnect",
+    );
   }
 
   /**

@@ -71,9 +71,16 @@ export class Router {
   detach(peer: Peer, reason: Reason): boolean {
     const book = this.#table.bookOf(peer);
     if (book === undefined) return false;
-    this.#data.detach(book, reason);
-    this.#requests.detach(book);
-    this.#table.remove(book);
+    // Each step runs even if one before it failed: a half-detached peer would stay routable.
+    try {
+      this.#data.detach(book, reason);
+    } finally {
+      try {
+        this.#requests.detach(book);
+      } finally {
+        this.#table.remove(book);
+      }
+    }
     return true;
   }
 
