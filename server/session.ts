@@ -114,7 +114,12 @@ export class ClientSession implements Peer {
   /** Queues a packet to this client; a client that stops reading is closed as a slow consumer. */
   send(packet: Packet): void {
     if (this.#state === "closed") return;
-    this.#writer.writePacket(packet);
+    // Grants to one end are merged while queued: a flood of small ones cannot pile up here.
+    if (packet.type === PacketType.WindowUpdate) {
+      this.#writer.writeWindowUpdate(packet.connectionId, packet.increment);
+    } else {
+      this.#writer.writePacket(packet);
+    }
     // Data to this client is bounded by the credit it grants; control frames are not, so they
     // have their own cap.
     if (this.#writer.queuedControlBytes > this.#context.config.maxQueuedControlBytes) {
@@ -149,10 +154,24 @@ export class ClientSession implements Peer {
     this.#dispatch = null;
     this.#stopHelloTimer();
     this.#pacing.stop();
-    if (reason !== Reason.PeerDisconnected) {
-      this.#writer.writePacket({ type: PacketType.Error, reason, message: truncate(message) });
+    try {
+      if (reason !== Reason.PeerDisconnected) {
+        // A client that is not taking its queue gets the reason next, not behind that queue.
+        const discard = reason === Reason.SlowConsumer || this.#writer.congested;
+        this.#writer.finish(
+          { type: PacketType.Error, reason, message: truncate(message) },
+          discard,
+        );
+      }
+      this.#context.host.leave(this, reason, message);
+    } catch (error) {
+      // A close must finish whatever went wrong: the socket is closed below all the same.
+      this.#context.log.log("error", "internal-error", {
+        client: this.realIp,
+        during: "close",
+        error: String(error),
+      });
     }
-    this.#context.host.leave(this, reason, message);
     await this.#writer.drained(CLOSE_FLUSH_MS);
     try {
       this.#conn.close();

@@ -12,6 +12,9 @@ import {
   encodedLength,
   encodeInto,
 } from "../protocol/codec.ts";
+import { FieldBytes, FRAME_HEADER_BYTES, MAX_WINDOW_BYTES } from "../protocol/constants.ts";
+import { FIXED_BODY_BYTES, readU32, writeU32 } from "../protocol/layout.ts";
+import { PacketType } from "../protocol/packet_type.ts";
 import type { Packet } from "../protocol/packets.ts";
 import {
   acquireLargeBuffer,
@@ -29,6 +32,21 @@ export interface ByteSink {
 /** Queued bytes above which {@linkcode FrameWriter.room} asks producers to wait. */
 export const WRITE_HIGH_WATER_BYTES = 256 * 1024;
 
+/** Where a WindowUpdate's increment sits in its frame, and the frame's size. */
+const INCREMENT_OFFSET = FRAME_HEADER_BYTES + FieldBytes.connectionId;
+const WINDOW_UPDATE_FRAME_BYTES = FRAME_HEADER_BYTES + FIXED_BODY_BYTES[PacketType.WindowUpdate];
+
+/**
+ * Frames that say something about the link, not about a connection: behind
+ * a deep queue they take the urgent lane, ahead of queued data, so a
+ * keepalive is answered and a closing reason arrives however deep the queue. Frames about a
+ * connection keep their order with its data (a SocketClosed must not
+ * overtake the data before it, nor a WindowUpdate the response that opened it).
+ */
+function isUrgent(type: number): boolean {
+  return type === PacketType.Ping || type === PacketType.Pong || type === PacketType.Error;
+}
+
 /** A filled batch buffer waiting for its write. */
 interface Batch {
   readonly buffer: Uint8Array;
@@ -37,29 +55,82 @@ interface Batch {
   readonly controlBytes: number;
 }
 
+/** One queue of batches: full ones oldest first, then the one being filled. */
+class Lane {
+  readonly full: Batch[] = [];
+  buffer: Uint8Array | null = null;
+  length = 0;
+  controlInBuffer = 0;
+
+  /** Takes the oldest batch out of the lane, the one being filled last. */
+  take(): Batch | undefined {
+    const next = this.full.shift();
+    if (next) return next;
+    if (this.length === 0) return undefined;
+    const batch = { buffer: this.buffer!, length: this.length, controlBytes: this.controlInBuffer };
+    this.buffer = null;
+    this.length = 0;
+    this.controlInBuffer = 0;
+    return batch;
+  }
+
+  /** Moves the buffer being filled to the full batches. */
+  seal(): void {
+    if (this.buffer === null) return;
+    this.full.push({
+      buffer: this.buffer,
+      length: this.length,
+      controlBytes: this.controlInBuffer,
+    });
+    this.buffer = null;
+    this.length = 0;
+    this.controlInBuffer = 0;
+  }
+
+  /** Drops every batch (buffers back to the pool); returns their total and control bytes. */
+  discard(): { bytes: number; controlBytes: number } {
+    this.seal();
+    let bytes = 0;
+    let controlBytes = 0;
+    for (const batch of this.full.splice(0)) {
+      bytes += batch.length;
+      controlBytes += batch.controlBytes;
+      releaseBuffer(batch.buffer);
+    }
+    return { bytes, controlBytes };
+  }
+}
+
 /**
  * Queues frames for one link. Never blocks the caller: it is the flow-control
  * layer above that bounds how much may be queued; {@linkcode queuedBytes}
  * lets it check. Frames fill pooled batch buffers of at most 128 KiB; a
  * full one waits in line and the next frame starts another, so a deep queue
- * allocates nothing new.
+ * allocates nothing new. While the queue is deep (congested), Ping, Pong and
+ * Error frames go in an urgent lane written before any queued batch; frame
+ * boundaries stay intact.
  */
 export class FrameWriter {
   readonly #sink: ByteSink;
   readonly #onError: (error: unknown) => void;
   readonly #highWater: number;
 
-  /** Full batches, oldest first, then the one being filled. */
-  readonly #full: Batch[] = [];
-  #buffer: Uint8Array | null = null;
-  #length = 0;
-  #controlInBuffer = 0;
+  readonly #normal = new Lane();
+  readonly #urgent = new Lane();
+  /**
+   * Where the increment of each WindowUpdate in the normal lane's unsent
+   * buffer is, by connection id: a later grant to the same end is added
+   * there instead of queued as a frame of its own. Created on first use.
+   */
+  #grantAt: Map<number, number> | null = null;
   /** Control bytes queued or being written; data is bounded by credit, control is not. */
   #controlBytes = 0;
-  /** Bytes queued (full batches and the one being filled) plus bytes being written. */
+  /** Bytes queued (every lane) plus bytes being written. */
   #queuedBytes = 0;
   #flushing = false;
   #failed = false;
+  /** Set by {@linkcode finish}: nothing more is queued. */
+  #finished = false;
   #drainWaiters: (() => void)[] = [];
   #roomWaiters: (() => void)[] = [];
 
@@ -89,28 +160,66 @@ export class FrameWriter {
     return this.#controlBytes;
   }
 
-  /** Queues one packet's frame. */
+  /** Queues one packet's frame: in order, except Ping, Pong and Error behind a deep queue. */
   writePacket(packet: Packet): void {
-    if (this.#failed) return;
-    const size = encodedLength(packet);
-    const target = this.#reserve(size);
-    this.#length += encodeInto(packet, target, this.#length);
-    this.#queuedBytes += size;
-    this.#controlInBuffer += size;
-    this.#controlBytes += size;
-    this.#schedule();
+    if (this.#failed || this.#finished) return;
+    this.#queuePacket(packet);
+  }
+
+  /**
+   * Queues a WindowUpdate, merged into one still queued for the same
+   * connection when there is one: the receiver gets the same credit, sooner,
+   * and a flood of small grants costs one frame per end per write instead
+   * of one per grant. A merged increment never exceeds the protocol's maximum.
+   */
+  writeWindowUpdate(connectionId: number, increment: number): void {
+    if (this.#failed || this.#finished) return;
+    const lane = this.#normal;
+    const at = this.#grantAt?.get(connectionId);
+    if (at !== undefined) {
+      const merged = readU32(lane.buffer!, at) + increment;
+      if (merged <= MAX_WINDOW_BYTES) return writeU32(lane.buffer!, at, merged);
+    }
+    this.#queuePacket({ type: PacketType.WindowUpdate, connectionId, increment });
+    // #queuePacket left the frame at the end of the normal lane's buffer.
+    (this.#grantAt ??= new Map()).set(
+      connectionId,
+      lane.length - WINDOW_UPDATE_FRAME_BYTES + INCREMENT_OFFSET,
+    );
   }
 
   /** Queues an ArbitraryData frame, copying `payload` once into the batch. */
   writeData(connectionId: number, payload: Uint8Array): void {
-    if (this.#failed) return;
+    if (this.#failed || this.#finished) return;
+    const lane = this.#normal;
     const size = DATA_FRAME_OVERHEAD_BYTES + payload.length;
-    const target = this.#reserve(size);
-    this.#length += encodeDataHeader(target, this.#length, connectionId, payload.length);
-    target.set(payload, this.#length);
-    this.#length += payload.length;
+    const target = this.#reserve(lane, size);
+    lane.length += encodeDataHeader(target, lane.length, connectionId, payload.length);
+    target.set(payload, lane.length);
+    lane.length += payload.length;
     this.#queuedBytes += size;
     this.#schedule();
+  }
+
+  /**
+   * Queues the link's last frame, after everything queued, and nothing after
+   * it. With `discardQueued`, everything not yet being written is dropped
+   * first, so the last frame follows the write in flight instead of a queue
+   * the peer is not reading.
+   */
+  finish(last: Packet, discardQueued: boolean): void {
+    if (this.#failed || this.#finished) return;
+    if (discardQueued) {
+      for (const lane of [this.#urgent, this.#normal]) {
+        const dropped = lane.discard();
+        this.#queuedBytes -= dropped.bytes;
+        this.#controlBytes -= dropped.controlBytes;
+      }
+      this.#grantAt = null;
+    }
+    // Kept in order otherwise: the last frame must follow everything still queued.
+    this.#queuePacket(last, this.#normal);
+    this.#finished = true;
   }
 
   /**
@@ -138,30 +247,39 @@ export class FrameWriter {
     return Promise.race([flushed, grace]).finally(() => clearTimeout(timer));
   }
 
-  /** The batch buffer with room for `bytes` more, starting a new one when needed. */
-  #reserve(bytes: number): Uint8Array {
-    const current = this.#buffer;
-    if (current && current.length - this.#length >= bytes) return current;
-    const needed = this.#length + bytes;
+  #queuePacket(packet: Packet, lane = this.#laneFor(packet.type)): void {
+    const size = encodedLength(packet);
+    const target = this.#reserve(lane, size);
+    lane.length += encodeInto(packet, target, lane.length);
+    this.#queuedBytes += size;
+    lane.controlInBuffer += size;
+    this.#controlBytes += size;
+    this.#schedule();
+  }
+
+  /**
+   * The urgent lane only while the queue is deep: a shallow one leaves within
+   * a write or two, and keeps every frame in order (VirtualIP stays first).
+   */
+  #laneFor(type: number): Lane {
+    return this.congested && isUrgent(type) ? this.#urgent : this.#normal;
+  }
+
+  /** The lane's batch buffer with room for `bytes` more, starting a new one when needed. */
+  #reserve(lane: Lane, bytes: number): Uint8Array {
+    const current = lane.buffer;
+    if (current && current.length - lane.length >= bytes) return current;
+    const needed = lane.length + bytes;
     if (current && current.length === SMALL_BUFFER_BYTES && needed <= LARGE_BUFFER_BYTES) {
-      // Promote a small batch of control frames rather than send it on its own.
+      // Promote a small batch of control frames rather than send it on its own (same offsets).
       const large = acquireLargeBuffer();
-      large.set(current.subarray(0, this.#length));
+      large.set(current.subarray(0, lane.length));
       releaseBuffer(current);
-      return this.#buffer = large;
+      return lane.buffer = large;
     }
-    if (current) {
-      this.#full.push({
-        buffer: current,
-        length: this.#length,
-        controlBytes: this.#controlInBuffer,
-      });
-    }
-    this.#length = 0;
-    this.#controlInBuffer = 0;
-    if (bytes <= SMALL_BUFFER_BYTES) this.#buffer = acquireSmallBuffer();
-    else this.#buffer = acquireLargeBuffer();
-    return this.#buffer;
+    if (lane === this.#normal) this.#grantAt?.clear();
+    lane.seal();
+    return lane.buffer = bytes <= SMALL_BUFFER_BYTES ? acquireSmallBuffer() : acquireLargeBuffer();
   }
 
   #schedule(): void {
@@ -172,18 +290,11 @@ export class FrameWriter {
   }
 
   #takeBatch(): Batch | undefined {
-    const next = this.#full.shift();
-    if (next) return next;
-    if (this.#length === 0) return undefined;
-    const batch = {
-      buffer: this.#buffer!,
-      length: this.#length,
-      controlBytes: this.#controlInBuffer,
-    };
-    this.#buffer = null;
-    this.#length = 0;
-    this.#controlInBuffer = 0;
-    return batch;
+    const urgent = this.#urgent.take();
+    if (urgent) return urgent;
+    // The buffer being filled leaves with this take: its grants can no longer be merged into.
+    if (this.#normal.full.length === 0) this.#grantAt?.clear();
+    return this.#normal.take();
   }
 
   async #flush(): Promise<void> {
@@ -201,10 +312,9 @@ export class FrameWriter {
       }
     } catch (error) {
       this.#failed = true;
-      this.#full.length = 0;
-      this.#buffer = null;
-      this.#length = 0;
-      this.#controlInBuffer = 0;
+      this.#urgent.discard();
+      this.#normal.discard();
+      this.#grantAt = null;
       this.#queuedBytes = 0;
       this.#controlBytes = 0;
       this.#onError(error);

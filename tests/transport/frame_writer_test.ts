@@ -123,3 +123,103 @@ Deno.test("FrameWriter reports a failed write once and drops everything after it
   assert.equal(sink.writes.length, 1);
   assert.equal(writer.queuedBytes, 0);
 });
+
+Deno.test("FrameWriter merges queued WindowUpdates per connection, keeping the sum exact", async () => {
+  const sink = new GatedSink();
+  const writer = new FrameWriter(sink, () => assert.fail("no error expected"));
+  writer.writePacket({ type: PacketType.Ping, nonce: 1 }); // the write in flight
+  await settle();
+  assert.equal(sink.writes.length, 1);
+  let granted = 0;
+  for (let i = 0; i < 100_000; i++) {
+    writer.writeWindowUpdate(1 + (i % 3), 1);
+    granted++;
+  }
+  assert.equal(writer.queuedControlBytes, 9 + 3 * 13, "one queued WindowUpdate per connection");
+  await drain(sink, writer);
+  const grants = decodeAll(sink.writes).filter((p) => p.type === PacketType.WindowUpdate);
+  assert.equal(grants.length, 3);
+  let sum = 0;
+  for (const grant of grants) {
+    assert.ok(grant.type === PacketType.WindowUpdate);
+    sum += grant.increment;
+  }
+  assert.equal(sum, granted);
+});
+
+Deno.test("FrameWriter never merges an increment past MAX_WINDOW_BYTES, nor into a frame being written", async () => {
+  const sink = new GatedSink();
+  const writer = new FrameWriter(sink, () => assert.fail("no error expected"));
+  const big = 16 * 1024 * 1024;
+  writer.writeWindowUpdate(1, big - 1);
+  writer.writeWindowUpdate(1, 1); // exactly the maximum: merged
+  writer.writeWindowUpdate(1, 1); // one more: a frame of its own
+  await settle(); // the batch is now being written
+  writer.writeWindowUpdate(1, 5);
+  await drain(sink, writer);
+  const increments = decodeAll(sink.writes).map((p) =>
+    p.type === PacketType.WindowUpdate ? p.increment : -1
+  );
+  assert.deepEqual(increments, [big, 1, 5]);
+});
+
+Deno.test("FrameWriter writes Ping, Pong and Error ahead of a deep queue, in order behind a shallow one", async () => {
+  const sink = new GatedSink();
+  const writer = new FrameWriter(sink, () => assert.fail("no error expected"));
+  const payload = new Uint8Array(60_000);
+  writer.writeData(1, payload); // the write in flight
+  await settle();
+  for (let i = 0; i < 8; i++) writer.writeData(1, payload);
+  writer.writePacket({ type: PacketType.SocketClosed, connectionId: 1, reason: Reason.Normal });
+  writer.writePacket({ type: PacketType.Pong, nonce: 3 });
+  writer.writePacket({ type: PacketType.Ping, nonce: 4 });
+  await drain(sink, writer);
+  const types = decodeAll(sink.writes).map((p) => p.type);
+  assert.deepEqual(types.slice(0, 3), [
+    PacketType.ArbitraryData,
+    PacketType.Pong,
+    PacketType.Ping,
+  ]);
+  assert.equal(types.at(-1), PacketType.SocketClosed, "a SocketClosed never overtakes its data");
+
+  sink.writes.length = 0;
+  writer.writePacket({ type: PacketType.VirtualIP, address: 1 });
+  writer.writePacket({ type: PacketType.Pong, nonce: 5 });
+  await drain(sink, writer);
+  assert.deepEqual(decodeAll(sink.writes).map((p) => p.type), [
+    PacketType.VirtualIP,
+    PacketType.Pong,
+  ]);
+});
+
+Deno.test("FrameWriter.finish() sends the last frame right after the write in flight when told to discard", async () => {
+  const sink = new GatedSink();
+  const writer = new FrameWriter(sink, () => assert.fail("no error expected"));
+  const payload = new Uint8Array(60_000);
+  writer.writeData(1, payload);
+  await settle();
+  for (let i = 0; i < 40; i++) writer.writeData(1, payload);
+  writer.writePacket({ type: PacketType.WindowUpdate, connectionId: 2, increment: 9 });
+  writer.finish({ type: PacketType.Error, reason: Reason.SlowConsumer, message: "" }, true);
+  writer.writePacket({ type: PacketType.Ping, nonce: 1 }); // after finish: dropped
+  assert.equal(writer.queuedControlBytes, 8, "only the Error frame is left as control");
+  await drain(sink, writer);
+  assert.deepEqual(decodeAll(sink.writes).map((p) => p.type), [
+    PacketType.ArbitraryData,
+    PacketType.Error,
+  ]);
+});
+
+Deno.test("FrameWriter.finish() without discarding puts the last frame after everything queued", async () => {
+  const sink = new GatedSink();
+  const writer = new FrameWriter(sink, () => assert.fail("no error expected"));
+  writer.writeData(1, new Uint8Array(10));
+  writer.writePacket({ type: PacketType.Pong, nonce: 1 });
+  writer.finish({ type: PacketType.Error, reason: Reason.Shutdown, message: "" }, false);
+  await drain(sink, writer);
+  assert.deepEqual(decodeAll(sink.writes).map((p) => p.type), [
+    PacketType.ArbitraryData,
+    PacketType.Pong,
+    PacketType.Error,
+  ]);
+});
