@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Ipv4Range, parseCidr, parseIpv4 } from "../protocol/address.ts";
+import { formatIpv4, type Ipv4Range, parseCidr, parseIpv4 } from "../protocol/address.ts";
 
 const IPV4_COUNT = 2 ** 32;
 
@@ -152,6 +152,15 @@ export class AddressPool {
       else high = mid - 1;
     }
     return this.#ranges[low].first + (index - this.#starts[low]);
+  }
+
+  /**
+   * The ranges as text, `first-last` dotted quads joined by commas: equal
+   * pools give equal text, so the registry keys its walk of a pool by it.
+   */
+  toString(): string {
+    return this.#ranges.map((range) => `${formatIpv4(range.first)}-${formatIpv4(range.last)}`)
+      .join(",");
   }
 
   /** Whether `address` (a u32) is assignable from this pool. */

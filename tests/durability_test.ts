@@ -5,8 +5,8 @@
  *
  * A client holding a VirtualIP implies a committed row: the relay sends
  * VirtualIP only after `Registry.assign` returned (server/session.ts), and
- * `assign` inserts with an autocommit statement (server/registry.ts), so the
- * row is in the WAL before the frame is queued. With `synchronous = NORMAL`
+ * `assign` commits its insert (with the walk's cursor) before it returns
+ * (server/registry.ts), so the row is in the WAL before the frame is queued. With `synchronous = NORMAL`
  * the WAL is not fsynced per commit: a process kill loses nothing, a power
  * cut could.
  */

@@ -269,3 +269,159 @@ Deno.test("a version 1 registry file is migrated in place and keeps every addres
     registry.close();
   });
 });
+
+Deno.test("a second exclusive open of a file fails while the first holds it; shared opens still work", async () => {
+  await withDbPath((path) => {
+    const pool = AddressPool.fromCidr("10.0.0.0/29");
+    const first = Registry.open(path, pool, { exclusive: true });
+    const address = first.assign(ipKey(1));
+    first.markOnline(address, true);
+    assert.throws(
+      () => Registry.open(path, pool, { exclusive: true }),
+      (error: unknown) => {
+        assert.ok(error instanceof AlphaNetError);
+        assert.match(error.message, /^Cannot open registry .*: another relay holds it/);
+        assert.equal(error.message.includes("\n"), false);
+        return true;
+      },
+    );
+    // The refused relay changed nothing: the holder's client is still online.
+    {
+      using admin = Registry.open(path, pool);
+      assert.equal(admin.get(address)?.online, true);
+      assert.equal(admin.release(address), false, "an online client is never released");
+    }
+    first.close();
+    using second = Registry.open(path, pool, { exclusive: true });
+    assert.equal(second.lookup(ipKey(1)), address);
+  });
+});
+
+Deno.test("another program's SQLite file is refused and left as it was", async (t) => {
+  const cases: [string, string, RegExp][] = [
+    ["foreign tables", "CREATE TABLE users (id INTEGER, name TEXT);", /tables users/],
+    [
+      "a clients table of another shape",
+      "CREATE TABLE clients (id INTEGER); PRAGMA user_version = 2;",
+      /another program's SQLite database/,
+    ],
+    [
+      "our tables but another application id",
+      `CREATE TABLE clients (address INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+        online INTEGER NOT NULL DEFAULT 0); PRAGMA user_version = 2;
+        PRAGMA application_id = 1234;`,
+      /application_id 0x4d2/,
+    ],
+    ["no tables but a user_version", "PRAGMA user_version = 1;", /no tables, user_version 1/],
+  ];
+  for (const [name, sql, reason] of cases) {
+    await t.step(name, async () => {
+      await withDbPath(async (path) => {
+        const other = new DatabaseSync(path);
+        other.exec(sql);
+        other.close();
+        const before = await Deno.readFile(path);
+        for (const exclusive of [false, true]) {
+          assert.throws(
+            () => Registry.open(path, AddressPool.default(), { exclusive }),
+            (error: unknown) => {
+              assert.ok(error instanceof AlphaNetError);
+              assert.match(error.message, reason);
+              assert.match(error.message, /^Cannot open registry /);
+              assert.equal(error.message.includes("\n"), false);
+              return true;
+            },
+          );
+        }
+        assert.deepEqual(await Deno.readFile(path), before, "the file was changed");
+      });
+    });
+  }
+});
+
+Deno.test("a version 2 file gets AlphaNET's application id and keeps every address", async () => {
+  await withDbPath((path) => {
+    const old = new DatabaseSync(path);
+    old.exec(`CREATE TABLE clients (
+      address INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+      kind TEXT NOT NULL CHECK (kind IN ('ip', 'identity')),
+      first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+      ALTER TABLE clients ADD COLUMN online INTEGER NOT NULL DEFAULT 0;
+      INSERT INTO clients VALUES (167772161, 'ip:192.0.2.1', 'ip', 5, 6, 1);
+      INSERT INTO clients VALUES (167772162, 'ip:192.0.2.2', 'ip', 7, 8, 0);
+      PRAGMA user_version = 2;`);
+    old.close();
+    const pool = AddressPool.fromCidr("10.0.0.0/30");
+    const registry = Registry.open(path, pool);
+    assert.equal(registry.lookup({ kind: "ip", realIp: "192.0.2.1" }), 167772161);
+    assert.equal(registry.lookup({ kind: "ip", realIp: "192.0.2.2" }), 167772162);
+    // Both addresses of the /30 were taken at random before the walk: a new key is refused.
+    assert.throws(() => registry.assign(ipKey(9)), PoolExhausted);
+    registry.close();
+    const db = new DatabaseSync(path, { readOnly: true });
+    const pragma = (name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get()!)[0];
+    assert.equal(pragma("application_id"), 0x414e4554);
+    assert.equal(pragma("user_version"), 3);
+    db.close();
+  });
+});
+
+Deno.test("release is one statement that refuses an online client", async () => {
+  await withDbPath((path) => {
+    const statements: string[] = [];
+    using registry = Registry.open(path, AddressPool.fromCidr("10.0.0.0/29"), {
+      onStatement: (sql) => statements.push(sql),
+    });
+    const address = registry.assign(ipKey(1));
+    registry.markOnline(address, true);
+    statements.length = 0;
+    assert.equal(registry.release(address), false);
+    assert.deepEqual(statements, ["DELETE FROM clients WHERE address = ? AND online = 0"]);
+    assert.equal(registry.get(address)?.online, true);
+    registry.markOnline(address, false);
+    assert.equal(registry.release(address), true);
+    assert.equal(registry.get(address), null);
+  });
+});
+
+Deno.test("an address TTL frees offline clients unseen that long, never online ones", async () => {
+  await withDbPath((path) => {
+    const DAY = 86_400_000;
+    const pool = AddressPool.fromCidr("10.0.0.0/30");
+    const registry = Registry.open(path, pool, { exclusive: true, addressTtlMs: DAY });
+    const stays = registry.assign(ipKey(1), 0);
+    registry.markOnline(stays, true, 0);
+    const leaves = registry.assign(ipKey(2), 0);
+    assert.equal(registry.addressTtlMs, DAY);
+    // The /30 is full; a day later the offline client's address is freed for a newcomer.
+    assert.throws(() => registry.assign(ipKey(3), DAY - 1), PoolExhausted);
+    assert.equal(registry.assign(ipKey(3), DAY + 2000), leaves);
+    registry.markOnline(leaves, true, DAY + 2000);
+    assert.equal(registry.lookup(ipKey(2)), null);
+    assert.equal(registry.lookup(ipKey(1)), stays, "an online client keeps its address");
+    assert.equal(registry.expire(10 * DAY), 0);
+    registry.close();
+    // A relay started later frees what expired while none ran, and records its TTL.
+    const now = Date.now();
+    const admin = Registry.open(path, pool);
+    admin.markOnline(stays, false, now - DAY / 2);
+    admin.close();
+    using later = Registry.open(path, pool, { exclusive: true, addressTtlMs: DAY });
+    assert.equal(later.lookup(ipKey(1)), stays, "not expired at open: seen half a day ago");
+    assert.equal(later.expire(now + DAY), 1);
+    assert.equal(later.lookup(ipKey(1)), null);
+    using off = Registry.open(path, pool);
+    assert.equal(off.addressTtlMs, DAY, "shared opens read the holder's TTL");
+  });
+});
+
+Deno.test("addresses come in an unpredictable order, not ascending", async () => {
+  await withDbPath((path) => {
+    const pool = AddressPool.fromCidr("10.0.0.0/22");
+    using registry = Registry.open(path, pool);
+    const addresses = Array.from({ length: 64 }, (_, i) => registry.assign(ipKey(i)));
+    const ascending = addresses.filter((address, i) => i > 0 && address === addresses[i - 1] + 1);
+    assert.ok(ascending.length < 8, `${ascending.length} of 63 steps were +1`);
+  });
+});
