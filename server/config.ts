@@ -122,6 +122,19 @@ export interface RelayConfig {
   maxQueuedControlBytes: number;
   /** Kernel accept backlog; the default 511 drops connect bursts. @default {4096} */
   tcpBacklog: number;
+  /**
+   * A frame whose first byte has arrived must be complete this long after it
+   * (PeerTimeout): trickled bytes do not keep a link alive. @default {10000}
+   */
+  frameTimeoutMs: number;
+  /** TCP links from one source IP, handshake done or not (ServerFull); 0 = no limit. @default {1024} */
+  maxLinksPerIp: number;
+  /** Links from one source IP that have not completed the handshake (ServerFull); 0 = no limit. @default {64} */
+  maxHandshakesPerIp: number;
+  /** Status, connection and echo requests per second shared by all links of one source IP, bursts of twice that (RateLimited); 0 = no limit. @default {20000} */
+  maxRequestsPerIp: number;
+  /** Free the address of a client offline and unseen this long (ms); 0 = never. @default {0} */
+  addressTtlMs: number;
 }
 
 /**
@@ -175,6 +188,11 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   maxConnectionsPerClient: 4096,
   maxQueuedControlBytes: 1024 * 1024,
   tcpBacklog: 4096,
+  frameTimeoutMs: 10_000,
+  maxLinksPerIp: 1024,
+  maxHandshakesPerIp: 64,
+  maxRequestsPerIp: 20_000,
+  addressTtlMs: 0,
 });
 
 /**
@@ -220,10 +238,20 @@ export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
       throw new RangeError(`Cannot start relay: ${field} ${value} is not a positive number`);
     }
   }
-  for (const field of ["socketIdleTimeoutMs", "maxBytesPerSec"] as const) {
+  for (const field of ["socketIdleTimeoutMs", "maxBytesPerSec", "addressTtlMs"] as const) {
     const value = config[field];
     if (!Number.isFinite(value) || value < 0) {
       throw new RangeError(`Cannot start relay: ${field} ${value} is negative`);
+    }
+  }
+  if (!Number.isFinite(config.frameTimeoutMs) || config.frameTimeoutMs <= 0) {
+    throw new RangeError(
+      `Cannot start relay: frameTimeoutMs ${config.frameTimeoutMs} is not a positive number`,
+    );
+  }
+  for (const field of ["maxLinksPerIp", "maxHandshakesPerIp", "maxRequestsPerIp"] as const) {
+    if (!Number.isInteger(config[field]) || config[field] < 0) {
+      throw new RangeError(`Cannot start relay: ${field} ${config[field]} is not a whole number`);
     }
   }
   if (config.peerTimeoutMs <= config.keepaliveMs) {

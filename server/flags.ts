@@ -9,6 +9,7 @@ import { parseFlags } from "../flags/parse_args.ts";
 import { parsePort } from "../flags/port.ts";
 import { UsageError } from "../flags/usage_error.ts";
 import { parseCidr } from "../protocol/address.ts";
+import { parseDuration } from "./duration.ts";
 import {
   DEFAULT_RELAY_CONFIG,
   LOG_FORMATS,
@@ -107,6 +108,34 @@ const NUMERIC_FLAGS: readonly NumericFlag[] = [
     zeroMeansOff: true,
     help: "bytes per second read from one client, 0 = unlimited",
   },
+  {
+    flag: "frame-timeout",
+    field: "frameTimeoutMs",
+    unit: "seconds",
+    zeroMeansOff: false,
+    help: "close a link whose started frame is not complete this long after",
+  },
+  {
+    flag: "max-links-per-ip",
+    field: "maxLinksPerIp",
+    unit: "count",
+    zeroMeansOff: true,
+    help: "TCP links from one source IP; more get ServerFull, 0 = no limit",
+  },
+  {
+    flag: "max-handshakes-per-ip",
+    field: "maxHandshakesPerIp",
+    unit: "count",
+    zeroMeansOff: true,
+    help: "links from one source IP before their Hello; more get ServerFull, 0 = no limit",
+  },
+  {
+    flag: "max-requests-per-ip",
+    field: "maxRequestsPerIp",
+    unit: "count",
+    zeroMeansOff: true,
+    help: "requests per second of all links of one source IP, bursts of 2x; 0 = no limit",
+  },
 ];
 
 function defaultText(entry: NumericFlag): string {
@@ -133,6 +162,10 @@ ${
     [
       "--log-format FORMAT",
       `text | json: one line per event (default ${DEFAULT_RELAY_CONFIG.logFormat})`,
+    ],
+    [
+      "--address-ttl DURATION",
+      "free an address offline this long, e.g. 90d or 12h; 0 = never (default 0)",
     ],
     ...NUMERIC_FLAGS.map((entry) => [
       `--${entry.flag} ${entry.unit === "seconds" ? "SEC" : "N"}`,
@@ -166,6 +199,7 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
       "vip-range": { type: "string" },
       "log-level": { type: "string" },
       "log-format": { type: "string" },
+      "address-ttl": { type: "string" },
       help: { type: "boolean" },
       ...Object.fromEntries(
         NUMERIC_FLAGS.map((entry) => [entry.flag, { type: "string" as const }]),
@@ -193,6 +227,14 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
   }
   if (values["log-format"] !== undefined) {
     options.logFormat = parseChoice("log-format", values["log-format"] as string, LOG_FORMATS);
+  }
+  if (values["address-ttl"] !== undefined) {
+    const text = values["address-ttl"] as string;
+    const ms = parseDuration(text);
+    if (ms === null) {
+      throw new UsageError(`bad --address-ttl "${text}": expected a duration such as 90d or 12h`);
+    }
+    options.addressTtlMs = ms;
   }
   for (const entry of NUMERIC_FLAGS) {
     const text = values[entry.flag];
