@@ -201,3 +201,86 @@ Deno.test("--log-level debug logs the settings, each link, each refused request 
     stderr,
   );
 });
+
+Deno.test("clients release logs an audit line, and list shows when addresses expire under --address-ttl", async () => {
+  const dir = await Deno.makeTempDir();
+  const db = `${dir}/alphanet.db`;
+  const server = await startServer([
+    "--port",
+    "0",
+    "--db",
+    db,
+    "--log-level",
+    "silent",
+    "--address-ttl",
+    "30d",
+  ]);
+  try {
+    const client = await connect({
+      port: server.port,
+      identity: randomIdentity(),
+      reconnect: false,
+    });
+    const vip = client.virtualIp;
+    await client.close();
+    let listed: (ClientJson & { expires: string | null })[] = [];
+    for (let attempt = 0; attempt < 50 && listed[0]?.online !== false; attempt++) {
+      const run = await clients("list", "--db", db, "--json");
+      assert.equal(run.code, 0, run.stderr);
+      listed = JSON.parse(run.stdout);
+    }
+    assert.equal(listed[0]?.online, false);
+    const DAYS_30 = 30 * 86_400_000;
+    assert.equal(Date.parse(listed[0].expires!), Date.parse(listed[0].lastSeen) + DAYS_30);
+
+    const text = await clients("list", "--db", db);
+    assert.match(
+      text.stdout.split("\n")[0],
+      /^VIRTUAL IP\s+KIND\s+FIRST SEEN\s+LAST SEEN\s+STATE\s+EXPIRES$/,
+    );
+    assert.match(
+      text.stdout,
+      new RegExp(`offline\\s+${listed[0].expires!.replaceAll(".", "\\.")}$`, "m"),
+    );
+
+    const released = await clients("release", vip, "--db", db, "--log-format", "json");
+    assert.equal(released.code, 0, released.stderr);
+    assert.equal(released.stdout, `released ${vip}\n`);
+    const lines = released.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 1, released.stderr);
+    const audit = JSON.parse(lines[0]);
+    assert.equal(audit.event, "admin-release");
+    assert.equal(audit.vip, vip);
+    assert.equal(audit.kind, "identity");
+    assert.equal(audit.db, db);
+    assert.equal(typeof audit.time, "string");
+    const textAudit = await clients("release", vip, "--db", db);
+    assert.equal(textAudit.code, 1, "released already");
+    assert.match(textAudit.stderr, /^alphanet relay: no client has virtual IP /);
+  } finally {
+    assert.equal(await server.stop(), 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("clients refuses another program's SQLite file in one line, leaving it as it was", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/other.db`;
+    const { DatabaseSync } = await import("node:sqlite");
+    const other = new DatabaseSync(path);
+    other.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)");
+    other.close();
+    const before = await Deno.readFile(path);
+    const run = await clients("list", "--db", path);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, "");
+    assert.match(
+      run.stderr,
+      /^alphanet relay: cannot open registry .*other\.db: it is another program's SQLite database \(tables invoices, user_version 0\)\n$/,
+    );
+    assert.deepEqual(await Deno.readFile(path), before);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
