@@ -189,12 +189,14 @@ export class FrameDecoder {
     this.#pending = this.#small ?? EMPTY;
   }
 
-  /** Parses the buffered header and sizes the buffer for the whole frame. */
+  /**
+   * Parses the buffered header. The buffer grows as the body arrives, not
+   * here: a peer that sends a header and stalls pins the small buffer only.
+   */
   #startFrame(): void {
     const length = readU32(this.#pending, 0);
     checkFrameHeader(this.#pending[FRAME_LENGTH_BYTES], length);
     this.#pendingFrameBytes = FRAME_HEADER_BYTES + length;
-    this.#reserve(this.#pendingFrameBytes);
   }
 
   #stash(rest: Uint8Array): void {
@@ -223,7 +225,8 @@ export class FrameDecoder {
       this.#small ??= new Uint8Array(SMALL_PENDING_BYTES);
       grown = this.#small;
     } else {
-      grown = this.#lender.acquire(bytes);
+      // Once past the small buffer, borrow for the whole frame: it grows at most once more.
+      grown = this.#lender.acquire(Math.max(bytes, this.#pendingFrameBytes));
     }
     grown.set(this.#pending.subarray(0, this.#pendingLength));
     this.#returnBorrowed();

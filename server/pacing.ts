@@ -8,6 +8,7 @@
 
 import { PacketType } from "../protocol/packet_type.ts";
 import { Reason } from "../protocol/reason.ts";
+import type { FrameProgress } from "../transport/read_loop.ts";
 import type { RelayConfig } from "./config.ts";
 import type { Peer } from "./peer.ts";
 import { TokenBucket } from "./token_bucket.ts";
@@ -15,8 +16,16 @@ import { TokenBucket } from "./token_bucket.ts";
 /** The limits pacing enforces, as the relay's config states them. */
 export type PacingConfig = Pick<
   RelayConfig,
-  "keepaliveMs" | "peerTimeoutMs" | "requestRate" | "requestBurst" | "maxBytesPerSec"
+  | "keepaliveMs"
+  | "peerTimeoutMs"
+  | "frameTimeoutMs"
+  | "requestRate"
+  | "requestBurst"
+  | "maxBytesPerSec"
 >;
+
+/** {@linkcode ClientPacing}'s frame start while the client is between frames. */
+const NO_FRAME = -1;
 
 /** What pacing needs from the link it paces: a way to ping and a way to give up. */
 export type PacedLink = Pick<Peer, "send" | "close">;
@@ -30,6 +39,8 @@ export class ClientPacing {
   // Owned by the read loop, the relay's sweep and the router's request admission.
   /** When the relay last read anything from this client (performance.now() ms). */
   #lastHeardAt: number;
+  /** When the frame the client is in the middle of started arriving, or NO_FRAME. */
+  #frameStartedAt = NO_FRAME;
   #pingedAt = 0;
   #pingNonce = 0;
   /** Created on first use: most clients never send a request or are never byte-limited. */
@@ -54,9 +65,16 @@ export class ClientPacing {
   checkLiveness(now: number): void {
     // A client whose reads the relay itself has paused (byte-rate cap) is not silent.
     if (this.#readPause !== null) return;
-    const { keepaliveMs, peerTimeoutMs } = this.#config;
+    const { keepaliveMs, peerTimeoutMs, frameTimeoutMs } = this.#config;
     const quietMs = now - this.#lastHeardAt;
-    if (quietMs >= peerTimeoutMs) {
+    const frameMs = now - this.#frameStartedAt;
+    if (this.#frameStartedAt !== NO_FRAME && frameMs >= frameTimeoutMs) {
+      // Bytes trickled into one frame are not life: they pin its buffer, so the frame has a deadline.
+      void this.#link.close(
+        Reason.PeerTimeout,
+        `a frame started ${Math.round(frameMs)} ms ago is still incomplete`,
+      );
+    } else if (quietMs >= peerTimeoutMs) {
       void this.#link.close(Reason.PeerTimeout, `nothing heard for ${Math.round(quietMs)} ms`);
     } else if (quietMs >= keepaliveMs && now - this.#pingedAt >= keepaliveMs) {
       this.#pingedAt = now;
@@ -76,10 +94,17 @@ export class ClientPacing {
    * Runs after each read: records that the client is alive and, when the
    * relay caps this client's byte rate, pauses the next read until the
    * client is back within it. Not reading is the cap: TCP backpressure
-   * slows the client down and nothing is dropped.
+   * slows the client down and nothing is dropped. `progress` (where the read
+   * left the frame stream) starts or stops the frame's clock.
    */
-  afterRead(bytes: number, now: number = performance.now()): Promise<void> | undefined {
+  afterRead(
+    bytes: number,
+    now: number = performance.now(),
+    progress: FrameProgress = "between",
+  ): Promise<void> | undefined {
     this.#lastHeardAt = now;
+    if (progress === "between") this.#frameStartedAt = NO_FRAME;
+    else if (progress === "started") this.#frameStartedAt = now;
     const { maxBytesPerSec } = this.#config;
     if (maxBytesPerSec === 0 || bytes === 0 || this.#stopped) return undefined;
     this.#byteBucket ??= new TokenBucket(maxBytesPerSec, maxBytesPerSec, now);
@@ -88,7 +113,9 @@ export class ClientPacing {
     return new Promise((resume) => {
       const timer = setTimeout(() => {
         this.#readPause = null;
-        this.#lastHeardAt = performance.now(); // the pause was ours, not the client's silence
+        // The pause was ours, not the client's silence, nor its slowness within a frame.
+        this.#lastHeardAt = performance.now();
+        if (this.#frameStartedAt !== NO_FRAME) this.#frameStartedAt = this.#lastHeardAt;
         resume();
       }, waitMs);
       this.#readPause = { timer, resume };

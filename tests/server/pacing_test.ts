@@ -7,10 +7,12 @@ import { FakePeer } from "./_fake_peer.ts";
 /** Long enough that a stalled test machine cannot turn an expected ping into a time-out. */
 const KEEPALIVE_MS = 10_000;
 const PEER_TIMEOUT_MS = 30_000;
+const FRAME_TIMEOUT_MS = 5_000;
 
 const CONFIG: PacingConfig = {
   keepaliveMs: KEEPALIVE_MS,
   peerTimeoutMs: PEER_TIMEOUT_MS,
+  frameTimeoutMs: FRAME_TIMEOUT_MS,
   requestRate: 10,
   requestBurst: 2,
   maxBytesPerSec: 0,
@@ -82,4 +84,32 @@ Deno.test("ClientPacing resumes a paused read by itself once back within the cap
   assert.ok(pause instanceof Promise);
   await pause;
   pacing.stop();
+});
+
+Deno.test("ClientPacing closes a client whose frame takes longer than the frame time-out, however it trickles", () => {
+  const { pacing, link } = paced();
+  pacing.afterRead(3, T0, "started");
+  for (let t = T0 + 1000; t < T0 + FRAME_TIMEOUT_MS; t += 1000) {
+    pacing.afterRead(1, t, "continued"); // a byte a second: heard from, but the frame drags on
+    pacing.checkLiveness(t);
+  }
+  assert.equal(link.closedWith === null, true, "still open within the frame time-out");
+  pacing.checkLiveness(T0 + FRAME_TIMEOUT_MS);
+  assert.equal(link.closedWith?.reason, Reason.PeerTimeout);
+  assert.equal(
+    link.closedWith?.message,
+    `a frame started ${FRAME_TIMEOUT_MS} ms ago is still incomplete`,
+  );
+});
+
+Deno.test("ClientPacing restarts the frame clock with each new frame and stops it between frames", () => {
+  const { pacing, link } = paced();
+  // A bulk sender whose reads always end inside a frame: each read completes one, starts another.
+  for (let t = T0; t <= T0 + 3 * FRAME_TIMEOUT_MS; t += 1000) {
+    pacing.afterRead(65_536, t, "started");
+    pacing.checkLiveness(t);
+  }
+  pacing.afterRead(10, T0 + 3 * FRAME_TIMEOUT_MS + 1, "between");
+  pacing.checkLiveness(T0 + 4 * FRAME_TIMEOUT_MS);
+  assert.equal(link.closedWith, null);
 });
