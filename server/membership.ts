@@ -13,6 +13,7 @@ import { PacketType } from "../protocol/packet_type.ts";
 import { Reason, reasonName } from "../protocol/reason.ts";
 import type { HelloPacket } from "../protocol/packets.ts";
 import type { Logger } from "./log.ts";
+import { RateLimitedLog } from "./log_limiter.ts";
 import type { Dispatch, Peer, PeerHost } from "./peer.ts";
 import { identityKey, PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
 import type { Router } from "./router.ts";
@@ -23,12 +24,23 @@ export class Membership implements PeerHost {
   readonly #log: Logger;
   readonly #registry: Registry;
   readonly #router: Router;
+  /** Refusals a remote party can cause at will (a Hello flood) are logged within a budget. */
+  readonly #refusals: RateLimitedLog;
 
-  /** Admits peers into `router` under the addresses `registry` gives them. */
-  constructor(log: Logger, registry: Registry, router: Router) {
+  /**
+   * Admits peers into `router` under the addresses `registry` gives them;
+   * logs refusals through `refusals` (by default a budget of its own over `log`).
+   */
+  constructor(
+    log: Logger,
+    registry: Registry,
+    router: Router,
+    refusals: RateLimitedLog = new RateLimitedLog(log),
+  ) {
     this.#log = log;
     this.#registry = registry;
     this.#router = router;
+    this.#refusals = refusals;
   }
 
   /**
@@ -76,7 +88,7 @@ export class Membership implements PeerHost {
         reason: reasonName(reason),
       });
     } else if (reason !== Reason.PeerDisconnected) {
-      this.#log.log("warn", "refused", {
+      this.#refusals.log("warn", "refused", {
         client: peer.realIp,
         reason: reasonName(reason),
         message,

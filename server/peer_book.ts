@@ -37,6 +37,13 @@ export class PeerBook {
   #ends: Map<number, ConnectionEnd> | null = null;
   #outgoing: Map<number, PendingRequest> | null = null;
   #incoming: Map<number, PendingRequest> | null = null;
+  /**
+   * Requests of this client that found nothing (offline address, closed
+   * port, refused connection) since `missesSince` (performance.now() ms):
+   * many in a short time is a sweep, which the relay logs. Owned by Requests.
+   */
+  misses = 0;
+  missesSince = 0;
   /** Ids at or below this were never issued: 0, or where a test made the counters start. */
   readonly #firstId: number;
   #lastConnectionId: number;

@@ -12,17 +12,24 @@ import { Reason } from "../protocol/reason.ts";
 import { AddressPool } from "./address_pool.ts";
 import { type RelayConfig, type RelayOptions, resolveRelayConfig } from "./config.ts";
 import { Logger } from "./log.ts";
+import { RateLimitedLog } from "./log_limiter.ts";
 import { Membership } from "./membership.ts";
 import { Registry } from "./registry.ts";
 import { Router } from "./router.ts";
 import { ClientSession, type SessionContext } from "./session.ts";
+import { SourceLimits } from "./source_limits.ts";
 
 /** Longest pause between two sweeps over time-outs. */
 const MAX_SWEEP_INTERVAL_MS = 1000;
 
 /** Sweeps often enough that every time-out fires within a quarter of its length. */
 function sweepInterval(config: RelayConfig): number {
-  const timeouts = [config.requestTimeoutMs, config.keepaliveMs, config.peerTimeoutMs];
+  const timeouts = [
+    config.requestTimeoutMs,
+    config.keepaliveMs,
+    config.peerTimeoutMs,
+    config.frameTimeoutMs,
+  ];
   if (config.socketIdleTimeoutMs > 0) timeouts.push(config.socketIdleTimeoutMs);
   return Math.max(1, Math.min(MAX_SWEEP_INTERVAL_MS, ...timeouts.map((ms) => Math.ceil(ms / 4))));
 }
@@ -62,12 +69,18 @@ export class Relay implements AsyncDisposable {
   readonly #context: SessionContext;
   readonly #sweepTimer: ReturnType<typeof setInterval>;
   readonly #acceptLoop: Promise<void>;
+  /** Refusals a remote party can cause at will: logged within a budget. */
+  readonly #refusalLog: RateLimitedLog;
 
   // Owned by the accept loop, the sessions' ends and close().
   /** Every open link, handshake done or not, with the promise its run() settles when it ends. */
   readonly #sessions = new Map<ClientSession, Promise<void>>();
   /** Links being turned away (ServerFull), awaited on shutdown. */
   readonly #refusals = new Set<Promise<void>>();
+  /** Links that have not completed their handshake, oldest first: the first to go when full. */
+  readonly #handshaking = new Set<ClientSession>();
+  /** Links, handshakes and the request rate per source IP. */
+  readonly #sources: SourceLimits;
   #closing: Promise<void> | null = null;
 
   /**
@@ -93,11 +106,19 @@ export class Relay implements AsyncDisposable {
     this.#listener = listener;
     this.#registry = registry;
     this.#router = new Router(config, log);
+    this.#refusalLog = new RateLimitedLog(log);
+    this.#sources = new SourceLimits(config);
     this.#context = {
       config,
       log,
-      host: new Membership(log, registry, this.#router),
-      ended: (session) => this.#sessions.delete(session),
+      host: new Membership(log, registry, this.#router, this.#refusalLog),
+      joined: (session) => {
+        if (this.#handshaking.delete(session)) this.#sources.handshakeDone(session.source);
+      },
+      ended: (session) => {
+        this.#sessions.delete(session);
+        this.#sources.release(session.source, this.#handshaking.delete(session));
+      },
     };
     globalThis.addEventListener("unhandledrejection", this.#onUnhandledRejection);
     this.#sweepTimer = setInterval(() => this.#sweep(), sweepInterval(config));
@@ -167,6 +188,7 @@ export class Relay implements AsyncDisposable {
       this.#router.expireRequests(now);
       for (const session of this.#sessions.keys()) session.checkLiveness(now);
       if (this.#config.socketIdleTimeoutMs > 0) this.#router.closeIdleConnections(now);
+      this.#refusalLog.report(now);
     } catch (error) {
       // A timer callback that throws would end the process; the next sweep tries again.
       this.#context.log.log("error", "internal-error", { during: "sweep", error: String(error) });
@@ -176,22 +198,21 @@ export class Relay implements AsyncDisposable {
   async #accept(): Promise<void> {
     try {
       for await (const conn of this.#listener) {
-        if (this.#sessions.size >= this.#config.maxClients) {
-          const refusal = refuse(
-            conn,
-            Reason.ServerFull,
-            "Cannot join: the relay has as many clients as it allows",
-          ).finally(() => this.#refusals.delete(refusal));
-          this.#refusals.add(refusal);
-          this.#context.log.log("debug", "link-refused", {
-            client: conn.remoteAddr.hostname,
-            reason: "ServerFull",
-          });
+        const ip = conn.remoteAddr.hostname;
+        const source = this.#sources.admit(ip);
+        if (typeof source === "string") {
+          this.#turnAway(conn, ip, source);
           continue;
         }
-        this.#context.log.log("debug", "link", { client: conn.remoteAddr.hostname });
+        if (this.#sessions.size >= this.#config.maxClients && !this.#evictOldestHandshake()) {
+          this.#sources.release(source, true);
+          this.#turnAway(conn, ip, "Cannot join: the relay has as many clients as it allows");
+          continue;
+        }
+        this.#context.log.log("debug", "link", { client: ip });
         conn.setNoDelay(true);
-        const session = new ClientSession(conn, this.#context);
+        const session = new ClientSession(conn, this.#context, source);
+        this.#handshaking.add(session);
         this.#sessions.set(session, session.run());
       }
     } catch (error) {
@@ -199,6 +220,34 @@ export class Relay implements AsyncDisposable {
         this.#context.log.log("error", "accept-failed", { error: String(error) });
       }
     }
+  }
+
+  /**
+   * Makes room for a new link in a full relay by closing the oldest link
+   * still in its handshake: links that never say Hello can thus never keep
+   * joined clients, or new ones that do say it, out. False if every link
+   * has joined (the new one is then refused).
+   */
+  #evictOldestHandshake(): boolean {
+    const oldest = this.#handshaking.values().next();
+    if (oldest.done) return false;
+    const session = oldest.value;
+    this.#handshaking.delete(session);
+    this.#sources.handshakeDone(session.source);
+    this.#refusalLog.log("warn", "link-evicted", { client: session.realIp, reason: "ServerFull" });
+    void session.close(
+      Reason.ServerFull,
+      "Cannot join: the relay is full and your link had not completed its handshake",
+    );
+    return true;
+  }
+
+  /** Refuses a link before any session exists for it (ServerFull), and logs it within a budget. */
+  #turnAway(conn: Deno.TcpConn, ip: string, message: string): void {
+    const refusal = refuse(conn, Reason.ServerFull, message)
+      .finally(() => this.#refusals.delete(refusal));
+    this.#refusals.add(refusal);
+    this.#refusalLog.log("warn", "link-refused", { client: ip, reason: "ServerFull", message });
   }
 
   async #shutdown(): Promise<void> {

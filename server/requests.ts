@@ -23,6 +23,7 @@ import type { RelayConfig } from "./config.ts";
 import { ConnectionEnd } from "./connections.ts";
 import type { DataPlane } from "./data_plane.ts";
 import type { Logger } from "./log.ts";
+import { RateLimitedLog } from "./log_limiter.ts";
 import type { Peer } from "./peer.ts";
 import type { PeerBook } from "./peer_book.ts";
 import { sendRequestFailed } from "./pending_request.ts";
@@ -37,11 +38,21 @@ export type RequestConfig = Pick<
 
 const NO_CONNECTION = { ownerConnectionId: 0, requesterPort: 0, requesterWindow: 0 } as const;
 
+/**
+ * A client whose requests find nothing this many times within the window is
+ * sweeping addresses or ports (an honest client knows where it connects), and
+ * the relay logs it: once per window, within the refusal log's budget.
+ */
+const SWEEP_MISSES = 64;
+const SWEEP_WINDOW_MS = 10_000;
+
 /** Requests between clients, from admission to answer. */
 export class Requests {
   // Static after construction.
   readonly #config: RequestConfig;
   readonly #log: Logger;
+  /** Refusals and sweeps, which a client can cause at will: logged within a budget. */
+  readonly #refusals: RateLimitedLog;
   /** Where destinations are found: the router's table. */
   readonly #table: RoutingTable;
   /** Where accepted connections go. */
@@ -54,6 +65,7 @@ export class Requests {
   constructor(config: RequestConfig, log: Logger, table: RoutingTable, data: DataPlane) {
     this.#config = config;
     this.#log = log;
+    this.#refusals = new RateLimitedLog(log);
     this.#table = table;
     this.#data = data;
     this.#pending = new PendingRequests(config.requestTimeoutMs, table);
@@ -72,6 +84,7 @@ export class Requests {
   /** Fails every request whose owner did not answer in time. */
   expire(now: number): void {
     this.#pending.expire(now);
+    this.#refusals.report(now);
   }
 
   /** Asks the destination's owner whether a port listens. */
@@ -97,6 +110,7 @@ export class Requests {
   onStatusResponse(book: PeerBook, packet: SocketStatusResponsePacket): void {
     const request = this.#pending.settle(book, packet.requestId, "status");
     if (!request) return;
+    if (!packet.listening) this.#noteMiss(request.requester, performance.now());
     request.requester.send({
       type: PacketType.SocketStatusResponse,
       requestId: request.requesterRequestId,
@@ -190,6 +204,7 @@ export class Requests {
     }
     const requester = request.requester;
     if (!packet.accepted) {
+      this.#noteMiss(requester, performance.now());
       return requester.send({
         type: PacketType.SocketConnectionResponse,
         requestId: request.requesterRequestId,
@@ -284,6 +299,7 @@ export class Requests {
     if (owner && !owner.canIssueIds) this.#retire(owner);
     if (!owner || !owner.canIssueIds) {
       this.#refuse(sender, requestId, Reason.Offline, destination);
+      this.#noteMiss(book, now);
       return undefined;
     }
     return owner;
@@ -303,13 +319,34 @@ export class Requests {
   }
 
   /**
+   * Counts a request of `requester` that found nothing, and logs a sweep
+   * when they pile up: an address sweep (Offline) or a port scan (not
+   * listening, refused) is then visible to the operator.
+   */
+  #noteMiss(requester: PeerBook | Peer, now: number): void {
+    const book = "peer" in requester ? requester : this.#table.bookOf(requester);
+    if (book === undefined) return;
+    if (now - book.missesSince > SWEEP_WINDOW_MS) {
+      book.misses = 0;
+      book.missesSince = now;
+    }
+    if (++book.misses !== SWEEP_MISSES) return;
+    this.#refusals.log("warn", "sweep", {
+      client: book.peer.realIp,
+      vip: formatIpv4(book.peer.address),
+      misses: book.misses,
+      withinMs: Math.round(now - book.missesSince),
+    });
+  }
+
+  /**
    * Answers a request the relay will not pass on, and says so at debug
    * level: an operator chasing "why can't X reach Y" sees each refusal.
    */
   #refuse(sender: Peer, requestId: number, reason: Reason, destination?: number): void {
     sendRequestFailed(sender, requestId, reason);
-    if (!this.#log.enabled("debug")) return;
-    this.#log.log("debug", "request-refused", {
+    if (!this.#refusals.enabled("debug")) return;
+    this.#refusals.log("debug", "request-refused", {
       from: formatIpv4(sender.address),
       ...(destination === undefined ? {} : { to: formatIpv4(destination) }),
       reason: reasonName(reason),

@@ -17,6 +17,7 @@ import type { RelayConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { ClientPacing, type PacingConfig } from "./pacing.ts";
 import type { Dispatch, Peer, PeerHost } from "./peer.ts";
+import type { SourceShare } from "./source_limits.ts";
 
 /** The settings a session reads, as the relay's config states them. */
 export type SessionConfig =
@@ -29,6 +30,8 @@ export interface SessionContext {
   readonly log: Logger;
   /** Joins the client at its Hello and lets it go at its close. */
   readonly host: PeerHost;
+  /** Called once per session, when its handshake has completed and it joined. */
+  readonly joined: (session: ClientSession) => void;
   /** Called once per session, when its link has ended and been cleaned up. */
   readonly ended: (session: ClientSession) => void;
 }
@@ -54,6 +57,8 @@ export class ClientSession implements Peer {
   readonly #pacing: ClientPacing;
   /** The client's IP without its port. */
   readonly realIp: string;
+  /** What the client's source IP holds of the relay: its shared request rate among it. */
+  readonly source: SourceShare;
 
   // Owned by the host: written once, at the join.
   /** The client's virtual IPv4 as a u32; 0 until the join. */
@@ -66,10 +71,11 @@ export class ClientSession implements Peer {
   #dispatch: Dispatch | null = null;
 
   /** Wraps an accepted TCP connection; call {@linkcode run} to serve it. */
-  constructor(conn: Deno.Conn, context: SessionContext) {
+  constructor(conn: Deno.Conn, context: SessionContext, source: SourceShare) {
     this.#conn = conn;
     this.#context = context;
     this.realIp = (conn.remoteAddr as Deno.NetAddr).hostname;
+    this.source = source;
     this.#writer = new FrameWriter(
       conn,
       () => this.close(Reason.PeerDisconnected, "write failed"),
@@ -94,7 +100,7 @@ export class ClientSession implements Peer {
     return readFrames(
       this.#conn,
       (packet) => this.#onPacket(packet),
-      (bytes) => this.#pacing.afterRead(bytes),
+      (bytes, progress) => this.#pacing.afterRead(bytes, performance.now(), progress),
     ).then(
       () => this.#end(Reason.PeerDisconnected, "link closed by the client"),
       (error) => this.#endAfterReadError(error),
@@ -106,9 +112,9 @@ export class ClientSession implements Peer {
     if (this.#state === "open") this.#pacing.checkLiveness(now);
   }
 
-  /** Takes one request token; false when the client is over its request rate. */
+  /** Takes one request token; false when the client, or its source IP, is over its request rate. */
   takeRequestToken(now: number): boolean {
-    return this.#pacing.takeRequestToken(now);
+    return this.#pacing.takeRequestToken(now) && this.source.takeRequestToken(now);
   }
 
   /** Queues a packet to this client; a client that stops reading is closed as a slow consumer. */
@@ -242,6 +248,7 @@ export class ClientSession implements Peer {
     this.#stopHelloTimer();
     this.#dispatch = dispatch;
     this.#state = "open";
+    this.#context.joined(this);
   }
 }
 

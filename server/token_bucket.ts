@@ -38,6 +38,12 @@ export class TokenBucket {
     return this.#tokens >= 0 ? 0 : -this.#tokens / this.#ratePerMs;
   }
 
+  /** Whether the bucket holds all it can, as a fresh one does. */
+  full(now: number): boolean {
+    this.#refill(now);
+    return this.#tokens >= this.#burst;
+  }
+
   #refill(now: number): void {
     const elapsed = now - this.#updatedAt;
     this.#updatedAt = now;

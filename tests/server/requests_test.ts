@@ -5,10 +5,14 @@ import type {
   SocketConnectionRequestPacket,
   SocketStatusRequestPacket,
 } from "../../protocol/packets.ts";
+import { DEFAULT_RELAY_CONFIG } from "../../server/config.ts";
+import { Logger } from "../../server/log.ts";
+import { Router } from "../../server/router.ts";
 import {
   ADDRESS_A,
   ADDRESS_B,
   assertViolation,
+  attach,
   type Joined,
   only,
   pair,
@@ -262,4 +266,21 @@ Deno.test("Requests fail those made to a leaving owner with Offline and forget i
     reason: Reason.Offline,
   }]);
   assert.equal(router.pendingCount, 0);
+});
+
+Deno.test("Requests log a sweep once a client's requests find nothing 64 times, once per window", () => {
+  const lines: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => void lines.push(args.join(" "));
+  try {
+    const router = new Router({ ...DEFAULT_RELAY_CONFIG }, new Logger("warn"));
+    const a = attach(router, ADDRESS_A);
+    for (let id = 1; id <= 200; id++) a.dispatch(statusRequest(a, id, 0x0a00_1000 + id));
+    assert.equal(a.peer.take().length, 200, "every request answered (Offline)");
+  } finally {
+    console.error = original;
+  }
+  const sweeps = lines.filter((line) => line.includes(" sweep "));
+  assert.equal(sweeps.length, 1, lines.join("\n"));
+  assert.match(sweeps[0], /misses=64/);
 });
