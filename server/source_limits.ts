@@ -20,16 +20,20 @@ const REQUEST_BURST_SECONDS = 2;
 
 /** What one source IP holds of the relay; its links keep a reference, so no lookup per request. */
 export class SourceShare {
-  /** Static after construction. */
+  // Static after construction.
+  /** The source IP this share is about. */
   readonly ip: string;
   readonly #requestRate: number;
 
   // Owned by SourceLimits (counts) and the IP's sessions (the bucket).
+  /** Links open from this IP, handshake done or not. */
   links = 0;
+  /** Of those, links that have not completed their handshake. */
   handshakes = 0;
   /** Created on first use: most sources never send a request. */
   #requests: TokenBucket | null = null;
 
+  /** An empty share of `ip`, whose links may make `requestRate` requests a second together (0 = any). */
   constructor(ip: string, requestRate: number) {
     this.ip = ip;
     this.#requestRate = requestRate;
