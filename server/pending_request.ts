@@ -8,7 +8,7 @@
  */
 
 import { PacketType } from "../protocol/packet_type.ts";
-import { type Reason } from "../protocol/reason.ts";
+import type { Reason } from "../protocol/reason.ts";
 import type { Peer } from "./peer.ts";
 
 /** A request waiting for the owner's answer. */

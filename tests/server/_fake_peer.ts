@@ -1,7 +1,7 @@
 /** A {@linkcode Peer} without a socket, for unit tests of the relay core. */
 
 import { PacketType } from "../../protocol/packet_type.ts";
-import { type Reason } from "../../protocol/reason.ts";
+import type { Reason } from "../../protocol/reason.ts";
 import type { Packet } from "../../protocol/packets.ts";
 import type { Peer } from "../../server/peer.ts";
 
