@@ -100,8 +100,7 @@ export class Membership implements PeerHost {
   #assign(peer: Peer, key: RegistryKey): boolean {
     try {
       const known = this.#registry.lookup(key);
-      peer.address = this.#registry.assign(key);
-      this.#registry.markOnline(peer.address, true);
+      peer.address = this.#registry.assign(key, Date.now(), { online: true });
       if (known === null) {
         this.#log.log("info", "assign", {
           client: peer.realIp,

@@ -40,6 +40,12 @@ export interface ClientRecord {
 }
 
 /** How {@linkcode Registry.open} opens the file. */
+/** Options of {@linkcode Registry.assign}. */
+export interface AssignOptions {
+  /** Mark the client online in the same statement (a relay admitting it). @default {false} */
+  readonly online?: boolean;
+}
+
 export interface RegistryOptions {
   /**
    * Hold the file against every other relay, through a lock file beside it
@@ -171,15 +177,20 @@ export class Registry {
   /**
    * Returns the key's address, assigning a free one from the pool on first
    * sight. An address outside the current pool (the pool was narrowed since)
-   * is still returned: permanence wins. Throws `PoolExhausted`.
+   * is still returned: permanence wins. With `online`, the client is marked
+   * online by the same statement that finds or inserts it, so an operator's
+   * `release` from another process can never free the address of a client
+   * that is joining. Throws `PoolExhausted`.
    */
-  assign(key: RegistryKey, now: number = Date.now()): number {
+  assign(key: RegistryKey, now: number = Date.now(), options: AssignOptions = {}): number {
     this.#open("assign");
+    const online = options.online === true;
     const text = keyText(key);
     const existing = this.#addressOf(text);
     if (existing !== null) {
-      this.#sql.use("touch").run(now, existing);
-      return existing;
+      const marked = this.#sql.use(online ? "touchOnline" : "touch").run(now, existing);
+      // Zero rows: an operator released it just now; the client gets a new address below.
+      if (marked.changes > 0) return existing;
     }
     if (this.#ttlMs > 0 && now >= this.#nextExpiryCheck) {
       // A full batch means more may be due: check again at the next join.
@@ -190,7 +201,7 @@ export class Registry {
     try {
       // Under the write lock: a process sharing the file may have registered the key since.
       address = this.#addressOf(text) ??
-        this.#walk.take((candidate) => this.#tryInsert(candidate, text, key, now));
+        this.#walk.take((candidate) => this.#tryInsert(candidate, text, key, now, online));
       this.#sql.exec("COMMIT");
     } catch (error) {
       this.#sql.exec("ROLLBACK");
@@ -203,9 +214,15 @@ export class Registry {
   }
 
   /** Inserts the client at `address`; false if the address is taken. */
-  #tryInsert(address: number, text: string, key: RegistryKey, now: number): boolean {
+  #tryInsert(
+    address: number,
+    text: string,
+    key: RegistryKey,
+    now: number,
+    online: boolean,
+  ): boolean {
     try {
-      this.#sql.use("insert").run(address, text, key.kind, now, now);
+      this.#sql.use("insert").run(address, text, key.kind, now, now, online ? 1 : 0);
       return true;
     } catch (error) {
       if (isPrimaryKeyConflict(error)) return false;

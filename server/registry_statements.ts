@@ -13,8 +13,11 @@ const CLIENT_COLUMNS =
 /** The registry's statements; each is an index seek or a bounded range, never a scan of clients. */
 export const REGISTRY_SQL = {
   selectByKey: "SELECT address FROM clients WHERE key = ?",
-  insert: "INSERT INTO clients (address, key, kind, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)",
+  insert: "INSERT INTO clients (address, key, kind, first_seen, last_seen, online) " +
+    "VALUES (?, ?, ?, ?, ?, ?)",
   touch: "UPDATE clients SET last_seen = ? WHERE address = ?",
+  // One statement: a release between finding the address and this cannot leave a ghost online.
+  touchOnline: "UPDATE clients SET last_seen = ?, online = 1 WHERE address = ?",
   setOnline: "UPDATE clients SET online = ?, last_seen = ? WHERE address = ?",
   allOffline: "UPDATE clients SET online = 0 WHERE online = 1",
   // One statement: an online client is never released, whatever happens between two steps.

@@ -425,3 +425,40 @@ Deno.test("addresses come in an unpredictable order, not ascending", async () =>
     assert.ok(ascending.length < 8, `${ascending.length} of 63 steps were +1`);
   });
 });
+
+Deno.test("assign with online marks the client online in the statement that finds or inserts it", async () => {
+  await withDbPath((path) => {
+    const statements: string[] = [];
+    using registry = Registry.open(path, AddressPool.fromCidr("10.0.0.0/29"), {
+      onStatement: (sql) => statements.push(sql),
+    });
+    const fresh = registry.assign(ipKey(1), 10, { online: true });
+    assert.deepEqual(registry.get(fresh), {
+      address: fresh,
+      kind: "ip",
+      firstSeen: 10,
+      lastSeen: 10,
+      online: true,
+    });
+    registry.markOnline(fresh, false, 20);
+    statements.length = 0;
+    assert.equal(registry.assign(ipKey(1), 30, { online: true }), fresh);
+    // A known key: one lookup, then one update that both touches and marks online.
+    assert.deepEqual(statements, [
+      "SELECT address FROM clients WHERE key = ?",
+      "UPDATE clients SET last_seen = ?, online = 1 WHERE address = ?",
+    ]);
+    assert.equal(registry.release(fresh), false, "a joining client is never released");
+  });
+});
+
+Deno.test("assign gives a new address when an operator released the key's row under it", async () => {
+  await withDbPath((path) => {
+    using registry = Registry.open(path, AddressPool.fromCidr("10.0.0.0/29"));
+    const first = registry.assign(ipKey(1));
+    assert.equal(registry.release(first), true);
+    const again = registry.assign(ipKey(1), Date.now(), { online: true });
+    assert.equal(registry.get(again)?.online, true);
+    assert.equal(registry.lookup(ipKey(1)), again);
+  });
+});
