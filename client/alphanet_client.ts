@@ -40,20 +40,72 @@ import type { VirtualListener } from "./virtual_listener.ts";
  * ```
  */
 export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable {
-  /** This client's permanent virtual IPv4, dotted quad; the same across reconnects. */
+  /**
+   * This client's permanent virtual IPv4, dotted quad: the address other
+   * clients connect to. It stays the same across reconnects (the client
+   * closes with `AddressChanged` rather than carry on under another one).
+   *
+   * @example Tell a peer where to connect
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * assert.match(net.virtualIp, /^\d{1,3}(\.\d{1,3}){3}$/);
+   * ```
+   */
   readonly virtualIp: string;
-  /** `"connected"`, `"reconnecting"` or `"closed"`; changes are dispatched as `statechange`. */
+  /**
+   * Where the client is in its life: `"connected"`, `"reconnecting"` (the
+   * link dropped and the client is getting it back) or `"closed"` (for good).
+   * Each change is dispatched as a `statechange` event.
+   *
+   * @example Connected until closed
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * const net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * assert.equal(net.state, "connected");
+   * await net.close();
+   * assert.equal(net.state, "closed");
+   * ```
+   */
   readonly state: ClientState;
   /**
    * Resolves when the client ends for good: null after close(), else the
    * error that ended it (`Replaced`, another fatal `RelayError`,
    * `AddressChanged`, the link error when reconnect is off, or a
-   * `ConnectionReset` once reconnect attempts ran out).
+   * `ConnectionReset` once reconnect attempts ran out). Never rejects.
+   *
+   * @example Wait for the end and tell why
+   * ```ts
+   * import { connect, Replaced } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * const net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * const ended = net.closed.then((error) => error instanceof Replaced ? "taken over" : "closed");
+   * await net.close();
+   * assert.equal(await ended, "closed");
+   * ```
    */
   readonly closed: Promise<Error | null>;
 
   /**
-   * Adds a listener; `statechange` listeners get a `StateChangeEvent`.
+   * Adds an event listener; a `statechange` listener gets a typed
+   * `StateChangeEvent`.
+   *
+   * @example Follow state changes
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * const net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * const states: string[] = [];
+   * net.addEventListener("statechange", (event) => states.push(event.state));
+   * await net.close();
+   * assert.deepEqual(states, ["closed"]);
+   * ```
    *
    * @param type The event type.
    * @param listener Called with each event of that type.
@@ -65,7 +117,7 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
     options?: boolean | AddEventListenerOptions,
   ): void;
   /**
-   * Adds a listener for any event type.
+   * Adds a listener for any event type, as `EventTarget` does.
    *
    * @param type The event type.
    * @param listener Called with each event of that type.
@@ -79,6 +131,20 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
   /**
    * Removes a listener added with `addEventListener`.
    *
+   * @example Stop following state changes
+   * ```ts
+   * import { connect, type StateChangeEvent } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * const net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * const seen: StateChangeEvent[] = [];
+   * const onChange = (event: StateChangeEvent): void => void seen.push(event);
+   * net.addEventListener("statechange", onChange);
+   * net.removeEventListener("statechange", onChange);
+   * await net.close();
+   * assert.equal(seen.length, 0);
+   * ```
+   *
    * @param type The event type.
    * @param listener The listener to remove.
    * @param options Standard listener options.
@@ -89,7 +155,7 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
     options?: boolean | EventListenerOptions,
   ): void;
   /**
-   * Removes a listener for any event type.
+   * Removes a listener for any event type, as `EventTarget` does.
    *
    * @param type The event type.
    * @param listener The listener to remove.
@@ -102,23 +168,52 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
   ): void;
 
   /**
-   * Listens on a virtual port. Nothing is sent: the relay asks this client
-   * when someone connects. Works while reconnecting too (the listener
-   * accepts once the link is back).
+   * Listens on a virtual port, like `Deno.listen`. Nothing is sent: the
+   * relay asks this client when someone connects. Works while reconnecting
+   * too (the listener accepts once the link is back).
    *
-   * @param options The port, and optionally an accept filter and a backlog.
-   * @returns The listener; throws `AddrInUse` if the port is taken,
-   * `RangeError` on a bad port or backlog, `Closed` once the client is closed.
+   * @example Listen on a port, and on a free one
+   * ```ts
+   * import { AddrInUse, connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * using web = net.listen({ port: 80 });
+   * assert.deepEqual(web.addr, { transport: "tcp", hostname: net.virtualIp, port: 80 });
+   * assert.throws(() => net.listen({ port: 80 }), AddrInUse);
+   * using any = net.listen({ port: 0 });
+   * assert.ok(any.addr.port > 0);
+   * ```
+   *
+   * @param options The port (0 picks a free one), and optionally an accept filter and a backlog.
+   * @returns The listener. Throws `AddrInUse` if the port is taken, `RangeError`
+   * on a bad port or backlog, `Closed` once the client is closed.
    */
   listen(options: VirtualListenOptions): VirtualListener;
   /**
-   * Opens a virtual connection in two steps: a status request, then a
-   * connection request. Rejects with `HostUnreachable` if no client owns that
-   * address, `ConnectionRefused` if nothing listens or the owner denies,
-   * `TimedOut` if the owner does not answer, `RelayError` if the relay
-   * refuses the request (rate limit, too many requests or connections), and
-   * `ConnectionReset` if the link drops meanwhile. While reconnecting, it
-   * first waits up to `requestTimeoutMs` for the link (then `TimedOut`).
+   * Opens a virtual connection, like `Deno.connect`, in two steps: a status
+   * request, then a connection request. Rejects with `HostUnreachable` if no
+   * client owns that address, `ConnectionRefused` if nothing listens or the
+   * owner denies, `TimedOut` if the owner does not answer, `RelayError` if
+   * the relay refuses the request (rate limit, too many requests or
+   * connections), `ConnectionReset` if the link drops meanwhile, `Closed`
+   * once the client is closed. While reconnecting, it first waits up to
+   * `requestTimeoutMs` for the link (then `TimedOut`).
+   *
+   * @example Connect, and handle a refusal as with Deno.connect
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * using _listener = net.listen({ port: 7 });
+   * using conn = await net.connect({ hostname: net.virtualIp, port: 7 });
+   * assert.deepEqual(conn.remoteAddr, { transport: "tcp", hostname: net.virtualIp, port: 7 });
+   * await assert.rejects(
+   *   net.connect({ hostname: net.virtualIp, port: 8 }),
+   *   Deno.errors.ConnectionRefused,
+   * );
+   * ```
    *
    * @param options The virtual IP and port to connect to.
    * @returns The open connection.
@@ -129,6 +224,23 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
    * connecting. While reconnecting, it first waits for the link like
    * `connect()`. Rejects like `connect()`'s first step, except that an
    * offline host is an answer (`online: false`), not an error.
+   *
+   * @example Ask before connecting
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * using _listener = net.listen({ port: 80 });
+   * assert.deepEqual(await net.status({ hostname: net.virtualIp, port: 80 }), {
+   *   online: true,
+   *   listening: true,
+   * });
+   * assert.deepEqual(await net.status({ hostname: net.virtualIp, port: 81 }), {
+   *   online: true,
+   *   listening: false,
+   * });
+   * ```
    *
    * @param options The virtual IP and port to ask about.
    * @returns Whether the host is online and whether it listens on the port.
@@ -154,7 +266,20 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
    * @returns The round-trip time in milliseconds.
    */
   ping(options: VirtualPingOptions): Promise<number>;
-  /** Lets the client keep the process alive again (the default); see {@linkcode AlphaNetClient.unref}. */
+  /**
+   * Lets the client keep the process alive again (the default); see
+   * {@linkcode AlphaNetClient.unref}.
+   *
+   * @example Hold the process while serving
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   *
+   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * net.unref();
+   * // Serving now: the process must stay up until close().
+   * net.ref();
+   * ```
+   */
   ref(): void;
   /**
    * Stops the client itself from keeping the process alive. Its TCP link to
@@ -163,11 +288,34 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
    * listener and every open connection are unref'd. A call in progress
    * (`connect`, `status`, `ping`, a reconnect attempt) still holds the
    * process until it settles.
+   *
+   * @example A background client that lets the process exit
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * const net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * net.unref();
+   * // The process exits once its other work is done, even without net.close().
+   * assert.equal(net.state, "connected");
+   * ```
    */
   unref(): void;
   /**
    * Closes every connection and listener, then the link; stops
-   * reconnecting. Idempotent.
+   * reconnecting. Idempotent. Later calls reject (or throw) with `Closed`.
+   *
+   * @example Close, then calls fail with Closed
+   * ```ts
+   * import { Closed, connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * const net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * await net.close();
+   * assert.equal(await net.closed, null);
+   * assert.throws(() => net.listen({ port: 80 }), Closed);
+   * await assert.rejects(net.ping({ hostname: net.virtualIp }), Closed);
+   * ```
    *
    * @returns A promise that resolves once everything is closed.
    */
