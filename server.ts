@@ -75,15 +75,16 @@ async function main(args: string[]): Promise<number> {
     console.error(`alphanet relay: cannot start: ${oneLine(error)}`);
     return 1;
   }
-  console.log(`listening on ${relay.addr.hostname}:${relay.addr.port}`);
-  // What a debugging operator wants first: every setting the relay really runs with.
-  log.log("debug", "config", { ...config, port: relay.addr.port });
+  // Listen for signals before saying "listening": a supervisor may stop the relay right after.
   const stopped = Promise.withResolvers<Deno.Signal>();
   const stops = (["SIGINT", "SIGTERM"] as const).map((signal) => {
     const stop = (): void => stopped.resolve(signal);
     Deno.addSignalListener(signal, stop);
     return [signal, stop] as const;
   });
+  console.log(`listening on ${relay.addr.hostname}:${relay.addr.port}`);
+  // What a debugging operator wants first: every setting the relay really runs with.
+  log.log("debug", "config", { ...config, port: relay.addr.port });
   const signal = await stopped.promise;
   for (const [name, stop] of stops) Deno.removeSignalListener(name, stop);
   log.log("info", "shutdown", { signal });
