@@ -170,7 +170,7 @@ export class Link {
       ms,
     );
     const abort = (): void =>
-      this.#end(new Closed("Cannot join relay: the client was closed"), false);
+      this.#end(new Closed("Cannot join relay: the client is closed"), false);
     signal?.addEventListener("abort", abort);
     try {
       if (signal?.aborted) abort();
