@@ -50,13 +50,17 @@ async function refuse(conn: Deno.TcpConn, reason: Reason, message: string): Prom
 }
 
 /**
- * A running AlphaNET relay.
+ * A running AlphaNET relay: get one from {@linkcode Relay.start}, end it with
+ * {@linkcode Relay.close} (or `await using`).
  *
  * @example Start a relay on a free port with an in-memory registry
- * ```ts ignore
+ * ```ts
  * import { Relay } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
  * await using relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:" });
- * console.log(relay.addr.port);
+ * assert.notEqual(relay.addr.port, 0);
+ * assert.equal(relay.onlineCount, 0);
  * ```
  */
 export class Relay implements AsyncDisposable {
@@ -125,7 +129,24 @@ export class Relay implements AsyncDisposable {
     this.#acceptLoop = this.#accept();
   }
 
-  /** Opens the registry and starts listening. */
+  /**
+   * Opens the registry and starts listening. Throws `RangeError` on a bad
+   * option, and the registry's or `Deno.listen`'s error if either cannot
+   * open (an address in use, a registry another relay holds).
+   *
+   * @example A relay for a test: loopback, a free port, no file
+   * ```ts
+   * import { Relay } from "@alphanet/net/server";
+   * import assert from "node:assert/strict";
+   *
+   * const relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:" });
+   * assert.equal(relay.addr.hostname, "127.0.0.1");
+   * await relay.close();
+   * ```
+   *
+   * @param options Any subset of the settings; the rest take their defaults.
+   * @returns The running relay.
+   */
   static start(options: RelayOptions = {}): Promise<Relay> {
     const config: RelayConfig = resolveRelayConfig(options);
     const pool = config.vipRange === null
@@ -152,28 +173,89 @@ export class Relay implements AsyncDisposable {
     return Promise.resolve(new Relay(config, listener, log, registry));
   }
 
-  /** The address the relay listens on, with the real port. */
+  /**
+   * The address the relay listens on, with the real port (the one picked
+   * when started with port 0).
+   *
+   * @example Tell clients where to connect
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import { Relay } from "@alphanet/net/server";
+   * import assert from "node:assert/strict";
+   *
+   * await using relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:" });
+   * const { hostname, port } = relay.addr;
+   * await using net = await connect({ hostname, port });
+   * assert.equal(net.state, "connected");
+   * ```
+   */
   get addr(): Deno.NetAddr {
     return this.#listener.addr;
   }
 
-  /** Clients that completed the handshake and are online. */
+  /**
+   * Clients that completed the handshake and are online.
+   *
+   * @example Count a client in
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import { Relay } from "@alphanet/net/server";
+   * import assert from "node:assert/strict";
+   *
+   * await using relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:" });
+   * await using _net = await connect({ hostname: "127.0.0.1", port: relay.addr.port });
+   * assert.equal(relay.onlineCount, 1);
+   * ```
+   */
   get onlineCount(): number {
     return this.#router.onlineCount;
   }
 
-  /** TCP links open, handshake done or not. */
+  /**
+   * TCP links open, handshake done or not: at least
+   * {@linkcode Relay.onlineCount}.
+   *
+   * @example No links before anyone connects
+   * ```ts
+   * import { Relay } from "@alphanet/net/server";
+   * import assert from "node:assert/strict";
+   *
+   * await using relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:" });
+   * assert.equal(relay.linkCount, 0);
+   * ```
+   */
   get linkCount(): number {
     return this.#sessions.size;
   }
 
-  /** Stops accepting, tells every client the relay is shutting down, closes the registry. */
+  /**
+   * Stops accepting, tells every client the relay is shutting down (an Error
+   * frame with reason `Shutdown`), closes the registry. Idempotent.
+   *
+   * @example Close with a client on it
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import { Relay } from "@alphanet/net/server";
+   * import assert from "node:assert/strict";
+   *
+   * const relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:" });
+   * await using _net = await connect({ hostname: "127.0.0.1", port: relay.addr.port });
+   * await relay.close();
+   * assert.equal(relay.linkCount, 0);
+   * ```
+   *
+   * @returns A promise that resolves once every link and the registry are closed.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
     return this.#closing;
   }
 
-  /** Same as {@linkcode close}. */
+  /**
+   * Same as {@linkcode Relay.close}, for `await using`.
+   *
+   * @returns A promise that resolves once the relay is closed.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
