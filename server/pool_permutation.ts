@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createCipheriv } from "node:crypto";
 
 /** Bytes of the secret key; the registry stores it beside the walk's cursor. */
 export const PERMUTATION_KEY_BYTES = 32;
@@ -20,8 +20,8 @@ const ROUNDS = 4;
 /** Smallest domain: two bits, so both halves of the network hold at least one bit. */
 const MIN_DOMAIN_BITS = 2;
 
-/** Round function input: key, round number, right half as a big-endian u32. */
-const ROUND_INPUT_BYTES = PERMUTATION_KEY_BYTES + 1 + 4;
+/** Bytes of one round-table entry: a half is at most 16 bits. */
+const ENTRY_BYTES = 2;
 
 /**
  * A bijection of `[0, size)` onto itself, keyed: a balanced Feistel network
@@ -45,9 +45,13 @@ export class PoolPermutation {
   readonly #halfSize: number;
   /** Selects a half's bits; halves are at most 16 bits, so `&` stays unsigned. */
   readonly #halfMask: number;
-  /** Key, then round number and half, rewritten for each round. */
-  readonly #input = new Uint8Array(ROUND_INPUT_BYTES);
-  readonly #inputView = new DataView(this.#input.buffer);
+  /**
+   * The round functions as tables, one per round, indexed by the right half:
+   * random values drawn once from the key (a Feistel network with random round
+   * functions is a pseudo-random permutation), so a join computes no hash and
+   * allocates nothing. At most 4 × 2^16 entries: 512 KiB for the default pool.
+   */
+  readonly #tables: Uint16Array[];
 
   /**
    * Creates the permutation of `[0, size)` for `key`.
@@ -68,7 +72,7 @@ export class PoolPermutation {
     this.#size = size;
     this.#halfSize = 2 ** Math.ceil(bits / 2);
     this.#halfMask = this.#halfSize - 1;
-    this.#input.set(key);
+    this.#tables = roundTables(key, this.#halfSize, this.#halfMask);
   }
 
   /** How many indexes the permutation covers. */
@@ -92,18 +96,29 @@ export class PoolPermutation {
     let left = Math.floor(value / this.#halfSize);
     let right = value & this.#halfMask;
     for (let round = 0; round < ROUNDS; round++) {
-      const next = (left ^ this.#round(round, right)) & this.#halfMask;
+      const next = (left ^ this.#tables[round][right]) & this.#halfMask;
       left = right;
       right = next;
     }
     return left * this.#halfSize + right;
   }
+}
 
-  /** The keyed round function: SHA-256 of key, round and half, as a u32. */
-  #round(round: number, half: number): number {
-    this.#input[PERMUTATION_KEY_BYTES] = round;
-    this.#inputView.setUint32(PERMUTATION_KEY_BYTES + 1, half);
-    const digest = createHash("sha256").update(this.#input).digest();
-    return digest.readUInt32BE(0);
-  }
+/**
+ * Draws the round tables from `key`: the AES-256-CTR keystream of the key (a
+ * pseudo-random function of it), read as little-endian u16s so a registry
+ * file moved to another machine walks the same permutation.
+ */
+function roundTables(key: Uint8Array, halfSize: number, halfMask: number): Uint16Array[] {
+  const bytes = createCipheriv("aes-256-ctr", key, new Uint8Array(16))
+    .update(new Uint8Array(ROUNDS * halfSize * ENTRY_BYTES));
+  return Array.from({ length: ROUNDS }, (_, round) => {
+    const table = new Uint16Array(halfSize);
+    const base = round * halfSize * ENTRY_BYTES;
+    for (let i = 0; i < halfSize; i++) {
+      table[i] = (bytes[base + ENTRY_BYTES * i] | bytes[base + ENTRY_BYTES * i + 1] << 8) &
+        halfMask;
+    }
+    return table;
+  });
 }
