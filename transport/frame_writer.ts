@@ -116,7 +116,8 @@ export class FrameWriter {
   readonly #highWater: number;
 
   readonly #normal = new Lane();
-  readonly #urgent = new Lane();
+  /** Created the first time the queue is deep: most links never need it. */
+  #urgent: Lane | null = null;
   /**
    * Where the increment of each WindowUpdate in the normal lane's unsent
    * buffer is, by connection id: a later grant to the same end is added
@@ -211,6 +212,7 @@ export class FrameWriter {
     if (this.#failed || this.#finished) return;
     if (discardQueued) {
       for (const lane of [this.#urgent, this.#normal]) {
+        if (lane === null) continue;
         const dropped = lane.discard();
         this.#queuedBytes -= dropped.bytes;
         this.#controlBytes -= dropped.controlBytes;
@@ -262,7 +264,7 @@ export class FrameWriter {
    * a write or two, and keeps every frame in order (VirtualIP stays first).
    */
   #laneFor(type: number): Lane {
-    return this.congested && isUrgent(type) ? this.#urgent : this.#normal;
+    return this.congested && isUrgent(type) ? (this.#urgent ??= new Lane()) : this.#normal;
   }
 
   /** The lane's batch buffer with room for `bytes` more, starting a new one when needed. */
@@ -290,7 +292,7 @@ export class FrameWriter {
   }
 
   #takeBatch(): Batch | undefined {
-    const urgent = this.#urgent.take();
+    const urgent = this.#urgent?.take();
     if (urgent) return urgent;
     // The buffer being filled leaves with this take: its grants can no longer be merged into.
     if (this.#normal.full.length === 0) this.#grantAt?.clear();
@@ -312,7 +314,7 @@ export class FrameWriter {
       }
     } catch (error) {
       this.#failed = true;
-      this.#urgent.discard();
+      this.#urgent?.discard();
       this.#normal.discard();
       this.#grantAt = null;
       this.#queuedBytes = 0;
