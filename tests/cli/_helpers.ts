@@ -107,14 +107,19 @@ export interface Spawned {
   readonly err: Lines;
 }
 
-/** Starts `cli.ts args` with stdin `stdin`; read its output with `out` and `err`. */
-export function spawnCli(args: string[], stdin: "null" | "piped" = "null"): Spawned {
-  const child = new Deno.Command(Deno.execPath(), {
+/** Starts `cli.ts args` with stdin `stdin`, stdout and stderr piped. */
+function startCli(args: string[], stdin: "null" | "piped"): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
     stdin,
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** Starts `cli.ts args` with stdin `stdin`; read its output with `out` and `err`. */
+export function spawnCli(args: string[], stdin: "null" | "piped" = "null"): Spawned {
+  const child = startCli(args, stdin);
   return { child, out: new Lines(child.stdout), err: new Lines(child.stderr) };
 }
 
@@ -127,12 +132,7 @@ export interface SpawnedNetcat {
 
 /** Starts `cli.ts args` (listen, connect) with stdin `stdin`. */
 export function spawnNetcat(args: string[], stdin: "null" | "piped"): SpawnedNetcat {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdin,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = startCli(args, stdin);
   return { child, bytes: new ByteCollector(child.stdout), err: new Lines(child.stderr) };
 }
 
