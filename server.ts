@@ -23,8 +23,9 @@ import { UsageError } from "./flags/usage_error.ts";
 import { parseRelayFlags, USAGE } from "./server/flags.ts";
 import { Relay } from "./server/relay.ts";
 import { runClientsCommand } from "./server/admin.ts";
-import { type RelayConfig, resolveRelayConfig } from "./server/config.ts";
+import { type RelayConfig, type RelayTls, resolveRelayConfig } from "./server/config.ts";
 import { Logger } from "./server/log.ts";
+import { readTlsFiles } from "./server/tls_files.ts";
 
 export { Relay } from "./server/relay.ts";
 export {
@@ -35,6 +36,7 @@ export {
   type LogLevel,
   type RelayConfig,
   type RelayOptions,
+  type RelayTls,
 } from "./server/config.ts";
 
 async function main(args: string[]): Promise<number> {
@@ -59,9 +61,17 @@ async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  let tls: RelayTls | undefined;
+  try {
+    tls = parsed.tlsFiles === null ? undefined : readTlsFiles(parsed.tlsFiles);
+  } catch (error) {
+    console.error(`alphanet relay: ${oneLine(error)}`);
+    return 1;
+  }
   let config: RelayConfig;
   try {
-    config = resolveRelayConfig(parsed.options); // combinations, e.g. --peer-timeout above --keepalive
+    // Combinations, e.g. --peer-timeout above --keepalive.
+    config = resolveRelayConfig({ ...parsed.options, tls });
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     console.error(`alphanet relay: ${oneLine(error)}`);
@@ -84,7 +94,7 @@ async function main(args: string[]): Promise<number> {
   });
   console.log(`listening on ${relay.addr.hostname}:${relay.addr.port}`);
   // What a debugging operator wants first: every setting the relay really runs with.
-  log.log("debug", "config", { ...config, port: relay.addr.port });
+  log.log("debug", "config", { ...config, tls: config.tls !== null, port: relay.addr.port });
   const signal = await stopped.promise;
   for (const [name, stop] of stops) Deno.removeSignalListener(name, stop);
   log.log("info", "shutdown", { signal });

@@ -1,7 +1,7 @@
 /**
- * One TCP link to the relay: TCP connect, the Hello/VirtualIP handshake, the
- * read loop, the frame writer and the keepalive timer. A link lives once:
- * the client opens a new one to reconnect.
+ * One link to the relay: TCP connect (and TLS, see `dial.ts`), the
+ * Hello/VirtualIP handshake, the read loop, the frame writer and the
+ * keepalive timer. A link lives once: the client opens a new one to reconnect.
  *
  * @module
  */
@@ -22,6 +22,8 @@ import { Reason, reasonName } from "../protocol/reason.ts";
 import type { ErrorPacket, Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
+import { sniffFirstRead } from "../transport/tls_sniff.ts";
+import { dialRelay, RELAY_SPEAKS_TLS } from "./dial.ts";
 import type { ClientConfig } from "./options.ts";
 
 /** What a link tells its client. Every callback runs synchronously. */
@@ -40,12 +42,12 @@ export interface LinkEvents {
 /** The settings a link uses. */
 export type LinkConfig = Pick<
   ClientConfig,
-  "hostname" | "port" | "identity" | "handshakeTimeoutMs" | "keepaliveMs" | "peerTimeoutMs"
+  "hostname" | "port" | "tls" | "identity" | "handshakeTimeoutMs" | "keepaliveMs" | "peerTimeoutMs"
 >;
 
 /** A link to the relay; see the module doc. */
 export class Link {
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: Deno.Conn;
   readonly #writer: FrameWriter;
   readonly #config: LinkConfig;
   readonly #events: LinkEvents;
@@ -66,7 +68,7 @@ export class Link {
   /** Whether the TCP connection and the keepalive timer keep the process alive. */
   #refd = true;
 
-  private constructor(conn: Deno.TcpConn, config: LinkConfig, events: LinkEvents) {
+  private constructor(conn: Deno.Conn, config: LinkConfig, events: LinkEvents) {
     this.#conn = conn;
     this.#config = config;
     this.#events = events;
@@ -82,21 +84,19 @@ export class Link {
   }
 
   /**
-   * Connects and waits for the VirtualIP. Rejects with the Deno connection
-   * error, a RelayError (Error frame), TimedOut (no VirtualIP in time), the
-   * error `events.joined` threw, or Closed if `signal` aborts. A rejected
-   * open leaves nothing running.
+   * Connects and waits for the VirtualIP, the TLS handshake and the join
+   * within one `handshakeTimeoutMs`. Rejects with the Deno connection error,
+   * `Deno.errors.InvalidData` when TLS fails or only one side speaks it (see
+   * {@linkcode dialRelay}), a RelayError (Error frame), TimedOut (no
+   * VirtualIP in time), the error `events.joined` threw, or Closed if
+   * `signal` aborts. A rejected open leaves nothing running.
    */
   static async open(config: LinkConfig, events: LinkEvents, signal?: AbortSignal): Promise<Link> {
-    const conn = await Deno.connect({
-      hostname: config.hostname,
-      port: config.port,
-      transport: "tcp",
-      signal,
-    });
-    conn.setNoDelay(true);
+    const started = performance.now();
+    const conn = await dialRelay(config, config.handshakeTimeoutMs, signal);
     const link = new Link(conn, config, events);
-    await link.#join(signal);
+    const left = config.handshakeTimeoutMs - (performance.now() - started);
+    await link.#join(Math.max(1, left), signal);
     return link;
   }
 
@@ -146,8 +146,15 @@ export class Link {
     await this.#readLoop;
   }
 
-  async #join(signal: AbortSignal | undefined): Promise<void> {
-    this.#readLoop = readFrames(this.#conn, (packet) => this.#onPacket(packet)).then(
+  async #join(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    // A TLS relay answers a plain Hello with a TLS alert: say so rather than "malformed frame".
+    const source = this.#config.tls === null
+      ? sniffFirstRead(
+        this.#conn,
+        () => this.#end(new Deno.errors.InvalidData(RELAY_SPEAKS_TLS), false),
+      )
+      : this.#conn;
+    this.#readLoop = readFrames(source, (packet) => this.#onPacket(packet)).then(
       () =>
         this.#end(new ConnectionReset(`Cannot ${this.#action}: the relay closed the connection`)),
       (error) =>
@@ -164,9 +171,10 @@ export class Link {
       version: PROTOCOL_VERSION,
       identity: this.#config.identity,
     });
-    const ms = this.#config.handshakeTimeoutMs;
+    const timeoutMs = this.#config.handshakeTimeoutMs;
     const timer = setTimeout(
-      () => this.#end(new TimedOut(`Cannot join relay: no VirtualIP within ${ms} ms`), false),
+      () =>
+        this.#end(new TimedOut(`Cannot join relay: no VirtualIP within ${timeoutMs} ms`), false),
       ms,
     );
     const abort = (): void =>
@@ -260,7 +268,7 @@ export class Link {
     return this.#joined ? "keep the link to the relay" : "join relay";
   }
 
-  /** Ends the link once: stops the timer, closes TCP, tells the client if it had joined. */
+  /** Ends the link once: stops the timer, closes the connection, tells the client if it had joined. */
   #end(error: Error, notify = true): void {
     if (this.#error !== null) return;
     this.#error = error;

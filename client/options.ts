@@ -113,6 +113,18 @@ export interface ClientOptions {
    */
   peerTimeoutMs?: number;
   /**
+   * Whether the relay speaks TLS (started with `--tls-cert` and `--tls-key`):
+   * the link is then a TLS connection, the relay's certificate verified
+   * against `hostname`. Reconnects use TLS too. @default {false}
+   */
+  tls?: boolean;
+  /**
+   * Certificates (PEM) of the authorities to trust for the relay's
+   * certificate besides the default roots: a private CA, or the relay's own
+   * self-signed certificate. Needs `tls: true`. @default {undefined}
+   */
+  caCerts?: string[];
+  /**
    * Whether and how an established client reconnects after it loses its link
    * (EOF, reset, peer time-out, relay shutdown). `false` closes the client at
    * the first loss. The first `connect()` never retries. @default {true}
@@ -140,13 +152,22 @@ export interface ClientConfig {
   readonly keepaliveMs: number;
   /** Silence from the relay after which the link counts as dead. */
   readonly peerTimeoutMs: number;
+  /** TLS settings of the link, or null for plain TCP. */
+  readonly tls: TlsConfig | null;
   /** Backoff of reconnect attempts, or null to close at the first link loss. */
   readonly reconnect: Readonly<Required<ReconnectOptions>> | null;
 }
 
+/** How a client's link speaks TLS. */
+export interface TlsConfig {
+  /** Extra trusted authorities (PEM), or undefined for the default roots only. */
+  readonly caCerts: readonly string[] | undefined;
+}
+
 /**
  * Defaults of every {@linkcode ClientOptions} field but `identity` (none by
- * default: the relay keys the virtual IP on the client's real IP).
+ * default: the relay keys the virtual IP on the client's real IP) and
+ * `caCerts` (the default roots only).
  *
  * @example Start from the defaults
  * ```ts
@@ -161,7 +182,7 @@ export interface ClientConfig {
  * ```
  */
 export const DEFAULT_CLIENT_OPTIONS: Readonly<
-  & Required<Omit<ClientOptions, "identity" | "reconnect">>
+  & Required<Omit<ClientOptions, "identity" | "reconnect" | "caCerts">>
   & { reconnect: Readonly<Required<ReconnectOptions>> }
 > = Object.freeze({
   hostname: "127.0.0.1",
@@ -172,6 +193,7 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<
   requestTimeoutMs: 15_000,
   keepaliveMs: 15_000,
   peerTimeoutMs: 45_000,
+  tls: false,
   reconnect: Object.freeze({ initialDelayMs: 100, maxDelayMs: 10_000, maxAttempts: Infinity }),
 });
 
@@ -190,6 +212,7 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
     requestTimeoutMs: options.requestTimeoutMs ?? d.requestTimeoutMs,
     keepaliveMs: options.keepaliveMs ?? d.keepaliveMs,
     peerTimeoutMs: options.peerTimeoutMs ?? d.peerTimeoutMs,
+    tls: resolveTls(options.tls ?? d.tls, options.caCerts),
     reconnect: resolveReconnect(options.reconnect ?? true),
   };
   if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65_535) {
@@ -225,6 +248,16 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
   checkTimer("keepaliveMs", config.keepaliveMs, 1);
   checkTimer("peerTimeoutMs", config.peerTimeoutMs, config.keepaliveMs + 1);
   return config;
+}
+
+function resolveTls(tls: boolean, caCerts: string[] | undefined): TlsConfig | null {
+  if (caCerts !== undefined) {
+    if (!Array.isArray(caCerts) || !caCerts.every((cert) => typeof cert === "string")) {
+      throw new TypeError("Cannot connect: caCerts is not an array of PEM strings");
+    }
+    if (!tls) throw new TypeError("Cannot connect: caCerts needs tls: true");
+  }
+  return tls ? Object.freeze({ caCerts: caCerts && Object.freeze([...caCerts]) }) : null;
 }
 
 function resolveReconnect(

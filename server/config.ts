@@ -69,6 +69,31 @@ export const LOG_FORMATS = ["text", "json"] as const;
 export type LogFormat = typeof LOG_FORMATS[number];
 
 /**
+ * The certificate chain and private key a relay serves TLS with, both PEM
+ * text as `Deno.listenTls` takes them.
+ *
+ * @example Options of a relay that serves TLS
+ * ```ts
+ * import type { RelayOptions, RelayTls } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
+ * // In production: Deno.readTextFileSync("relay.crt") and ("relay.key").
+ * const tls: RelayTls = {
+ *   cert: "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",
+ *   key: "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n",
+ * };
+ * const options: RelayOptions = { port: 443, tls };
+ * assert.ok(options.tls?.cert.startsWith("-----BEGIN CERTIFICATE-----"));
+ * ```
+ */
+export interface RelayTls {
+  /** Certificate chain (PEM), the relay's own certificate first. */
+  cert: string;
+  /** Private key (PEM) of the first certificate: PKCS#8, RSA or EC. */
+  key: string;
+}
+
+/**
  * Everything a relay can be told, each field with its default in
  * {@linkcode DEFAULT_RELAY_CONFIG}; `Relay.start` takes any subset of it as
  * {@linkcode RelayOptions}.
@@ -88,6 +113,11 @@ export interface RelayConfig {
   hostname: string;
   /** TCP port; 0 picks a free one. @default {1337} */
   port: number;
+  /**
+   * Serve the relay protocol over TLS with this certificate and key (clients
+   * then connect with `tls: true`); null for plain TCP. @default {null}
+   */
+  tls: RelayTls | null;
   /** SQLite file of the registry, or ":memory:". @default {"./alphanet.db"} */
   db: string;
   /** CIDR the virtual IPs are drawn from; null for all public unicast IPv4. @default {null} */
@@ -171,6 +201,7 @@ export type RelayOptions = Partial<RelayConfig>;
 export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   hostname: "0.0.0.0",
   port: DEFAULT_RELAY_PORT,
+  tls: null,
   db: "./alphanet.db",
   vipRange: null,
   logLevel: "info",
@@ -206,6 +237,12 @@ export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
   const config: RelayConfig = { ...DEFAULT_RELAY_CONFIG, ...withoutUndefined(options) };
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535) {
     throw new RangeError(`Cannot start relay: port ${config.port} is outside 0..65535`);
+  }
+  if (
+    config.tls !== null &&
+    (typeof config.tls?.cert !== "string" || typeof config.tls?.key !== "string")
+  ) {
+    throw new TypeError("Cannot start relay: tls needs cert and key as PEM text");
   }
   if (!LOG_FORMATS.includes(config.logFormat)) {
     throw new RangeError(

@@ -154,6 +154,8 @@ ${
     ["--hostname HOST", `interface to listen on (default ${DEFAULT_RELAY_CONFIG.hostname})`],
     ["--port PORT", `TCP port, 0 for any free port (default ${DEFAULT_RELAY_CONFIG.port})`],
     ["--db PATH", `SQLite registry file, or :memory: (default ${DEFAULT_RELAY_CONFIG.db})`],
+    ["--tls-cert FILE", "serve TLS with this PEM certificate chain (with --tls-key)"],
+    ["--tls-key FILE", "the PEM private key of --tls-cert; clients then need --tls"],
     [
       "--vip-range CIDR",
       "draw virtual IPs from this block only (default: all public unicast IPv4)",
@@ -181,10 +183,20 @@ listening on HOST:PORT
 Registry commands (run beside a live relay): deno run -A server.ts clients --help
 `;
 
+/** The PEM files of `--tls-cert` and `--tls-key`, as given: the caller reads them. */
+export interface TlsFiles {
+  /** Path of the certificate chain. */
+  readonly cert: string;
+  /** Path of the private key. */
+  readonly key: string;
+}
+
 /** The outcome of parsing: options to run with, or a request for help. */
 export type ParsedFlags = { readonly help: true } | {
   readonly help: false;
   readonly options: RelayOptions;
+  /** The TLS files to read into `options.tls`, or null for plain TCP. */
+  readonly tlsFiles: TlsFiles | null;
 };
 
 /** Parses the relay's flags; throws {@linkcode UsageError} on anything unknown or invalid. */
@@ -200,6 +212,8 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
       "log-level": { type: "string" },
       "log-format": { type: "string" },
       "address-ttl": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
       help: { type: "boolean" },
       ...Object.fromEntries(
         NUMERIC_FLAGS.map((entry) => [entry.flag, { type: "string" as const }]),
@@ -240,7 +254,17 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
     const text = values[entry.flag];
     if (typeof text === "string") options[entry.field] = parseNumeric(entry, text);
   }
-  return { help: false, options: options as RelayOptions };
+  return { help: false, options: options as RelayOptions, tlsFiles: parseTlsFiles(values) };
+}
+
+/** `--tls-cert` and `--tls-key`: both or neither. */
+function parseTlsFiles(values: Record<string, string | boolean | undefined>): TlsFiles | null {
+  const cert = values["tls-cert"] as string | undefined;
+  const key = values["tls-key"] as string | undefined;
+  if (cert === undefined && key === undefined) return null;
+  if (cert === undefined) throw new UsageError("--tls-key needs --tls-cert");
+  if (key === undefined) throw new UsageError("--tls-cert needs --tls-key");
+  return { cert, key };
 }
 
 /** `text` if it is one of `choices`; else a UsageError naming the flag and the choices. */

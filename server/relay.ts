@@ -11,6 +11,7 @@ import { PacketType } from "../protocol/packet_type.ts";
 import { Reason } from "../protocol/reason.ts";
 import { AddressPool } from "./address_pool.ts";
 import { type RelayConfig, type RelayOptions, resolveRelayConfig } from "./config.ts";
+import { listenRelay, type RelayConn, type RelayListener, setNoDelay } from "./listen.ts";
 import { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
 import { Membership } from "./membership.ts";
@@ -35,17 +36,27 @@ function sweepInterval(config: RelayConfig): number {
 }
 
 /** Turns a link away before any session exists for it: one Error frame, then close. */
-async function refuse(conn: Deno.TcpConn, reason: Reason, message: string): Promise<void> {
+async function refuse(conn: RelayConn, reason: Reason, message: string): Promise<void> {
+  // Over TLS the write waits for the client's handshake: one that never comes must not keep the link.
+  const timer = setTimeout(() => closeQuietly(conn), REFUSAL_WRITE_MS);
   try {
     await conn.write(encode({ type: PacketType.Error, reason, message }));
   } catch {
     // The peer is gone already.
   } finally {
-    try {
-      conn.close();
-    } catch {
-      // Already closed by the peer.
-    }
+    clearTimeout(timer);
+    closeQuietly(conn);
+  }
+}
+
+/** How long a refused link may take to receive its Error frame. */
+const REFUSAL_WRITE_MS = 1000;
+
+function closeQuietly(conn: RelayConn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed by the peer, or by the refusal's timer.
   }
 }
 
@@ -66,7 +77,7 @@ async function refuse(conn: Deno.TcpConn, reason: Reason, message: string): Prom
 export class Relay implements AsyncDisposable {
   // Static after construction.
   readonly #config: RelayConfig;
-  readonly #listener: Deno.TcpListener;
+  readonly #listener: RelayListener;
   readonly #registry: Registry;
   readonly #router: Router;
   /** What every session gets: one object, rather than a `.finally()` closure per session. */
@@ -102,7 +113,7 @@ export class Relay implements AsyncDisposable {
 
   private constructor(
     config: RelayConfig,
-    listener: Deno.TcpListener,
+    listener: RelayListener,
     log: Logger,
     registry: Registry,
   ) {
@@ -156,14 +167,9 @@ export class Relay implements AsyncDisposable {
       exclusive: true,
       addressTtlMs: config.addressTtlMs,
     });
-    let listener: Deno.TcpListener;
+    let listener: RelayListener;
     try {
-      listener = Deno.listen({
-        hostname: config.hostname,
-        port: config.port,
-        transport: "tcp",
-        tcpBacklog: config.tcpBacklog,
-      } as Deno.TcpListenOptions);
+      listener = listenRelay(config);
     } catch (error) {
       registry.close();
       throw error;
@@ -292,7 +298,7 @@ export class Relay implements AsyncDisposable {
           continue;
         }
         this.#context.log.log("debug", "link", { client: ip });
-        conn.setNoDelay(true);
+        setNoDelay(conn);
         const session = new ClientSession(conn, this.#context, source);
         this.#handshaking.add(session);
         this.#sessions.set(session, session.run());
@@ -325,7 +331,7 @@ export class Relay implements AsyncDisposable {
   }
 
   /** Refuses a link before any session exists for it (ServerFull), and logs it within a budget. */
-  #turnAway(conn: Deno.TcpConn, ip: string, message: string): void {
+  #turnAway(conn: RelayConn, ip: string, message: string): void {
     const refusal = refuse(conn, Reason.ServerFull, message)
       .finally(() => this.#refusals.delete(refusal));
     this.#refusals.add(refusal);

@@ -13,6 +13,7 @@ import { ProtocolError } from "../protocol/errors.ts";
 import type { Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
+import { sniffFirstRead } from "../transport/tls_sniff.ts";
 import type { RelayConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { ClientPacing, type PacingConfig } from "./pacing.ts";
@@ -97,8 +98,14 @@ export class ClientSession implements Peer {
         ),
       this.#context.config.helloTimeoutMs,
     );
-    return readFrames(
+    // A TLS client at a plain relay: closed without a word, so its TLS handshake fails as a
+    // closed link (which the client words as such) rather than on a garbled record.
+    const source = sniffFirstRead(
       this.#conn,
+      () => this.#context.log.log("debug", "tls-on-plain-relay", { client: this.realIp }),
+    );
+    return readFrames(
+      source,
       (packet) => this.#onPacket(packet),
       (bytes, progress) => this.#pacing.afterRead(bytes, performance.now(), progress),
     ).then(
@@ -196,6 +203,12 @@ export class ClientSession implements Peer {
       error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe
     ) {
       await this.close(Reason.PeerDisconnected, "link reset by the client");
+    } else if (
+      error instanceof Deno.errors.InvalidData || error instanceof Deno.errors.UnexpectedEof
+    ) {
+      // Only a TLS link fails so: a plain client at a TLS relay, a bad certificate, a scanner.
+      this.#context.log.log("debug", "tls-failed", { client: this.realIp, error: String(error) });
+      await this.close(Reason.PeerDisconnected, "TLS failed");
     } else {
       this.#context.log.log("error", "internal-error", {
         client: this.realIp,
