@@ -33,6 +33,10 @@ export interface CommonOptions {
   readonly identityFile: string | null;
   /** How stderr event lines are written (`--log-format`). */
   readonly logFormat: LogFormat;
+  /** Whether the relay speaks TLS (`--tls`). */
+  readonly tls: boolean;
+  /** PEM file of an authority to trust for the relay's certificate (`--ca-cert`), or null. */
+  readonly caCertFile: string | null;
 }
 
 /**
@@ -43,6 +47,8 @@ export const COMMON_OPTIONS = {
   server: { type: "string" },
   "identity-file": { type: "string" },
   "log-format": { type: "string" },
+  tls: { type: "boolean" },
+  "ca-cert": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
@@ -66,6 +72,10 @@ export const COMMON_HELP = `Global flags (before or after the command):
                          progress); json is one object per line: {"time", "level",
                          "event", "command", ...fields, "message"}. An error that
                          ends the command stays one plain "alphanet: ..." line.
+  --tls                  the relay speaks TLS (it runs with --tls-cert); its
+                         certificate must match the --server host
+  --ca-cert FILE         trust this PEM CA (or self-signed) certificate for the
+                         relay besides the system's roots; needs --tls
   -h, --help             show this help`;
 
 /** A command line split at the command: global flags before it, the command, the rest. */
@@ -81,7 +91,7 @@ export interface SplitCommandLine {
 /**
  * Splits `args` at the command name, taking the global flags in front of it
  * (`--server H:P`, `--server=H:P`, `--identity-file PATH`, `--log-format F`,
- * `-h`, `--help`). Throws UsageError on any other flag before the command,
+ * `--tls`, `--ca-cert FILE`, `-h`, `--help`). Throws UsageError on any other flag before the command,
  * or a global flag without its value.
  */
 export function splitCommandLine(args: string[]): SplitCommandLine {
@@ -188,16 +198,26 @@ export function parseCount(text: string, what: string): number {
 
 /**
  * Resolves the global flags: `--server` (or `$ALPHANET_SERVER`),
- * `--identity-file` and `--log-format`.
+ * `--identity-file`, `--log-format`, `--tls` and `--ca-cert`.
  */
 export function commonOptions(
-  values: { server?: string; "identity-file"?: string; "log-format"?: string },
+  values: {
+    server?: string;
+    "identity-file"?: string;
+    "log-format"?: string;
+    tls?: boolean;
+    "ca-cert"?: string;
+  },
 ): CommonOptions {
   const server = values.server ?? Deno.env.get("ALPHANET_SERVER") ?? DEFAULT_SERVER;
+  const tls = values.tls ?? false;
+  if (values["ca-cert"] !== undefined && !tls) throw new UsageError("--ca-cert needs --tls");
   return {
     server: parseHostPort(server, values.server === undefined ? "ALPHANET_SERVER" : "--server"),
     identityFile: values["identity-file"] ?? null,
     logFormat: parseLogFormat(values["log-format"] ?? "text"),
+    tls,
+    caCertFile: values["ca-cert"] ?? null,
   };
 }
 

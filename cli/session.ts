@@ -1,6 +1,7 @@
 /**
- * Opens the AlphaNET client a command runs with: the relay from `--server`,
- * the identity from `--identity-file`. Long-running commands keep trying to
+ * Opens the AlphaNET client a command runs with: the relay from `--server`
+ * (over TLS with `--tls`, trusting `--ca-cert`), the identity from
+ * `--identity-file`. Long-running commands keep trying to
  * join a relay that is down, with the client's own reconnect backoff, so they
  * can start at boot before the relay does.
  *
@@ -11,6 +12,7 @@ import { type AlphaNetClient, connect } from "../mod.ts";
 import { DEFAULT_CLIENT_OPTIONS } from "../client/options.ts";
 import { backoffDelay, isFatal } from "../client/reconnect.ts";
 import { type CommonOptions, formatHostPort } from "./args.ts";
+import { oneLine } from "../flags/one_line.ts";
 import { RuntimeError, stateOf } from "./errors.ts";
 import { loadIdentity } from "./identity.ts";
 import type { EventLog } from "./log.ts";
@@ -57,11 +59,14 @@ export async function openClient(
   const identity = common.identityFile === null
     ? undefined
     : await loadIdentity(common.identityFile);
+  const caCerts = common.caCertFile === null ? undefined : [await readCaCert(common.caCertFile)];
   const where = formatHostPort(common.server);
   const join = (): Promise<AlphaNetClient> =>
     connect({
       hostname: common.server.hostname,
       port: common.server.port,
+      tls: common.tls,
+      caCerts,
       identity,
       reconnect: options.reconnect,
       requestTimeoutMs: options.requestTimeoutMs,
@@ -75,6 +80,15 @@ export async function openClient(
   }
   if (net !== null && options.reconnect) reportStates(net, options, where);
   return net;
+}
+
+/** Reads the `--ca-cert` file; RuntimeError (one line) if it cannot. */
+async function readCaCert(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new RuntimeError(`cannot read --ca-cert ${path}: ${oneLine(error)}`, { cause: error });
+  }
 }
 
 /**
