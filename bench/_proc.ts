@@ -149,9 +149,10 @@ export function nowMs(): number {
 /**
  * Arguments of `deno` that start the real relay the way `deno task serve`
  * does (with its smaller V8 nursery: README, "Running the relay"), on a free
- * loopback port with a throwaway registry. `denoFlags` go before the script.
+ * loopback port with a throwaway registry. `denoFlags` go before the script,
+ * `relayFlags` (such as {@linkcode TLS_RELAY_FLAGS}) after it.
  */
-export function relayArgs(denoFlags: string[] = []): string[] {
+export function relayArgs(denoFlags: string[] = [], relayFlags: string[] = []): string[] {
   return [
     "run",
     "-A",
@@ -171,5 +172,20 @@ export function relayArgs(denoFlags: string[] = []): string[] {
     "0",
     "--max-handshakes-per-ip",
     "0",
+    ...relayFlags,
   ];
 }
+
+const testTls = (file: string) =>
+  new URL(`../tests/testdata/tls/${file}`, import.meta.url).pathname;
+
+/** Relay flags that serve TLS with the tests' certificate for 127.0.0.1. */
+export const TLS_RELAY_FLAGS: readonly string[] = [
+  "--tls-cert",
+  testTls("localhost.crt"),
+  "--tls-key",
+  testTls("localhost.key"),
+];
+
+/** The CA file that certificate is signed by, for the clients' `caCerts`. */
+export const TLS_CA_FILE: string = testTls("ca.pem");

@@ -37,6 +37,8 @@ interface Options {
   linger?: boolean;
   /** AlphaNET receive window. */
   window?: number;
+  /** AlphaNET: join over TLS, trusting the CA in this PEM file. */
+  tlsCa?: string;
 }
 
 interface Stream {
@@ -86,6 +88,8 @@ async function alphanetEndpoint(): Promise<Endpoint> {
     port: options.port!,
     identity: identity(role),
     window: options.window,
+    tls: options.tlsCa !== undefined,
+    caCerts: options.tlsCa === undefined ? undefined : [Deno.readTextFileSync(options.tlsCa)],
   });
   return {
     listen: () => ({

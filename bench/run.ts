@@ -12,7 +12,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { cpuSeconds, Proc, relayArgs, rssKiB, sleep } from "./_proc.ts";
+import {
+  cpuSeconds,
+  Proc,
+  relayArgs,
+  rssKiB,
+  sleep,
+  TLS_CA_FILE,
+  TLS_RELAY_FLAGS,
+} from "./_proc.ts";
 import { iperfBench } from "./iperf.ts";
 import { topSelfTime } from "./_profile.ts";
 
@@ -37,7 +45,8 @@ const { values: flags } = parseArgs({
 const REPS = Math.max(1, Number(flags.reps));
 const WINDOW_KiB = flags.window ? Number(flags.window) / 1024 : 256;
 
-type Mode = "direct" | "proxy" | "alphanet";
+/** `alphanet-tls`: the same relay and clients, the links to the relay over TLS. */
+type Mode = "direct" | "proxy" | "alphanet" | "alphanet-tls";
 const live = new Set<Proc>();
 
 function spawn(name: string, args: string[]): Proc {
@@ -58,8 +67,8 @@ interface Middle {
   port: number;
 }
 
-async function startRelay(extra: string[] = []): Promise<Middle> {
-  const proc = spawn("relay", relayArgs(extra));
+async function startRelay(extra: string[] = [], relayFlags: string[] = []): Promise<Middle> {
+  const proc = spawn("relay", relayArgs(extra, relayFlags));
   const line = await proc.line(30_000);
   const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
   if (!match) throw new Error(`relay: unexpected first line ${JSON.stringify(line)}`);
@@ -81,11 +90,13 @@ async function topology(
   options: Record<string, unknown>,
   relayFlags: string[] = [],
 ): Promise<{ receiver: Proc; middle: Middle | null; target: Record<string, unknown> }> {
-  if (mode === "alphanet") {
-    const middle = await startRelay(relayFlags);
-    const receiver = peer("alphanet", role, { ...options, port: middle.port });
+  if (mode === "alphanet" || mode === "alphanet-tls") {
+    const tls = mode === "alphanet-tls";
+    const middle = await startRelay(relayFlags, tls ? [...TLS_RELAY_FLAGS] : []);
+    const link = tls ? { port: middle.port, tlsCa: TLS_CA_FILE } : { port: middle.port };
+    const receiver = peer("alphanet", role, { ...options, ...link });
     const vip = await receiver.expect("ready", 30_000);
-    return { receiver, middle, target: { port: middle.port, vip } };
+    return { receiver, middle, target: { ...link, vip } };
   }
   const receiver = peer("tcp", role, options);
   const port = Number(await receiver.expect("ready", 30_000));
@@ -97,7 +108,7 @@ async function stopAll(...procs: (Proc | undefined)[]): Promise<void> {
   await Promise.all(procs.map((proc) => proc?.stop()));
 }
 
-const kind = (mode: Mode) => mode === "alphanet" ? "alphanet" : "tcp";
+const kind = (mode: Mode) => mode === "alphanet" || mode === "alphanet-tls" ? "alphanet" : "tcp";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -162,7 +173,7 @@ async function throughputRow(
   modes: Mode[],
   conns: number,
   bytes: number,
-): Promise<{ direct: Summary | null; proxy: Summary; alphanet: Summary }> {
+): Promise<{ direct: Summary | null; proxy: Summary; alphanet: Summary; tls: Summary | null }> {
   const runs = new Map<Mode, Throughput[]>(modes.map((m) => [m, []]));
   for (let rep = 0; rep < REPS; rep++) {
     for (const mode of modes) runs.get(mode)!.push(await throughput(mode, conns, bytes));
@@ -182,7 +193,12 @@ async function throughputRow(
       cpu,
     };
   };
-  return { direct: pick("direct"), proxy: pick("proxy")!, alphanet: pick("alphanet")! };
+  return {
+    direct: pick("direct"),
+    proxy: pick("proxy")!,
+    alphanet: pick("alphanet")!,
+    tls: pick("alphanet-tls"),
+  };
 }
 
 async function pingPong(mode: Mode): Promise<{ p50: number; p99: number }> {
@@ -309,7 +325,8 @@ async function main(): Promise<void> {
     t ? `${label} ${t.cpu.map((x) => x ?? "–").join(" / ")}` : "";
 
   log("1: throughput, 1 connection");
-  const t1 = await throughputRow(["direct", "proxy", "alphanet"], 1, GiB);
+  // TLS runs interleaved with the others, so row 8 compares figures of the same moments.
+  const t1 = await throughputRow(["direct", "proxy", "alphanet", "alphanet-tls"], 1, GiB);
   rows.push({
     id: 1,
     scenario: "Throughput, 1 conn, 1 GiB",
@@ -349,10 +366,11 @@ async function main(): Promise<void> {
   });
 
   log("3: round trip");
-  const [p0, p1, p2] = [
+  const [p0, p1, p2, p3] = [
     await pingPong("direct"),
     await pingPong("proxy"),
     await pingPong("alphanet"),
+    await pingPong("alphanet-tls"),
   ];
   const fmt = (p: { p50: number; p99: number }) => `${p.p50} / ${p.p99}`;
   rows.push({
@@ -368,6 +386,27 @@ async function main(): Promise<void> {
     notes: `p99 ratio ${round(p2.p99 / p1.p99)} × proxy`,
     shown: { alphanet: fmt(p2), direct: fmt(p0), proxy: fmt(p1) },
   });
+
+  const tls = t1.tls!;
+  const tlsRow: Row = {
+    id: 8,
+    scenario: "Links over TLS: throughput 1 conn 1 GiB (GB/s); round trip 32 B p50 / p99 (µs)",
+    unit: "GB/s; µs",
+    alphanet: tls.gbps,
+    direct: null,
+    proxy: null,
+    ratio: null,
+    target: "report only",
+    pass: tls.failures.length === 0,
+    notes:
+      `TLS × plain AlphaNET (rows 1, 3, same run): throughput ${
+        round(tls.gbps / t1.alphanet.gbps)
+      } ×, round trip p50 ${round(p3.p50 / p2.p50)} ×; TLS runs ${tls.all.join(", ")}${
+        tls.failures.length ? ` (DATA LOSS: ${tls.failures.join("; ")})` : ""
+      }; CPU core-s/GB sender / relay / receiver: ${cpuNote("TLS", tls)}; ` +
+      "the relay's side of a TLS link keeps Deno's default Nagle setting (a TlsConn has no setNoDelay)",
+    shown: { alphanet: `${round(tls.gbps)}; ${fmt(p3)}` },
+  };
 
   log("4: connects per second");
   const c0 = await connectRate("direct");
@@ -457,6 +496,7 @@ async function main(): Promise<void> {
         shown: { alphanet: iperf.note },
       },
   );
+  rows.push(tlsRow);
   const profile = flags.profile ? (log("profile"), await profileRelay()) : [];
   const meta = {
     date: new Date().toISOString(),
