@@ -110,8 +110,10 @@ export class PoolPermutation {
  * file moved to another machine walks the same permutation.
  */
 function roundTables(key: Uint8Array, halfSize: number, halfMask: number): Uint16Array[] {
-  const bytes = createCipheriv("aes-256-ctr", key, new Uint8Array(16))
-    .update(new Uint8Array(ROUNDS * halfSize * ENTRY_BYTES));
+  const cipher = createCipheriv("aes-256-ctr", key, new Uint8Array(16));
+  const bytes = cipher.update(new Uint8Array(ROUNDS * halfSize * ENTRY_BYTES));
+  cipher.final(); // frees the cipher's native context now, not at some later GC
+
   return Array.from({ length: ROUNDS }, (_, round) => {
     const table = new Uint16Array(halfSize);
     const base = round * halfSize * ENTRY_BYTES;
