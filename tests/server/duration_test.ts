@@ -28,6 +28,7 @@ Deno.test("--address-ttl takes a duration into addressTtlMs, and refuses anythin
   assert.deepEqual(parseRelayFlags(["--address-ttl", "90d"]), {
     help: false,
     options: { addressTtlMs: 90 * 86_400_000 },
+    tlsFiles: null,
   });
   assert.throws(() => parseRelayFlags(["--address-ttl", "soon"]), (error: unknown) => {
     assert.ok(error instanceof UsageError);
