@@ -63,6 +63,13 @@ export class Membership implements PeerHost {
     const previous = this.#router.peerAt(peer.address);
     const dispatch = this.#router.attach(peer);
     if (previous !== undefined && previous !== peer) {
+      // Audit: a takeover moves an address between links; an operator must see who took it from whom.
+      this.#log.log("warn", "takeover", {
+        vip: formatIpv4(peer.address),
+        kind: key.kind,
+        from: previous.realIp,
+        to: peer.realIp,
+      });
       void previous.close(
         Reason.Replaced,
         "a newer client with your identity or real IP took over",

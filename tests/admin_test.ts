@@ -284,3 +284,21 @@ Deno.test("clients refuses another program's SQLite file in one line, leaving it
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a takeover is logged as an audit event with the old and the new source", async () => {
+  const identity = randomIdentity();
+  let vip = "";
+  const events = await withJsonLogs([], async (port) => {
+    const first = await connect({ port, identity, reconnect: false });
+    vip = first.virtualIp;
+    const second = await connect({ port, identity, reconnect: false });
+    assert.ok((await first.closed) instanceof Error, "the older client was replaced");
+    await second.close();
+  });
+  const takeover = events.find((event) => event.event === "takeover");
+  assert.ok(takeover, JSON.stringify(events));
+  assert.deepEqual(
+    [takeover.level, takeover.vip, takeover.kind, takeover.from, takeover.to],
+    ["warn", vip, "identity", "127.0.0.1", "127.0.0.1"],
+  );
+});
