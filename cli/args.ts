@@ -25,12 +25,22 @@ export interface HostPort {
   readonly port: number;
 }
 
+/**
+ * Where a command's identity comes from: the file given with
+ * `--identity-file`, the default file in the user's config folder, or none
+ * (`--no-identity`: the relay keys the client on its real IP).
+ */
+export type IdentitySource =
+  | { readonly kind: "file"; readonly path: string }
+  | { readonly kind: "default" }
+  | { readonly kind: "none" };
+
 /** The flags every command takes. */
 export interface CommonOptions {
   /** The relay to connect to. */
   readonly server: HostPort;
-  /** Path of the identity file, or null to be keyed on the real IP. */
-  readonly identityFile: string | null;
+  /** Which identity the client joins with (`--identity-file`, `--no-identity`). */
+  readonly identity: IdentitySource;
   /** How stderr event lines are written (`--log-format`). */
   readonly logFormat: LogFormat;
   /** Whether the relay speaks TLS (`--tls`). */
@@ -46,6 +56,7 @@ export interface CommonOptions {
 export const COMMON_OPTIONS = {
   server: { type: "string" },
   "identity-file": { type: "string" },
+  "no-identity": { type: "boolean" },
   "log-format": { type: "string" },
   tls: { type: "boolean" },
   "ca-cert": { type: "string" },
@@ -62,10 +73,20 @@ export const COMMON_HELP = `Global flags (before or after the command):
   --server HOST:PORT     relay to use (default ${DEFAULT_SERVER}, or $ALPHANET_SERVER)
   --identity-file PATH   secret that keys this client's permanent virtual IP; created
                          (32 random bytes, hex, mode 0600, missing folders 0700) on
-                         first use. Recommended: without it the relay keys the client
-                         on its real IP, so two commands on one machine take the
-                         address from each other. Give each command that runs at the
-                         same time its own file.
+                         first use. Without it every command uses one default file:
+                         $XDG_CONFIG_HOME/alphanet/identity (else
+                         ~/.config/alphanet/identity; macOS: ~/Library/Application
+                         Support/alphanet/identity; Windows:
+                         %APPDATA%\\alphanet\\identity). Commands running at the same
+                         time with the same identity take the address from each
+                         other (the older one ends with "a newer client with the
+                         same identity took over"): give each long-running command
+                         its own file. A file that others can read or write, that
+                         another user owns, or that is damaged is refused (on
+                         Windows only the content is checked).
+  --no-identity          join without an identity: the relay keys the address on
+                         your real IP, so anyone behind the same NAT can take the
+                         address
   --log-format FORMAT    text | json (default text): how the lines a command prints
                          on stderr while it runs are written (relay retries and
                          reconnects, refused connections, "listening on",
@@ -90,7 +111,7 @@ export interface SplitCommandLine {
 
 /**
  * Splits `args` at the command name, taking the global flags in front of it
- * (`--server H:P`, `--server=H:P`, `--identity-file PATH`, `--log-format F`,
+ * (`--server H:P`, `--server=H:P`, `--identity-file PATH`, `--no-identity`, `--log-format F`,
  * `--tls`, `--ca-cert FILE`, `-h`, `--help`). Throws UsageError on any other flag before the command,
  * or a global flag without its value.
  */
@@ -198,12 +219,13 @@ export function parseCount(text: string, what: string): number {
 
 /**
  * Resolves the global flags: `--server` (or `$ALPHANET_SERVER`),
- * `--identity-file`, `--log-format`, `--tls` and `--ca-cert`.
+ * `--identity-file` or `--no-identity`, `--log-format`, `--tls` and `--ca-cert`.
  */
 export function commonOptions(
   values: {
     server?: string;
     "identity-file"?: string;
+    "no-identity"?: boolean;
     "log-format"?: string;
     tls?: boolean;
     "ca-cert"?: string;
@@ -212,9 +234,17 @@ export function commonOptions(
   const server = values.server ?? Deno.env.get("ALPHANET_SERVER") ?? DEFAULT_SERVER;
   const tls = values.tls ?? false;
   if (values["ca-cert"] !== undefined && !tls) throw new UsageError("--ca-cert needs --tls");
+  const file = values["identity-file"];
+  if (file !== undefined && values["no-identity"]) {
+    throw new UsageError("--no-identity cannot be used with --identity-file");
+  }
   return {
     server: parseHostPort(server, values.server === undefined ? "ALPHANET_SERVER" : "--server"),
-    identityFile: values["identity-file"] ?? null,
+    identity: file !== undefined
+      ? { kind: "file", path: file }
+      : values["no-identity"]
+      ? { kind: "none" }
+      : { kind: "default" },
     logFormat: parseLogFormat(values["log-format"] ?? "text"),
     tls,
     caCertFile: values["ca-cert"] ?? null,

@@ -1,37 +1,90 @@
 /**
  * The identity file: a secret that keys this client's permanent virtual IP.
- * Created on first use with 32 random bytes as hex, readable by the owner only,
- * in folders created for it (`~/.alphanet/web` works on a fresh machine).
+ * Created on first use with 32 random bytes as lowercase hex and a newline,
+ * readable by the owner only (0600), in folders created for it (0700). Every
+ * command uses one: `--identity-file PATH`, or else the default file in the
+ * user's config folder ({@linkcode defaultIdentityPath}).
+ *
+ * The file format lives here alone ({@linkcode encodeIdentity},
+ * {@linkcode decodeIdentity}), so that another format can replace it.
+ *
+ * An existing file is never overwritten. It is refused, with a one-line
+ * RuntimeError that says how to fix it, if it is not a regular file, is owned
+ * by another user, can be read or written by others, or is damaged in any way.
+ * On Windows, whose files carry no Unix mode or owner, only the format is
+ * checked.
  *
  * @module
  */
 
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { RuntimeError, stateOf } from "./errors.ts";
 
-/** Bytes of a newly created secret. */
-const NEW_SECRET_BYTES = 32;
-/** Bounds of a secret the relay accepts. */
-const MIN_SECRET_BYTES = 16;
-const MAX_SECRET_BYTES = 256;
-
-/** Lowercase hex of `bytes`. */
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Bytes of a hex string, or null if it is not one. */
-function fromHex(text: string): Uint8Array | null {
-  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return null;
-  const bytes = new Uint8Array(text.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
-  return bytes;
-}
+/** Bytes of a secret. */
+const SECRET_BYTES = 32;
+/** Hex digits of a secret in the file. */
+const SECRET_DIGITS = 2 * SECRET_BYTES;
+/** The file's last byte: one newline after the digits, optional. */
+const NEWLINE = 0x0a;
+/** Longest file worth reading: the digits, the newline and one byte to see that there is more. */
+const READ_LIMIT_BYTES = SECRET_DIGITS + 2;
 
 /** Mode of folders created for an identity file: the owner's only, like `~/.ssh`. */
 const FOLDER_MODE = 0o700;
 /** Mode of a new identity file. */
 const FILE_MODE = 0o600;
+/** Mode bits that give the group or the world any access. */
+const OTHERS_BITS = 0o077;
+const OTHERS_READ_BITS = 0o044;
+const OTHERS_WRITE_BITS = 0o022;
+/** Folder and file name of the default identity, in the user's config folder. */
+const APP_FOLDER = "alphanet";
+const DEFAULT_FILE = "identity";
+
+/** What the identity file holds, as text: the secret in lowercase hex and a newline. */
+export function encodeIdentity(secret: Uint8Array): string {
+  return `${Array.from(secret, (b) => b.toString(16).padStart(2, "0")).join("")}\n`;
+}
+
+/**
+ * The secret in the bytes of an identity file, or why they are not one (a
+ * few words that read on after "it is damaged: "). Exactly 64 lowercase hex
+ * digits and an optional newline, nothing else: a truncated or edited file is
+ * refused rather than read as another secret (another address).
+ */
+export function decodeIdentity(bytes: Uint8Array): Uint8Array | string {
+  const end = bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE
+    ? bytes.length - 1
+    : bytes.length;
+  if (end === 0) return "empty";
+  const digits = Math.min(end, SECRET_DIGITS);
+  for (let i = 0; i < digits; i++) {
+    if (hexValue(bytes[i]) < 0) {
+      return `byte ${i + 1} is ${describeByte(bytes[i])}, not a lowercase hex digit`;
+    }
+  }
+  if (end < SECRET_DIGITS) return `truncated to ${end} of ${SECRET_DIGITS} hex digits`;
+  if (end > SECRET_DIGITS) return `longer than ${SECRET_DIGITS} hex digits and a newline`;
+  const secret = new Uint8Array(SECRET_BYTES);
+  for (let i = 0; i < SECRET_BYTES; i++) {
+    secret[i] = hexValue(bytes[2 * i]) * 16 + hexValue(bytes[2 * i + 1]);
+  }
+  return secret;
+}
+
+/** Value of a lowercase hex digit's byte, or -1. */
+function hexValue(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30; // 0-9
+  if (byte >= 0x61 && byte <= 0x66) return byte - 0x61 + 10; // a-f
+  return -1;
+}
+
+/** A byte as a reader would name it: `"G"`, or `0x0d` for one that does not print. */
+function describeByte(byte: number): string {
+  return byte > 0x20 && byte < 0x7f
+    ? JSON.stringify(String.fromCharCode(byte))
+    : `0x${byte.toString(16).padStart(2, "0")}`;
+}
 
 /**
  * `path` with a leading `~/` taken as the home folder: the shell expands
@@ -45,12 +98,65 @@ export function expandHome(path: string): string {
 }
 
 /**
- * The secret in the identity file at `path`; creates the file first (mode
- * 0600, never overwriting) if it does not exist, and any missing folders
- * on the way (mode 0700). The file holds the secret as hex on one line.
+ * The identity file used without `--identity-file`, in the user's config
+ * folder: `$XDG_CONFIG_HOME/alphanet/identity` (else
+ * `$HOME/.config/alphanet/identity`) on Linux and the BSDs,
+ * `$HOME/Library/Application Support/alphanet/identity` on macOS,
+ * `%APPDATA%\alphanet\identity` on Windows. RuntimeError if the variable it
+ * needs is not set.
+ */
+export function defaultIdentityPath(): string {
+  const os = Deno.build.os;
+  if (os === "windows") return join(requireEnv("APPDATA"), APP_FOLDER, DEFAULT_FILE);
+  if (os === "darwin") {
+    return join(requireEnv("HOME"), "Library", "Application Support", APP_FOLDER, DEFAULT_FILE);
+  }
+  // The XDG spec says a relative $XDG_CONFIG_HOME is invalid and to be ignored.
+  const xdg = Deno.env.get("XDG_CONFIG_HOME");
+  const config = xdg !== undefined && xdg.startsWith("/")
+    ? xdg
+    : join(requireEnv("HOME"), ".config");
+  return join(config, APP_FOLDER, DEFAULT_FILE);
+}
+
+/** The value of environment variable `name`; RuntimeError if it is unset or empty. */
+function requireEnv(name: string): string {
+  const value = Deno.env.get(name);
+  if (value === undefined || value === "") {
+    throw new RuntimeError(
+      `cannot find the default identity file: $${name} is not set; give --identity-file PATH`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The secret in the identity file at `given` (`~/` is the home folder);
+ * creates the file first if it does not exist (see the module's doc), and
+ * checks it otherwise. RuntimeError (one line, naming the file, saying how to
+ * fix it) if the file cannot be created, read or used.
  */
 export async function loadIdentity(given: string): Promise<Uint8Array> {
   const path = expandHome(given);
+  const created = await createIdentity(path);
+  return created ?? await readIdentity(path);
+}
+
+/**
+ * Creates the identity file at `path` with a new secret and returns it, or
+ * null if the file exists. The content is written to a temporary file first
+ * and linked into place, so a command starting at the same moment never reads
+ * a half-written file, and an existing one is never replaced.
+ */
+async function createIdentity(path: string): Promise<Uint8Array | null> {
+  try {
+    await Deno.lstat(path);
+    return null;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) return null; // readIdentity says why.
+  }
+  const fail = (error: unknown): RuntimeError =>
+    new RuntimeError(`cannot create identity file ${path}: ${stateOf(error)}`, { cause: error });
   try {
     // Recursive mkdir leaves existing folders (and their modes) alone.
     await Deno.mkdir(dirname(path), { recursive: true, mode: FOLDER_MODE });
@@ -59,31 +165,103 @@ export async function loadIdentity(given: string): Promise<Uint8Array> {
       cause: error,
     });
   }
+  const secret = new Uint8Array(SECRET_BYTES);
+  crypto.getRandomValues(secret);
+  const temporary = join(dirname(path), `.${crypto.randomUUID()}.tmp`);
   try {
-    const secret = new Uint8Array(NEW_SECRET_BYTES);
-    crypto.getRandomValues(secret);
-    await Deno.writeTextFile(path, `${toHex(secret)}\n`, { createNew: true, mode: FILE_MODE });
+    await Deno.writeTextFile(temporary, encodeIdentity(secret), {
+      createNew: true,
+      mode: FILE_MODE,
+    });
+  } catch (error) {
+    throw fail(error);
+  }
+  try {
+    await Deno.link(temporary, path);
     return secret;
   } catch (error) {
-    if (!(error instanceof Deno.errors.AlreadyExists)) {
-      throw new RuntimeError(`cannot create identity file ${path}: ${stateOf(error)}`, {
-        cause: error,
-      });
-    }
+    if (error instanceof Deno.errors.AlreadyExists) return null;
+    throw fail(error);
+  } finally {
+    await Deno.remove(temporary).catch(() => {});
   }
-  let text: string;
+}
+
+/** Reads and checks the existing identity file at `path`. */
+async function readIdentity(path: string): Promise<Uint8Array> {
+  const refuse = (why: string, cause?: unknown): RuntimeError =>
+    new RuntimeError(`cannot use identity file ${path}: ${why}`, { cause });
+  let file: Deno.FsFile;
   try {
-    text = await Deno.readTextFile(path);
+    file = await Deno.open(path, { read: true });
   } catch (error) {
     throw new RuntimeError(`cannot read identity file ${path}: ${stateOf(error)}`, {
       cause: error,
     });
   }
-  const secret = fromHex(text.trim());
-  if (secret === null || secret.length < MIN_SECRET_BYTES || secret.length > MAX_SECRET_BYTES) {
-    throw new RuntimeError(
-      `cannot use identity file ${path}: expected ${MIN_SECRET_BYTES}..${MAX_SECRET_BYTES} bytes as hex`,
-    );
+  try {
+    // The opened file's own stat: what is checked is what is read.
+    const info = await file.stat();
+    if (!info.isFile) throw refuse("it is not a regular file");
+    const problem = accessProblem(info, path);
+    if (problem !== null) throw refuse(problem);
+    const bytes = await readAtMost(file, READ_LIMIT_BYTES);
+    const secret = decodeIdentity(bytes);
+    if (typeof secret === "string") {
+      throw refuse(
+        `it is damaged: ${secret}; restore it from a backup, or move it away to get a new address`,
+      );
+    }
+    return secret;
+  } catch (error) {
+    if (error instanceof RuntimeError) throw error;
+    throw new RuntimeError(`cannot read identity file ${path}: ${stateOf(error)}`, {
+      cause: error,
+    });
+  } finally {
+    file.close();
   }
-  return secret;
+}
+
+/**
+ * Why the file `info` describes may not be trusted with a secret (owned by
+ * another user, open to others), with the command that fixes it; null if it
+ * may. Windows reports no mode or owner: nothing is checked there.
+ */
+function accessProblem(info: Deno.FileInfo, path: string): string | null {
+  if (Deno.build.os === "windows") return null;
+  const uid = Deno.uid();
+  if (uid !== null && info.uid !== null && info.uid !== uid) {
+    return `it is owned by another user (uid ${info.uid}); run: chown ${uid} ${shellWord(path)}` +
+      `, or run as that user`;
+  }
+  const mode = info.mode;
+  if (mode !== null && (mode & OTHERS_BITS) !== 0) {
+    const what = (mode & OTHERS_READ_BITS) !== 0
+      ? "readable"
+      : (mode & OTHERS_WRITE_BITS) !== 0
+      ? "writable"
+      : "usable";
+    const octal = (mode & 0o777).toString(8).padStart(4, "0");
+    return `it is ${what} by others (mode ${octal}); run: chmod 600 ${shellWord(path)}`;
+  }
+  return null;
+}
+
+/** `path` as one word for sh, quoted only if it needs to be. */
+function shellWord(path: string): string {
+  return /^[A-Za-z0-9_\/.,:@%+=-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Up to `limit` bytes from the start of `file` (fewer if it ends first). */
+async function readAtMost(file: Deno.FsFile, limit: number): Promise<Uint8Array> {
+  const buffer = new Uint8Array(limit);
+  let filled = 0;
+  // Each pass reads what is there; the file's end or the limit ends it.
+  while (filled < limit) {
+    const count = await file.read(buffer.subarray(filled));
+    if (count === null) break;
+    filled += count;
+  }
+  return buffer.subarray(0, filled);
 }

@@ -1,7 +1,7 @@
 /**
  * Opens the AlphaNET client a command runs with: the relay from `--server`
  * (over TLS with `--tls`, trusting `--ca-cert`), the identity from
- * `--identity-file`. Long-running commands keep trying to
+ * `--identity-file` (else the default file; none with `--no-identity`). Long-running commands keep trying to
  * join a relay that is down, with the client's own reconnect backoff, so they
  * can start at boot before the relay does.
  *
@@ -11,10 +11,10 @@
 import { type AlphaNetClient, connect } from "../mod.ts";
 import { DEFAULT_CLIENT_OPTIONS } from "../client/options.ts";
 import { backoffDelay, isFatal } from "../client/reconnect.ts";
-import { type CommonOptions, formatHostPort } from "./args.ts";
+import { type CommonOptions, formatHostPort, type IdentitySource } from "./args.ts";
 import { oneLine } from "../flags/one_line.ts";
 import { RuntimeError, stateOf } from "./errors.ts";
-import { loadIdentity } from "./identity.ts";
+import { defaultIdentityPath, loadIdentity } from "./identity.ts";
 import type { EventLog } from "./log.ts";
 
 /** How a command wants its client. */
@@ -56,9 +56,7 @@ export async function openClient(
   common: CommonOptions,
   options: SessionOptions,
 ): Promise<AlphaNetClient | null> {
-  const identity = common.identityFile === null
-    ? undefined
-    : await loadIdentity(common.identityFile);
+  const identity = await identityOf(common.identity);
   const caCerts = common.caCertFile === null ? undefined : [await readCaCert(common.caCertFile)];
   const where = formatHostPort(common.server);
   const join = (): Promise<AlphaNetClient> =>
@@ -80,6 +78,22 @@ export async function openClient(
   }
   if (net !== null && options.reconnect) reportStates(net, options, where);
   return net;
+}
+
+/** The secret a command joins with; undefined with `--no-identity`. */
+async function identityOf(source: IdentitySource): Promise<Uint8Array | undefined> {
+  switch (source.kind) {
+    case "file":
+      return await loadIdentity(source.path);
+    case "default":
+      return await loadIdentity(defaultIdentityPath());
+    case "none":
+      return undefined;
+    default: {
+      const _never: never = source;
+      return _never;
+    }
+  }
 }
 
 /** Reads the `--ca-cert` file; RuntimeError (one line) if it cannot. */
