@@ -12,7 +12,7 @@
  * RuntimeError that says how to fix it, if it is not a regular file, is owned
  * by another user, can be read or written by others, or is damaged in any way.
  * On Windows, whose files carry no Unix mode or owner, only the format is
- * checked.
+ * checked; the owner is checked only with `--allow-sys=uid` (`Deno.uid()`).
  *
  * @module
  */
@@ -230,7 +230,7 @@ async function readIdentity(path: string): Promise<Uint8Array> {
  */
 function accessProblem(info: Deno.FileInfo, path: string): string | null {
   if (Deno.build.os === "windows") return null;
-  const uid = Deno.uid();
+  const uid = ownUid();
   if (uid !== null && info.uid !== null && info.uid !== uid) {
     return `it is owned by another user (uid ${info.uid}); run: chown ${uid} ${shellWord(path)}` +
       `, or run as that user`;
@@ -246,6 +246,18 @@ function accessProblem(info: Deno.FileInfo, path: string): string | null {
     return `it is ${what} by others (mode ${octal}); run: chmod 600 ${shellWord(path)}`;
   }
   return null;
+}
+
+/**
+ * This process's user id, or null where it cannot be known without asking:
+ * `Deno.uid()` needs `--allow-sys=uid`, and is not called without it (it would
+ * prompt, or throw). Without it the owner check is skipped; only a user who can
+ * read others' files (root) gets past the OS's own check to a file another
+ * user owns.
+ */
+function ownUid(): number | null {
+  const { state } = Deno.permissions.querySync({ name: "sys", kind: "uid" });
+  return state === "granted" ? Deno.uid() : null;
 }
 
 /** `path` as one word for sh, quoted only if it needs to be. */

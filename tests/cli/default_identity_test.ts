@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { assertOneLineError, relay, runCli } from "./_helpers.ts";
+import { runDeno } from "../_helpers/run_deno.ts";
+import { assertOneLineError, CLI, relay, runCli } from "./_helpers.ts";
 
 /** Where the command line keeps its default identity under `home` on this OS. */
 function defaultFile(home: string): { folders: string[]; file: string } {
@@ -125,4 +126,30 @@ Deno.test("cli: --help explains the default identity file and --no-identity", as
   assert.match(help.stdout, /give each long-running command\s+its own file/);
   assert.match(help.stdout, /--no-identity {10}join without an identity/);
   assert.match(help.stdout, /anyone behind the same NAT can take the\s+address/);
+});
+
+Deno.test({
+  name: "cli: the default identity file works with the cli task's permissions (no --allow-sys)",
+  ignore: !unix,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+    const server = await relay();
+    try {
+      const env = { HOME: `${dir}/home`, XDG_CONFIG_HOME: "" };
+      const permissions = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+      const run = () =>
+        runDeno(
+          ["run", ...permissions, CLI, "whoami", "--server", `127.0.0.1:${server.port}`],
+          { env, signal: AbortSignal.timeout(30_000) },
+        );
+      const first = await run();
+      assert.equal(first.code, 0, first.stderr);
+      const second = await run();
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(second.stdout, first.stdout);
+    } finally {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
