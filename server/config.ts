@@ -163,6 +163,11 @@ export interface RelayConfig {
   maxHandshakesPerIp: number;
   /** Status, connection and echo requests per second shared by all links of one source IP, bursts of twice that (RateLimited); 0 = no limit. @default {20000} */
   maxRequestsPerIp: number;
+  /**
+   * New addresses one source IP may register an hour, bursts of as many
+   * (RateLimited); a known identity reconnects freely; 0 = no limit. @default {60}
+   */
+  maxNewIdentitiesPerIp: number;
   /** Free the address of a client offline and unseen this long (ms); 0 = never. @default {0} */
   addressTtlMs: number;
 }
@@ -223,6 +228,7 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   maxLinksPerIp: 1024,
   maxHandshakesPerIp: 64,
   maxRequestsPerIp: 20_000,
+  maxNewIdentitiesPerIp: 60,
   addressTtlMs: 0,
 });
 
@@ -286,7 +292,14 @@ export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
       `Cannot start relay: frameTimeoutMs ${config.frameTimeoutMs} is not a positive number`,
     );
   }
-  for (const field of ["maxLinksPerIp", "maxHandshakesPerIp", "maxRequestsPerIp"] as const) {
+  for (
+    const field of [
+      "maxLinksPerIp",
+      "maxHandshakesPerIp",
+      "maxRequestsPerIp",
+      "maxNewIdentitiesPerIp",
+    ] as const
+  ) {
     if (!Number.isInteger(config[field]) || config[field] < 0) {
       throw new RangeError(`Cannot start relay: ${field} ${config[field]} is not a whole number`);
     }

@@ -136,6 +136,13 @@ const NUMERIC_FLAGS: readonly NumericFlag[] = [
     zeroMeansOff: true,
     help: "requests per second of all links of one source IP, bursts of 2x; 0 = no limit",
   },
+  {
+    flag: "max-new-identities-per-ip",
+    field: "maxNewIdentitiesPerIp",
+    unit: "count",
+    zeroMeansOff: true,
+    help: "new addresses one source IP may register an hour (RateLimited); 0 = no limit",
+  },
 ];
 
 function defaultText(entry: NumericFlag): string {

@@ -1,6 +1,6 @@
 /**
  * Join and leave, in one place for every carrier: the Hello checks, the
- * registry's address, the takeover of an older peer with the same key, the
+ * source IP's allowance of new addresses, the registry's address, the takeover of an older peer with the same key, the
  * attach to the router and the VirtualIP reply; then, as the peer closes,
  * the detach, the registry's offline mark and the log line that says why.
  *
@@ -17,6 +17,10 @@ import { RateLimitedLog } from "./log_limiter.ts";
 import type { Dispatch, Peer, PeerHost } from "./peer.ts";
 import { identityKey, PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
 import type { Router } from "./router.ts";
+import type { SourceLimits } from "./source_limits.ts";
+
+/** What membership asks of the per-IP limits: whether a source IP may register one more address. */
+export type NewIdentityAllowance = Pick<SourceLimits, "admitNewIdentity">;
 
 /** The relay's {@linkcode PeerHost}: admits peers into the router and lets them go. */
 export class Membership implements PeerHost {
@@ -26,21 +30,26 @@ export class Membership implements PeerHost {
   readonly #router: Router;
   /** Refusals a remote party can cause at will (a Hello flood) are logged within a budget. */
   readonly #refusals: RateLimitedLog;
+  readonly #newIdentities: NewIdentityAllowance | null;
 
   /**
    * Admits peers into `router` under the addresses `registry` gives them;
-   * logs refusals through `refusals` (by default a budget of its own over `log`).
+   * logs refusals through `refusals` (by default a budget of its own over `log`);
+   * a key new to the registry must fit its source IP's `newIdentities`
+   * allowance (null: no limit).
    */
   constructor(
     log: Logger,
     registry: Registry,
     router: Router,
     refusals: RateLimitedLog = new RateLimitedLog(log),
+    newIdentities: NewIdentityAllowance | null = null,
   ) {
     this.#log = log;
     this.#registry = registry;
     this.#router = router;
     this.#refusals = refusals;
+    this.#newIdentities = newIdentities;
   }
 
   /**
@@ -107,6 +116,14 @@ export class Membership implements PeerHost {
   #assign(peer: Peer, key: RegistryKey): boolean {
     try {
       const known = this.#registry.lookup(key);
+      if (known === null && this.#newIdentities !== null) {
+        // Refused before the registry is written: a refusal costs one indexed read.
+        const refusal = this.#newIdentities.admitNewIdentity(peer.realIp, performance.now());
+        if (refusal !== null) {
+          void peer.close(Reason.RateLimited, refusal);
+          return false;
+        }
+      }
       peer.address = this.#registry.assign(key, Date.now(), { online: true });
       if (known === null) {
         this.#log.log("info", "assign", {

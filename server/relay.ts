@@ -126,7 +126,7 @@ export class Relay implements AsyncDisposable {
     this.#context = {
       config,
       log,
-      host: new Membership(log, registry, this.#router, this.#refusalLog),
+      host: new Membership(log, registry, this.#router, this.#refusalLog, this.#sources),
       joined: (session) => {
         if (this.#handshaking.delete(session)) this.#sources.handshakeDone(session.source);
       },

@@ -1,7 +1,8 @@
 /**
  * Per source IP limits: how many links one IP may hold, how many of them may
- * still be in the handshake, and one request rate shared by all its links,
- * so opening more links buys an address no more of the relay.
+ * still be in the handshake, one request rate shared by all its links, so
+ * opening more links buys an address no more of the relay, and how many new
+ * addresses it may register an hour, so one IP cannot drain the pool.
  *
  * @module
  */
@@ -12,11 +13,22 @@ import { TokenBucket } from "./token_bucket.ts";
 /** The limits, as the relay's config states them (0 = no limit). */
 export type SourceLimitsConfig = Pick<
   RelayConfig,
-  "maxLinksPerIp" | "maxHandshakesPerIp" | "maxRequestsPerIp"
+  "maxLinksPerIp" | "maxHandshakesPerIp" | "maxRequestsPerIp" | "maxNewIdentitiesPerIp"
 >;
 
 /** The per-IP request bucket holds this many seconds of its rate, as the per-client one does. */
 const REQUEST_BURST_SECONDS = 2;
+
+const MS_PER_HOUR = 3_600_000;
+
+/**
+ * Source IPs without a link whose registration allowance is still refilling,
+ * at most this many (about 150 bytes each); past it the least recently used
+ * is forgotten. The allowance must outlive the IP's links, or reconnecting
+ * would reset it; a forgotten one was pushed out by this many other IPs
+ * registering, each of which had an allowance of its own anyway.
+ */
+export const MAX_REMEMBERED_REGISTRATION_SOURCES = 4096;
 
 /** What one source IP holds of the relay; its links keep a reference, so no lookup per request. */
 export class SourceShare {
@@ -32,6 +44,11 @@ export class SourceShare {
   handshakes = 0;
   /** Created on first use: most sources never send a request. */
   #requests: TokenBucket | null = null;
+  /**
+   * New addresses this IP may still register, owned by SourceLimits: created
+   * on its first registration, kept beyond the IP's last link until full.
+   */
+  registrations: TokenBucket | null = null;
 
   /** An empty share of `ip`, whose links may make `requestRate` requests a second together (0 = any). */
   constructor(ip: string, requestRate: number) {
@@ -55,6 +72,11 @@ export class SourceShare {
 export class SourceLimits {
   readonly #config: SourceLimitsConfig;
   readonly #byIp = new Map<string, SourceShare>();
+  /**
+   * Registration allowances of IPs without links that are not yet full,
+   * least recently used first (a Map keeps insertion order).
+   */
+  readonly #remembered = new Map<string, TokenBucket>();
 
   /** No links yet. */
   constructor(config: SourceLimitsConfig) {
@@ -82,7 +104,10 @@ export class SourceLimits {
       }
     }
     const admitted = share ?? new SourceShare(ip, maxRequestsPerIp);
-    if (share === undefined) this.#byIp.set(ip, admitted);
+    if (share === undefined) {
+      this.#byIp.set(ip, admitted);
+      admitted.registrations = this.#recall(ip);
+    }
     admitted.links++;
     admitted.handshakes++;
     return admitted;
@@ -94,9 +119,56 @@ export class SourceLimits {
   }
 
   /** One of the share's links ended; `handshaking` if it never completed its handshake. */
-  release(share: SourceShare, handshaking: boolean): void {
+  release(share: SourceShare, handshaking: boolean, now: number = performance.now()): void {
     if (handshaking) share.handshakes--;
     share.links--;
-    if (share.links === 0) this.#byIp.delete(share.ip);
+    if (share.links === 0) {
+      this.#byIp.delete(share.ip);
+      // A full allowance is what a fresh one would be: only a spent one must be remembered.
+      if (share.registrations !== null && !share.registrations.full(now)) {
+        this.#remember(share.ip, share.registrations);
+      }
+    }
+  }
+
+  /** Source IPs without links whose spent registration allowance is remembered. */
+  get rememberedSize(): number {
+    return this.#remembered.size;
+  }
+
+  /**
+   * Takes one of `ip`'s new-address registrations for the hour; or, over the
+   * limit, takes nothing and returns why not. Called only for a key the
+   * registry does not know yet: known identities reconnect freely.
+   */
+  admitNewIdentity(ip: string, now: number): string | null {
+    const limit = this.#config.maxNewIdentitiesPerIp;
+    if (limit === 0) return null;
+    const share = this.#byIp.get(ip);
+    let bucket = share?.registrations ?? null;
+    if (bucket === null) {
+      bucket = this.#recall(ip) ?? new TokenBucket(limit / (MS_PER_HOUR / 1000), limit, now);
+      // An IP the carrier did not count as linked (not the relay's sessions) is remembered at once.
+      if (share === undefined) this.#remember(ip, bucket);
+      else share.registrations = bucket;
+    }
+    if (bucket.tryTake(now)) return null;
+    return `Cannot join: this source IP registered ${limit} new addresses in the last hour, as many as the relay allows`;
+  }
+
+  /** Takes `ip`'s remembered allowance back, if there is one. */
+  #recall(ip: string): TokenBucket | null {
+    const bucket = this.#remembered.get(ip);
+    if (bucket === undefined) return null;
+    this.#remembered.delete(ip);
+    return bucket;
+  }
+
+  #remember(ip: string, bucket: TokenBucket): void {
+    this.#remembered.delete(ip);
+    this.#remembered.set(ip, bucket);
+    if (this.#remembered.size > MAX_REMEMBERED_REGISTRATION_SOURCES) {
+      this.#remembered.delete(this.#remembered.keys().next().value!);
+    }
   }
 }

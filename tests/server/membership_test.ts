@@ -5,8 +5,10 @@ import { Reason } from "../../protocol/reason.ts";
 import type { HelloPacket } from "../../protocol/packets.ts";
 import { AddressPool } from "../../server/address_pool.ts";
 import { Logger } from "../../server/log.ts";
+import { RateLimitedLog } from "../../server/log_limiter.ts";
 import { Membership } from "../../server/membership.ts";
 import { Registry } from "../../server/registry.ts";
+import { SourceLimits } from "../../server/source_limits.ts";
 import { FakePeer } from "./_fake_peer.ts";
 import { only, testRouter } from "./_router_fixture.ts";
 
@@ -92,6 +94,77 @@ Deno.test("Membership lets a peer that never joined leave without touching the r
   try {
     members.leave(new FakePeer(), Reason.HelloTimeout, "no Hello within 10 ms");
     assert.equal(router.onlineCount, 0);
+  } finally {
+    registry.close();
+  }
+});
+
+/** A Hello with the identity secret `name`, padded to the 16 bytes an identity needs. */
+function helloAs(name: string): HelloPacket {
+  return { ...HELLO, identity: new TextEncoder().encode(name.padEnd(16, ".")) };
+}
+
+/** A membership whose source IPs may each register `perHour` new addresses an hour. */
+function limitedCore(perHour: number): {
+  members: Membership;
+  registry: Registry;
+  sources: SourceLimits;
+} {
+  const registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/24"));
+  const sources = new SourceLimits({
+    maxLinksPerIp: 0,
+    maxHandshakesPerIp: 0,
+    maxRequestsPerIp: 0,
+    maxNewIdentitiesPerIp: perHour,
+  });
+  const log = new Logger("silent");
+  const members = new Membership(
+    log,
+    registry,
+    testRouter(),
+    new RateLimitedLog(log),
+    sources,
+  );
+  return { members, registry, sources };
+}
+
+Deno.test("Membership refuses a source IP's new address over its hourly allowance, before the registry (RateLimited)", () => {
+  const { members, registry } = limitedCore(3);
+  try {
+    for (const name of ["a", "b", "c"]) {
+      assert.ok(members.join(new FakePeer(0, "192.0.2.7"), helloAs(name)), name);
+    }
+    assert.equal(registry.list().length, 3);
+    const fourth = new FakePeer(0, "192.0.2.7");
+    assert.equal(members.join(fourth, helloAs("d")), null);
+    assert.equal(fourth.closedWith?.reason, Reason.RateLimited);
+    assert.equal(
+      fourth.closedWith?.message,
+      "Cannot join: this source IP registered 3 new addresses in the last hour, as many as the relay allows",
+    );
+    assert.deepEqual(fourth.take(), []);
+    assert.equal(registry.list().length, 3, "a refused join writes nothing");
+    // An IP-keyed client from the same source is a new key too.
+    const ipKeyed = new FakePeer(0, "192.0.2.7");
+    assert.equal(members.join(ipKeyed, HELLO), null);
+    assert.equal(ipKeyed.closedWith?.reason, Reason.RateLimited);
+    assert.equal(registry.list().length, 3);
+  } finally {
+    registry.close();
+  }
+});
+
+Deno.test("Membership lets a known key rejoin, and another source IP register, past one IP's allowance", () => {
+  const { members, registry } = limitedCore(1);
+  try {
+    const first = new FakePeer(0, "192.0.2.7");
+    assert.ok(members.join(first, helloAs("a")));
+    assert.equal(members.join(new FakePeer(0, "192.0.2.7"), helloAs("b")), null);
+    const again = new FakePeer(0, "192.0.2.7");
+    assert.ok(members.join(again, helloAs("a")));
+    assert.equal(again.address, first.address);
+    assert.ok(members.join(new FakePeer(0, "192.0.2.8"), helloAs("b")));
+    assert.equal(registry.list().length, 2);
   } finally {
     registry.close();
   }
