@@ -21,10 +21,22 @@ export const BULK_MS = 30_000;
 /** TEST-NET-3: never in the relay's pool, so never online. */
 export const OFFLINE_VIP = "203.0.113.9";
 
+/**
+ * The config folder every CLI under test sees, so a command run without
+ * --identity-file writes its default identity here, never into the real home.
+ */
+const CONFIG_HOME = Deno.makeTempDirSync({ prefix: "alphanet_cli_config_" });
+globalThis.addEventListener("unload", () => Deno.removeSync(CONFIG_HOME, { recursive: true }));
+
+/** The environment of a CLI under test: `env` over the isolated config folder. */
+function cliEnv(env: Record<string, string> = {}): Record<string, string> {
+  return { XDG_CONFIG_HOME: CONFIG_HOME, ...env };
+}
+
 /** Runs `cli.ts args` to the end with no stdin. */
 export async function runCli(args: string[], env: Record<string, string> = {}): Promise<DenoRun> {
   return await withTimeout(
-    runDeno(["run", "-A", CLI, ...args], { env }),
+    runDeno(["run", "-A", CLI, ...args], { env: cliEnv(env) }),
     BULK_MS,
     `cli.ts ${args.join(" ")}`,
   );
@@ -42,6 +54,7 @@ export class CliProcess {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
+      env: cliEnv(),
     }).spawn();
     this.stdout = new Lines(this.child.stdout);
     this.stderr = new Response(this.child.stderr).text();
@@ -114,6 +127,7 @@ function startCli(args: string[], stdin: "null" | "piped"): Deno.ChildProcess {
     stdin,
     stdout: "piped",
     stderr: "piped",
+    env: cliEnv(),
   }).spawn();
 }
 
