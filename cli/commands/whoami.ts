@@ -19,10 +19,10 @@ import { openClient } from "../session.ts";
 const USAGE = `Usage: alphanet whoami [--json] [flags]
 
 Joins the relay and prints this client's permanent virtual IP. With the same
---identity-file it prints the same address every time. Joining takes the
-address over from any running client with the same identity (or, without an
-identity, the same real IP), so use another identity file than your long-running
-commands.
+identity (--identity-file, or the default file) it prints the same address
+every time. Joining takes the address over from any running client with the
+same identity (with --no-identity, the same real IP), ending that client with
+Replaced: give your long-running commands identity files of their own.
 
 Flags:
   --json                 print one JSON object: {"virtualIp": "83.12.4.200",
