@@ -167,10 +167,13 @@ export function relayArgs(denoFlags: string[] = [], relayFlags: string[] = []): 
     ":memory:",
     "--log-level",
     "warn",
-    // Every bench client comes from 127.0.0.1: row 5 holds 10,000 links, 200 in their handshake.
+    // Every bench client comes from 127.0.0.1: row 5 holds 10,000 links, 200 in their handshake,
+    // and the join rows register thousands of new identities.
     "--max-links-per-ip",
     "0",
     "--max-handshakes-per-ip",
+    "0",
+    "--max-new-identities-per-ip",
     "0",
     ...relayFlags,
   ];
