@@ -316,6 +316,9 @@ Deno.test("a relay fuzzed by 20 raw clients answers every link with packets or a
     "0.2",
     "--peer-timeout",
     "1",
+    // Every fuzz round joins with a new identity from 127.0.0.1.
+    "--max-new-identities-per-ip",
+    "0",
   ]);
   let pair: EchoPair | undefined;
   const drains = new Set<Promise<unknown>>();
