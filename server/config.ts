@@ -126,6 +126,12 @@ export interface RelayConfig {
   logLevel: LogLevel;
   /** Log line format. @default {"text"} */
   logFormat: LogFormat;
+  /**
+   * Whether a client without an identity may join, keyed by its real IP.
+   * Anyone behind the same NAT can take such an address; `false` refuses
+   * those clients with `InvalidIdentity`. @default {true}
+   */
+  ipIdentities: boolean;
   /** A TCP connection that sends no Hello this long is closed. @default {10000} */
   helloTimeoutMs: number;
   /** The relay pings a client it has not heard from this long. @default {15000} */
@@ -211,6 +217,7 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   vipRange: null,
   logLevel: "info",
   logFormat: "text",
+  ipIdentities: true,
   helloTimeoutMs: 10_000,
   keepaliveMs: 15_000,
   peerTimeoutMs: 45_000,

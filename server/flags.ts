@@ -173,6 +173,10 @@ ${
       `text | json: one line per event (default ${DEFAULT_RELAY_CONFIG.logFormat})`,
     ],
     [
+      "--ip-identities on|off",
+      "let clients without an identity join, keyed by real IP (default on)",
+    ],
+    [
       "--address-ttl DURATION",
       "free an address offline this long, e.g. 90d or 12h; 0 = never (default 0)",
     ],
@@ -218,6 +222,7 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
       "vip-range": { type: "string" },
       "log-level": { type: "string" },
       "log-format": { type: "string" },
+      "ip-identities": { type: "string" },
       "address-ttl": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
@@ -249,6 +254,10 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
   if (values["log-format"] !== undefined) {
     options.logFormat = parseChoice("log-format", values["log-format"] as string, LOG_FORMATS);
   }
+  if (values["ip-identities"] !== undefined) {
+    const choice = parseChoice("ip-identities", values["ip-identities"] as string, ON_OFF);
+    options.ipIdentities = choice === "on";
+  }
   if (values["address-ttl"] !== undefined) {
     const text = values["address-ttl"] as string;
     const ms = parseDuration(text);
@@ -275,6 +284,9 @@ function parseTlsFiles(values: Record<string, string | boolean | undefined>): Tl
 }
 
 /** `text` if it is one of `choices`; else a UsageError naming the flag and the choices. */
+/** The values of an on/off flag. */
+const ON_OFF = ["on", "off"] as const;
+
 function parseChoice<T extends string>(flag: string, text: string, choices: readonly T[]): T {
   if (!(choices as readonly string[]).includes(text)) {
     throw new UsageError(`bad --${flag} "${text}": expected one of ${choices.join(", ")}`);

@@ -22,6 +22,19 @@ import type { SourceLimits } from "./source_limits.ts";
 /** What membership asks of the per-IP limits: whether a source IP may register one more address. */
 export type NewIdentityAllowance = Pick<SourceLimits, "admitNewIdentity">;
 
+/** How a {@linkcode Membership} admits peers, beyond the registry and the router it fills. */
+export interface MembershipOptions {
+  /** Where refusals a remote party can cause at will are logged. @default {a budget of its own over the log} */
+  readonly refusals?: RateLimitedLog;
+  /** A key new to the registry must fit its source IP's allowance; null: no limit. @default {null} */
+  readonly newIdentities?: NewIdentityAllowance | null;
+  /**
+   * Whether a client without an identity may join, keyed by its real IP
+   * (anyone behind the same NAT can then take its address). @default {true}
+   */
+  readonly ipIdentities?: boolean;
+}
+
 /** The relay's {@linkcode PeerHost}: admits peers into the router and lets them go. */
 export class Membership implements PeerHost {
   // Static after construction; the registry and the router are the relay's.
@@ -31,25 +44,16 @@ export class Membership implements PeerHost {
   /** Refusals a remote party can cause at will (a Hello flood) are logged within a budget. */
   readonly #refusals: RateLimitedLog;
   readonly #newIdentities: NewIdentityAllowance | null;
+  readonly #ipIdentities: boolean;
 
-  /**
-   * Admits peers into `router` under the addresses `registry` gives them;
-   * logs refusals through `refusals` (by default a budget of its own over `log`);
-   * a key new to the registry must fit its source IP's `newIdentities`
-   * allowance (null: no limit).
-   */
-  constructor(
-    log: Logger,
-    registry: Registry,
-    router: Router,
-    refusals: RateLimitedLog = new RateLimitedLog(log),
-    newIdentities: NewIdentityAllowance | null = null,
-  ) {
+  /** Admits peers into `router` under the addresses `registry` gives them, as `options` say. */
+  constructor(log: Logger, registry: Registry, router: Router, options: MembershipOptions = {}) {
     this.#log = log;
     this.#registry = registry;
     this.#router = router;
-    this.#refusals = refusals;
-    this.#newIdentities = newIdentities;
+    this.#refusals = options.refusals ?? new RateLimitedLog(log);
+    this.#newIdentities = options.newIdentities ?? null;
+    this.#ipIdentities = options.ipIdentities ?? true;
   }
 
   /**
@@ -62,6 +66,14 @@ export class Membership implements PeerHost {
       void peer.close(
         Reason.UnsupportedVersion,
         `Cannot join: protocol version ${hello.version} is not supported, this relay speaks ${PROTOCOL_VERSION}`,
+      );
+      return null;
+    }
+    if (!hello.identity && !this.#ipIdentities) {
+      // Checked before the registry: a refused join writes nothing.
+      void peer.close(
+        Reason.InvalidIdentity,
+        "Cannot join: this relay requires an identity (it does not key clients by their IP)",
       );
       return null;
     }

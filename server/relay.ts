@@ -126,7 +126,11 @@ export class Relay implements AsyncDisposable {
     this.#context = {
       config,
       log,
-      host: new Membership(log, registry, this.#router, this.#refusalLog, this.#sources),
+      host: new Membership(log, registry, this.#router, {
+        refusals: this.#refusalLog,
+        newIdentities: this.#sources,
+        ipIdentities: config.ipIdentities,
+      }),
       joined: (session) => {
         if (this.#handshaking.delete(session)) this.#sources.handshakeDone(session.source);
       },

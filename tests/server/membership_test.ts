@@ -118,13 +118,10 @@ function limitedCore(perHour: number): {
     maxNewIdentitiesPerIp: perHour,
   });
   const log = new Logger("silent");
-  const members = new Membership(
-    log,
-    registry,
-    testRouter(),
-    new RateLimitedLog(log),
-    sources,
-  );
+  const members = new Membership(log, registry, testRouter(), {
+    refusals: new RateLimitedLog(log),
+    newIdentities: sources,
+  });
   return { members, registry, sources };
 }
 
@@ -165,6 +162,25 @@ Deno.test("Membership lets a known key rejoin, and another source IP register, p
     assert.equal(again.address, first.address);
     assert.ok(members.join(new FakePeer(0, "192.0.2.8"), helloAs("b")));
     assert.equal(registry.list().length, 2);
+  } finally {
+    registry.close();
+  }
+});
+
+Deno.test("Membership with ipIdentities off refuses a client without identity (InvalidIdentity), writing nothing", () => {
+  const registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/29"));
+  const router = testRouter();
+  const members = new Membership(new Logger("silent"), registry, router, { ipIdentities: false });
+  try {
+    const anonymous = new FakePeer(0, "192.0.2.7");
+    assert.equal(members.join(anonymous, HELLO), null);
+    assert.equal(anonymous.closedWith?.reason, Reason.InvalidIdentity);
+    assert.match(anonymous.closedWith?.message ?? "", /requires an identity/);
+    assert.deepEqual(registry.list(), [], "nothing registered");
+    const keyed = new FakePeer(0, "192.0.2.7");
+    const identity = new TextEncoder().encode("an-identity-of-16-bytes-or-more");
+    assert.ok(members.join(keyed, { ...HELLO, identity }), "a client with an identity still joins");
+    assert.equal(registry.list().length, 1);
   } finally {
     registry.close();
   }
