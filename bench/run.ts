@@ -497,6 +497,21 @@ async function main(): Promise<void> {
       },
   );
   rows.push(tlsRow);
+  // Row 9 reads row 5's joins: today's figure, for the signed-identity handshake to be weighed against.
+  rows.push({
+    id: 9,
+    scenario: "Joins: 10,000 clients with identities, 200 in flight",
+    unit: "joins/s",
+    alphanet: 10_000 / i2.seconds,
+    direct: 10_000 / i0.seconds,
+    proxy: null,
+    ratio: null,
+    target: "report only",
+    pass: true,
+    notes: "AlphaNET: TCP connect + Hello + registry assignment + VirtualIP; " +
+      "direct: TCP connects to a plain Deno server (row 5's runs)",
+    shown: { alphanet: String(Math.round(10_000 / i2.seconds)) },
+  });
   const profile = flags.profile ? (log("profile"), await profileRelay()) : [];
   const meta = {
     date: new Date().toISOString(),
