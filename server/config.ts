@@ -118,6 +118,13 @@ export interface RelayConfig {
    * then connect with `tls: true`); null for plain TCP. @default {null}
    */
   tls: RelayTls | null;
+  /**
+   * Whether the relay logs any promise rejection nobody handled, in the whole
+   * process, and keeps running instead of letting Deno end the process. For
+   * a process that is only a relay (`server.ts` turns it on); an application
+   * that embeds a relay keeps its own handling. @default {false}
+   */
+  guardRejections: boolean;
   /** SQLite file of the registry, or ":memory:". @default {"./alphanet.db"} */
   db: string;
   /** CIDR the virtual IPs are drawn from; null for all public unicast IPv4. @default {null} */
@@ -213,6 +220,7 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   hostname: "0.0.0.0",
   port: DEFAULT_RELAY_PORT,
   tls: null,
+  guardRejections: false,
   db: "./alphanet.db",
   vipRange: null,
   logLevel: "info",

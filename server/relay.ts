@@ -101,7 +101,7 @@ export class Relay implements AsyncDisposable {
   /**
    * The last line of defence: a rejection nobody handled is a relay bug, and
    * one bug must cost a log line, not every client's link. Installed while
-   * the relay runs.
+   * the relay runs, when `guardRejections` asks for it.
    */
   readonly #onUnhandledRejection = (event: PromiseRejectionEvent): void => {
     event.preventDefault();
@@ -139,7 +139,9 @@ export class Relay implements AsyncDisposable {
         this.#sources.release(session.source, this.#handshaking.delete(session));
       },
     };
-    globalThis.addEventListener("unhandledrejection", this.#onUnhandledRejection);
+    if (config.guardRejections) {
+      globalThis.addEventListener("unhandledrejection", this.#onUnhandledRejection);
+    }
     this.#sweepTimer = setInterval(() => this.#sweep(), sweepInterval(config));
     this.#acceptLoop = this.#accept();
   }

@@ -83,11 +83,11 @@ Deno.test("an owner whose ids reach 2^32 − 1 is closed with Internal; its requ
   }
 });
 
-Deno.test("a rejection nobody handles is logged by the relay, which keeps serving", async () => {
+Deno.test("a relay with guardRejections logs a rejection nobody handles, and keeps serving", async () => {
   const lines: string[] = [];
   const originalError = console.error;
   console.error = (...args: unknown[]) => void lines.push(args.join(" "));
-  const relay = await startRelay({ db: ":memory:", logLevel: "error" });
+  const relay = await startRelay({ db: ":memory:", logLevel: "error", guardRejections: true });
   try {
     void Promise.reject(new Error("a bug somewhere in the relay"));
     await waitUntil(
