@@ -116,8 +116,10 @@ export class Responder {
       listener.enqueue(conn);
     };
     if (!listener.filter) return accept();
+    // A filter that throws or rejects denies; so does an accept that fails after it.
     Promise.resolve()
       .then(() => listener.filter!(remote))
-      .then((ok) => ok === true ? accept() : deny(), () => deny());
+      .then((ok) => ok === true ? accept() : deny())
+      .catch(() => deny());
   }
 }
