@@ -161,6 +161,14 @@ export interface RelayConfig {
   maxPendingPerClient: number;
   /** Virtual connections one client may have open. @default {4096} */
   maxConnectionsPerClient: number;
+  /**
+   * Data the relay holds for one receiving client: credit given to senders
+   * into it plus data queued to it. Senders get less credit (never under
+   * 16 KiB per connection) instead of the relay queueing more. @default {67108864}
+   */
+  maxBufferedBytesPerClient: number;
+  /** Data the relay holds for all clients together, counted as per client. @default {1073741824} */
+  maxBufferedBytes: number;
   /** Control bytes (beyond data within credit) queued to a client before it counts as a slow consumer. @default {1048576} */
   maxQueuedControlBytes: number;
   /** Kernel accept backlog; the default 511 drops connect bursts. @default {4096} */
@@ -237,6 +245,8 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   requestTimeoutMs: 10_000,
   maxPendingPerClient: 256,
   maxConnectionsPerClient: 4096,
+  maxBufferedBytesPerClient: 64 * 1024 * 1024,
+  maxBufferedBytes: 1024 * 1024 * 1024,
   maxQueuedControlBytes: 1024 * 1024,
   tcpBacklog: 4096,
   frameTimeoutMs: 10_000,
@@ -289,6 +299,8 @@ export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
     "maxConnectionsPerClient",
     "maxQueuedControlBytes",
     "tcpBacklog",
+    "maxBufferedBytesPerClient",
+    "maxBufferedBytes",
   ];
   for (const field of positive) {
     const value = config[field];

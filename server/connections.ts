@@ -9,6 +9,7 @@
  */
 
 import { PacketType } from "../protocol/packet_type.ts";
+import type { Inbox } from "./buffer_budget.ts";
 import type { Peer } from "./peer.ts";
 
 /**
@@ -30,8 +31,15 @@ export class ConnectionEnd {
   state: EndState = "open";
   /** When this end last sent data (performance.now() ms); only kept with an idle time-out. */
   activeAt = 0;
-  /** Credit the other end granted that the relay holds back while its link is congested. */
+  /**
+   * Credit the other end allowed that the relay has not given yet: held while
+   * its link is congested, or while its buffer budget is spent.
+   */
   heldCredit = 0;
+  /** Where this end's data stands in the other end's queue: its inbox's `queued` after it. */
+  mark = 0;
+  /** What the relay holds for this end's own client; set when the connection opens. */
+  inbox!: Inbox;
   /** The other side; set by {@linkcode pairEnds} right after both ends exist. */
   other!: ConnectionEnd;
 

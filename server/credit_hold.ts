@@ -17,6 +17,13 @@ export type CongestibleLink = Pick<Peer, "congested" | "room">;
 export class CreditHold {
   // Owned by the data plane.
   readonly #held = new Map<CongestibleLink, Set<ConnectionEnd>>();
+  /** Moves an end's held credit on once its receiver has room. */
+  readonly #resume: (sender: ConnectionEnd) => void;
+
+  /** A hold that passes on, by default, all that was held; `resume` may pass on less. */
+  constructor(resume: (sender: ConnectionEnd) => void = grantHeld) {
+    this.#resume = resume;
+  }
 
   /**
    * Keeps credit `receiver` granted to `sender` until the receiver's queue
@@ -38,10 +45,12 @@ export class CreditHold {
   #release(receiver: CongestibleLink): void {
     const senders = this.#held.get(receiver);
     this.#held.delete(receiver);
-    for (const sender of senders ?? []) {
-      const increment = sender.heldCredit;
-      sender.heldCredit = 0;
-      if (increment > 0 && sender.state !== "closed") grantCredit(sender, increment);
-    }
+    for (const sender of senders ?? []) this.#resume(sender);
   }
+}
+
+function grantHeld(sender: ConnectionEnd): void {
+  const increment = sender.heldCredit;
+  sender.heldCredit = 0;
+  if (increment > 0 && sender.state !== "closed") grantCredit(sender, increment);
 }

@@ -1,7 +1,8 @@
 /**
  * The data plane of ActiveSockets: data within credit, credit grants (with
- * the congestion hold), shutdowns and closes of accepted connections, the
- * idle-connection sweep, and the closing of a leaving peer's ends.
+ * the congestion hold and the buffer budget), shutdowns and closes of
+ * accepted connections, the idle-connection sweep, and the closing of a
+ * leaving peer's ends.
  *
  * @module
  */
@@ -17,7 +18,8 @@ import type {
   WindowUpdatePacket,
 } from "../protocol/packets.ts";
 import type { RelayConfig } from "./config.ts";
-import { type ConnectionEnd, grantCredit, pairEnds } from "./connections.ts";
+import { BufferBudget } from "./buffer_budget.ts";
+import { type ConnectionEnd, pairEnds } from "./connections.ts";
 import { CreditHold } from "./credit_hold.ts";
 import type { PeerBook } from "./peer_book.ts";
 import type { RoutingTable } from "./routing_table.ts";
@@ -36,26 +38,54 @@ export class DataPlane {
   readonly #table: RoutingTable;
 
   // Owned by the router's dispatch.
-  readonly #hold = new CreditHold();
+  /** What the relay holds for data, per receiver and in all, against the operator's ceilings. */
+  readonly budget: BufferBudget;
+  readonly #hold: CreditHold;
 
   /** A data plane with no connections. */
-  constructor(config: Pick<RelayConfig, "socketIdleTimeoutMs">, table: RoutingTable) {
+  constructor(
+    config: Pick<
+      RelayConfig,
+      "socketIdleTimeoutMs" | "maxBufferedBytes" | "maxBufferedBytesPerClient"
+    >,
+    table: RoutingTable,
+  ) {
     this.#socketIdleTimeoutMs = config.socketIdleTimeoutMs;
     this.#trackActivity = config.socketIdleTimeoutMs > 0;
     this.#table = table;
+    this.budget = new BufferBudget(config.maxBufferedBytesPerClient, config.maxBufferedBytes);
+    this.#hold = new CreditHold((sender) => this.budget.resume(sender));
   }
 
-  /** Makes two new ends one active connection in their peers' books, both active now. */
-  open(a: ConnectionEnd, b: ConnectionEnd): void {
+  /**
+   * Makes two new ends one active connection in their peers' books, both
+   * active now. Each gets what fits of the other's window as credit, the
+   * rest held until room appears. `aCredit` is what `a` was given already
+   * and counted in `b`'s inbox: the owner's credit, told in the request.
+   * Returns the credit `b` was given.
+   */
+  open(a: ConnectionEnd, b: ConnectionEnd, aCredit?: number): number {
     pairEnds(a, b);
+    a.inbox = this.budget.inboxOf(a.peer);
+    b.inbox = this.budget.inboxOf(b.peer);
+    a.credit = aCredit ?? this.budget.take(b.inbox, b.receiveWindow);
+    b.credit = this.budget.take(a.inbox, a.receiveWindow);
     this.#table.bookOf(a.peer)?.addEnd(a);
     this.#table.bookOf(b.peer)?.addEnd(b);
     if (this.#trackActivity) a.activeAt = b.activeAt = performance.now();
+    // The rest of each announced window is owed: it moves on as the receiver's queue drains.
+    for (const [end, window] of [[a, b.receiveWindow], [b, a.receiveWindow]] as const) {
+      end.heldCredit = window - end.credit;
+      this.budget.resume(end);
+    }
+    return b.credit;
   }
 
   /** Closes every connection of a leaving peer; the other ends get SocketClosed. */
   detach(book: PeerBook, reason: Reason): void {
     const otherReason = reason === Reason.Shutdown ? Reason.Shutdown : Reason.PeerDisconnected;
+    // First: what the leaver's own inbox held is out of the total, and nothing is released into it.
+    this.budget.close(book.peer);
     for (const end of [...book.ends.values()]) {
       if (this.#unlink(book, end) && end.other.peer !== book.peer) {
         end.other.peer.send({
@@ -101,13 +131,17 @@ export class DataPlane {
       );
     }
     if (this.#trackActivity) end.activeAt = performance.now();
-    end.credit -= packet.payload.length;
-    if (end.credit < 0) {
+    const length = packet.payload.length;
+    if (length > end.credit) {
       throw new ProtocolError(
-        `Cannot forward data: connection ${end.id} sent ${-end.credit} bytes beyond its credit`,
+        `Cannot forward data: connection ${end.id} sent ${
+          length - end.credit
+        } bytes beyond its credit`,
         Reason.FlowControl,
       );
     }
+    end.credit -= length;
+    this.budget.sent(end, length);
     end.other.peer.sendData(end.other.id, packet.payload);
   }
 
@@ -124,7 +158,7 @@ export class DataPlane {
       );
     }
     if (book.peer.congested) this.#hold.hold(book.peer, sender, packet.increment);
-    else grantCredit(sender, packet.increment);
+    else this.budget.grant(sender, packet.increment);
   }
 
   /** Passes on a half-close, once per end. */
@@ -153,6 +187,8 @@ export class DataPlane {
   #unlink(book: PeerBook, end: ConnectionEnd): boolean {
     if (end.state === "closed") return false;
     end.state = end.other.state = "closed";
+    this.budget.forget(end);
+    this.budget.forget(end.other);
     book.removeEnd(end);
     this.#table.bookOf(end.other.peer)?.removeEnd(end.other);
     return true;

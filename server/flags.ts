@@ -102,6 +102,20 @@ const NUMERIC_FLAGS: readonly NumericFlag[] = [
     help: "requests a client may send at once above the rate",
   },
   {
+    flag: "max-buffered-bytes",
+    field: "maxBufferedBytes",
+    unit: "count",
+    zeroMeansOff: false,
+    help: "bytes of data the relay holds for all clients; senders slow down beyond",
+  },
+  {
+    flag: "max-buffered-bytes-per-client",
+    field: "maxBufferedBytesPerClient",
+    unit: "count",
+    zeroMeansOff: false,
+    help: "bytes of data the relay holds for one receiving client",
+  },
+  {
     flag: "max-bytes-per-sec",
     field: "maxBytesPerSec",
     unit: "count",

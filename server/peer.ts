@@ -47,6 +47,12 @@ export interface Peer {
   /** Undefined unless congested, else resolves once the queue is back down: held credit moves on. */
   room(): Promise<void> | undefined;
   /**
+   * Set by the relay while it counts what it holds for this client: the
+   * carrier calls it after each write with the bytes of data frames the write
+   * took out of its queue, so held credit can move on (see `BufferBudget`).
+   */
+  dataWritten?: (bytes: number) => void;
+  /**
    * Takes one token of the client's request rate; false when it is over it.
    * The carrier keeps the bucket because the rate is per link, and the relay's
    * clock (`now`, performance.now() ms) is passed in so admission reads it once.

@@ -21,12 +21,13 @@ import type {
 } from "../protocol/packets.ts";
 import type { RelayConfig } from "./config.ts";
 import { ConnectionEnd } from "./connections.ts";
+import type { Inbox } from "./buffer_budget.ts";
 import type { DataPlane } from "./data_plane.ts";
 import type { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
 import type { Peer } from "./peer.ts";
 import type { PeerBook } from "./peer_book.ts";
-import { sendRequestFailed } from "./pending_request.ts";
+import { type PendingRequest, sendRequestFailed } from "./pending_request.ts";
 import { PendingRequests } from "./pending_requests.ts";
 import type { RoutingTable } from "./routing_table.ts";
 
@@ -37,6 +38,12 @@ export type RequestConfig = Pick<
 >;
 
 const NO_CONNECTION = { ownerConnectionId: 0, requesterPort: 0, requesterWindow: 0 } as const;
+
+/** Credit a pending connect told its owner, counted in the requester's inbox meanwhile. */
+interface Reservation {
+  readonly inbox: Inbox;
+  readonly credit: number;
+}
 
 /**
  * A client whose requests find nothing this many times within the window is
@@ -60,6 +67,12 @@ export class Requests {
 
   // Owned by the router.
   readonly #pending: PendingRequests;
+  /**
+   * Credit each pending connect gave its owner already, counted in the
+   * requester's inbox until it settles. All requests share one time-out, so
+   * insertion order is deadline order, as in the pending table.
+   */
+  readonly #reserved = new Map<PendingRequest, Reservation>();
 
   /** Request routing with nothing in flight. */
   constructor(config: RequestConfig, log: Logger, table: RoutingTable, data: DataPlane) {
@@ -78,11 +91,17 @@ export class Requests {
 
   /** Drops the requests a leaving peer made and fails those made to it. */
   detach(book: PeerBook): void {
+    for (const request of book.outgoing.values()) this.#release(request);
+    for (const request of book.incoming.values()) this.#release(request);
     this.#pending.detach(book);
   }
 
   /** Fails every request whose owner did not answer in time. */
   expire(now: number): void {
+    for (const request of this.#reserved.keys()) {
+      if (request.deadline > now) break;
+      this.#release(request);
+    }
     this.#pending.expire(now);
     this.#refusals.report(now);
   }
@@ -164,6 +183,10 @@ export class Requests {
       ownerPort: packet.destinationPort,
       requesterWindow: packet.window,
     }, now);
+    // The owner's credit is told now: counted in the requester's inbox until the connect settles.
+    const inbox = this.#data.budget.inboxOf(book.peer);
+    const credit = this.#data.budget.take(inbox, packet.window);
+    this.#reserved.set(request, { inbox, credit });
     owner.peer.send({
       type: PacketType.SocketConnectionRequest,
       requestId: request.ownerRequestId,
@@ -172,7 +195,7 @@ export class Requests {
       sourcePort: packet.sourcePort,
       destination: owner.peer.address,
       destinationPort: packet.destinationPort,
-      window: packet.window,
+      window: credit,
     });
   }
 
@@ -194,7 +217,10 @@ export class Requests {
       }
       return;
     }
+    // Kept as the owner end's credit if the connection opens below, else given back.
+    const reservation = this.#takeReservation(request);
     if (packet.connectionId !== (packet.accepted ? request.ownerConnectionId : 0)) {
+      this.#giveBack(reservation);
       // The request is settled already: answer the requester before the owner is closed.
       sendRequestFailed(request.requester, request.requesterRequestId, Reason.Offline);
       throw new ProtocolError(
@@ -204,6 +230,7 @@ export class Requests {
     }
     const requester = request.requester;
     if (!packet.accepted) {
+      this.#giveBack(reservation);
       this.#noteMiss(requester, performance.now());
       return requester.send({
         type: PacketType.SocketConnectionResponse,
@@ -218,6 +245,7 @@ export class Requests {
     // Checked again here for both sides: connects answered concurrently were not counted at request time.
     const limit = this.#config.maxConnectionsPerClient;
     if (book.ends.size >= limit || requesterBook.ends.size >= limit) {
+      this.#giveBack(reservation);
       owner.send({
         type: PacketType.SocketClosed,
         connectionId: request.ownerConnectionId,
@@ -226,6 +254,7 @@ export class Requests {
       return sendRequestFailed(requester, request.requesterRequestId, Reason.TooManyConnections);
     }
     if (!requesterBook.canIssueIds) {
+      this.#giveBack(reservation);
       // The requester is closed for it; the owner's pre-assigned end is undone.
       this.#retire(requesterBook);
       return owner.send({
@@ -246,18 +275,34 @@ export class Requests {
       request.requesterPort,
       request.requesterWindow,
     );
-    this.#data.open(ownerEnd, requesterEnd);
+    const requesterCredit = this.#data.open(ownerEnd, requesterEnd, reservation?.credit);
     requester.send({
       type: PacketType.SocketConnectionResponse,
       requestId: request.requesterRequestId,
       connectionId: requesterEnd.id,
       accepted: true,
-      window: packet.window,
+      window: requesterCredit,
     });
     this.#log.log("debug", "connection", {
       from: `${formatIpv4(requester.address)}:${request.requesterPort}`,
       to: `${formatIpv4(owner.address)}:${request.ownerPort}`,
     });
+  }
+
+  /** Gives back the credit a pending connect reserved, if it still holds it. */
+  #release(request: PendingRequest): void {
+    this.#giveBack(this.#takeReservation(request));
+  }
+
+  /** The credit a pending connect reserved, no longer the table's to give back. */
+  #takeReservation(request: PendingRequest): Reservation | undefined {
+    const reservation = this.#reserved.get(request);
+    this.#reserved.delete(request);
+    return reservation;
+  }
+
+  #giveBack(reservation: Reservation | undefined): void {
+    if (reservation) this.#data.budget.giveBack(reservation.inbox, reservation.credit);
   }
 
   /**

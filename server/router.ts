@@ -30,7 +30,12 @@ export class Router {
   constructor(
     config: Pick<
       RelayConfig,
-      "socketIdleTimeoutMs" | "maxConnectionsPerClient" | "maxPendingPerClient" | "requestTimeoutMs"
+      | "socketIdleTimeoutMs"
+      | "maxConnectionsPerClient"
+      | "maxPendingPerClient"
+      | "requestTimeoutMs"
+      | "maxBufferedBytes"
+      | "maxBufferedBytesPerClient"
     >,
     log: Logger,
   ) {

@@ -64,6 +64,8 @@ export class ClientSession implements Peer {
   // Owned by the host: written once, at the join.
   /** The client's virtual IPv4 as a u32; 0 until the join. */
   address = 0;
+  /** Set by the relay's buffer budget while it counts what it holds for this client. */
+  dataWritten: ((bytes: number) => void) | undefined = undefined;
 
   // Owned by the read loop and close().
   #state: SessionState = "hello";
@@ -81,6 +83,7 @@ export class ClientSession implements Peer {
       conn,
       () => this.close(Reason.PeerDisconnected, "write failed"),
       CONGESTED_QUEUE_BYTES,
+      (bytes) => this.dataWritten?.(bytes),
     );
     this.#pacing = new ClientPacing(context.config, this);
   }

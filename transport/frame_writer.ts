@@ -114,6 +114,7 @@ export class FrameWriter {
   readonly #sink: ByteSink;
   readonly #onError: (error: unknown) => void;
   readonly #highWater: number;
+  readonly #onDataWritten: ((bytes: number) => void) | undefined;
 
   readonly #normal = new Lane();
   /** Created the first time the queue is deep: most links never need it. */
@@ -135,15 +136,21 @@ export class FrameWriter {
   #drainWaiters: (() => void)[] = [];
   #roomWaiters: (() => void)[] = [];
 
-  /** `onError` runs once if a write fails; the writer drops everything after that. */
+  /**
+   * `onError` runs once if a write fails; the writer drops everything after
+   * that. `onDataWritten` runs after each write that took data frames out of
+   * the queue, with their bytes (headers included).
+   */
   constructor(
     sink: ByteSink,
     onError: (error: unknown) => void,
     highWaterBytes: number = WRITE_HIGH_WATER_BYTES,
+    onDataWritten?: (bytes: number) => void,
   ) {
     this.#sink = sink;
     this.#onError = onError;
     this.#highWater = highWaterBytes;
+    this.#onDataWritten = onDataWritten;
   }
 
   /** Whether at least the high-water mark is queued: the link is slower than its producers. */
@@ -311,6 +318,8 @@ export class FrameWriter {
         // Back to the shared pool, so an idle link pins no batch buffer.
         releaseBuffer(batch.buffer);
         if (this.#queuedBytes <= this.#highWater / 2) wakeAll(this.#roomWaiters);
+        const dataBytes = batch.length - batch.controlBytes;
+        if (dataBytes > 0) this.#onDataWritten?.(dataBytes);
       }
     } catch (error) {
       this.#failed = true;
