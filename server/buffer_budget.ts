@@ -17,39 +17,11 @@
 
 import { DATA_FRAME_OVERHEAD_BYTES } from "../protocol/codec.ts";
 import { MIN_WINDOW_BYTES } from "../protocol/constants.ts";
-import { type ConnectionEnd, grantCredit } from "./connections.ts";
+import { type ConnectionEnd, grantCredit, Inbox } from "./connections.ts";
 import type { Peer } from "./peer.ts";
 
 /** Credit every sending end may have outstanding whatever the ceilings: the smallest window. */
 export const FLOOR_CREDIT_BYTES = MIN_WINDOW_BYTES;
-
-/** What the relay has exposed itself to for one receiving client. */
-export class Inbox {
-  /** The receiving client: static after construction. */
-  readonly peer: Peer;
-
-  // Owned by the budget and the data plane.
-  /** Credit given to senders into this client, and reserved for connects it has pending. */
-  credit = 0;
-  /** Data frame bytes ever queued to this client (counted when forwarded). */
-  queued = 0;
-  /** Data frame bytes ever written out to this client (counted by its carrier). */
-  written = 0;
-  /** Sender ends into this client owed credit the relay holds back. */
-  readonly waiting = new Set<ConnectionEnd>();
-  /** Set when the client leaves: its counts are out of the relay's total. */
-  closed = false;
-
-  /** An inbox with nothing given or queued. */
-  constructor(peer: Peer) {
-    this.peer = peer;
-  }
-
-  /** Credit outstanding plus data queued and not yet written. */
-  get exposure(): number {
-    return this.credit + this.queued - this.written;
-  }
-}
 
 /** The relay's two ceilings and its total exposure across every inbox. */
 export class BufferBudget {

@@ -4,12 +4,14 @@
  * let a client only ever name its own ends, and let one client connect to
  * itself. The peers' books index the ends (see `PeerBook`); an end knows
  * its own state, so asking whether it is still linked costs no lookup.
+ * Beside them, each receiving client's {@linkcode Inbox}: what the relay has
+ * exposed itself to for it (the buffer budget's record, kept here because
+ * ends and inboxes refer to each other).
  *
  * @module
  */
 
 import { PacketType } from "../protocol/packet_type.ts";
-import type { Inbox } from "./buffer_budget.ts";
 import type { Peer } from "./peer.ts";
 
 /**
@@ -64,4 +66,32 @@ export function pairEnds(a: ConnectionEnd, b: ConnectionEnd): void {
 export function grantCredit(end: ConnectionEnd, increment: number): void {
   end.credit += increment;
   end.peer.send({ type: PacketType.WindowUpdate, connectionId: end.id, increment });
+}
+
+/** What the relay has exposed itself to for one receiving client. */
+export class Inbox {
+  /** The receiving client: static after construction. */
+  readonly peer: Peer;
+
+  // Owned by the budget and the data plane.
+  /** Credit given to senders into this client, and reserved for connects it has pending. */
+  credit = 0;
+  /** Data frame bytes ever queued to this client (counted when forwarded). */
+  queued = 0;
+  /** Data frame bytes ever written out to this client (counted by its carrier). */
+  written = 0;
+  /** Sender ends into this client owed credit the relay holds back. */
+  readonly waiting = new Set<ConnectionEnd>();
+  /** Set when the client leaves: its counts are out of the relay's total. */
+  closed = false;
+
+  /** An inbox with nothing given or queued. */
+  constructor(peer: Peer) {
+    this.peer = peer;
+  }
+
+  /** Credit outstanding plus data queued and not yet written. */
+  get exposure(): number {
+    return this.credit + this.queued - this.written;
+  }
 }

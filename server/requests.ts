@@ -20,8 +20,7 @@ import type {
   SocketStatusResponsePacket,
 } from "../protocol/packets.ts";
 import type { RelayConfig } from "./config.ts";
-import { ConnectionEnd } from "./connections.ts";
-import type { Inbox } from "./buffer_budget.ts";
+import { ConnectionEnd, type Inbox } from "./connections.ts";
 import type { DataPlane } from "./data_plane.ts";
 import type { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
