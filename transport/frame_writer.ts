@@ -307,12 +307,16 @@ export class FrameWriter {
   }
 
   async #flush(): Promise<void> {
+    /** The batch being written: only it, never one already back in the pool, is released on failure. */
+    let writing: Batch | undefined;
     try {
       for (let batch = this.#takeBatch(); batch && !this.#failed; batch = this.#takeBatch()) {
         let written = 0;
+        writing = batch;
         while (written < batch.length) {
           written += await this.#sink.write(batch.buffer.subarray(written, batch.length));
         }
+        writing = undefined;
         this.#queuedBytes -= batch.length;
         this.#controlBytes -= batch.controlBytes;
         // Back to the shared pool, so an idle link pins no batch buffer.
@@ -323,6 +327,8 @@ export class FrameWriter {
       }
     } catch (error) {
       this.#failed = true;
+      // The batch whose write failed is out of its lane: back to the pool with the rest.
+      if (writing) releaseBuffer(writing.buffer);
       this.#urgent?.discard();
       this.#normal.discard();
       this.#grantAt = null;
