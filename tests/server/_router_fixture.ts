@@ -60,6 +60,10 @@ export function pair(overrides: Partial<RelayConfig> = {}): Pair {
 export interface Connection {
   readonly requesterId: number;
   readonly ownerId: number;
+  /** The window the owner was told in the request: its credit into the requester. */
+  readonly ownerCredit: number;
+  /** The window the requester was told in the response: its credit into the owner. */
+  readonly requesterCredit: number;
 }
 
 /**
@@ -92,7 +96,12 @@ export function connect(
   });
   const response = only(requester.peer, PacketType.SocketConnectionResponse);
   assert.equal(response.accepted, true);
-  return { requesterId: response.connectionId, ownerId: request.connectionId };
+  return {
+    requesterId: response.connectionId,
+    ownerId: request.connectionId,
+    ownerCredit: request.window,
+    requesterCredit: response.window,
+  };
 }
 
 /** Asserts that `handle` breaks the protocol with `reason`. */

@@ -6,53 +6,26 @@ import { Reason } from "../../protocol/reason.ts";
 import { FLOOR_CREDIT_BYTES } from "../../server/buffer_budget.ts";
 import type { Peer } from "../../server/peer.ts";
 import type { RelayConfig } from "../../server/config.ts";
-import { attach, type Joined, only, testRouter } from "./_router_fixture.ts";
+import {
+  attach,
+  connect,
+  type Connection,
+  type Joined,
+  only,
+  testRouter,
+} from "./_router_fixture.ts";
 
 const KiB = 1024;
 
-/** A connection opened by hand: the credit each side was told, and its ids. */
-interface Opened {
-  /** The window the owner was told in the request: its credit into the requester. */
-  readonly ownerCredit: number;
-  /** The window the requester was told in the response: its credit into the owner. */
-  readonly requesterCredit: number;
-  readonly requesterId: number;
-  readonly ownerId: number;
-}
-
 let nextRequestId = 1;
 
+/** Opens a connection with a fresh request id (the fixture's `connect`). */
 function open(
   requester: Joined,
   owner: Joined,
   windows: { requester: number; owner: number },
-): Opened {
-  requester.dispatch({
-    type: PacketType.SocketConnectionRequest,
-    requestId: nextRequestId++,
-    connectionId: 0,
-    source: requester.peer.address,
-    sourcePort: 40_000,
-    destination: owner.peer.address,
-    destinationPort: 80,
-    window: windows.requester,
-  });
-  const request = only(owner.peer, PacketType.SocketConnectionRequest);
-  owner.dispatch({
-    type: PacketType.SocketConnectionResponse,
-    requestId: request.requestId,
-    connectionId: request.connectionId,
-    accepted: true,
-    window: windows.owner,
-  });
-  const response = only(requester.peer, PacketType.SocketConnectionResponse);
-  assert.equal(response.accepted, true);
-  return {
-    ownerCredit: request.window,
-    requesterCredit: response.window,
-    requesterId: response.connectionId,
-    ownerId: request.connectionId,
-  };
+): Connection {
+  return connect(requester, owner, windows, nextRequestId++);
 }
 
 function peers(overrides: Partial<RelayConfig>, count: number): Joined[] {
