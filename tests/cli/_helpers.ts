@@ -86,8 +86,13 @@ export class CliProcess {
 }
 
 /** Starts the real relay with an in-memory registry. */
-export function relay(): Promise<ServerProcess> {
-  return startServer(["--port", "0", "--db", ":memory:", "--log-level", "warn"]);
+export function relay(...flags: string[]): Promise<ServerProcess> {
+  return startServer(["--port", "0", "--db", ":memory:", "--log-level", "warn", ...flags]);
+}
+
+/** A relay that admits one request a second, so a client's second request is refused at once. */
+export function rateLimitedRelay(): Promise<ServerProcess> {
+  return relay("--request-rate", "1", "--request-burst", "1");
 }
 
 /** The common flags for a fresh identity file in `dir`. */

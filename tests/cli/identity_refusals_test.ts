@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import type { ServerProcess } from "../_helpers/server_process.ts";
 import { assertOneLineError, relay, runCli } from "./_helpers.ts";
 
 /** A secret as a new identity file holds it. */
@@ -14,6 +15,11 @@ const DAMAGED = "restore it from a backup, or move it away to get a new address"
 
 // Windows files have no Unix mode or owner: only the content is checked there.
 const unix = Deno.build.os !== "windows";
+
+/** Runs `whoami` against `server` with the identity file at `path`. */
+function whoamiWith(server: ServerProcess, path: string): ReturnType<typeof runCli> {
+  return runCli(["whoami", "--server", `127.0.0.1:${server.port}`, "--identity-file", path]);
+}
 
 Deno.test({
   name: "cli: an identity file others can read or write is refused with the chmod that fixes it",
@@ -34,13 +40,7 @@ Deno.test({
           const path = `${dir}/open-${mode.toString(8)}.id`;
           await Deno.writeTextFile(path, SECRET);
           await Deno.chmod(path, mode);
-          const result = await runCli([
-            "whoami",
-            "--server",
-            `127.0.0.1:${server.port}`,
-            "--identity-file",
-            path,
-          ]);
+          const result = await whoamiWith(server, path);
           assertOneLineError(
             result,
             1,
@@ -65,13 +65,7 @@ Deno.test({
       await t.step("the file works once fixed as told", async () => {
         const path = `${dir}/open-644.id`;
         await Deno.chmod(path, 0o600);
-        const result = await runCli([
-          "whoami",
-          "--server",
-          `127.0.0.1:${server.port}`,
-          "--identity-file",
-          path,
-        ]);
+        const result = await whoamiWith(server, path);
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, /^\d+\.\d+\.\d+\.\d+\n$/);
       });
@@ -100,13 +94,7 @@ Deno.test({
           const path = `${dir}/nobody.id`;
           await Deno.writeTextFile(path, SECRET, { mode: 0o600 });
           await Deno.chown(path, 65534, null);
-          const result = await runCli([
-            "whoami",
-            "--server",
-            `127.0.0.1:${server.port}`,
-            "--identity-file",
-            path,
-          ]);
+          const result = await whoamiWith(server, path);
           assertOneLineError(
             result,
             1,
@@ -151,13 +139,7 @@ Deno.test("cli: a damaged identity file is refused and left as it was", async (t
         const path = `${dir}/${name.replaceAll(/[^a-z]+/g, "-")}.id`;
         const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
         await Deno.writeFile(path, bytes, { mode: 0o600 });
-        const result = await runCli([
-          "whoami",
-          "--server",
-          `127.0.0.1:${server.port}`,
-          "--identity-file",
-          path,
-        ]);
+        const result = await whoamiWith(server, path);
         assertOneLineError(
           result,
           1,

@@ -9,13 +9,14 @@ import assert from "node:assert/strict";
 import { connect, type VirtualConn } from "../../mod.ts";
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { text, utf8 } from "../_helpers/bytes.ts";
-import { type ServerProcess, startServer } from "../_helpers/server_process.ts";
+import type { ServerProcess } from "../_helpers/server_process.ts";
 import { readAll } from "../_helpers/streams.ts";
 import {
   as,
   assertOneLineError,
   freePort,
   OFFLINE_VIP,
+  rateLimitedRelay,
   relay,
   runCli,
   spawnNetcat,
@@ -25,18 +26,7 @@ Deno.test("cli: connect's failure lines name the action once (offline, nothing l
   const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
   const server = await relay();
   // One request a second: connect's second request (status, then connect) is refused.
-  const strict = await startServer([
-    "--port",
-    "0",
-    "--db",
-    ":memory:",
-    "--log-level",
-    "warn",
-    "--request-rate",
-    "1",
-    "--request-burst",
-    "1",
-  ]);
+  const strict = await rateLimitedRelay();
   const target = await connect({ port: server.port, identity: "cli-test-netcat-target-secret" });
   const limited = await connect({ port: strict.port, identity: "cli-test-limited-target-secret" });
   try {

@@ -6,8 +6,15 @@
 
 import assert from "node:assert/strict";
 import { connect } from "../../mod.ts";
-import { startServer } from "../_helpers/server_process.ts";
-import { as, assertOneLineError, freePort, OFFLINE_VIP, relay, runCli } from "./_helpers.ts";
+import {
+  as,
+  assertOneLineError,
+  freePort,
+  OFFLINE_VIP,
+  rateLimitedRelay,
+  relay,
+  runCli,
+} from "./_helpers.ts";
 
 Deno.test("cli: status and ping of online, offline and closed targets, with exit codes", async () => {
   const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
@@ -118,18 +125,7 @@ Deno.test("cli: whoami, status and ping --json print one JSON object", async () 
 Deno.test("cli: status and ping failure lines name the action once (relay down, rate-limited)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
   // One request a second: ping's second request within 10 ms is refused by the relay itself.
-  const strict = await startServer([
-    "--port",
-    "0",
-    "--db",
-    ":memory:",
-    "--log-level",
-    "warn",
-    "--request-rate",
-    "1",
-    "--request-burst",
-    "1",
-  ]);
+  const strict = await rateLimitedRelay();
   const target = await connect({ port: strict.port, identity: "cli-test-ping-limited-secret" });
   try {
     const vip = target.virtualIp;
