@@ -11,7 +11,6 @@
  * @module
  */
 
-import { PacketType } from "../protocol/packet_type.ts";
 import type { Peer } from "./peer.ts";
 
 /**
@@ -65,7 +64,7 @@ export function pairEnds(a: ConnectionEnd, b: ConnectionEnd): void {
 /** Passes credit to an end's client: the relay's count and the WindowUpdate move together. */
 export function grantCredit(end: ConnectionEnd, increment: number): void {
   end.credit += increment;
-  end.peer.send({ type: PacketType.WindowUpdate, connectionId: end.id, increment });
+  end.peer.sendWindowUpdate(end.id, increment);
 }
 
 /** What the relay has exposed itself to for one receiving client. */

@@ -39,6 +39,13 @@ export interface Peer {
    */
   sendData(connectionId: number, payload: Uint8Array): void;
   /**
+   * Queues a credit grant to the client's end `connectionId`. Its own method
+   * so a carrier can merge grants to one end while they wait (a flood of
+   * small ones costs a frame per end, not per grant) and the relay builds no
+   * packet object per grant.
+   */
+  sendWindowUpdate(connectionId: number, increment: number): void;
+  /**
    * Whether more is queued for this client than its link is taking. While
    * it is, credit the client grants is held back (see `CreditHold`), which
    * carries the client's backpressure to the senders.

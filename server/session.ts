@@ -130,14 +130,23 @@ export class ClientSession implements Peer {
   /** Queues a packet to this client; a client that stops reading is closed as a slow consumer. */
   send(packet: Packet): void {
     if (this.#state === "closed") return;
-    // Grants to one end are merged while queued: a flood of small ones cannot pile up here.
-    if (packet.type === PacketType.WindowUpdate) {
-      this.#writer.writeWindowUpdate(packet.connectionId, packet.increment);
-    } else {
-      this.#writer.writePacket(packet);
-    }
-    // Data to this client is bounded by the credit it grants; control frames are not, so they
-    // have their own cap.
+    this.#writer.writePacket(packet);
+    this.#checkControlQueue();
+  }
+
+  /** Queues a credit grant, merged into one still queued for the same end. */
+  sendWindowUpdate(connectionId: number, increment: number): void {
+    if (this.#state === "closed") return;
+    this.#writer.writeWindowUpdate(connectionId, increment);
+    this.#checkControlQueue();
+  }
+
+  /**
+   * Data to this client is bounded by the credit it grants; control frames
+   * are not, so they have their own cap: a client that lets them pile up is
+   * closed as a slow consumer.
+   */
+  #checkControlQueue(): void {
     if (this.#writer.queuedControlBytes > this.#context.config.maxQueuedControlBytes) {
       void this.close(Reason.SlowConsumer, "you do not read what the relay sends");
     }

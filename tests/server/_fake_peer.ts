@@ -21,6 +21,9 @@ export class FakePeer implements Peer {
   send(packet: Packet): void {
     this.sent.push(packet);
   }
+  sendWindowUpdate(connectionId: number, increment: number): void {
+    this.sent.push({ type: PacketType.WindowUpdate, connectionId, increment });
+  }
   sendData(connectionId: number, payload: Uint8Array): void {
     this.sent.push({ type: PacketType.ArbitraryData, connectionId, payload: payload.slice() });
   }
