@@ -115,6 +115,11 @@ export class Link {
     if (this.#error === null) this.#writer.writeData(connectionId, payload);
   }
 
+  /** Queues a credit grant, merged into one still queued for the same connection; dropped once the link has ended. */
+  sendWindowUpdate(connectionId: number, increment: number): void {
+    if (this.#error === null) this.#writer.writeWindowUpdate(connectionId, increment);
+  }
+
   /** Undefined while the link can take more (or has ended), else a promise for when it can. */
   room(): Promise<void> | undefined {
     return this.#error === null ? this.#writer.room() : undefined;

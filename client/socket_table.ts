@@ -72,8 +72,7 @@ export class SocketTable {
     this.#host = {
       sendData: (id, payload) => link.sendData(id, payload),
       linkRoom: () => link.room(),
-      sendWindowUpdate: (id, increment) =>
-        link.send({ type: PacketType.WindowUpdate, connectionId: id, increment }),
+      sendWindowUpdate: (id, increment) => link.sendWindowUpdate(id, increment),
       sendShutdown: (id) => link.send({ type: PacketType.SocketShutdown, connectionId: id }),
       sendClosed: (id) =>
         link.send({ type: PacketType.SocketClosed, connectionId: id, reason: Reason.Normal }),
