@@ -17,7 +17,14 @@ import {
 } from "./constants.ts";
 import { PacketType } from "./packet_type.ts";
 import { packetFieldError } from "./fields.ts";
-import { ERROR_FIXED_BYTES, FIXED_BODY_BYTES, HELLO_FIXED_BYTES, writeU32 } from "./layout.ts";
+import {
+  ERROR_FIXED_BYTES,
+  FIXED_BODY_BYTES,
+  HELLO_FIXED_BYTES,
+  proofBodyLength,
+  proofFlags,
+  writeU32,
+} from "./layout.ts";
 import type { Packet } from "./packets.ts";
 
 export { checkFrameHeader, decode, decodeBody, type Decoded } from "./decode.ts";
@@ -30,7 +37,9 @@ const utf8Encoder = new TextEncoder();
 function bodyLength(packet: Packet): number {
   switch (packet.type) {
     case PacketType.Hello:
-      return HELLO_FIXED_BYTES + (packet.identity?.length ?? 0);
+      return HELLO_FIXED_BYTES;
+    case PacketType.Proof:
+      return proofBodyLength(packet);
     case PacketType.Error:
       return ERROR_FIXED_BYTES + utf8Encoder.encode(packet.message).length;
     case PacketType.ArbitraryData:
@@ -121,8 +130,25 @@ export function encodeInto(packet: Packet, target: Uint8Array, offset: number): 
   switch (packet.type) {
     case PacketType.Hello:
       put16(packet.version);
-      put16(packet.identity?.length ?? 0);
-      if (packet.identity) putBytes(packet.identity);
+      break;
+    case PacketType.Challenge:
+      putBytes(packet.relayId);
+      putBytes(packet.nonce);
+      break;
+    case PacketType.Proof:
+      put8(proofFlags(packet));
+      if (packet.identity) {
+        putBytes(packet.identity.publicKey);
+        putBytes(packet.identity.signature);
+      }
+      if (packet.joinToken) {
+        putBytes(packet.joinToken.id);
+        putBytes(packet.joinToken.signature);
+      }
+      if (packet.legacyClaim) {
+        putBytes(packet.legacyClaim.tag);
+        putBytes(packet.legacyClaim.mac);
+      }
       break;
     case PacketType.VirtualIP:
       put32(packet.address);

@@ -5,7 +5,9 @@
  * Protocol flow (see docs/PROTOCOL.md for the byte-level spec):
  *
  *   client                         relay                          owner of B
- *     | Hello(version, identity?) -> |                                |
+ *     | Hello(version 2) ----------> |                                |
+ *     | <- Challenge(relayId, nonce) |                                |
+ *     | Proof(key, signature, ...) > |                                |
  *     | <- VirtualIP(A)              |                                |
  *     | SocketStatusRequest(B:80) -> | SocketStatusRequest(A->B:80) -> |
  *     |                              | <- SocketStatusResponse(yes)    |
@@ -30,13 +32,13 @@
  * import { decode, encode, PacketType, PROTOCOL_VERSION } from "@alphanet/net/protocol";
  * import assert from "node:assert/strict";
  *
- * const hello = encode({ type: PacketType.Hello, version: PROTOCOL_VERSION, identity: null });
+ * const hello = encode({ type: PacketType.Hello, version: PROTOCOL_VERSION });
  * const decoded = decode(hello);
  * assert.ok(decoded?.packet.type === PacketType.Hello);
  * assert.equal(decoded.packet.version, PROTOCOL_VERSION);
  * ```
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Size of the frame length field: u32, big-endian, counts body bytes only.
@@ -132,46 +134,82 @@ export const FieldBytes = {
 export const MAX_DATA_BYTES = 65_535;
 
 /**
- * Smallest identity secret a Hello may carry.
+ * Largest Hello body any version may send. A version 2 Hello is 2 bytes; the
+ * limit is version 1's largest Hello, so that an old client is told
+ * `UnsupportedVersion` rather than `Malformed`.
  *
- * @example A shorter identity is refused
+ * @example A Hello of an older version still decodes to its version
  * ```ts
- * import {
- *   encode,
- *   MIN_IDENTITY_BYTES,
- *   PacketType,
- *   PROTOCOL_VERSION,
- * } from "@alphanet/net/protocol";
+ * import { decode, MAX_HELLO_BODY_BYTES, PacketType } from "@alphanet/net/protocol";
  * import assert from "node:assert/strict";
  *
- * const hello = (identity: Uint8Array) =>
- *   encode({ type: PacketType.Hello, version: PROTOCOL_VERSION, identity });
- * assert.throws(() => hello(new Uint8Array(MIN_IDENTITY_BYTES - 1)), RangeError);
- * assert.ok(hello(new Uint8Array(MIN_IDENTITY_BYTES)).length > 0);
+ * // Version 1's Hello: version 1, identityLength 0.
+ * const v1 = new Uint8Array([0, 0, 0, 4, PacketType.Hello, 0, 1, 0, 0]);
+ * assert.deepEqual(decode(v1)?.packet, { type: PacketType.Hello, version: 1 });
+ * assert.equal(MAX_HELLO_BODY_BYTES, 260);
  * ```
  */
-export const MIN_IDENTITY_BYTES = 16;
+export const MAX_HELLO_BODY_BYTES = 260;
 
 /**
- * Largest identity secret a Hello may carry.
+ * Sizes of the handshake's fixed-size byte fields (Challenge and Proof):
+ * Ed25519 public keys and signatures, the relay id and challenge nonce, join
+ * token ids, and the legacy claim's tag and HMAC-SHA-256.
  *
- * @example A longer identity is refused
+ * @example Size a Proof that carries only an identity
  * ```ts
- * import {
- *   encode,
- *   MAX_IDENTITY_BYTES,
- *   PacketType,
- *   PROTOCOL_VERSION,
- * } from "@alphanet/net/protocol";
+ * import { encodedLength, HandshakeBytes, PacketType } from "@alphanet/net/protocol";
  * import assert from "node:assert/strict";
  *
- * const hello = (identity: Uint8Array) =>
- *   encode({ type: PacketType.Hello, version: PROTOCOL_VERSION, identity });
- * assert.throws(() => hello(new Uint8Array(MAX_IDENTITY_BYTES + 1)), RangeError);
- * assert.ok(hello(new Uint8Array(MAX_IDENTITY_BYTES)).length > 0);
+ * const { publicKey, signature } = HandshakeBytes;
+ * const proof = {
+ *   type: PacketType.Proof,
+ *   identity: { publicKey: new Uint8Array(publicKey), signature: new Uint8Array(signature) },
+ *   joinToken: null,
+ *   legacyClaim: null,
+ * } as const;
+ * assert.equal(encodedLength(proof), 5 + 1 + publicKey + signature);
  * ```
  */
-export const MAX_IDENTITY_BYTES = 256;
+export const HandshakeBytes = {
+  /** An Ed25519 public key, raw. */
+  publicKey: 32,
+  /** An Ed25519 signature. */
+  signature: 64,
+  /** The relay's id, in every Challenge of one relay. */
+  relayId: 32,
+  /** The random nonce of one Challenge. */
+  nonce: 32,
+  /** A join token's id (the token's public half). */
+  tokenId: 8,
+  /** The legacy claim's tag: SHA-256 of the version 1 identity hash. */
+  legacyTag: 32,
+  /** The legacy claim's HMAC-SHA-256. */
+  legacyMac: 32,
+} as const;
+
+/**
+ * The flag bits of a Proof's first byte: which sections follow, in this
+ * order. Any other bit set is malformed; a legacy claim needs an identity.
+ *
+ * @example Read which sections a Proof carries
+ * ```ts
+ * import { ProofFlags } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const flags = ProofFlags.Identity | ProofFlags.JoinToken;
+ * assert.ok((flags & ProofFlags.JoinToken) !== 0);
+ * assert.equal(flags & ProofFlags.LegacyClaim, 0);
+ * ```
+ */
+export const ProofFlags = {
+  /** publicKey[32] | signature[64] follow. */
+  Identity: 0x01,
+  /** tokenId[8] | tokenSignature[64] follow. */
+  JoinToken: 0x02,
+  /** legacyTag[32] | legacyMac[32] follow (only with Identity). */
+  LegacyClaim: 0x04,
+} as const;
 
 /**
  * Largest UTF-8 message an Error frame may carry.

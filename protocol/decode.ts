@@ -12,14 +12,26 @@ import {
   FieldBytes,
   FRAME_HEADER_BYTES,
   FRAME_LENGTH_BYTES,
+  HandshakeBytes,
   MAX_ERROR_MESSAGE_BYTES,
   MAX_FRAME_BODY_BYTES,
-  MAX_IDENTITY_BYTES,
+  MAX_HELLO_BODY_BYTES,
+  ProofFlags,
+  PROTOCOL_VERSION,
 } from "./constants.ts";
 import { PacketType } from "./packet_type.ts";
 import { Reason } from "./reason.ts";
 import { packetFieldError } from "./fields.ts";
-import { ERROR_FIXED_BYTES, FIXED_BODY_BYTES, HELLO_FIXED_BYTES, hex, readU32 } from "./layout.ts";
+import {
+  ERROR_FIXED_BYTES,
+  FIXED_BODY_BYTES,
+  HELLO_FIXED_BYTES,
+  hex,
+  MAX_PROOF_BYTES,
+  PROOF_FLAGS_BYTES,
+  proofLengthOf,
+  readU32,
+} from "./layout.ts";
 import type { Packet } from "./packets.ts";
 
 const { u8, u16, u32 } = FieldBytes;
@@ -122,7 +134,11 @@ export function checkFrameHeader(type: number, length: number): void {
   switch (type) {
     case PacketType.Hello:
       min = HELLO_FIXED_BYTES;
-      max = HELLO_FIXED_BYTES + MAX_IDENTITY_BYTES;
+      max = MAX_HELLO_BODY_BYTES;
+      break;
+    case PacketType.Proof:
+      min = PROOF_FLAGS_BYTES;
+      max = MAX_PROOF_BYTES;
       break;
     case PacketType.Error:
       min = ERROR_FIXED_BYTES;
@@ -191,16 +207,26 @@ export function decodeBody(type: number, body: Uint8Array): Packet {
   switch (type) {
     case PacketType.Hello: {
       const version = get16();
-      const length = get16();
-      if (HELLO_FIXED_BYTES + length !== body.length) {
+      // Another version's Hello is its version and bytes of its own: the relay says UnsupportedVersion.
+      if (version === PROTOCOL_VERSION && body.length !== HELLO_FIXED_BYTES) {
         throw new ProtocolError(
-          `Cannot decode frame: Hello identity length ${length} does not match its body`,
+          `Cannot decode frame: a version ${PROTOCOL_VERSION} Hello has ${HELLO_FIXED_BYTES} bytes, got ${body.length}`,
           Reason.Malformed,
         );
       }
-      packet = { type, version, identity: length === 0 ? null : body.subarray(at, at + length) };
+      packet = { type, version };
       break;
     }
+    case PacketType.Challenge:
+      packet = {
+        type,
+        relayId: body.subarray(0, HandshakeBytes.relayId),
+        nonce: body.subarray(HandshakeBytes.relayId),
+      };
+      break;
+    case PacketType.Proof:
+      packet = decodeProof(body);
+      break;
     case PacketType.VirtualIP:
       packet = { type, address: get32() };
       break;
@@ -297,4 +323,39 @@ export function decodeBody(type: number, body: Uint8Array): Packet {
     throw new ProtocolError(`Cannot decode frame: ${problem}`, Reason.Malformed);
   }
   return packet;
+}
+
+const KNOWN_PROOF_FLAGS = ProofFlags.Identity | ProofFlags.JoinToken | ProofFlags.LegacyClaim;
+
+/** Reads a Proof body: its flags byte, then exactly the sections the flags name. */
+function decodeProof(body: Uint8Array): Packet {
+  const flags = body[0];
+  if ((flags & ~KNOWN_PROOF_FLAGS) !== 0) {
+    throw new ProtocolError(
+      `Cannot decode frame: Proof flags 0x${hex(flags)} set unknown bits`,
+      Reason.Malformed,
+    );
+  }
+  const length = proofLengthOf(flags);
+  if (length !== body.length) {
+    throw new ProtocolError(
+      `Cannot decode frame: Proof flags 0x${
+        hex(flags)
+      } need a body of ${length} bytes, got ${body.length}`,
+      Reason.Malformed,
+    );
+  }
+  let at = PROOF_FLAGS_BYTES;
+  const take = (bytes: number) => body.subarray(at, at += bytes);
+  const { publicKey, signature, tokenId, legacyTag, legacyMac } = HandshakeBytes;
+  const identity = flags & ProofFlags.Identity
+    ? { publicKey: take(publicKey), signature: take(signature) }
+    : null;
+  const joinToken = flags & ProofFlags.JoinToken
+    ? { id: take(tokenId), signature: take(signature) }
+    : null;
+  const legacyClaim = flags & ProofFlags.LegacyClaim
+    ? { tag: take(legacyTag), mac: take(legacyMac) }
+    : null;
+  return { type: PacketType.Proof, identity, joinToken, legacyClaim };
 }

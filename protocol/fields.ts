@@ -6,12 +6,11 @@
  */
 
 import {
+  HandshakeBytes,
   MAX_DATA_BYTES,
   MAX_ERROR_MESSAGE_BYTES,
-  MAX_IDENTITY_BYTES,
   MAX_PORT,
   MAX_WINDOW_BYTES,
-  MIN_IDENTITY_BYTES,
   MIN_WINDOW_BYTES,
 } from "./constants.ts";
 import { PacketType } from "./packet_type.ts";
@@ -19,6 +18,11 @@ import { isReason } from "./reason.ts";
 import type { Packet } from "./packets.ts";
 
 const utf8Encoder = new TextEncoder();
+
+/** Why a fixed-size byte field has the wrong size, or null. */
+function sizeError(field: string, bytes: Uint8Array, size: number): string | null {
+  return bytes.length === size ? null : `${field} has ${bytes.length} bytes, not ${size}`;
+}
 
 /**
  * Why a packet's fields are out of range. The one rule book for both
@@ -33,15 +37,26 @@ export function packetFieldError(packet: Packet): string | null {
   const isWindow = (n: number) =>
     Number.isInteger(n) && n >= MIN_WINDOW_BYTES && n <= MAX_WINDOW_BYTES;
   switch (packet.type) {
-    case PacketType.Hello: {
-      if (!Number.isInteger(packet.version) || packet.version < 0 || packet.version > 0xffff) {
-        return `version ${packet.version} is not a u16`;
-      }
-      const length = packet.identity?.length ?? 0;
-      if (packet.identity && (length < MIN_IDENTITY_BYTES || length > MAX_IDENTITY_BYTES)) {
-        return `identity of ${length} bytes is outside ${MIN_IDENTITY_BYTES}..${MAX_IDENTITY_BYTES}`;
-      }
-      return null;
+    case PacketType.Hello:
+      return Number.isInteger(packet.version) && packet.version >= 0 && packet.version <= 0xffff
+        ? null
+        : `version ${packet.version} is not a u16`;
+    case PacketType.Challenge:
+      return sizeError("relay id", packet.relayId, HandshakeBytes.relayId) ??
+        sizeError("nonce", packet.nonce, HandshakeBytes.nonce);
+    case PacketType.Proof: {
+      const { identity, joinToken, legacyClaim } = packet;
+      if (legacyClaim && !identity) return "a legacy claim needs an identity";
+      return (identity &&
+        (sizeError("public key", identity.publicKey, HandshakeBytes.publicKey) ??
+          sizeError("signature", identity.signature, HandshakeBytes.signature))) ??
+        (joinToken &&
+          (sizeError("token id", joinToken.id, HandshakeBytes.tokenId) ??
+            sizeError("token signature", joinToken.signature, HandshakeBytes.signature))) ??
+        (legacyClaim &&
+          (sizeError("legacy tag", legacyClaim.tag, HandshakeBytes.legacyTag) ??
+            sizeError("legacy mac", legacyClaim.mac, HandshakeBytes.legacyMac))) ??
+        null;
     }
     case PacketType.VirtualIP:
       return isU32(packet.address) ? null : `address ${packet.address} is not a u32`;

@@ -42,3 +42,9 @@ export { decode, type Decoded, encode, encodedLength, encodeInto } from "./codec
 export { type BufferLender, FrameDecoder } from "./frame_decoder.ts";
 export { formatIpv4, type Ipv4Range, parseCidr, parseIpv4 } from "./address.ts";
 export { ProtocolError } from "./errors.ts";
+export {
+  type ChallengeFields,
+  identityProofMessage,
+  joinTokenProofMessage,
+  legacyClaimMessage,
+} from "./handshake.ts";

@@ -26,7 +26,7 @@
  * ```
  */
 export const PacketType = {
-  /** C→S. version u16 | identityLength u16 | identity[identityLength] (0, or 16..256 bytes) */
+  /** C→S. version u16 (2); nothing more in version 2 */
   Hello: 0x01,
   /** S→C. address u32: the client's permanent virtual IPv4 */
   VirtualIP: 0x02,
@@ -36,6 +36,13 @@ export const PacketType = {
   Ping: 0x04,
   /** Both. nonce u32 */
   Pong: 0x05,
+  /** S→C. relayId[32] | nonce[32]: what the client's Proof must sign */
+  Challenge: 0x06,
+  /**
+   * C→S. flags u8 | publicKey[32] signature[64] (flag 1) | tokenId[8]
+   * tokenSignature[64] (flag 2) | legacyTag[32] legacyMac[32] (flag 4)
+   */
+  Proof: 0x07,
   /** Both. requestId u32 | source u32 | destination u32 | destinationPort u16 */
   SocketStatusRequest: 0x10,
   /** Both. requestId u32 | listening u8 (0 or 1) */

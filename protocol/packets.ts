@@ -9,18 +9,17 @@ import type { PacketType } from "./packet_type.ts";
 import type { Reason } from "./reason.ts";
 
 /**
- * First frame of a client: its protocol version and optional identity secret.
+ * First frame of a client: the protocol version it speaks. A Hello of
+ * another version decodes to its version alone (whatever its other bytes),
+ * so the relay can answer `UnsupportedVersion`.
  *
- * @example Open a link with an identity
+ * @example Open a link
  * ```ts
- * import { decode, encode, type HelloPacket, PacketType } from "@alphanet/net/protocol";
+ * import { decode, encode, type HelloPacket, PacketType, PROTOCOL_VERSION } from "@alphanet/net/protocol";
  * import assert from "node:assert/strict";
  *
- * const packet: HelloPacket = {
- *   type: PacketType.Hello,
- *   version: 1,
- *   identity: new TextEncoder().encode("a secret of 16 bytes or more"),
- * };
+ * const packet: HelloPacket = { type: PacketType.Hello, version: PROTOCOL_VERSION };
+ * assert.deepEqual(encode(packet), new Uint8Array([0, 0, 0, 2, 0x01, 0, 2]));
  * assert.deepEqual(decode(encode(packet))?.packet, packet);
  * ```
  */
@@ -29,8 +28,87 @@ export interface HelloPacket {
   readonly type: typeof PacketType.Hello;
   /** Protocol version the client speaks. */
   readonly version: number;
-  /** Secret of 16..256 bytes that keys the permanent address, or null to key on the real IP. */
-  readonly identity: Uint8Array | null;
+}
+
+/**
+ * The relay's answer to a Hello of its version: what the client's
+ * {@linkcode ProofPacket} signs. The nonce is fresh on every link, so a
+ * recorded Proof is worth nothing on another.
+ *
+ * @example Read a challenge
+ * ```ts
+ * import { type ChallengePacket, decode, encode, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: ChallengePacket = {
+ *   type: PacketType.Challenge,
+ *   relayId: new Uint8Array(32).fill(1),
+ *   nonce: crypto.getRandomValues(new Uint8Array(32)),
+ * };
+ * assert.deepEqual(decode(encode(packet))?.packet, packet);
+ * ```
+ */
+export interface ChallengePacket {
+  /** The frame type. */
+  readonly type: typeof PacketType.Challenge;
+  /** The relay's id: 32 bytes, the same on every link to one relay (registry). */
+  readonly relayId: Uint8Array;
+  /** 32 random bytes, new for this link. */
+  readonly nonce: Uint8Array;
+}
+
+/** A Proof's identity: an Ed25519 public key and its signature of the identity message. */
+export interface ProofIdentity {
+  /** Raw Ed25519 public key, 32 bytes: what the relay keys the address on. */
+  readonly publicKey: Uint8Array;
+  /** Ed25519 signature, 64 bytes, of `identityProofMessage(challenge, publicKey)`. */
+  readonly signature: Uint8Array;
+}
+
+/** A Proof's join token: the token's id and a signature by the token's key. */
+export interface ProofJoinToken {
+  /** The token's id, 8 bytes (the first part of the token's text). */
+  readonly id: Uint8Array;
+  /** Ed25519 signature, 64 bytes, by the token's key, of `joinTokenProofMessage(...)`. */
+  readonly signature: Uint8Array;
+}
+
+/** A Proof's claim of a version 1 secret-keyed address, made without sending the secret. */
+export interface ProofLegacyClaim {
+  /** SHA-256 of the 32-byte SHA-256 of the version 1 identity secret: finds the row. */
+  readonly tag: Uint8Array;
+  /** HMAC-SHA-256 keyed with SHA-256(secret) of `legacyClaimMessage(...)`. */
+  readonly mac: Uint8Array;
+}
+
+/**
+ * The client's answer to a Challenge: who it is (an Ed25519 public key and
+ * its signature), and what admits it (a join token), each bound to this
+ * relay and this link's nonce. Nothing in it is secret.
+ *
+ * @example A Proof without identity (keyed on the real IP) is one byte
+ * ```ts
+ * import { encode, PacketType, type ProofPacket } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const packet: ProofPacket = {
+ *   type: PacketType.Proof,
+ *   identity: null,
+ *   joinToken: null,
+ *   legacyClaim: null,
+ * };
+ * assert.deepEqual(encode(packet), new Uint8Array([0, 0, 0, 1, 0x07, 0]));
+ * ```
+ */
+export interface ProofPacket {
+  /** The frame type. */
+  readonly type: typeof PacketType.Proof;
+  /** The identity, or null to be keyed on the real IP. */
+  readonly identity: ProofIdentity | null;
+  /** A join token, or null. */
+  readonly joinToken: ProofJoinToken | null;
+  /** A claim of a version 1 address (needs `identity`), or null. */
+  readonly legacyClaim: ProofLegacyClaim | null;
 }
 
 /**
@@ -496,6 +574,8 @@ export interface SocketClosedPacket {
  */
 export type Packet =
   | HelloPacket
+  | ChallengePacket
+  | ProofPacket
   | VirtualIpPacket
   | ErrorPacket
   | PingPacket

@@ -35,7 +35,10 @@ export const Reason = {
   UnexpectedPacket: 3,
   /** A packet named a source address that is not the sender's own. */
   SpoofedAddress: 4,
-  /** The identity secret is outside 16..256 bytes. */
+  /**
+   * The client's identity was refused: its Proof's signature (or legacy claim)
+   * does not verify, or the relay requires an identity and the Proof has none.
+   */
   InvalidIdentity: 5,
   /** No virtual IPv4 address is left in the relay's pool. */
   PoolExhausted: 6,
@@ -71,6 +74,14 @@ export const Reason = {
   RateLimited: 21,
   /** The relay has as many clients as it allows. */
   ServerFull: 22,
+  /** The relay admits new identities only with a join token, and the Proof carries none. */
+  JoinTokenRequired: 23,
+  /** The join token is unknown, revoked, or its signature does not verify. */
+  JoinTokenInvalid: 24,
+  /** The join token has been used as many times as it allows. */
+  JoinTokenUsedUp: 25,
+  /** The join token has expired. */
+  JoinTokenExpired: 26,
 } as const;
 
 /**
