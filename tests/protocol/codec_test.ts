@@ -97,12 +97,21 @@ function frame(type: number, body: string): Uint8Array {
   return hex(`${u32(hex(body).length)} ${u8(type)} ${body}`);
 }
 
-/** Replaces Uint8Array fields by plain arrays so packets compare by content. */
-function plain(packet: Packet): Record<string, unknown> {
+/**
+ * Replaces Uint8Array fields, nested ones (a Proof's sections) included, by
+ * plain arrays: packets then compare by content, and copy out of a decoder's
+ * buffer.
+ */
+function plain(packet: Packet | object): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(packet).map((
-      [key, value],
-    ) => [key, value instanceof Uint8Array ? Array.from(value) : value]),
+    Object.entries(packet).map(([key, value]) => [
+      key,
+      value instanceof Uint8Array
+        ? Array.from(value)
+        : value !== null && typeof value === "object"
+        ? plain(value)
+        : value,
+    ]),
   );
 }
 
@@ -159,24 +168,84 @@ interface Golden {
   readonly frame: string;
 }
 
-const IDENTITY_16 = counting(16);
-const IDENTITY_256 = counting(256, 0x80);
+const RELAY_ID = counting(32);
+const NONCE = counting(32, 0x40);
+const PUBLIC_KEY = counting(32, 0x80);
+const SIGNATURE = counting(64, 0xa0);
+const TOKEN_ID = counting(8, 0xe0);
+const TOKEN_SIGNATURE = counting(64, 0x10);
+const LEGACY_TAG = counting(32, 0x50);
+const LEGACY_MAC = counting(32, 0x70);
+const PROOF_IDENTITY = { publicKey: hex(PUBLIC_KEY), signature: hex(SIGNATURE) };
+const PROOF_TOKEN = { id: hex(TOKEN_ID), signature: hex(TOKEN_SIGNATURE) };
+const PROOF_LEGACY = { tag: hex(LEGACY_TAG), mac: hex(LEGACY_MAC) };
 
 const GOLDEN: readonly Golden[] = [
   {
-    name: "Hello without identity",
-    packet: { type: PacketType.Hello, version: PROTOCOL_VERSION, identity: null },
-    frame: "00000004 01 0001 0000",
+    name: "Hello version 2",
+    packet: { type: PacketType.Hello, version: PROTOCOL_VERSION },
+    frame: "00000002 01 0002",
   },
   {
-    name: "Hello with a 16-byte identity",
-    packet: { type: PacketType.Hello, version: 1, identity: hex(IDENTITY_16) },
-    frame: "00000014 01 0001 0010 000102030405060708090a0b0c0d0e0f",
+    name: "Hello version 0xabcd",
+    packet: { type: PacketType.Hello, version: 0xabcd },
+    frame: "00000002 01 abcd",
   },
   {
-    name: "Hello with a 256-byte identity and version 0xabcd",
-    packet: { type: PacketType.Hello, version: 0xabcd, identity: hex(IDENTITY_256) },
-    frame: `00000104 01 abcd 0100 ${IDENTITY_256}`,
+    name: "Challenge",
+    packet: { type: PacketType.Challenge, relayId: hex(RELAY_ID), nonce: hex(NONCE) },
+    frame: `00000040 06 ${RELAY_ID} ${NONCE}`,
+  },
+  {
+    name: "Proof without sections",
+    packet: { type: PacketType.Proof, identity: null, joinToken: null, legacyClaim: null },
+    frame: "00000001 07 00",
+  },
+  {
+    name: "Proof with an identity",
+    packet: {
+      type: PacketType.Proof,
+      identity: PROOF_IDENTITY,
+      joinToken: null,
+      legacyClaim: null,
+    },
+    frame: `00000061 07 01 ${PUBLIC_KEY} ${SIGNATURE}`,
+  },
+  {
+    name: "Proof with a join token only",
+    packet: { type: PacketType.Proof, identity: null, joinToken: PROOF_TOKEN, legacyClaim: null },
+    frame: `00000049 07 02 ${TOKEN_ID} ${TOKEN_SIGNATURE}`,
+  },
+  {
+    name: "Proof with an identity and a join token",
+    packet: {
+      type: PacketType.Proof,
+      identity: PROOF_IDENTITY,
+      joinToken: PROOF_TOKEN,
+      legacyClaim: null,
+    },
+    frame: `000000a9 07 03 ${PUBLIC_KEY} ${SIGNATURE} ${TOKEN_ID} ${TOKEN_SIGNATURE}`,
+  },
+  {
+    name: "Proof with an identity and a legacy claim",
+    packet: {
+      type: PacketType.Proof,
+      identity: PROOF_IDENTITY,
+      joinToken: null,
+      legacyClaim: PROOF_LEGACY,
+    },
+    frame: `000000a1 07 05 ${PUBLIC_KEY} ${SIGNATURE} ${LEGACY_TAG} ${LEGACY_MAC}`,
+  },
+  {
+    name: "Proof with every section",
+    packet: {
+      type: PacketType.Proof,
+      identity: PROOF_IDENTITY,
+      joinToken: PROOF_TOKEN,
+      legacyClaim: PROOF_LEGACY,
+    },
+    frame:
+      `000000e9 07 07 ${PUBLIC_KEY} ${SIGNATURE} ${TOKEN_ID} ${TOKEN_SIGNATURE} ${LEGACY_TAG} ${LEGACY_MAC}`,
   },
   {
     name: "VirtualIP 10.0.0.1",
@@ -482,6 +551,7 @@ codecTest("an Error message of exactly MAX_ERROR_MESSAGE_BYTES round trips", () 
 // ---------------------------------------------------------------- malformed input
 
 const FIXED_BODY_BYTES: readonly [string, number, number][] = [
+  ["Challenge", PacketType.Challenge, 64],
   ["VirtualIP", PacketType.VirtualIP, 4],
   ["Ping", PacketType.Ping, 4],
   ["Pong", PacketType.Pong, 4],
@@ -503,7 +573,7 @@ const IP = "0a000001";
 codecTest("decode() throws ProtocolError on an unknown type from the header alone", async (t) => {
   const known = new Set<number>(Object.values(PacketType));
   const unknown = range(256).filter((type) => !known.has(type));
-  assert.equal(unknown.length, 256 - 16);
+  assert.equal(unknown.length, 256 - 18);
   for (const type of [0x00, 0x06, 0x0f, 0x17, 0x1f, 0x24, 0x7f, 0x80, 0xff]) {
     await t.step(`type 0x${type.toString(16)}`, () => {
       assertRejected(header(0, type));
@@ -559,22 +629,43 @@ codecTest(
 codecTest("decode() throws ProtocolError on a malformed Hello", async (t) => {
   const hello = (body: string): Uint8Array => frame(PacketType.Hello, body);
   await stepsRejecting(t, [
-    ["identity length longer than the body", hello(`0001 0014 ${counting(16)}`)],
-    ["identity length shorter than the body", hello(`0001 0010 ${counting(17)}`)],
-    ["identity length 0 with trailing bytes", hello(`0001 0000 ${counting(16)}`)],
-    ...range(15, 1).map((n) =>
-      [`identity of ${n} bytes`, hello(`0001 ${u16(n)} ${counting(n)}`)] as const
-    ),
-    ...[257, 300, 0xffff].map((n) =>
-      [
-        `identity of ${n} bytes, refused from the header alone`,
-        header(4 + n, PacketType.Hello),
-      ] as const
-    ),
-    ["identity of 257 bytes in full", hello(`0001 0101 ${counting(257)}`)],
-    ...[0, 1, 2, 3].map((length) =>
+    ["a version 2 Hello with one more byte", hello("0002 00")],
+    ["a version 2 Hello with a version 1 identity", hello(`0002 0010 ${counting(16)}`)],
+    ...[0, 1].map((length) =>
       [`body of ${length} bytes`, header(length, PacketType.Hello)] as const
     ),
+    ...[261, 300, 0xffff].map((n) =>
+      [`body of ${n} bytes, refused from the header alone`, header(n, PacketType.Hello)] as const
+    ),
+  ]);
+});
+
+codecTest("decode() reads another version's Hello as its version alone", () => {
+  // Version 1's Hello with a 16-byte identity: an old client gets UnsupportedVersion, not Malformed.
+  const v1 = frame(PacketType.Hello, `0001 0010 ${counting(16)}`);
+  assert.deepEqual(decode(v1), { packet: { type: PacketType.Hello, version: 1 }, bytesUsed: 25 });
+  const largest = frame(PacketType.Hello, `0001 0100 ${counting(256)}`);
+  assert.deepEqual(decode(largest)?.packet, { type: PacketType.Hello, version: 1 });
+});
+
+codecTest("decode() throws ProtocolError on a malformed Proof", async (t) => {
+  const proof = (body: string): Uint8Array => frame(PacketType.Proof, body);
+  await stepsRejecting(t, [
+    ...[0x08, 0x10, 0x80, 0xff].map((flags) =>
+      [`unknown flag bits ${u8(flags)}`, proof(u8(flags))] as const
+    ),
+    ["flags 0x00 with a byte more", proof("00 00")],
+    ["flags 0x01 one byte short", proof(`01 ${PUBLIC_KEY} ${counting(63)}`)],
+    ["flags 0x01 one byte long", proof(`01 ${PUBLIC_KEY} ${SIGNATURE} 00`)],
+    ["flags 0x02 without its section", proof("02")],
+    ["flags 0x03 with only the identity", proof(`03 ${PUBLIC_KEY} ${SIGNATURE}`)],
+    ["a legacy claim without identity (flags 0x04)", proof(`04 ${LEGACY_TAG} ${LEGACY_MAC}`)],
+    [
+      "a legacy claim and a token without identity (flags 0x06)",
+      proof(`06 ${TOKEN_ID} ${TOKEN_SIGNATURE} ${LEGACY_TAG} ${LEGACY_MAC}`),
+    ],
+    ["body of 0 bytes", header(0, PacketType.Proof)],
+    ["body of 234 bytes, refused from the header alone", header(234, PacketType.Proof)],
   ]);
 });
 
@@ -597,7 +688,7 @@ codecTest("decode() throws ProtocolError on a bool field that is neither 0 nor 1
 codecTest("decode() throws ProtocolError on an unknown reason code", async (t) => {
   await stepsRejecting(
     t,
-    [23, 99, 0xff].flatMap((reason) => [
+    [27, 99, 0xff].flatMap((reason) => [
       [`Error reason ${reason}`, frame(PacketType.Error, `${u8(reason)} 0000`)] as const,
       [
         `RequestFailed reason ${reason}`,
@@ -714,10 +805,14 @@ codecTest("checkFrameHeader() accepts every possible length and refuses the rest
     }
   });
   await t.step("variable-size types at their bounds", () => {
-    checkFrameHeader(PacketType.Hello, 4);
-    checkFrameHeader(PacketType.Hello, 4 + 256);
-    assertMalformed(() => checkFrameHeader(PacketType.Hello, 3));
-    assertMalformed(() => checkFrameHeader(PacketType.Hello, 4 + 257));
+    checkFrameHeader(PacketType.Hello, 2);
+    checkFrameHeader(PacketType.Hello, 260);
+    assertMalformed(() => checkFrameHeader(PacketType.Hello, 1));
+    assertMalformed(() => checkFrameHeader(PacketType.Hello, 261));
+    checkFrameHeader(PacketType.Proof, 1);
+    checkFrameHeader(PacketType.Proof, 233);
+    assertMalformed(() => checkFrameHeader(PacketType.Proof, 0));
+    assertMalformed(() => checkFrameHeader(PacketType.Proof, 234));
     checkFrameHeader(PacketType.Error, 3);
     checkFrameHeader(PacketType.Error, 3 + MAX_ERROR_MESSAGE_BYTES);
     assertMalformed(() => checkFrameHeader(PacketType.Error, 2));
@@ -759,18 +854,51 @@ const CONNECTION_REQUEST: SocketConnectionRequestPacket = {
 };
 
 const OUT_OF_RANGE: readonly [string, Packet][] = [
-  ["Hello version 0x10000", { type: PacketType.Hello, version: 0x1_0000, identity: null }],
-  ["Hello version -1", { type: PacketType.Hello, version: -1, identity: null }],
-  ["Hello empty identity", { type: PacketType.Hello, version: 1, identity: new Uint8Array(0) }],
-  ["Hello 15-byte identity", { type: PacketType.Hello, version: 1, identity: new Uint8Array(15) }],
-  ["Hello 257-byte identity", {
-    type: PacketType.Hello,
-    version: 1,
-    identity: new Uint8Array(257),
+  ["Hello version 0x10000", { type: PacketType.Hello, version: 0x1_0000 }],
+  ["Hello version -1", { type: PacketType.Hello, version: -1 }],
+  ["Challenge relay id of 31 bytes", {
+    type: PacketType.Challenge,
+    relayId: new Uint8Array(31),
+    nonce: new Uint8Array(32),
+  }],
+  ["Challenge nonce of 33 bytes", {
+    type: PacketType.Challenge,
+    relayId: new Uint8Array(32),
+    nonce: new Uint8Array(33),
+  }],
+  ["Proof public key of 31 bytes", {
+    type: PacketType.Proof,
+    identity: { publicKey: new Uint8Array(31), signature: new Uint8Array(64) },
+    joinToken: null,
+    legacyClaim: null,
+  }],
+  ["Proof signature of 65 bytes", {
+    type: PacketType.Proof,
+    identity: { publicKey: new Uint8Array(32), signature: new Uint8Array(65) },
+    joinToken: null,
+    legacyClaim: null,
+  }],
+  ["Proof token id of 7 bytes", {
+    type: PacketType.Proof,
+    identity: null,
+    joinToken: { id: new Uint8Array(7), signature: new Uint8Array(64) },
+    legacyClaim: null,
+  }],
+  ["Proof legacy claim without identity", {
+    type: PacketType.Proof,
+    identity: null,
+    joinToken: null,
+    legacyClaim: { tag: new Uint8Array(32), mac: new Uint8Array(32) },
+  }],
+  ["Proof legacy mac of 31 bytes", {
+    type: PacketType.Proof,
+    identity: { publicKey: new Uint8Array(32), signature: new Uint8Array(64) },
+    joinToken: null,
+    legacyClaim: { tag: new Uint8Array(32), mac: new Uint8Array(31) },
   }],
   ["VirtualIP 2**32", { type: PacketType.VirtualIP, address: 2 ** 32 }],
   ["VirtualIP -1", { type: PacketType.VirtualIP, address: -1 }],
-  ["Error unknown reason", { type: PacketType.Error, reason: 23 as Reason, message: "" }],
+  ["Error unknown reason", { type: PacketType.Error, reason: 27 as Reason, message: "" }],
   ["Error message of 1025 bytes", {
     type: PacketType.Error,
     reason: Reason.Normal,
@@ -848,7 +976,7 @@ const OUT_OF_RANGE: readonly [string, Packet][] = [
   ["SocketClosed unknown reason", {
     type: PacketType.SocketClosed,
     connectionId: 1,
-    reason: 23 as Reason,
+    reason: 27 as Reason,
   }],
 ];
 

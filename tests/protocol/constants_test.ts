@@ -13,17 +13,18 @@ import {
   FRAME_HEADER_BYTES,
   FRAME_LENGTH_BYTES,
   FRAME_TYPE_BYTES,
+  HandshakeBytes,
   isReason,
   MAX_DATA_BYTES,
   MAX_ERROR_MESSAGE_BYTES,
   MAX_FRAME_BODY_BYTES,
   MAX_FRAME_BYTES,
-  MAX_IDENTITY_BYTES,
+  MAX_HELLO_BODY_BYTES,
   MAX_PORT,
   MAX_WINDOW_BYTES,
-  MIN_IDENTITY_BYTES,
   MIN_WINDOW_BYTES,
   PacketType,
+  ProofFlags,
   PROTOCOL_VERSION,
   Reason,
   reasonName,
@@ -31,10 +32,27 @@ import {
 import { DATA_FRAME_OVERHEAD_BYTES } from "../../protocol/codec.ts";
 
 Deno.test({
-  name: "the protocol version is 1",
+  name: "the protocol version is 2",
   permissions: "none",
   fn(): void {
-    assert.equal(PROTOCOL_VERSION, 1);
+    assert.equal(PROTOCOL_VERSION, 2);
+  },
+});
+
+Deno.test({
+  name: "handshake field sizes and Proof flags match the documented wire layout",
+  permissions: "none",
+  fn(): void {
+    assert.deepEqual({ ...HandshakeBytes }, {
+      publicKey: 32,
+      signature: 64,
+      relayId: 32,
+      nonce: 32,
+      tokenId: 8,
+      legacyTag: 32,
+      legacyMac: 32,
+    });
+    assert.deepEqual({ ...ProofFlags }, { Identity: 0x01, JoinToken: 0x02, LegacyClaim: 0x04 });
   },
 });
 
@@ -70,8 +88,7 @@ Deno.test({
   async fn(t): Promise<void> {
     const cases: [string, number, number][] = [
       ["MAX_DATA_BYTES", MAX_DATA_BYTES, 65_535],
-      ["MIN_IDENTITY_BYTES", MIN_IDENTITY_BYTES, 16],
-      ["MAX_IDENTITY_BYTES", MAX_IDENTITY_BYTES, 256],
+      ["MAX_HELLO_BODY_BYTES", MAX_HELLO_BODY_BYTES, 260],
       ["MAX_ERROR_MESSAGE_BYTES", MAX_ERROR_MESSAGE_BYTES, 1024],
       ["DATA_HEADER_BYTES", DATA_HEADER_BYTES, 4],
       ["MAX_FRAME_BODY_BYTES", MAX_FRAME_BODY_BYTES, 65_539],
@@ -99,12 +116,12 @@ Deno.test({
     assert.equal(MAX_FRAME_BODY_BYTES, DATA_HEADER_BYTES + MAX_DATA_BYTES);
     assert.equal(MAX_FRAME_BYTES, FRAME_HEADER_BYTES + MAX_FRAME_BODY_BYTES);
     assert.equal(DATA_FRAME_OVERHEAD_BYTES, FRAME_HEADER_BYTES + DATA_HEADER_BYTES);
-    assert.ok(MIN_IDENTITY_BYTES < MAX_IDENTITY_BYTES);
     assert.ok(MIN_WINDOW_BYTES <= DEFAULT_WINDOW_BYTES);
     assert.ok(DEFAULT_WINDOW_BYTES <= MAX_WINDOW_BYTES);
-    // A length field of u32 and a u16 identity/message length hold every limit.
+    // A length field of u32 and a u16 message length hold every limit.
     assert.ok(MAX_FRAME_BODY_BYTES <= 0xffff_ffff);
-    assert.ok(MAX_IDENTITY_BYTES <= 0xffff);
+    // Version 1's largest Hello (version, identityLength, a 256-byte identity) still decodes.
+    assert.equal(MAX_HELLO_BODY_BYTES, 2 + 2 + 256);
     assert.ok(MAX_ERROR_MESSAGE_BYTES <= 0xffff);
     assert.ok(MAX_WINDOW_BYTES <= 0xffff_ffff);
     assert.ok(EPHEMERAL_PORT_FIRST <= MAX_PORT);
@@ -122,6 +139,8 @@ Deno.test({
       Error: 0x03,
       Ping: 0x04,
       Pong: 0x05,
+      Challenge: 0x06,
+      Proof: 0x07,
       SocketStatusRequest: 0x10,
       SocketStatusResponse: 0x11,
       SocketConnectionRequest: 0x12,
@@ -175,6 +194,10 @@ Deno.test({
       PeerTimeout: 20,
       RateLimited: 21,
       ServerFull: 22,
+      JoinTokenRequired: 23,
+      JoinTokenInvalid: 24,
+      JoinTokenUsedUp: 25,
+      JoinTokenExpired: 26,
     });
   },
 });
@@ -196,7 +219,7 @@ Deno.test({
     await t.step("every defined code is a reason", () => {
       for (const code of Object.values(Reason)) assert.equal(isReason(code), true, `${code}`);
     });
-    for (const code of [-1, 23, 24, 99, 255, 256, 0.5, 1.5, NaN, Infinity]) {
+    for (const code of [-1, 27, 28, 99, 255, 256, 0.5, 1.5, NaN, Infinity]) {
       await t.step(`${code} is not a reason`, () => {
         assert.equal(isReason(code), false);
       });
@@ -220,7 +243,7 @@ Deno.test({
   name: "reasonName() formats an unknown code as Reason(n)",
   permissions: "none",
   fn(): void {
-    assert.equal(reasonName(23), "Reason(23)");
+    assert.equal(reasonName(27), "Reason(27)");
     assert.equal(reasonName(99), "Reason(99)");
     assert.equal(reasonName(255), "Reason(255)");
     assert.equal(reasonName(-1), "Reason(-1)");

@@ -10,21 +10,26 @@ import {
   decode,
   encode,
   FrameDecoder,
+  HandshakeBytes,
   MAX_DATA_BYTES,
   MAX_ERROR_MESSAGE_BYTES,
   MAX_FRAME_BODY_BYTES,
-  MAX_IDENTITY_BYTES,
+  MAX_HELLO_BODY_BYTES,
   MAX_PORT,
   MAX_WINDOW_BYTES,
-  MIN_IDENTITY_BYTES,
   MIN_WINDOW_BYTES,
   type Packet,
   PacketType,
+  PROTOCOL_VERSION,
   ProtocolError,
   Reason,
 } from "../../protocol/mod.ts";
 
 // ---------------------------------------------------------------- arbitraries
+
+/** Exactly `size` arbitrary bytes. */
+const bytesOf = (size: number): fc.Arbitrary<Uint8Array> =>
+  fc.uint8Array({ minLength: size, maxLength: size });
 
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
@@ -53,14 +58,43 @@ const payload = fc.oneof(
 
 /** Every valid packet, every type, every field in its valid range. */
 const packetArb: fc.Arbitrary<Packet> = fc.oneof(
+  // Another version's Hello decodes to its version alone; version 2's round trips.
+  fc.record({ type: fc.constant(PacketType.Hello), version: fc.constant(PROTOCOL_VERSION) }),
   fc.record({
-    type: fc.constant(PacketType.Hello),
-    version: u16,
+    type: fc.constant(PacketType.Challenge),
+    relayId: bytesOf(HandshakeBytes.relayId),
+    nonce: bytesOf(HandshakeBytes.nonce),
+  }),
+  fc.record({
+    type: fc.constant(PacketType.Proof),
     identity: fc.option(
-      fc.uint8Array({ minLength: MIN_IDENTITY_BYTES, maxLength: MAX_IDENTITY_BYTES }),
+      fc.record({
+        publicKey: bytesOf(HandshakeBytes.publicKey),
+        signature: bytesOf(HandshakeBytes.signature),
+      }),
       { nil: null },
     ),
-  }),
+    joinToken: fc.option(
+      fc.record({
+        id: bytesOf(HandshakeBytes.tokenId),
+        signature: bytesOf(HandshakeBytes.signature),
+      }),
+      { nil: null },
+    ),
+    legacyClaim: fc.option(
+      fc.record({
+        tag: bytesOf(HandshakeBytes.legacyTag),
+        mac: bytesOf(HandshakeBytes.legacyMac),
+      }),
+      { nil: null },
+    ),
+  }).map((proof) => ({
+    // Plain objects, as the decoder makes them (fc.record's have no prototype).
+    type: proof.type,
+    identity: proof.identity && { ...proof.identity },
+    joinToken: proof.joinToken && { ...proof.joinToken },
+    legacyClaim: proof.identity && proof.legacyClaim && { ...proof.legacyClaim },
+  })),
   fc.record({ type: fc.constant(PacketType.VirtualIP), address: u32 }),
   fc.record({ type: fc.constant(PacketType.Error), reason, message: errorMessage }),
   fc.record({ type: fc.constant(PacketType.Ping), nonce: u32 }),
@@ -158,13 +192,25 @@ function* chunks(bytes: Uint8Array, how: Chunking): Generator<Uint8Array> {
 
 // ---------------------------------------------------------------- helpers
 
-/** A copy of `packet` whose byte fields own their bytes (payload views die after the callback). */
+/**
+ * A copy of `packet` whose byte fields, nested ones (a Proof's sections)
+ * included, own their bytes (decoder views die after the callback).
+ */
 function snapshot(packet: Packet): Packet {
+  return copyFields(packet) as unknown as Packet;
+}
+
+function copyFields(fields: object): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(packet).map((
-      [key, value],
-    ) => [key, value instanceof Uint8Array ? new Uint8Array(value) : value]),
-  ) as unknown as Packet;
+    Object.entries(fields).map(([key, value]) => [
+      key,
+      value instanceof Uint8Array
+        ? new Uint8Array(value)
+        : value !== null && typeof value === "object"
+        ? copyFields(value)
+        : value,
+    ]),
+  );
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
@@ -387,7 +433,15 @@ const plausibleFrame = fc.oneof(
   }),
   fc.record({
     type: fc.constant(PacketType.Hello),
-    body: fc.uint8Array({ minLength: 4, maxLength: 4 + MAX_IDENTITY_BYTES }),
+    body: fc.uint8Array({ minLength: 2, maxLength: MAX_HELLO_BODY_BYTES }),
+  }),
+  fc.record({
+    type: fc.constant(PacketType.Proof),
+    body: fc.uint8Array({ minLength: 1, maxLength: 233 }),
+  }),
+  fc.record({
+    type: fc.constant(PacketType.Challenge),
+    body: fc.uint8Array({ minLength: 64, maxLength: 64 }),
   }),
   fc.record({
     type: fc.constant(PacketType.Error),
