@@ -176,6 +176,85 @@ export class Replaced extends RelayError {
   }
 }
 
+/** The reasons a relay refuses a join token with (docs/PROTOCOL.md §5.5). */
+const JOIN_TOKEN_REASONS: ReadonlySet<number> = new Set([
+  Reasons.JoinTokenRequired,
+  Reasons.JoinTokenInvalid,
+  Reasons.JoinTokenUsedUp,
+  Reasons.JoinTokenExpired,
+]);
+
+/**
+ * Whether `reason` is one a relay refuses a join token with.
+ *
+ * @param reason A reason code.
+ * @returns Whether it is JoinTokenRequired, JoinTokenInvalid, JoinTokenUsedUp or JoinTokenExpired.
+ */
+export function isJoinTokenReason(reason: number): boolean {
+  return JOIN_TOKEN_REASONS.has(reason);
+}
+
+/**
+ * What a user does about each join token refusal, as the end of a
+ * {@linkcode JoinTokenError}'s message. Library words: the command line says
+ * `--join-token` instead of `joinToken`.
+ */
+export const JOIN_TOKEN_ADVICE: Readonly<Record<number, string>> = Object.freeze({
+  [Reasons.JoinTokenRequired]:
+    "this relay registers a new identity only with a join token: ask its operator for one " +
+    "and pass it as joinToken (an identity it already knows needs none)",
+  [Reasons.JoinTokenInvalid]:
+    "the relay does not know this join token, or it was revoked: check that it was copied " +
+    "whole, or ask the relay's operator for a new one",
+  [Reasons.JoinTokenUsedUp]:
+    "this join token has been used as many times as it allows: ask the relay's operator for a new one",
+  [Reasons.JoinTokenExpired]: "this join token has expired: ask the relay's operator for a new one",
+});
+
+/**
+ * The relay refused to register this client's identity over its join token
+ * (docs/PROTOCOL.md §5.5): a relay run with `--join token` registers a new
+ * identity only with a valid token. `reason` is `JoinTokenRequired` (none
+ * given), `JoinTokenInvalid` (unknown, revoked or mistyped), `JoinTokenUsedUp`
+ * or `JoinTokenExpired`; the message ends with what to do. Fatal: the client
+ * does not retry, since the same token would be refused again. A
+ * {@linkcode RelayError}, so code that checks `RelayError` keeps working.
+ *
+ * @example Ask for a token when the relay wants one
+ * ```ts
+ * import { JoinTokenError, Reason, RelayError } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * const error: unknown = new JoinTokenError(
+ *   "Cannot join relay: the relay closed the link with JoinTokenRequired: a join token is required",
+ *   Reason.JoinTokenRequired,
+ * );
+ * assert.ok(error instanceof JoinTokenError);
+ * assert.ok(error instanceof RelayError);
+ * assert.equal(error.reasonName, "JoinTokenRequired");
+ * assert.throws(() => new JoinTokenError("Cannot join relay: demo", Reason.Replaced), RangeError);
+ * ```
+ */
+export class JoinTokenError extends RelayError {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, with the Error frame's message and what to do.
+   * @param reason `JoinTokenRequired`, `JoinTokenInvalid`, `JoinTokenUsedUp` or `JoinTokenExpired`.
+   * @param options Standard error options.
+   * @throws {RangeError} If `reason` is not one of those four.
+   */
+  constructor(message: string, reason: Reason, options?: ErrorOptions) {
+    if (!isJoinTokenReason(reason)) {
+      throw new RangeError(
+        `Cannot create JoinTokenError: ${reasonName(reason)} is not a join token reason`,
+      );
+    }
+    super(message, reason, options);
+    this.name = "JoinTokenError";
+  }
+}
+
 /**
  * After reconnecting, the relay assigned this client a different virtual IP
  * than before (for example, the relay lost its registry). Fatal: the client

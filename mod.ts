@@ -46,6 +46,13 @@ export {
   DEFAULT_CLIENT_OPTIONS,
   type ReconnectOptions,
 } from "./client/options.ts";
+export {
+  exportIdentity,
+  generateIdentity,
+  type Identity,
+  type IdentityOptions,
+  importIdentity,
+} from "./client/identity.ts";
 export type {
   SocketStatus,
   VirtualConnectOptions,
@@ -64,6 +71,7 @@ export {
   ConnectionRefused,
   ConnectionReset,
   HostUnreachable,
+  JoinTokenError,
   PeerTimeout,
   ProtocolError,
   RelayError,

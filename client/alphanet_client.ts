@@ -56,6 +56,26 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
    */
   readonly virtualIp: string;
   /**
+   * The id of the relay this client joined: 64 lowercase hex digits (32
+   * bytes), from the relay's Challenge on the latest link. A relay keeps its
+   * id in its registry, so it stays the same across reconnects and relay
+   * restarts (a relay run with `--db :memory:` makes a new one at each start).
+   * The client does not check it; an application may, to pin one relay
+   * (docs/PROTOCOL.md §4): a relay with another id is another registry.
+   *
+   * @example Remember the relay, and tell a different one
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * assert.match(net.relayId, /^[0-9a-f]{64}$/);
+   * const pinned = net.relayId;
+   * assert.equal(net.relayId, pinned);
+   * ```
+   */
+  readonly relayId: string;
+  /**
    * Where the client is in its life: `"connected"`, `"reconnecting"` (the
    * link dropped and the client is getting it back) or `"closed"` (for good).
    * Each change is dispatched as a `statechange` event.

@@ -18,7 +18,8 @@ import {
   StateChangeEventImpl,
   visibleState,
 } from "./client_state.ts";
-import { Link, type LinkEvents, unexpected } from "./link.ts";
+import { resolveCredentials } from "./credentials.ts";
+import { Link, type LinkConfig, type LinkEvents, unexpected } from "./link.ts";
 import { type ClientConfig, type ClientOptions, resolveClientConfig } from "./options.ts";
 import { isFatal, Reconnector } from "./reconnect.ts";
 import { Requester } from "./requester.ts";
@@ -41,10 +42,14 @@ const CLOSE_FLUSH_MS = 1000;
 export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
   // Static after construction.
   readonly #config: ClientConfig;
+  /** The link settings, with the credentials resolved once: every link proves the same. */
+  readonly #linkConfig: LinkConfig;
   readonly #reconnector: Reconnector | null;
   readonly #events: LinkEvents;
   /** The virtual IP, fixed by the first link; 0 until then. */
   #address = 0;
+  /** The relay's id from the latest joined link's Challenge, as hex. */
+  #relayId = "";
 
   // The current link, null while reconnecting or closed.
   #link: Link | null = null;
@@ -67,9 +72,10 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
   /** Whether the client itself keeps the process alive (see unref). */
   #refd = true;
 
-  private constructor(config: ClientConfig) {
+  private constructor(config: ClientConfig, linkConfig: LinkConfig) {
     super();
     this.#config = config;
+    this.#linkConfig = linkConfig;
     this.#events = {
       joined: (link, address) => this.#onJoined(link, address),
       packet: (link, packet) => this.#onPacket(link, packet),
@@ -87,21 +93,34 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     this.#reconnector = config.reconnect === null ? null : new Reconnector(
       config.reconnect,
       async (signal) => {
-        await Link.open(this.#config, this.#events, signal);
+        await Link.open(this.#linkConfig, this.#events, signal);
       },
       (error) => this.#finish(error),
     );
   }
 
-  /** Connects to the relay and waits for the VirtualIP; no retry. See {@linkcode connect}. */
+  /**
+   * Checks the options, resolves the credentials (before any connection:
+   * a bad option throws first), connects to the relay and waits for the
+   * VirtualIP; no retry. See {@linkcode connect}.
+   */
   static async open(options: ClientOptions = {}): Promise<AlphaNetClientImpl> {
-    const client = new AlphaNetClientImpl(resolveClientConfig(options));
-    await Link.open(client.#config, client.#events);
+    const config = resolveClientConfig(options);
+    const credentials = await resolveCredentials(
+      config.identity ?? undefined,
+      config.joinToken ?? undefined,
+    );
+    const client = new AlphaNetClientImpl(config, Object.freeze({ ...config, credentials }));
+    await Link.open(client.#linkConfig, client.#events);
     return client;
   }
 
   get virtualIp(): string {
     return formatIpv4(this.#address);
+  }
+
+  get relayId(): string {
+    return this.#relayId;
   }
 
   get state(): ClientState {
@@ -213,6 +232,7 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     else if (address !== this.#address) {
       throw new AddressChanged(formatIpv4(this.#address), formatIpv4(address));
     }
+    this.#relayId = hex(link.relayId);
     this.#link = link;
     link.setRef(this.#keepsAlive());
     this.#sockets.attach(link, this.virtualIp);
@@ -269,6 +289,8 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
       case PacketType.SocketClosed:
         return this.#sockets.route(packet);
       case PacketType.Hello:
+      case PacketType.Challenge:
+      case PacketType.Proof:
       case PacketType.VirtualIP:
       case PacketType.Error:
       case PacketType.Ping:
@@ -324,4 +346,9 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     await this.#reconnector?.cancel();
     this.#finish(null);
   }
+}
+
+/** `bytes` as lowercase hex. */
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

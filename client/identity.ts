@@ -126,6 +126,7 @@ export async function exportIdentity(identity: Identity): Promise<string> {
  * @param options Whether the private key may be exported again; it may by default.
  * @returns The identity.
  * @throws {SyntaxError} If the text is not an intact identity; the message says what is wrong.
+ * @throws {TypeError} If `text` is not a string.
  *
  * @example A damaged text is refused
  * ```ts
@@ -140,32 +141,52 @@ export async function importIdentity(
   text: string,
   options: IdentityOptions = {},
 ): Promise<Identity> {
+  if (typeof text !== "string") throw new TypeError("Cannot import identity: it is not a string");
+  const identity = await readIdentityText(text, options.extractable ?? true);
+  if (typeof identity === "string") throw new SyntaxError(`Cannot import identity: ${identity}`);
+  return identity;
+}
+
+/**
+ * The identity in `text` (the format of {@linkcode exportIdentity}), or why
+ * it is not one, in a few words that read on after "Cannot import identity: "
+ * or "it is damaged: ". Every key is decoded strictly and the public key
+ * must be the private key's, so no damage passes as another identity.
+ *
+ * @param text The text; one trailing newline (LF or CRLF) is allowed.
+ * @param extractable Whether the private key may be exported again.
+ * @returns The identity, or the reason.
+ */
+export async function readIdentityText(
+  text: string,
+  extractable: boolean,
+): Promise<Identity | string> {
   const line = text.endsWith("\r\n")
     ? text.slice(0, -2)
     : text.endsWith("\n")
     ? text.slice(0, -1)
     : text;
+  const form = `"${TEXT_PREFIX} ed25519 PUBLIC PRIVATE"`;
+  if (!line.startsWith(`${TEXT_PREFIX} `) && line !== TEXT_PREFIX) {
+    return `it does not start with "${TEXT_PREFIX}"`;
+  }
+  if (/[\r\n]/.test(line)) return `it is more than the one line ${form}`;
   const words = line.split(" ");
-  if (words[0] !== TEXT_PREFIX) {
-    throw new SyntaxError(`Cannot import identity: it does not start with "${TEXT_PREFIX}"`);
+  if (words.length !== 4) {
+    return `it has ${words.length} word${words.length === 1 ? "" : "s"}, not the 4 of ${form}`;
   }
-  if (words.length !== 4 || words[1] !== "ed25519") {
-    throw new SyntaxError(
-      `Cannot import identity: expected "${TEXT_PREFIX} ed25519 PUBLIC PRIVATE" on one line`,
-    );
-  }
+  if (words[1] !== "ed25519") return `its key type is ${JSON.stringify(words[1])}, not "ed25519"`;
   const publicKey = decodeBase64Url(words[2], KEY_BYTES);
-  const seed = decodeBase64Url(words[3], KEY_BYTES);
-  if (publicKey === null || seed === null) {
-    throw new SyntaxError(
-      `Cannot import identity: a key is not ${KEY_BYTES} bytes of base64url (the text is damaged)`,
-    );
+  if (publicKey === null) {
+    return `its public key is not ${KEY_BYTES} bytes of base64url (43 characters of A-Z a-z 0-9 - _)`;
   }
-  const identity = await identityFromSeed(seed, options.extractable ?? true);
+  const seed = decodeBase64Url(words[3], KEY_BYTES);
+  if (seed === null) {
+    return `its private key is not ${KEY_BYTES} bytes of base64url (43 characters of A-Z a-z 0-9 - _)`;
+  }
+  const identity = await identityFromSeed(seed, extractable);
   if (!equalBytes(identity.publicKey, publicKey)) {
-    throw new SyntaxError(
-      "Cannot import identity: its public key does not match its private key (the text is damaged)",
-    );
+    return "its public key does not match its private key";
   }
   return identity;
 }

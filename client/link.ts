@@ -1,7 +1,8 @@
 /**
- * One link to the relay: TCP connect (and TLS, see `dial.ts`), the
- * Hello/VirtualIP handshake, the read loop, the frame writer and the
- * keepalive timer. A link lives once: the client opens a new one to reconnect.
+ * One link to the relay: TCP connect (and TLS, see `dial.ts`), the version 2
+ * handshake (Hello, Challenge, Proof, VirtualIP: docs/PROTOCOL.md §4), the
+ * read loop, the frame writer and the keepalive timer. A link lives once: the
+ * client opens a new one to reconnect.
  *
  * @module
  */
@@ -10,6 +11,9 @@ import {
   AlphaNetError,
   Closed,
   ConnectionReset,
+  isJoinTokenReason,
+  JOIN_TOKEN_ADVICE,
+  JoinTokenError,
   PeerTimeout,
   ProtocolError,
   RelayError,
@@ -19,10 +23,11 @@ import {
 import { PROTOCOL_VERSION } from "../protocol/constants.ts";
 import { PacketType } from "../protocol/packet_type.ts";
 import { Reason, reasonName } from "../protocol/reason.ts";
-import type { ErrorPacket, Packet } from "../protocol/packets.ts";
+import type { ChallengePacket, ErrorPacket, Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
 import { sniffFirstRead } from "../transport/tls_sniff.ts";
+import { answerChallenge, type Credentials } from "./credentials.ts";
 import { dialRelay, RELAY_SPEAKS_TLS } from "./dial.ts";
 import type { ClientConfig } from "./options.ts";
 
@@ -39,11 +44,42 @@ export interface LinkEvents {
   ended(link: Link, error: Error): void;
 }
 
-/** The settings a link uses. */
-export type LinkConfig = Pick<
-  ClientConfig,
-  "hostname" | "port" | "tls" | "identity" | "handshakeTimeoutMs" | "keepaliveMs" | "peerTimeoutMs"
->;
+/** The settings a link uses: the client's, and the credentials resolved from them. */
+export type LinkConfig =
+  & Pick<
+    ClientConfig,
+    "hostname" | "port" | "tls" | "handshakeTimeoutMs" | "keepaliveMs" | "peerTimeoutMs"
+  >
+  & {
+    /** What the Proof proves; resolved once per client, the same on every link. */
+    readonly credentials: Credentials;
+  };
+
+/**
+ * Where a link is in its handshake: waiting for the Challenge, signing the
+ * Proof, waiting for the VirtualIP after sending it, or joined.
+ */
+type HandshakeStep = "challenge" | "signing" | "proved" | "joined";
+
+/**
+ * The Proof could not be signed (the identity's or the token's key refused
+ * to sign). Fatal: another attempt would fail the same way.
+ */
+export class ProofFailed extends AlphaNetError {
+  /**
+   * Creates the error.
+   *
+   * @param options `{ cause }`: what WebCrypto threw.
+   */
+  constructor(options?: ErrorOptions) {
+    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : "";
+    super(
+      `Cannot join relay: the Proof could not be signed with this client's keys${cause}`,
+      options,
+    );
+    this.name = "AlphaNetError";
+  }
+}
 
 /** A link to the relay; see the module doc. */
 export class Link {
@@ -53,8 +89,10 @@ export class Link {
   readonly #events: LinkEvents;
   readonly #handshake = Promise.withResolvers<void>();
   #readLoop: Promise<void> = Promise.resolve();
-  /** Set once the client accepted the VirtualIP. */
-  #joined = false;
+  /** Where the handshake is; "joined" once the client accepted the VirtualIP. */
+  #step: HandshakeStep = "challenge";
+  /** The relay's id from the Challenge; empty until it arrives. */
+  #relayId: Uint8Array = new Uint8Array(0);
   /** Why the link ended; null while it is up. */
   #error: Error | null = null;
 
@@ -84,12 +122,15 @@ export class Link {
   }
 
   /**
-   * Connects and waits for the VirtualIP, the TLS handshake and the join
-   * within one `handshakeTimeoutMs`. Rejects with the Deno connection error,
+   * Connects and waits for the VirtualIP: TCP connect, the TLS handshake
+   * and the join (Hello, Challenge, Proof, VirtualIP) within one
+   * `handshakeTimeoutMs`. Rejects with the Deno connection error,
    * `Deno.errors.InvalidData` when TLS fails or only one side speaks it (see
-   * {@linkcode dialRelay}), a RelayError (Error frame), TimedOut (no
-   * VirtualIP in time), the error `events.joined` threw, or Closed if
-   * `signal` aborts. A rejected open leaves nothing running.
+   * {@linkcode dialRelay}), a RelayError (Error frame; JoinTokenError for a
+   * refused join token), ProtocolError (a frame out of turn), ProofFailed (the
+   * keys would not sign), TimedOut (no VirtualIP in time), the error
+   * `events.joined` threw, or Closed if `signal` aborts. A rejected open
+   * leaves nothing running.
    */
   static async open(config: LinkConfig, events: LinkEvents, signal?: AbortSignal): Promise<Link> {
     const started = performance.now();
@@ -98,6 +139,11 @@ export class Link {
     const left = config.handshakeTimeoutMs - (performance.now() - started);
     await link.#join(Math.max(1, left), signal);
     return link;
+  }
+
+  /** The relay's id, 32 bytes, from this link's Challenge (always set once the link joined). */
+  get relayId(): Uint8Array {
+    return this.#relayId;
   }
 
   /** Whether the link has ended. */
@@ -171,11 +217,7 @@ export class Link {
             }),
         ),
     );
-    this.#writer.writePacket({
-      type: PacketType.Hello,
-      version: PROTOCOL_VERSION,
-      identity: this.#config.identity,
-    });
+    this.#writer.writePacket({ type: PacketType.Hello, version: PROTOCOL_VERSION });
     const timeoutMs = this.#config.handshakeTimeoutMs;
     const timer = setTimeout(
       () =>
@@ -201,24 +243,49 @@ export class Link {
     if (this.#error !== null) return;
     this.#lastHeard = performance.now();
     switch (packet.type) {
+      case PacketType.Challenge:
+        // Only once, and only before the Proof: a second one would have the client sign again.
+        if (this.#step !== "challenge") throw unexpected(packet.type);
+        this.#step = "signing";
+        // The decoder's views are valid only during this call: keep copies.
+        this.#relayId = packet.relayId.slice();
+        this.#prove({ ...packet, relayId: this.#relayId, nonce: packet.nonce.slice() });
+        return;
       case PacketType.VirtualIP:
-        if (this.#joined) throw unexpected(packet.type);
+        // Only after the Proof went out: a VirtualIP before it admits a client that proved nothing.
+        if (this.#step !== "proved") throw unexpected(packet.type);
         this.#events.joined(this, packet.address);
-        this.#joined = true;
+        this.#step = "joined";
         this.#startKeepalive();
         this.#handshake.resolve();
         return;
       case PacketType.Error:
         throw relayError(this.#action, packet);
       case PacketType.Ping:
-        if (!this.#joined) throw unexpected(packet.type);
+        if (this.#step !== "joined") throw unexpected(packet.type);
         return this.send({ type: PacketType.Pong, nonce: packet.nonce });
       case PacketType.Pong:
         return;
       default:
-        if (!this.#joined) throw unexpected(packet.type);
+        if (this.#step !== "joined") throw unexpected(packet.type);
         this.#events.packet(this, packet);
     }
+  }
+
+  /**
+   * Signs the Proof off the read loop (WebCrypto is asynchronous) and sends
+   * it, unless the link ended meanwhile. Frames that arrive while signing
+   * are handled in order: anything but an Error is a violation then.
+   */
+  #prove(challenge: ChallengePacket): void {
+    answerChallenge(challenge, this.#config.credentials).then(
+      (proof) => {
+        if (this.#error !== null) return;
+        this.#writer.writePacket(proof);
+        this.#step = "proved";
+      },
+      (error) => this.#end(new ProofFailed({ cause: error }), false),
+    );
   }
 
   /**
@@ -270,7 +337,7 @@ export class Link {
 
   /** What the link was doing when it ended, as the action of its error message. */
   get #action(): string {
-    return this.#joined ? "keep the link to the relay" : "join relay";
+    return this.#step === "joined" ? "keep the link to the relay" : "join relay";
   }
 
   /** Ends the link once: stops the timer, closes the connection, tells the client if it had joined. */
@@ -286,20 +353,23 @@ export class Link {
     } catch {
       // Already closed.
     }
-    if (notify && this.#joined) this.#events.ended(this, error);
+    if (notify && this.#step === "joined") this.#events.ended(this, error);
   }
 }
 
 /**
- * The error an Error frame stands for, {@linkcode Replaced} for a takeover;
- * its message keeps the reason's name and the relay's own words.
+ * The error an Error frame stands for: {@linkcode Replaced} for a takeover,
+ * {@linkcode JoinTokenError} for a refused join token; its message keeps the
+ * reason's name and the relay's own words (and, for a join token, what to do).
  */
 function relayError(action: string, packet: ErrorPacket): RelayError {
   const reason = reasonName(packet.reason);
   const message = `Cannot ${action}: the relay closed the link with ${reason}: ${packet.message}`;
-  return packet.reason === Reason.Replaced
-    ? new Replaced(message)
-    : new RelayError(message, packet.reason);
+  if (packet.reason === Reason.Replaced) return new Replaced(message);
+  if (isJoinTokenReason(packet.reason)) {
+    return new JoinTokenError(`${message}; ${JOIN_TOKEN_ADVICE[packet.reason]}`, packet.reason);
+  }
+  return new RelayError(message, packet.reason);
 }
 
 /** Lets timer `timer` keep the process alive, or not. */

@@ -4,14 +4,14 @@
  * @module
  */
 
+import { parseJoinToken } from "../crypto/join_token.ts";
 import {
   DEFAULT_RELAY_PORT,
   DEFAULT_WINDOW_BYTES,
-  MAX_IDENTITY_BYTES,
   MAX_WINDOW_BYTES,
-  MIN_IDENTITY_BYTES,
   MIN_WINDOW_BYTES,
 } from "../protocol/constants.ts";
+import { type Identity, MAX_SECRET_BYTES, MIN_SECRET_BYTES } from "./identity.ts";
 
 /**
  * Largest receive window connections grow to by default. On this project's loopback
@@ -55,18 +55,18 @@ export interface ReconnectOptions {
  * behaves on its link. Every field is optional; the defaults are in
  * {@linkcode DEFAULT_CLIENT_OPTIONS}.
  *
- * @example Options for a client with a fixed identity
+ * @example Options for a client with its own identity
  * ```ts
- * import type { ClientOptions } from "@alphanet/net";
+ * import { type ClientOptions, generateIdentity } from "@alphanet/net";
  * import assert from "node:assert/strict";
  *
  * const options: ClientOptions = {
  *   hostname: "127.0.0.1",
  *   port: 1337,
- *   identity: "a secret of at least 16 bytes",
+ *   identity: await generateIdentity(),
  *   reconnect: { maxAttempts: 10 },
  * };
- * assert.ok(new TextEncoder().encode(options.identity as string).length >= 16);
+ * assert.equal(typeof options.identity, "object");
  * ```
  */
 export interface ClientOptions {
@@ -75,11 +75,25 @@ export interface ClientOptions {
   /** Relay TCP port. @default {1337} */
   port?: number;
   /**
-   * Secret of 16..256 bytes (a string is taken as UTF-8) that keys this
-   * client's permanent virtual IP instead of its real IP, so clients behind
-   * one IP get distinct addresses. Keep it private. @default {undefined}
+   * Who this client is: the relay keys its permanent virtual IP on this
+   * identity instead of its real IP, so clients behind one IP get distinct
+   * addresses. Either an {@linkcode Identity} (`generateIdentity()`,
+   * `importIdentity()`), whose private key signs each link's challenge and
+   * never leaves the process; or a secret of 16..256 bytes (a string is taken
+   * as UTF-8), from which the same key pair is derived every time, and with
+   * which the client also claims the address a version 1 relay gave that
+   * secret (docs/PROTOCOL.md §5.6). Keep either private. Without one the
+   * relay keys the address on the real IP. @default {undefined}
    */
-  identity?: string | Uint8Array;
+  identity?: Identity | string | Uint8Array;
+  /**
+   * A join token (`anj1.<id>.<secret>`, from the relay's operator: `server.ts
+   * tokens create`). Needed only to register a new identity at a relay run
+   * with `--join token`; an identity the relay already knows joins without
+   * one, and a relay run with `--join open` ignores it. The token's secret
+   * signs the join and never crosses the wire. @default {undefined}
+   */
+  joinToken?: string;
   /**
    * Receive window of each virtual connection in bytes: how much a peer may
    * send before this client's application reads. Larger windows go faster on
@@ -138,8 +152,13 @@ export interface ClientConfig {
   readonly hostname: string;
   /** Relay TCP port. */
   readonly port: number;
-  /** Identity secret as bytes, or null to be keyed on the real IP. */
-  readonly identity: Uint8Array | null;
+  /**
+   * The identity: an Identity, a secret's bytes (checked: 16..256, a copy),
+   * or null to be keyed on the real IP. Resolved into credentials at connect.
+   */
+  readonly identity: Identity | Uint8Array<ArrayBuffer> | null;
+  /** The join token's text (checked to parse), or null. */
+  readonly joinToken: string | null;
   /** Initial receive window of each virtual connection, in bytes. */
   readonly window: number;
   /** Largest receive window a connection may grow to, in bytes. */
@@ -166,8 +185,8 @@ export interface TlsConfig {
 
 /**
  * Defaults of every {@linkcode ClientOptions} field but `identity` (none by
- * default: the relay keys the virtual IP on the client's real IP) and
- * `caCerts` (the default roots only).
+ * default: the relay keys the virtual IP on the client's real IP),
+ * `joinToken` (none) and `caCerts` (the default roots only).
  *
  * @example Start from the defaults
  * ```ts
@@ -182,7 +201,7 @@ export interface TlsConfig {
  * ```
  */
 export const DEFAULT_CLIENT_OPTIONS: Readonly<
-  & Required<Omit<ClientOptions, "identity" | "reconnect" | "caCerts">>
+  & Required<Omit<ClientOptions, "identity" | "joinToken" | "reconnect" | "caCerts">>
   & { reconnect: Readonly<Required<ReconnectOptions>> }
 > = Object.freeze({
   hostname: "127.0.0.1",
@@ -197,15 +216,17 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<
   reconnect: Object.freeze({ initialDelayMs: 100, maxDelayMs: 10_000, maxAttempts: Infinity }),
 });
 
-/** Merges options over the defaults; throws TypeError or RangeError on a bad value. */
+/**
+ * Merges options over the defaults; throws TypeError or RangeError on a bad
+ * value, SyntaxError on a join token that is not one.
+ */
 export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
   const d = DEFAULT_CLIENT_OPTIONS;
   const config: ClientConfig = {
     hostname: options.hostname ?? d.hostname,
     port: options.port ?? d.port,
-    identity: typeof options.identity === "string"
-      ? new TextEncoder().encode(options.identity)
-      : options.identity ?? null,
+    identity: resolveIdentity(options.identity),
+    joinToken: resolveJoinToken(options.joinToken),
     window: options.window ?? d.window,
     maxWindow: options.maxWindow ?? Math.max(d.maxWindow, options.window ?? d.window),
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? d.handshakeTimeoutMs,
@@ -217,12 +238,6 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
   };
   if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65_535) {
     throw new RangeError(`Cannot connect: relay port ${config.port} is outside 1..65535`);
-  }
-  const identityBytes = config.identity?.length ?? MIN_IDENTITY_BYTES;
-  if (identityBytes < MIN_IDENTITY_BYTES || identityBytes > MAX_IDENTITY_BYTES) {
-    throw new RangeError(
-      `Cannot connect: identity of ${identityBytes} bytes is outside ${MIN_IDENTITY_BYTES}..${MAX_IDENTITY_BYTES}`,
-    );
   }
   if (
     !Number.isInteger(config.window) || config.window < MIN_WINDOW_BYTES ||
@@ -248,6 +263,60 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
   checkTimer("keepaliveMs", config.keepaliveMs, 1);
   checkTimer("peerTimeoutMs", config.peerTimeoutMs, config.keepaliveMs + 1);
   return config;
+}
+
+/**
+ * The identity option, checked: a secret as a copy of its bytes (RangeError
+ * outside 16..256 bytes), an Identity as it is (TypeError unless it has a
+ * 32-byte public key and an Ed25519 private key that may sign).
+ */
+function resolveIdentity(
+  identity: Identity | string | Uint8Array | undefined,
+): Identity | Uint8Array<ArrayBuffer> | null {
+  if (identity === undefined || identity === null) return null;
+  if (typeof identity === "string" || identity instanceof Uint8Array) {
+    const bytes = typeof identity === "string"
+      ? new TextEncoder().encode(identity)
+      : new Uint8Array(identity);
+    if (bytes.length < MIN_SECRET_BYTES || bytes.length > MAX_SECRET_BYTES) {
+      throw new RangeError(
+        `Cannot connect: an identity secret of ${bytes.length} bytes is outside ` +
+          `${MIN_SECRET_BYTES}..${MAX_SECRET_BYTES}`,
+      );
+    }
+    return bytes;
+  }
+  const { publicKey, privateKey } = identity as Partial<Identity>;
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
+    throw new TypeError(
+      "Cannot connect: identity is not an Identity (a 32-byte publicKey and a privateKey), " +
+        "a string or a Uint8Array",
+    );
+  }
+  if (
+    !(privateKey instanceof CryptoKey) || privateKey.type !== "private" ||
+    privateKey.algorithm.name !== "Ed25519" || !privateKey.usages.includes("sign")
+  ) {
+    throw new TypeError(
+      "Cannot connect: identity.privateKey is not an Ed25519 private CryptoKey with usage sign",
+    );
+  }
+  return identity;
+}
+
+/** The join token option, checked: SyntaxError unless it is one (see crypto/join_token.ts). */
+function resolveJoinToken(joinToken: string | undefined): string | null {
+  if (joinToken === undefined || joinToken === null) return null;
+  if (typeof joinToken !== "string") {
+    throw new TypeError("Cannot connect: joinToken is not a string");
+  }
+  const parts = parseJoinToken(joinToken);
+  if (typeof parts === "string") {
+    throw new SyntaxError(
+      `Cannot connect: the join token ${parts}; copy it again from the relay's operator`,
+    );
+  }
+  return joinToken;
 }
 
 function resolveTls(tls: boolean, caCerts: string[] | undefined): TlsConfig | null {

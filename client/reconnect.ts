@@ -7,7 +7,7 @@
 
 import { AddressChanged, ConnectionReset, ProtocolError, RelayError } from "../errors.ts";
 import { Reason } from "../protocol/reason.ts";
-import { refTimer } from "./link.ts";
+import { ProofFailed, refTimer } from "./link.ts";
 import type { ReconnectOptions } from "./options.ts";
 
 /** The backoff settings of a reconnecting client. */
@@ -16,14 +16,19 @@ export type ReconnectPolicy = Readonly<Required<ReconnectOptions>>;
 /**
  * Error reasons after which a client must not reconnect: a takeover (two
  * copies of one identity would take the address from each other in turn),
- * refusals that a retry cannot change, and protocol violations (a bug on one
- * side: reconnecting would loop).
+ * refusals that a retry cannot change (a refused identity or join token is
+ * refused again), and protocol violations (a bug on one side: reconnecting
+ * would loop).
  */
 const FATAL_REASONS: ReadonlySet<number> = new Set([
   Reason.Replaced,
   Reason.UnsupportedVersion,
   Reason.PoolExhausted,
   Reason.InvalidIdentity,
+  Reason.JoinTokenRequired,
+  Reason.JoinTokenInvalid,
+  Reason.JoinTokenUsedUp,
+  Reason.JoinTokenExpired,
   Reason.Malformed,
   Reason.UnexpectedPacket,
   Reason.SpoofedAddress,
@@ -33,14 +38,16 @@ const FATAL_REASONS: ReadonlySet<number> = new Set([
 
 /**
  * Whether `error`, which ended a link or failed a reconnect attempt, ends
- * the client for good. Everything else (EOF, reset, refused TCP connect,
+ * the client for good: a fatal reason, a protocol violation, a changed
+ * address, a Proof the keys would not sign, a denied permission. Everything else (EOF, reset, refused TCP connect,
  * PeerTimeout, handshake time-out, and the relay's Shutdown, PeerTimeout,
  * SlowConsumer, HelloTimeout, Internal, RateLimited, ServerFull) is retried.
  */
 export function isFatal(error: unknown): boolean {
   if (error instanceof RelayError) return FATAL_REASONS.has(error.reason);
   return error instanceof ProtocolError || error instanceof AddressChanged ||
-    error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable;
+    error instanceof ProofFailed || error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.NotCapable;
 }
 
 /**
