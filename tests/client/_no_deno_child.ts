@@ -17,7 +17,7 @@ const print = (value: unknown): void =>
 if (mode === "watch") {
   const read: string[] = [];
   const watched = new Proxy(real, {
-    get(target, property, receiver) {
+    get(target, property, receiver): unknown {
       read.push(String(property));
       return Reflect.get(target, property, receiver);
     },
