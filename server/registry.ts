@@ -10,11 +10,12 @@ import { AlphaNetError, Closed } from "../errors.ts";
 import type { AddressPool } from "./address_pool.ts";
 import { AddressWalk } from "./address_walk.ts";
 import { createPrivateFile, lockRegistryFile } from "./registry_file.ts";
-import { keyText, type RegistryKey } from "./registry_key.ts";
-import { migrateRegistry } from "./registry_schema.ts";
+import { type JoinTokenRecord, joinTokenRefusal, JoinTokenRefused } from "./join_tokens.ts";
+import { bytesOfHex, type ClientKind, keyText, type RegistryKey } from "./registry_key.ts";
+import { migrateRegistry, RELAY_ID_BYTES } from "./registry_schema.ts";
 import { RegistryStatements } from "./registry_statements.ts";
 
-export { identityKey, type RegistryKey } from "./registry_key.ts";
+export type { ClientKind, RegistryKey } from "./registry_key.ts";
 
 /** Offline clients one expiry pass frees at most, so a join never waits on a long delete. */
 const EXPIRY_BATCH = 256;
@@ -25,12 +26,17 @@ const EXPIRY_CHECK_MS = 1000;
 // code "ERR_SQLITE_ERROR" with the extended result code in `errcode`.
 const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 
-/** A registered client. The key is deliberately not exposed. */
+/**
+ * A registered client. Its key is deliberately not exposed (a real IP, a
+ * secret's hash), except a public key, which is public.
+ */
 export interface ClientRecord {
   /** The client's permanent virtual IPv4 as a u32. */
   address: number;
   /** How the client is identified. */
-  kind: "ip" | "identity";
+  kind: ClientKind;
+  /** Kind `key`: the raw Ed25519 public key as 64 lowercase hex digits; otherwise null. */
+  publicKey: string | null;
   /** When the address was assigned, in unix ms. */
   firstSeen: number;
   /** When the client was last seen, in unix ms. */
@@ -39,13 +45,40 @@ export interface ClientRecord {
   online: boolean;
 }
 
-/** How {@linkcode Registry.open} opens the file. */
 /** Options of {@linkcode Registry.assign}. */
 export interface AssignOptions {
   /** Mark the client online in the same statement (a relay admitting it). @default {false} */
   readonly online?: boolean;
+  /**
+   * The id of a join token that pays for a new key: one use is spent in the
+   * transaction that inserts the key, or {@linkcode JoinTokenRefused} is
+   * thrown and nothing written. Not spent for a key already registered.
+   * @default {null}
+   */
+  readonly joinToken?: string | null;
 }
 
+/** A version 1 row a legacy claim found by its tag. */
+export interface SecretRow {
+  /** The row's address. */
+  readonly address: number;
+  /** SHA-256 of the version 1 secret: the key of the claim's HMAC. */
+  readonly hash: Uint8Array<ArrayBuffer>;
+}
+
+/** What {@linkcode Registry.createJoinToken} stores. */
+export interface NewJoinToken {
+  /** 16 lowercase hex digits. */
+  readonly id: string;
+  /** Raw Ed25519 public key of the token's seed, 32 bytes. */
+  readonly publicKey: Uint8Array;
+  /** How many new keys it may register; null: no limit. */
+  readonly maxUses: number | null;
+  /** When it stops admitting (unix ms); null: never. */
+  readonly expiresAt: number | null;
+}
+
+/** How {@linkcode Registry.open} opens the file. */
 export interface RegistryOptions {
   /**
    * Hold the file against every other relay, through a lock file beside it
@@ -115,6 +148,7 @@ export class Registry {
   readonly #lock: Deno.FsFile | null;
   readonly #ttlMs: number;
   readonly #walk: AddressWalk;
+  readonly #relayId: Uint8Array<ArrayBuffer>;
 
   // Owned by assign().
   #nextExpiryCheck = 0;
@@ -132,6 +166,20 @@ export class Registry {
     this.#ttlMs = options.addressTtlMs ?? 0;
     this.#sql = new RegistryStatements(db, options.onStatement);
     this.#walk = new AddressWalk(this.#sql, pool);
+    const row = this.#sql.use("relayId").get() as { id: Uint8Array } | undefined;
+    if (row === undefined || row.id.length !== RELAY_ID_BYTES) {
+      throw new AlphaNetError("Cannot open registry: it holds no relay id (the file was edited)");
+    }
+    this.#relayId = new Uint8Array(row.id);
+  }
+
+  /**
+   * The relay's id: 32 random bytes made when the file was created (or
+   * migrated to protocol version 2), the same on every open; new on every
+   * open of `":memory:"`. Every Challenge carries it.
+   */
+  get relayId(): Uint8Array<ArrayBuffer> {
+    return this.#relayId;
   }
 
   /**
@@ -185,6 +233,7 @@ export class Registry {
   assign(key: RegistryKey, now: number = Date.now(), options: AssignOptions = {}): number {
     this.#open("assign");
     const online = options.online === true;
+    const token = options.joinToken ?? null;
     const text = keyText(key);
     const existing = this.#addressOf(text);
     if (existing !== null) {
@@ -200,8 +249,11 @@ export class Registry {
     let address: number | null;
     try {
       // Under the write lock: a process sharing the file may have registered the key since.
-      address = this.#addressOf(text) ??
+      const known = this.#addressOf(text);
+      address = known ??
         this.#walk.take((candidate) => this.#tryInsert(candidate, text, key, now, online));
+      // Spent last, so a join refused for any other reason (a full pool) spends nothing.
+      if (known === null && address !== null && token !== null) this.#spendToken(token, now);
       this.#sql.exec("COMMIT");
     } catch (error) {
       this.#sql.exec("ROLLBACK");
@@ -211,6 +263,13 @@ export class Registry {
       throw new PoolExhausted(`Cannot assign an address: all ${this.#pool.size} are taken`);
     }
     return address;
+  }
+
+  /** Spends one use of the join token `id`; throws {@linkcode JoinTokenRefused} if it has none. */
+  #spendToken(id: string, now: number): void {
+    if (this.#sql.use("spendToken").run(now, id, now).changes > 0) return;
+    const refusal = joinTokenRefusal(this.joinToken(id), now) ?? "invalid";
+    throw new JoinTokenRefused(refusal, `Cannot spend join token ${id}: it is ${refusal}`);
   }
 
   /** Inserts the client at `address`; false if the address is taken. */
@@ -239,6 +298,73 @@ export class Registry {
   lookup(key: RegistryKey): number | null {
     this.#open("look up");
     return this.#addressOf(keyText(key));
+  }
+
+  /**
+   * The version 1 row whose legacy tag is `tag` (SHA-256 of the row's secret
+   * hash), or null: no such row, or it was claimed already.
+   */
+  secretRow(tag: Uint8Array): SecretRow | null {
+    this.#open("look up a version 1 row");
+    const row = this.#sql.use("secretByTag").get(tag) as
+      | { address: number; key: string }
+      | undefined;
+    const hash = row === undefined ? null : bytesOfHex(row.key.slice(3));
+    return row === undefined || hash === null ? null : { address: row.address, hash };
+  }
+
+  /**
+   * Re-keys the version 1 row tagged `tag` to `key` (kind `key`, tag
+   * cleared), in one statement; returns its address, or null if no row has
+   * that tag any more (claimed by another link just now). The caller has
+   * checked the claim's HMAC, and that `key` is not registered.
+   */
+  claimSecretRow(
+    tag: Uint8Array,
+    key: RegistryKey,
+    now: number = Date.now(),
+    options: AssignOptions = {},
+  ): number | null {
+    this.#open("claim a version 1 row");
+    const text = keyText(key);
+    const row = this.#sql.use("claimSecret").get(text, now, options.online ? 1 : 0, tag) as
+      | { address: number }
+      | undefined;
+    return row?.address ?? null;
+  }
+
+  /** Stores a new join token with no uses; throws if its id is taken. */
+  createJoinToken(token: NewJoinToken, now: number = Date.now()): JoinTokenRecord {
+    this.#open("create a join token");
+    this.#sql.use("insertToken").run(
+      token.id,
+      token.publicKey,
+      token.maxUses,
+      token.expiresAt,
+      now,
+    );
+    return this.joinToken(token.id)!;
+  }
+
+  /** The join token `id`, or null. */
+  joinToken(id: string): JoinTokenRecord | null {
+    this.#open("read a join token");
+    const row = this.#sql.use("token").get(id) as JoinTokenRecord | undefined;
+    return row === undefined ? null : { ...row };
+  }
+
+  /** Every join token, oldest first. */
+  joinTokens(): JoinTokenRecord[] {
+    this.#open("list join tokens");
+    return (this.#sql.use("tokens").all() as unknown as JoinTokenRecord[]).map((row) => ({
+      ...row,
+    }));
+  }
+
+  /** Revokes the join token `id` at `now`; false if there is none or it was revoked already. */
+  revokeJoinToken(id: string, now: number = Date.now()): boolean {
+    this.#open("revoke a join token");
+    return Number(this.#sql.use("revokeToken").run(now, id).changes) > 0;
   }
 
   /** Records that the client at `address` was seen at `now` (unix ms). */

@@ -1,37 +1,46 @@
 /**
- * What the registry knows a client by: its real IP, or a hash of its
- * identity, stored as text with a prefix that keeps the two kinds apart.
+ * What the registry knows a client by: its real IP, or its Ed25519 public
+ * key, stored as text with a prefix that keeps the kinds apart. Rows of a
+ * third kind, `secret` (`id:` + SHA-256 of a version 1 identity secret),
+ * come only from migrated files: no join makes one.
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { HandshakeBytes } from "../protocol/constants.ts";
 
 /**
- * What identifies a client: its real IP, or the SHA-256 of the identity
- * secret it presents (see {@linkcode identityKey}).
+ * What identifies a joining client: its real IP (a Proof without identity),
+ * or the raw Ed25519 public key of its identity.
  */
 export type RegistryKey =
   | { kind: "ip"; realIp: string }
-  | { kind: "identity"; identityHash: string };
+  | { kind: "key"; publicKey: Uint8Array };
+
+/** The kind of a registry row: the two kinds of {@linkcode RegistryKey}, and version 1 secrets. */
+export type ClientKind = "ip" | "key" | "secret";
 
 /**
- * Hashes an identity secret into a registry key, so the secret itself is
- * never stored.
+ * Bytes as lowercase hex.
  *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { identityKey } from "./registry_key.ts";
- *
- * const key = identityKey(new Uint8Array(32));
- * assert.equal(key.kind, "identity");
- * ```
+ * @param bytes Any bytes.
+ * @returns Two lowercase hex digits per byte.
  */
-export function identityKey(identity: Uint8Array): RegistryKey {
-  // Synchronous on purpose: the handshake then completes in the read loop's turn, so frames
-  // pipelined behind Hello are handled in order, and a join leaves no promise behind.
-  return { kind: "identity", identityHash: createHash("sha256").update(identity).digest("hex") };
+export function hexOf(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The bytes of lowercase hex text, or null if it is not that.
+ *
+ * @param text Lowercase hex digits, two per byte.
+ * @returns The bytes, or null.
+ */
+export function bytesOfHex(text: string): Uint8Array<ArrayBuffer> | null {
+  if (!/^(?:[0-9a-f]{2})*$/.test(text)) return null;
+  const bytes = new Uint8Array(text.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
 }
 
 /**
@@ -43,6 +52,7 @@ export function identityKey(identity: Uint8Array): RegistryKey {
  * import { keyText } from "./registry_key.ts";
  *
  * assert.equal(keyText({ kind: "ip", realIp: "192.0.2.7" }), "ip:192.0.2.7");
+ * assert.equal(keyText({ kind: "key", publicKey: new Uint8Array(32).fill(0xab) }), `key:${"ab".repeat(32)}`);
  * ```
  */
 export function keyText(key: RegistryKey): string {
@@ -50,8 +60,11 @@ export function keyText(key: RegistryKey): string {
     if (key.realIp === "") throw new RangeError("Cannot use registry key: realIp is empty");
     return `ip:${key.realIp}`;
   }
-  if (!/^[0-9a-f]{64}$/.test(key.identityHash)) {
-    throw new RangeError("Cannot use registry key: identityHash is not lowercase SHA-256 hex");
+  if (key.kind === "key" && key.publicKey?.length === HandshakeBytes.publicKey) {
+    return `key:${hexOf(key.publicKey)}`;
   }
-  return `id:${key.identityHash}`;
+  throw new RangeError("Cannot use registry key: it is neither an IP nor a 32-byte public key");
 }
+
+/** Prefix of the stored text of a version 1 secret's row: `id:` and 64 hex digits of SHA-256. */
+export const SECRET_KEY_PREFIX = "id:";

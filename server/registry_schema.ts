@@ -5,8 +5,10 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import type { DatabaseSync } from "node:sqlite";
 import { AlphaNetError } from "../errors.ts";
+import { bytesOfHex } from "./registry_key.ts";
 
 /**
  * `PRAGMA application_id` of every AlphaNET registry: "ANET" in ASCII. It
@@ -15,10 +17,16 @@ import { AlphaNetError } from "../errors.ts";
 export const APPLICATION_ID = 0x414e4554;
 
 /** Bump when the schema changes, and add a migration to {@linkcode MIGRATIONS}. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
+
+/** Bytes of the relay's id, made once per registry file (see `relay` in the schema). */
+export const RELAY_ID_BYTES = 32;
+
+/** A step that brings a database from version `index` to `index + 1`: SQL, or code for what SQL cannot do. */
+type Migration = string | ((db: DatabaseSync) => void);
 
 /** Statements that bring a database from version `index` to `index + 1`. */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly Migration[] = [
   `CREATE TABLE IF NOT EXISTS clients (
     address INTEGER PRIMARY KEY, -- u32 virtual IPv4; the key guarantees no sharing
     key TEXT NOT NULL UNIQUE,    -- "ip:<real ip>" or "id:<hex sha-256 of identity>"
@@ -43,7 +51,81 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX clients_offline_since ON clients (online, last_seen);
   -- What the relay holding the file runs with, for the admin commands beside it.
   CREATE TABLE settings (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+  migrateToSignedIdentities,
 ];
+
+/**
+ * Version 4, protocol version 2: clients are keyed on Ed25519 public keys
+ * (kind `key`); version 1 rows keyed on a secret's hash become kind `secret`
+ * and get the tag a legacy claim finds them by; join tokens; the relay's id.
+ * SQLite cannot alter a CHECK constraint, so `clients` is rebuilt, its
+ * trigger and index dropped first (the trigger would free every address the
+ * rebuild deletes) and made again after.
+ */
+function migrateToSignedIdentities(db: DatabaseSync): void {
+  db.exec(`DROP TRIGGER clients_released;
+  DROP INDEX clients_offline_since;
+  CREATE TABLE clients_v4 (
+    address INTEGER PRIMARY KEY, -- u32 virtual IPv4; the key guarantees no sharing
+    key TEXT NOT NULL UNIQUE,    -- "ip:<real ip>", "key:<hex public key>" or "id:<hex sha-256 of a v1 secret>"
+    kind TEXT NOT NULL CHECK (kind IN ('ip', 'key', 'secret')),
+    first_seen INTEGER NOT NULL, -- unix ms
+    last_seen INTEGER NOT NULL,  -- unix ms
+    online INTEGER NOT NULL DEFAULT 0,
+    legacy_tag BLOB              -- kind secret: SHA-256 of the 32 hash bytes; a legacy claim's lookup
+  );
+  INSERT INTO clients_v4 (address, key, kind, first_seen, last_seen, online)
+    SELECT address, key, CASE kind WHEN 'identity' THEN 'secret' ELSE kind END,
+      first_seen, last_seen, online FROM clients;
+  DROP TABLE clients;
+  ALTER TABLE clients_v4 RENAME TO clients;
+  CREATE TRIGGER clients_released AFTER DELETE ON clients BEGIN
+    INSERT OR IGNORE INTO released (address) VALUES (old.address);
+  END;
+  CREATE INDEX clients_offline_since ON clients (online, last_seen);
+  CREATE UNIQUE INDEX clients_legacy_tag ON clients (legacy_tag) WHERE legacy_tag IS NOT NULL;
+  CREATE TABLE join_tokens (
+    id TEXT PRIMARY KEY,          -- 16 lowercase hex digits: the public part of the token's text
+    public_key BLOB NOT NULL,     -- raw Ed25519 public key of the token's seed; never the seed
+    uses INTEGER NOT NULL DEFAULT 0,
+    max_uses INTEGER,             -- NULL: no limit
+    expires_at INTEGER,           -- unix ms; NULL: never
+    created_at INTEGER NOT NULL,  -- unix ms
+    revoked_at INTEGER,           -- unix ms; NULL: usable
+    last_used_at INTEGER          -- unix ms; NULL: never used
+  );
+  -- One row: the id every Challenge of a relay on this file carries.
+  CREATE TABLE relay (id BLOB NOT NULL);`);
+  tagSecretRows(db);
+  db.prepare("INSERT INTO relay (id) VALUES (?)").run(
+    crypto.getRandomValues(new Uint8Array(RELAY_ID_BYTES)),
+  );
+}
+
+/** Rows tagged per statement of the migration: memory stays bounded however many rows. */
+const TAG_BATCH = 1024;
+
+/**
+ * Tags every `secret` row with SHA-256 of its 32 hash bytes (the key text's
+ * hex), in JS since SQLite has no SHA-256. A row whose key is not 64
+ * lowercase hex digits (no relay wrote one) stays untagged: unclaimable.
+ */
+function tagSecretRows(db: DatabaseSync): void {
+  const select = db.prepare(
+    "SELECT address, key FROM clients WHERE kind = 'secret' AND address > ? ORDER BY address LIMIT ?",
+  );
+  const update = db.prepare("UPDATE clients SET legacy_tag = ? WHERE address = ?");
+  let after = -1;
+  for (;;) {
+    const rows = select.all(after, TAG_BATCH) as { address: number; key: string }[];
+    for (const row of rows) {
+      const hash = /^id:[0-9a-f]{64}$/.test(row.key) ? bytesOfHex(row.key.slice(3)) : null;
+      if (hash !== null) update.run(createHash("sha256").update(hash).digest(), row.address);
+    }
+    if (rows.length < TAG_BATCH) return;
+    after = rows[rows.length - 1].address;
+  }
+}
 
 /** Columns of the `clients` table of AlphaNET files made before the application id. */
 const LEGACY_CLIENT_COLUMNS: Readonly<Record<number, string>> = {
@@ -69,7 +151,11 @@ export function migrateRegistry(db: DatabaseSync, path: string): void {
     const version = pragma(db, "user_version");
     const application = pragma(db, "application_id");
     const from = startingVersion(db, path, version, application);
-    for (let step = from; step < SCHEMA_VERSION; step++) db.exec(MIGRATIONS[step]);
+    for (let step = from; step < SCHEMA_VERSION; step++) {
+      const migration = MIGRATIONS[step];
+      if (typeof migration === "string") db.exec(migration);
+      else migration(db);
+    }
     if (from < SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     if (application !== APPLICATION_ID) db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
     db.exec("COMMIT");

@@ -7,8 +7,13 @@
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 
-const CLIENT_COLUMNS =
-  "address, kind, first_seen AS firstSeen, last_seen AS lastSeen, online = 1 AS online";
+// A key row's public key is public: shown to operators. The others' keys (real IPs, secret hashes) are not.
+const CLIENT_COLUMNS = "address, kind, first_seen AS firstSeen, last_seen AS lastSeen, " +
+  "online = 1 AS online, CASE kind WHEN 'key' THEN substr(key, 5) END AS publicKey";
+
+const TOKEN_COLUMNS = "id, public_key AS publicKey, uses, max_uses AS maxUses, " +
+  "expires_at AS expiresAt, created_at AS createdAt, revoked_at AS revokedAt, " +
+  "last_used_at AS lastUsedAt";
 
 /** The registry's statements; each is an index seek or a bounded range, never a scan of clients. */
 export const REGISTRY_SQL = {
@@ -33,6 +38,21 @@ export const REGISTRY_SQL = {
   unrelease: "DELETE FROM released WHERE address = ?",
   setting: "SELECT value FROM settings WHERE name = ?",
   setSetting: "INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)",
+  relayId: "SELECT id FROM relay LIMIT 1",
+  // A legacy claim finds its version 1 row by tag, through the partial index of tags.
+  secretByTag: "SELECT address, key FROM clients WHERE legacy_tag = ? AND kind = 'secret'",
+  // One statement: the claimed row becomes the key's, and no second claim can find it again.
+  claimSecret: "UPDATE clients SET key = ?, kind = 'key', legacy_tag = NULL, last_seen = ?, " +
+    "online = ? WHERE legacy_tag = ? AND kind = 'secret' RETURNING address",
+  token: `SELECT ${TOKEN_COLUMNS} FROM join_tokens WHERE id = ?`,
+  tokens: `SELECT ${TOKEN_COLUMNS} FROM join_tokens ORDER BY created_at, id`,
+  insertToken: "INSERT INTO join_tokens (id, public_key, max_uses, expires_at, created_at) " +
+    "VALUES (?, ?, ?, ?, ?)",
+  // One statement decides a use: a race for the last one is lost by all but one join.
+  spendToken: "UPDATE join_tokens SET uses = uses + 1, last_used_at = ? WHERE id = ? " +
+    "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) " +
+    "AND (max_uses IS NULL OR uses < max_uses)",
+  revokeToken: "UPDATE join_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
 } as const;
 
 /** The name of one of {@linkcode REGISTRY_SQL}'s statements. */
