@@ -69,6 +69,36 @@ export const LOG_FORMATS = ["text", "json"] as const;
 export type LogFormat = typeof LOG_FORMATS[number];
 
 /**
+ * Who may register a new address at the relay: `"open"`, anyone; `"token"`,
+ * only a client whose Proof carries a valid join token (`server.ts tokens
+ * create` makes them). A key already registered never needs one.
+ *
+ * @example Every join mode the relay accepts
+ * ```ts
+ * import { JOIN_MODES } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(JOIN_MODES, ["open", "token"]);
+ * ```
+ */
+export const JOIN_MODES = ["open", "token"] as const;
+
+/**
+ * One of {@linkcode JOIN_MODES}, as {@linkcode RelayConfig.join} takes it.
+ *
+ * @example A relay only token holders can join
+ * ```ts
+ * import type { JoinMode, RelayOptions } from "@alphanet/net/server";
+ * import assert from "node:assert/strict";
+ *
+ * const join: JoinMode = "token";
+ * const options: RelayOptions = { join };
+ * assert.equal(options.join, "token");
+ * ```
+ */
+export type JoinMode = typeof JOIN_MODES[number];
+
+/**
  * The certificate chain and private key a relay serves TLS with, both PEM
  * text as `Deno.listenTls` takes them.
  *
@@ -139,7 +169,16 @@ export interface RelayConfig {
    * those clients with `InvalidIdentity`. @default {true}
    */
   ipIdentities: boolean;
-  /** A TCP connection that sends no Hello this long is closed. @default {10000} */
+  /**
+   * Who may register a new address: anyone (`"open"`), or only a client
+   * with a join token (`"token"`: others get `JoinTokenRequired`); a key
+   * already registered reconnects without one. @default {"open"}
+   */
+  join: JoinMode;
+  /**
+   * A TCP connection that has not completed its handshake (Hello, Proof,
+   * VirtualIP) this long is closed (HelloTimeout). @default {10000}
+   */
   helloTimeoutMs: number;
   /** The relay pings a client it has not heard from this long. @default {15000} */
   keepaliveMs: number;
@@ -234,6 +273,7 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   logLevel: "info",
   logFormat: "text",
   ipIdentities: true,
+  join: "open",
   helloTimeoutMs: 10_000,
   keepaliveMs: 15_000,
   peerTimeoutMs: 45_000,
@@ -280,6 +320,11 @@ export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
       `Cannot start relay: log format "${config.logFormat}" is not one of ${
         LOG_FORMATS.join(", ")
       }`,
+    );
+  }
+  if (!JOIN_MODES.includes(config.join)) {
+    throw new RangeError(
+      `Cannot start relay: join mode "${config.join}" is not one of ${JOIN_MODES.join(", ")}`,
     );
   }
   if (!LOG_LEVELS.includes(config.logLevel)) {

@@ -12,6 +12,7 @@ import { parseCidr } from "../protocol/address.ts";
 import { parseDuration } from "./duration.ts";
 import {
   DEFAULT_RELAY_CONFIG,
+  JOIN_MODES,
   LOG_FORMATS,
   LOG_LEVELS,
   type RelayConfig,
@@ -64,7 +65,7 @@ const NUMERIC_FLAGS: readonly NumericFlag[] = [
     field: "helloTimeoutMs",
     unit: "seconds",
     zeroMeansOff: false,
-    help: "close a TCP link that sends no Hello",
+    help: "close a TCP link that has not completed its handshake",
   },
   {
     flag: "max-clients",
@@ -141,7 +142,7 @@ const NUMERIC_FLAGS: readonly NumericFlag[] = [
     field: "maxHandshakesPerIp",
     unit: "count",
     zeroMeansOff: true,
-    help: "links from one source IP before their Hello; more get ServerFull, 0 = no limit",
+    help: "links from one source IP still in their handshake; more get ServerFull, 0 = no limit",
   },
   {
     flag: "max-requests-per-ip",
@@ -191,6 +192,10 @@ ${
       "let clients without an identity join, keyed by real IP (default on)",
     ],
     [
+      "--join open|token",
+      `who may register a new address: anyone, or only with a join token (default ${DEFAULT_RELAY_CONFIG.join})`,
+    ],
+    [
       "--address-ttl DURATION",
       "free an address offline this long, e.g. 90d or 12h; 0 = never (default 0)",
     ],
@@ -206,6 +211,7 @@ Times are in seconds and may have decimals. On start the relay prints one line:
 listening on HOST:PORT
 
 Registry commands (run beside a live relay): deno run -A server.ts clients --help
+Join tokens (for --join token):                deno run -A server.ts tokens --help
 `;
 
 /** The PEM files of `--tls-cert` and `--tls-key`, as given: the caller reads them. */
@@ -237,6 +243,7 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
       "log-level": { type: "string" },
       "log-format": { type: "string" },
       "ip-identities": { type: "string" },
+      join: { type: "string" },
       "address-ttl": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
@@ -271,6 +278,9 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
   if (values["ip-identities"] !== undefined) {
     const choice = parseChoice("ip-identities", values["ip-identities"] as string, ON_OFF);
     options.ipIdentities = choice === "on";
+  }
+  if (values.join !== undefined) {
+    options.join = parseChoice("join", values.join as string, JOIN_MODES);
   }
   if (values["address-ttl"] !== undefined) {
     const text = values["address-ttl"] as string;

@@ -3,14 +3,15 @@
  * Routing, requests, the pending table, connections, the credit hold and the
  * data plane only ever see a {@linkcode Peer}; a carrier (today the TCP
  * session) implements it and calls a {@linkcode PeerHost} as its client joins
- * and leaves. Nothing here knows about sockets, so a WebSocket client or a
- * link to another relay can stand behind the same seam.
+ * (Hello, then Proof: a {@linkcode Handshake}) and leaves. Nothing here knows
+ * about sockets, so a WebSocket client or a link to another relay can stand
+ * behind the same seam.
  *
  * @module
  */
 
 import type { Reason } from "../protocol/reason.ts";
-import type { HelloPacket, Packet } from "../protocol/packets.ts";
+import type { HelloPacket, Packet, ProofPacket } from "../protocol/packets.ts";
 
 /** One client as the relay's routing code sees it. */
 export interface Peer {
@@ -66,6 +67,11 @@ export interface Peer {
    */
   takeRequestToken(now: number): boolean;
   /**
+   * Whether the peer is closed. A join checks it after every await of its
+   * verification: nothing is registered or attached for a closed peer.
+   */
+  readonly closed: boolean;
+  /**
    * Ends the client's link: an Error frame with `reason` (none for
    * PeerDisconnected, the client's own leaving), then the carrier closes.
    * Idempotent. A carrier calls {@linkcode PeerHost.leave} before it returns
@@ -77,14 +83,36 @@ export interface Peer {
 /** What the relay does with each frame a joined peer sends; throws ProtocolError on a violation. */
 export type Dispatch = (packet: Packet) => void;
 
+/**
+ * One peer's handshake after its Hello was accepted and its Challenge sent:
+ * what its Proof goes to.
+ */
+export interface Handshake {
+  /**
+   * Verifies the peer's Proof (asynchronously: signatures), then joins it
+   * synchronously: the registry's address, the takeover of an older peer
+   * with the same key, the attach to the router, the VirtualIP reply. Only
+   * if the peer is still open when the verification is done; otherwise
+   * nothing is written or attached. Called at most once. Never rejects: an
+   * internal error is logged and closes the peer with `Internal`.
+   *
+   * @param proof The peer's Proof, the frame after its Hello.
+   * @returns Where the peer's later frames go, or null when it was refused
+   * (and closed) or closed while its Proof was verified.
+   */
+  prove(proof: ProofPacket): Promise<Dispatch | null>;
+}
+
 /** The relay's side of the seam: what a carrier calls as its client comes and goes. */
 export interface PeerHost {
   /**
-   * Handles a peer's Hello within the carrier's read turn (frames pipelined
-   * behind the Hello are then routed in order). Returns where its later
-   * frames go, or null when the relay refused it and has closed it.
+   * Handles a peer's Hello within the carrier's read turn: checks its
+   * version and sends the Challenge. Returns the handshake its Proof goes
+   * to, or null when the relay refused it and has closed it. A carrier
+   * answers any frame other than a Proof after it, and any frame at all
+   * while the Proof is verified, with `UnexpectedPacket`.
    */
-  join(peer: Peer, hello: HelloPacket): Dispatch | null;
+  greet(peer: Peer, hello: HelloPacket): Handshake | null;
   /**
    * Called once per peer as it closes, joined or not, before its close
    * first awaits: its connections and requests end, its address goes

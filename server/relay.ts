@@ -130,6 +130,7 @@ export class Relay implements AsyncDisposable {
         refusals: this.#refusalLog,
         newIdentities: this.#sources,
         ipIdentities: config.ipIdentities,
+        join: config.join,
       }),
       joined: (session) => {
         if (this.#handshaking.delete(session)) this.#sources.handshakeDone(session.source);

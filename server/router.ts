@@ -133,6 +133,8 @@ export class Router {
         // The client says goodbye with a reason; nothing to answer.
         return void book.peer.close(Reason.PeerDisconnected, `client error: ${packet.message}`);
       case PacketType.Hello:
+      case PacketType.Proof:
+      case PacketType.Challenge:
       case PacketType.VirtualIP:
       case PacketType.RequestFailed:
         throw new ProtocolError(

@@ -1,8 +1,9 @@
 /**
  * One client's TCP link to the relay: the read loop, the outgoing queue,
- * the Hello time-out, pacing and the close. It only moves frames: joining
- * and leaving are the {@linkcode PeerHost}'s, routing the {@linkcode Dispatch}
- * the join returns. Its pacing lives in {@linkcode ClientPacing}.
+ * the handshake's states and time-out, pacing and the close. It only moves
+ * frames: the Hello, the Proof, joining and leaving are the
+ * {@linkcode PeerHost}'s, routing the {@linkcode Dispatch} the join returns.
+ * Its pacing lives in {@linkcode ClientPacing}.
  *
  * @module
  */
@@ -17,7 +18,7 @@ import { sniffFirstRead } from "../transport/tls_sniff.ts";
 import type { RelayConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { ClientPacing, type PacingConfig } from "./pacing.ts";
-import type { Dispatch, Peer, PeerHost } from "./peer.ts";
+import type { Dispatch, Handshake, Peer, PeerHost } from "./peer.ts";
 import type { SourceShare } from "./source_limits.ts";
 
 /** The settings a session reads, as the relay's config states them. */
@@ -29,7 +30,7 @@ export type SessionConfig =
 export interface SessionContext {
   readonly config: SessionConfig;
   readonly log: Logger;
-  /** Joins the client at its Hello and lets it go at its close. */
+  /** Greets the client at its Hello, joins it at its Proof and lets it go at its close. */
   readonly host: PeerHost;
   /** Called once per session, when its handshake has completed and it joined. */
   readonly joined: (session: ClientSession) => void;
@@ -47,7 +48,11 @@ const CONGESTED_QUEUE_BYTES = 1024 * 1024;
 /** How long a closing session waits for its last frames to leave. */
 const CLOSE_FLUSH_MS = 1000;
 
-type SessionState = "hello" | "open" | "closed";
+/**
+ * The handshake's states (PROTOCOL.md §4): waiting for the Hello, for the
+ * Proof, for the Proof's verification; then open, until closed.
+ */
+type SessionState = "hello" | "proof" | "verifying" | "open" | "closed";
 
 /** The relay's side of one client's TCP link: a {@linkcode Peer} over a `Deno.Conn`. */
 export class ClientSession implements Peer {
@@ -70,6 +75,10 @@ export class ClientSession implements Peer {
   // Owned by the read loop and close().
   #state: SessionState = "hello";
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What the Proof goes to, between the Hello and the Proof. */
+  #handshake: Handshake | null = null;
+  /** The Proof's verification and join, awaited before the relay is told the link ended. */
+  #verification: Promise<void> | null = null;
   /** Where frames go once joined; the router's, bound to this client's book. */
   #dispatch: Dispatch | null = null;
 
@@ -93,11 +102,12 @@ export class ClientSession implements Peer {
    * Not async itself: the read loop is the only async frame an idle client keeps.
    */
   run(): Promise<void> {
+    // One timer for the whole handshake: Hello, Proof and its verification.
     this.#helloTimer = setTimeout(
       () =>
         this.close(
           Reason.HelloTimeout,
-          `no Hello within ${this.#context.config.helloTimeoutMs} ms`,
+          `Cannot join: the handshake did not complete within ${this.#context.config.helloTimeoutMs} ms`,
         ),
       this.#context.config.helloTimeoutMs,
     );
@@ -125,6 +135,11 @@ export class ClientSession implements Peer {
   /** Takes one request token; false when the client, or its source IP, is over its request rate. */
   takeRequestToken(now: number): boolean {
     return this.#pacing.takeRequestToken(now) && this.source.takeRequestToken(now);
+  }
+
+  /** Whether the session is closed: a join after the Proof's verification checks it. */
+  get closed(): boolean {
+    return this.#state === "closed";
   }
 
   /** Queues a packet to this client; a client that stops reading is closed as a slow consumer. */
@@ -177,6 +192,7 @@ export class ClientSession implements Peer {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#dispatch = null;
+    this.#handshake = null;
     this.#stopHelloTimer();
     this.#pacing.stop();
     try {
@@ -228,12 +244,22 @@ export class ClientSession implements Peer {
       });
       await this.close(Reason.Internal, "internal error");
     }
-    this.#context.ended(this);
+    await this.#ended();
   }
 
   /** Closes the session, then tells the relay. */
   async #end(reason: Reason, message: string): Promise<void> {
     await this.close(reason, message);
+    await this.#ended();
+  }
+
+  /**
+   * Tells the relay the link has ended, once a Proof still being verified
+   * is done with (it finds the session closed and joins nothing): the relay
+   * closes its registry only after every session has ended.
+   */
+  async #ended(): Promise<void> {
+    await this.#verification;
     this.#context.ended(this);
   }
 
@@ -249,15 +275,21 @@ export class ClientSession implements Peer {
         return this.#dispatch!(packet);
       case "hello":
         return this.#onHello(packet);
+      case "proof":
+        return this.#onProof(packet);
+      case "verifying":
+        throw new ProtocolError(
+          `Cannot accept packet: type 0x${
+            packet.type.toString(16)
+          } before your VirtualIP (send nothing after the Proof until it comes)`,
+          Reason.UnexpectedPacket,
+        );
       case "closed":
         return;
     }
   }
 
-  /**
-   * Joins within the read loop's turn, so frames a client pipelines behind
-   * its Hello are routed in order, as an open session's.
-   */
+  /** The Hello: the host checks its version and sends the Challenge. */
   #onHello(packet: Packet): void {
     if (packet.type !== PacketType.Hello) {
       throw new ProtocolError(
@@ -267,13 +299,51 @@ export class ClientSession implements Peer {
         Reason.UnexpectedPacket,
       );
     }
-    const dispatch = this.#context.host.join(this, packet);
-    // A refused client is closed already; so, rarely, is one the join's own reply overran.
-    if (dispatch === null || this.#state === "closed") return;
+    const handshake = this.#context.host.greet(this, packet);
+    // A refused client is closed already; so, rarely, is one the Challenge overran.
+    if (handshake === null || this.#state === "closed") return;
+    this.#handshake = handshake;
+    this.#state = "proof";
+  }
+
+  /**
+   * The Proof: verified asynchronously, while any other frame is refused;
+   * the session opens when the host has joined it.
+   */
+  #onProof(packet: Packet): void {
+    if (packet.type !== PacketType.Proof) {
+      throw new ProtocolError(
+        `Cannot accept packet: the frame after Hello must be Proof, got type 0x${
+          packet.type.toString(16)
+        }`,
+        Reason.UnexpectedPacket,
+      );
+    }
+    const handshake = this.#handshake!;
+    this.#handshake = null;
+    this.#state = "verifying";
+    // prove() never rejects; the proof's bytes are copied before its first await.
+    this.#verification = handshake.prove(packet).then((dispatch) => this.#open(dispatch));
+  }
+
+  /** Opens the session the host joined, unless it was refused or closed meanwhile. */
+  #open(dispatch: Dispatch | null): void {
+    // Closed meanwhile: close() has told the host, which detached the peer if it had joined.
+    if (dispatch === null || this.#state !== "verifying") return;
     this.#stopHelloTimer();
     this.#dispatch = dispatch;
     this.#state = "open";
-    this.#context.joined(this);
+    try {
+      this.#context.joined(this);
+    } catch (error) {
+      // Not to be left as an unhandled rejection of the verification.
+      this.#context.log.log("error", "internal-error", {
+        client: this.realIp,
+        during: "join",
+        error: String(error),
+      });
+      void this.close(Reason.Internal, "internal error");
+    }
   }
 }
 

@@ -100,7 +100,7 @@ export class SourceLimits {
         return `Cannot join: your IP holds ${share.links} links, as many as the relay allows`;
       }
       if (maxHandshakesPerIp > 0 && share.handshakes >= maxHandshakesPerIp) {
-        return `Cannot join: your IP has ${share.handshakes} links waiting for their Hello, as many as the relay allows`;
+        return `Cannot join: your IP has ${share.handshakes} links still in their handshake, as many as the relay allows`;
       }
     }
     const admitted = share ?? new SourceShare(ip, maxRequestsPerIp);
