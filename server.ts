@@ -23,6 +23,7 @@ import { UsageError } from "./flags/usage_error.ts";
 import { parseRelayFlags, USAGE } from "./server/flags.ts";
 import { Relay } from "./server/relay.ts";
 import { runClientsCommand } from "./server/admin.ts";
+import { runTokensCommand } from "./server/admin_tokens.ts";
 import { type RelayConfig, type RelayTls, resolveRelayConfig } from "./server/config.ts";
 import { Logger } from "./server/log.ts";
 import { readTlsFiles } from "./server/tls_files.ts";
@@ -30,6 +31,8 @@ import { readTlsFiles } from "./server/tls_files.ts";
 export { Relay } from "./server/relay.ts";
 export {
   DEFAULT_RELAY_CONFIG,
+  JOIN_MODES,
+  type JoinMode,
   LOG_FORMATS,
   LOG_LEVELS,
   type LogFormat,
@@ -40,12 +43,17 @@ export {
 } from "./server/config.ts";
 
 async function main(args: string[]): Promise<number> {
-  if (args[0] === "clients") {
+  const command = args[0] === "clients"
+    ? runClientsCommand
+    : args[0] === "tokens"
+    ? runTokensCommand
+    : null;
+  if (command !== null) {
     try {
-      return runClientsCommand(args.slice(1));
+      return await command(args.slice(1));
     } catch (error) {
       if (!(error instanceof UsageError)) throw error;
-      console.error(`alphanet relay: ${error.message} (see clients --help)`);
+      console.error(`alphanet relay: ${error.message} (see ${args[0]} --help)`);
       return 2;
     }
   }

@@ -5,15 +5,13 @@
  * @module
  */
 
-import { AlphaNetError } from "../errors.ts";
-import { oneLine } from "../flags/one_line.ts";
 import { parseFlags } from "../flags/parse_args.ts";
 import { UsageError } from "../flags/usage_error.ts";
 import { formatIpv4, parseIpv4 } from "../protocol/address.ts";
-import { AddressPool } from "./address_pool.ts";
-import { DEFAULT_RELAY_CONFIG, LOG_FORMATS, type LogFormat } from "./config.ts";
-import { Logger } from "./log.ts";
-import { type ClientRecord, Registry } from "./registry.ts";
+import { auditLogger, operator, withAdminRegistry } from "./admin_registry.ts";
+import { DEFAULT_RELAY_CONFIG } from "./config.ts";
+import type { Logger } from "./log.ts";
+import type { ClientKind, ClientRecord, Registry } from "./registry.ts";
 
 /** Usage text of the `clients` subcommand. */
 export const ADMIN_USAGE = `Usage: deno run -A server.ts clients [list] [--db PATH] [--json]
@@ -21,8 +19,10 @@ export const ADMIN_USAGE = `Usage: deno run -A server.ts clients [list] [--db PA
        deno run -A server.ts clients release VIP [--db PATH] [--json]
 
 Reads the registry of a relay, running or not:
-  list      every client: virtual IP, identity kind, first and last seen, online now,
-            and when its address expires if the relay runs with --address-ttl
+  list      every client: virtual IP, kind (ip: keyed by real IP; key: by a public key;
+            secret: a version 1 identity not yet claimed), first and last seen, online
+            now, when its address expires if the relay runs with --address-ttl, and
+            the public key of a key client
   show      one client
   release   forget a client, freeing its virtual IP (refused while it is online);
             logs one audit line on stderr
@@ -37,12 +37,14 @@ Flags:
 /** One client as printed by `--json`. */
 interface ClientJson {
   readonly virtualIp: string;
-  readonly kind: "ip" | "identity";
+  readonly kind: ClientKind;
   readonly firstSeen: string;
   readonly lastSeen: string;
   readonly online: boolean;
   /** When the relay frees the address if the client stays away; null: never (or online). */
   readonly expires: string | null;
+  /** Kind `key`: its public key, 64 hex digits (public); null for the other kinds. */
+  readonly publicKey: string | null;
 }
 
 function toJson(record: ClientRecord, ttlMs: number): ClientJson {
@@ -53,6 +55,7 @@ function toJson(record: ClientRecord, ttlMs: number): ClientJson {
     lastSeen: new Date(record.lastSeen).toISOString(),
     online: record.online,
     expires: ttlMs > 0 && !record.online ? new Date(record.lastSeen + ttlMs).toISOString() : null,
+    publicKey: record.publicKey,
   };
 }
 
@@ -65,9 +68,10 @@ const STATE_WIDTH = "offline".length;
 
 /**
  * The text table's header row, aligned with {@linkcode toLine}; the EXPIRES
- * column only when the relay frees addresses (`--address-ttl`).
+ * column only when the relay frees addresses (`--address-ttl`); the PUBLIC
+ * KEY column, last, only when a key client is listed.
  */
-function header(ttlMs: number): string {
+function header(ttlMs: number, keys: boolean): string {
   const columns = [
     "VIRTUAL IP".padEnd(IP_WIDTH),
     "KIND".padEnd(KIND_WIDTH),
@@ -76,27 +80,42 @@ function header(ttlMs: number): string {
     "STATE",
   ];
   if (ttlMs > 0) columns.push(columns.pop()!.padEnd(STATE_WIDTH), "EXPIRES");
+  if (keys) columns.push(columns.pop()!.padEnd(ttlMs > 0 ? TIME_WIDTH : STATE_WIDTH), "PUBLIC KEY");
   return columns.join("  ");
 }
 
-function toLine(client: ClientJson, ttlMs: number): string {
+function toLine(client: ClientJson, ttlMs: number, keys: boolean): string {
   const state = client.online ? "online" : "offline";
   const columns = [
     client.virtualIp.padEnd(IP_WIDTH),
     client.kind.padEnd(KIND_WIDTH),
     client.firstSeen.padEnd(TIME_WIDTH),
     client.lastSeen.padEnd(TIME_WIDTH),
-    ttlMs > 0 ? state.padEnd(STATE_WIDTH) : state,
+    state,
   ];
-  if (ttlMs > 0) columns.push(client.expires ?? "-");
+  if (ttlMs > 0) columns.push(columns.pop()!.padEnd(STATE_WIDTH), client.expires ?? "-");
+  if (keys) {
+    columns.push(
+      columns.pop()!.padEnd(ttlMs > 0 ? TIME_WIDTH : STATE_WIDTH),
+      client.publicKey ?? "-",
+    );
+  }
   return columns.join("  ");
 }
 
+/** The table of `clients`, a header row first. */
+function table(clients: readonly ClientJson[], ttlMs: number): string {
+  const keys = clients.some((client) => client.publicKey !== null);
+  return [header(ttlMs, keys), ...clients.map((client) => toLine(client, ttlMs, keys))].join(
+    "\n",
+  );
+}
+
 /**
- * Runs `clients ...` with the arguments after `clients`; returns the exit
+ * Runs `clients ...` with the arguments after `clients`; resolves to the exit
  * code (0 done, 1 not found or refused, 2 usage). Throws UsageError.
  */
-export function runClientsCommand(args: string[]): number {
+export function runClientsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags({
     args,
     allowPositionals: true,
@@ -109,7 +128,7 @@ export function runClientsCommand(args: string[]): number {
   }, "clients");
   if (values.help) {
     console.log(ADMIN_USAGE);
-    return 0;
+    return Promise.resolve(0);
   }
   const [action = "list", target, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`clients: unexpected argument "${extra[0]}"`);
@@ -125,32 +144,12 @@ export function runClientsCommand(args: string[]): number {
       `clients ${action}: bad virtual IP "${target ?? ""}": expected a dotted quad`,
     );
   }
-  const format = values["log-format"] ?? DEFAULT_RELAY_CONFIG.logFormat;
-  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(`clients: bad --log-format "${format}": expected one of text, json`);
-  }
+  const audit = auditLogger(values["log-format"], "clients");
   const db = values.db ?? DEFAULT_RELAY_CONFIG.db;
-  try {
-    Deno.statSync(db);
-  } catch {
-    console.error(`alphanet relay: cannot open registry ${db}: no such file`);
-    return 1;
-  }
-  try {
-    using registry = Registry.open(db, AddressPool.default());
-    const audit = new Logger("info", format as LogFormat);
-    return runAction(registry, action, address, { json: values.json === true, audit, db });
-  } catch (error) {
-    if (error instanceof AlphaNetError) {
-      // Our own words already name the file: "cannot open registry X: it is another program's…".
-      console.error(`alphanet relay: ${oneLine(error)}`);
-      return 1;
-    }
-    // SQLite's own words ("file is not a database"), one line, no stack: an operator's typo.
-    const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    console.error(`alphanet relay: cannot read registry ${db}: ${why}`);
-    return 1;
-  }
+  return withAdminRegistry(
+    db,
+    (registry) => runAction(registry, action, address, { json: values.json === true, audit, db }),
+  );
 }
 
 /** How a checked action prints: its output format, and the audit log for releases. */
@@ -170,15 +169,14 @@ function runAction(
   const ttlMs = registry.addressTtlMs;
   if (action === "list") {
     const clients = registry.list().map((record) => toJson(record, ttlMs));
-    if (json) console.log(JSON.stringify(clients));
-    else console.log([header(ttlMs), ...clients.map((client) => toLine(client, ttlMs))].join("\n"));
+    console.log(json ? JSON.stringify(clients) : table(clients, ttlMs));
     return 0;
   }
   const vip = formatIpv4(address);
   const record = registry.get(address);
   if (record !== null && action === "show") {
     const client = toJson(record, ttlMs);
-    console.log(json ? JSON.stringify(client) : `${header(ttlMs)}\n${toLine(client, ttlMs)}`);
+    console.log(json ? JSON.stringify(client) : table([client], ttlMs));
     return 0;
   }
   // One statement decides; what is read around it only words the outcome.
@@ -196,11 +194,4 @@ function runAction(
     console.error(`alphanet relay: cannot release ${vip}: the client is online now`);
   }
   return 1;
-}
-
-/** Who ran the command, as far as the granted permissions let us see. */
-function operator(): { uid?: number } {
-  if (Deno.build.os === "windows") return {};
-  if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state !== "granted") return {};
-  return { uid: Deno.uid() ?? undefined };
 }
