@@ -11,6 +11,7 @@ import type { parseArgs, ParseArgsConfig } from "node:util";
 import { parseFlags } from "../flags/parse_args.ts";
 import { parsePort } from "../flags/port.ts";
 import { UsageError } from "../flags/usage_error.ts";
+import { parseJoinToken } from "../crypto/join_token.ts";
 import { parseIpv4 } from "../protocol/mod.ts";
 import { LOG_FORMATS, type LogFormat } from "./log.ts";
 
@@ -41,6 +42,8 @@ export interface CommonOptions {
   readonly server: HostPort;
   /** Which identity the client joins with (`--identity-file`, `--no-identity`). */
   readonly identity: IdentitySource;
+  /** The join token (`--join-token`, else `$ALPHANET_JOIN_TOKEN`; checked to parse), or null. */
+  readonly joinToken: string | null;
   /** How stderr event lines are written (`--log-format`). */
   readonly logFormat: LogFormat;
   /** Whether the relay speaks TLS (`--tls`). */
@@ -57,6 +60,7 @@ export const COMMON_OPTIONS = {
   server: { type: "string" },
   "identity-file": { type: "string" },
   "no-identity": { type: "boolean" },
+  "join-token": { type: "string" },
   "log-format": { type: "string" },
   tls: { type: "boolean" },
   "ca-cert": { type: "string" },
@@ -71,9 +75,11 @@ export const JSON_OPTION = {
 /** Help text of the global flags, appended to every command's usage. */
 export const COMMON_HELP = `Global flags (before or after the command):
   --server HOST:PORT     relay to use (default ${DEFAULT_SERVER}, or $ALPHANET_SERVER)
-  --identity-file PATH   secret that keys this client's permanent virtual IP; created
-                         (32 random bytes, hex, mode 0600, missing folders 0700) on
-                         first use. Without it every command uses one default file:
+  --identity-file PATH   identity (a key pair) that keys this client's permanent
+                         virtual IP; created (a new key pair, mode 0600, missing
+                         folders 0700) on first use. A file of the old format (a
+                         secret of 64 hex digits) keeps working, and keeps its
+                         address. Without it every command uses one default file:
                          $XDG_CONFIG_HOME/alphanet/identity (else
                          ~/.config/alphanet/identity; macOS: ~/Library/Application
                          Support/alphanet/identity; Windows:
@@ -87,6 +93,11 @@ export const COMMON_HELP = `Global flags (before or after the command):
   --no-identity          join without an identity: the relay keys the address on
                          your real IP, so anyone behind the same NAT can take the
                          address
+  --join-token TOKEN     join token (anj1.ID.SECRET) from the relay's operator,
+                         needed only to register a new identity at a relay run
+                         with --join token; an identity the relay knows joins
+                         without it. Default $ALPHANET_JOIN_TOKEN (the flag wins;
+                         the variable keeps it out of the process list)
   --log-format FORMAT    text | json (default text): how the lines a command prints
                          on stderr while it runs are written (relay retries and
                          reconnects, refused connections, "listening on",
@@ -111,8 +122,8 @@ export interface SplitCommandLine {
 
 /**
  * Splits `args` at the command name, taking the global flags in front of it
- * (`--server H:P`, `--server=H:P`, `--identity-file PATH`, `--no-identity`, `--log-format F`,
- * `--tls`, `--ca-cert FILE`, `-h`, `--help`). Throws UsageError on any other flag before the command,
+ * (`--server H:P`, `--server=H:P`, `--identity-file PATH`, `--no-identity`, `--join-token TOKEN`,
+ * `--log-format F`, `--tls`, `--ca-cert FILE`, `-h`, `--help`). Throws UsageError on any other flag before the command,
  * or a global flag without its value.
  */
 export function splitCommandLine(args: string[]): SplitCommandLine {
@@ -219,13 +230,15 @@ export function parseCount(text: string, what: string): number {
 
 /**
  * Resolves the global flags: `--server` (or `$ALPHANET_SERVER`),
- * `--identity-file` or `--no-identity`, `--log-format`, `--tls` and `--ca-cert`.
+ * `--identity-file` or `--no-identity`, `--join-token` (or
+ * `$ALPHANET_JOIN_TOKEN`), `--log-format`, `--tls` and `--ca-cert`.
  */
 export function commonOptions(
   values: {
     server?: string;
     "identity-file"?: string;
     "no-identity"?: boolean;
+    "join-token"?: string;
     "log-format"?: string;
     tls?: boolean;
     "ca-cert"?: string;
@@ -245,10 +258,29 @@ export function commonOptions(
       : values["no-identity"]
       ? { kind: "none" }
       : { kind: "default" },
+    joinToken: joinTokenOf(values["join-token"]),
     logFormat: parseLogFormat(values["log-format"] ?? "text"),
     tls,
     caCertFile: values["ca-cert"] ?? null,
   };
+}
+
+/**
+ * The join token of `--join-token`, else of `$ALPHANET_JOIN_TOKEN` (empty
+ * counts as unset), or null. UsageError if it is not one; the message never
+ * repeats the token, which is a secret.
+ */
+function joinTokenOf(flag: string | undefined): string | null {
+  const from = flag !== undefined ? "--join-token" : "ALPHANET_JOIN_TOKEN";
+  const token = flag ?? (Deno.env.get("ALPHANET_JOIN_TOKEN") || undefined);
+  if (token === undefined) return null;
+  const parts = parseJoinToken(token);
+  if (typeof parts === "string") {
+    throw new UsageError(
+      `bad ${from}: the join token ${parts}; copy it again from the relay's operator`,
+    );
+  }
+  return token.trim();
 }
 
 /** Parses `--log-format`. */

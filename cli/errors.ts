@@ -25,6 +25,7 @@ import {
   ConnectionRefused,
   ConnectionReset,
   HostUnreachable,
+  JoinTokenError,
   PeerTimeout,
   ProtocolError,
   RelayError,
@@ -32,7 +33,7 @@ import {
   TimedOut,
 } from "../errors.ts";
 import { oneLine } from "../flags/one_line.ts";
-import { reasonName } from "../protocol/reason.ts";
+import { Reason, reasonName } from "../protocol/reason.ts";
 
 /** A failure while running (relay unreachable, host offline, ...): one line, exit code 1. */
 export class RuntimeError extends Error {
@@ -43,6 +44,20 @@ export class RuntimeError extends Error {
   }
 }
 
+/** What a command says, and what to do, for each join token refusal: the command line's words. */
+const JOIN_TOKEN_STATES: Readonly<Record<number, string>> = {
+  [Reason.JoinTokenRequired]:
+    "the relay registers a new identity only with a join token (JoinTokenRequired): " +
+    "get one from its operator and give it with --join-token TOKEN or $ALPHANET_JOIN_TOKEN",
+  [Reason.JoinTokenInvalid]:
+    "the relay refused the join token (JoinTokenInvalid: unknown, revoked or mistyped): " +
+    "check it, or get a new one from the relay's operator",
+  [Reason.JoinTokenUsedUp]:
+    "the join token is used up (JoinTokenUsedUp): get a new one from the relay's operator",
+  [Reason.JoinTokenExpired]:
+    "the join token has expired (JoinTokenExpired): get a new one from the relay's operator",
+};
+
 /**
  * Why `error` happened, in a few lowercase words that read on after the
  * command's own "cannot <action>: ". AlphaNET's errors are told apart by
@@ -52,6 +67,11 @@ export class RuntimeError extends Error {
 export function stateOf(error: unknown): string {
   if (error instanceof HostUnreachable) return "host is offline";
   if (error instanceof Replaced) return "a newer client with the same identity took over";
+  if (error instanceof JoinTokenError) return JOIN_TOKEN_STATES[error.reason];
+  if (error instanceof RelayError && error.reason === Reason.InvalidIdentity) {
+    return "the relay refused the identity (InvalidIdentity): its proof did not verify, " +
+      "or the relay admits no client without one (drop --no-identity)";
+  }
   if (error instanceof RelayError) return `the relay said ${reasonName(error.reason)}`;
   if (error instanceof AddressChanged) {
     return `the relay assigned ${error.actual} instead of ${error.expected}`;

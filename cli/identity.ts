@@ -1,33 +1,52 @@
 /**
- * The identity file: a secret that keys this client's permanent virtual IP.
- * Created on first use with 32 random bytes as lowercase hex and a newline,
- * readable by the owner only (0600), in folders created for it (0700). Every
- * command uses one: `--identity-file PATH`, or else the default file in the
- * user's config folder ({@linkcode defaultIdentityPath}).
+ * The identity file: who this client is, which keys its permanent virtual
+ * IP. Every command uses one: `--identity-file PATH`, or else the default
+ * file in the user's config folder ({@linkcode defaultIdentityPath}).
  *
- * The file format lives here alone ({@linkcode encodeIdentity},
- * {@linkcode decodeIdentity}), so that another format can replace it.
+ * A new file holds an Ed25519 key pair as `exportIdentity()` writes it, one
+ * line: `alphanet-identity-1 ed25519 PUBLIC PRIVATE` (each key 43 base64url
+ * characters) and a newline. It is created on first use, readable by the
+ * owner only (0600), in folders created for it (0700).
+ *
+ * A file of the old format (protocol version 1: a secret of 32 random bytes
+ * as 64 lowercase hex digits and an optional newline) keeps working and is
+ * never rewritten: the client derives its key pair from the secret and
+ * claims the address a version 1 relay gave it (docs/PROTOCOL.md §5.6), so
+ * the address carries over.
  *
  * An existing file is never overwritten. It is refused, with a one-line
  * RuntimeError that says how to fix it, if it is not a regular file, is owned
- * by another user, can be read or written by others, or is damaged in any way.
- * On Windows, whose files carry no Unix mode or owner, only the format is
- * checked; the owner is checked only with `--allow-sys=uid` (`Deno.uid()`).
+ * by another user, can be read or written by others, or is damaged in any way
+ * (in either format: both are checked whole, so damage is never read as
+ * another identity). On Windows, whose files carry no Unix mode or owner,
+ * only the content is checked; the owner is checked only with
+ * `--allow-sys=uid` (`Deno.uid()`).
  *
  * @module
  */
 
 import { dirname, join } from "node:path";
+import {
+  exportIdentity,
+  generateIdentity,
+  type Identity,
+  readIdentityText,
+} from "../client/identity.ts";
 import { RuntimeError, stateOf } from "./errors.ts";
 
-/** Bytes of a secret. */
+/** Bytes of an old-format secret. */
 const SECRET_BYTES = 32;
-/** Hex digits of a secret in the file. */
+/** Hex digits of an old-format secret in the file. */
 const SECRET_DIGITS = 2 * SECRET_BYTES;
-/** The file's last byte: one newline after the digits, optional. */
+/** The old format's last byte: one newline after the digits, optional. */
 const NEWLINE = 0x0a;
-/** Longest file worth reading: the digits, the newline and one byte to see that there is more. */
-const READ_LIMIT_BYTES = SECRET_DIGITS + 2;
+/** How every file of the current format starts; a file that does not is read as the old format. */
+const FORMAT_MARK = new TextEncoder().encode("alphanet");
+/**
+ * Longest file worth reading: an identity's line (117 bytes with CRLF) with
+ * room to spare, and one byte more to see that there is more.
+ */
+const READ_LIMIT_BYTES = 1025;
 
 /** Mode of folders created for an identity file: the owner's only, like `~/.ssh`. */
 const FOLDER_MODE = 0o700;
@@ -40,19 +59,43 @@ const OTHERS_WRITE_BITS = 0o022;
 /** Folder and file name of the default identity, in the user's config folder. */
 const APP_FOLDER = "alphanet";
 const DEFAULT_FILE = "identity";
+/** How to fix a damaged file, after its "it is damaged: <why>". */
+const DAMAGED_FIX = "restore it from a backup, or move it away to get a new address";
 
-/** What the identity file holds, as text: the secret in lowercase hex and a newline. */
-export function encodeIdentity(secret: Uint8Array): string {
-  return `${Array.from(secret, (b) => b.toString(16).padStart(2, "0")).join("")}\n`;
+/**
+ * What an identity file holds: an identity (a file of the current format)
+ * or an old-format secret, which `connect()` takes as it is.
+ */
+export type IdentityFileContent = Identity | Uint8Array<ArrayBuffer>;
+
+/**
+ * The content of an identity file's bytes, or why they are not one (a few
+ * words that read on after "it is damaged: "). A file that starts with
+ * "alphanet" is of the current format (`importIdentity`'s checks); any other
+ * is of the old one ({@linkcode decodeOldSecret}).
+ */
+export async function decodeIdentityFile(bytes: Uint8Array): Promise<IdentityFileContent | string> {
+  const current = bytes.length >= FORMAT_MARK.length &&
+    FORMAT_MARK.every((byte, i) => bytes[i] === byte);
+  if (!current) return decodeOldSecret(bytes);
+  if (bytes.length >= READ_LIMIT_BYTES) return `longer than one identity line`;
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return "not UTF-8 text";
+  }
+  // The key is used, never exported again: nothing in the process can read it back.
+  return await readIdentityText(text, false);
 }
 
 /**
- * The secret in the bytes of an identity file, or why they are not one (a
- * few words that read on after "it is damaged: "). Exactly 64 lowercase hex
- * digits and an optional newline, nothing else: a truncated or edited file is
- * refused rather than read as another secret (another address).
+ * The secret in the bytes of an old-format identity file, or why they are
+ * not one (a few words that read on after "it is damaged: "). Exactly 64
+ * lowercase hex digits and an optional newline, nothing else: a truncated or
+ * edited file is refused rather than read as another secret (another address).
  */
-export function decodeIdentity(bytes: Uint8Array): Uint8Array | string {
+export function decodeOldSecret(bytes: Uint8Array): Uint8Array<ArrayBuffer> | string {
   const end = bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE
     ? bytes.length - 1
     : bytes.length;
@@ -131,24 +174,25 @@ function requireEnv(name: string): string {
 }
 
 /**
- * The secret in the identity file at `given` (`~/` is the home folder);
- * creates the file first if it does not exist (see the module's doc), and
- * checks it otherwise. RuntimeError (one line, naming the file, saying how to
- * fix it) if the file cannot be created, read or used.
+ * The identity in the file at `given` (`~/` is the home folder): an
+ * Identity, or an old-format secret; creates the file first if it does not
+ * exist (see the module's doc), and checks it otherwise. RuntimeError (one
+ * line, naming the file, saying how to fix it) if the file cannot be created,
+ * read or used.
  */
-export async function loadIdentity(given: string): Promise<Uint8Array> {
+export async function loadIdentity(given: string): Promise<IdentityFileContent> {
   const path = expandHome(given);
   const created = await createIdentity(path);
   return created ?? await readIdentity(path);
 }
 
 /**
- * Creates the identity file at `path` with a new secret and returns it, or
+ * Creates the identity file at `path` with a new identity and returns it, or
  * null if the file exists. The content is written to a temporary file first
  * and linked into place, so a command starting at the same moment never reads
  * a half-written file, and an existing one is never replaced.
  */
-async function createIdentity(path: string): Promise<Uint8Array | null> {
+async function createIdentity(path: string): Promise<Identity | null> {
   try {
     await Deno.lstat(path);
     return null;
@@ -165,20 +209,17 @@ async function createIdentity(path: string): Promise<Uint8Array | null> {
       cause: error,
     });
   }
-  const secret = new Uint8Array(SECRET_BYTES);
-  crypto.getRandomValues(secret);
+  const identity = await generateIdentity();
+  const text = await exportIdentity(identity);
   const temporary = join(dirname(path), `.${crypto.randomUUID()}.tmp`);
   try {
-    await Deno.writeTextFile(temporary, encodeIdentity(secret), {
-      createNew: true,
-      mode: FILE_MODE,
-    });
+    await Deno.writeTextFile(temporary, text, { createNew: true, mode: FILE_MODE });
   } catch (error) {
     throw fail(error);
   }
   try {
     await Deno.link(temporary, path);
-    return secret;
+    return identity;
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return null;
     throw fail(error);
@@ -188,7 +229,7 @@ async function createIdentity(path: string): Promise<Uint8Array | null> {
 }
 
 /** Reads and checks the existing identity file at `path`. */
-async function readIdentity(path: string): Promise<Uint8Array> {
+async function readIdentity(path: string): Promise<IdentityFileContent> {
   const refuse = (why: string, cause?: unknown): RuntimeError =>
     new RuntimeError(`cannot use identity file ${path}: ${why}`, { cause });
   let file: Deno.FsFile;
@@ -206,13 +247,9 @@ async function readIdentity(path: string): Promise<Uint8Array> {
     const problem = accessProblem(info, path);
     if (problem !== null) throw refuse(problem);
     const bytes = await readAtMost(file, READ_LIMIT_BYTES);
-    const secret = decodeIdentity(bytes);
-    if (typeof secret === "string") {
-      throw refuse(
-        `it is damaged: ${secret}; restore it from a backup, or move it away to get a new address`,
-      );
-    }
-    return secret;
+    const content = await decodeIdentityFile(bytes);
+    if (typeof content === "string") throw refuse(`it is damaged: ${content}; ${DAMAGED_FIX}`);
+    return content;
   } catch (error) {
     if (error instanceof RuntimeError) throw error;
     throw new RuntimeError(`cannot read identity file ${path}: ${stateOf(error)}`, {

@@ -1,9 +1,11 @@
 /**
  * Opens the AlphaNET client a command runs with: the relay from `--server`
  * (over TLS with `--tls`, trusting `--ca-cert`), the identity from
- * `--identity-file` (else the default file; none with `--no-identity`). Long-running commands keep trying to
- * join a relay that is down, with the client's own reconnect backoff, so they
- * can start at boot before the relay does.
+ * `--identity-file` (else the default file; none with `--no-identity`), the
+ * join token from `--join-token` (else `$ALPHANET_JOIN_TOKEN`).
+ * Long-running commands keep trying to join a relay that is down, with the
+ * client's own reconnect backoff, so they can start at boot before the relay
+ * does.
  *
  * @module
  */
@@ -14,7 +16,7 @@ import { backoffDelay, isFatal } from "../client/reconnect.ts";
 import { type CommonOptions, formatHostPort, type IdentitySource } from "./args.ts";
 import { oneLine } from "../flags/one_line.ts";
 import { RuntimeError, stateOf } from "./errors.ts";
-import { defaultIdentityPath, loadIdentity } from "./identity.ts";
+import { defaultIdentityPath, type IdentityFileContent, loadIdentity } from "./identity.ts";
 import type { EventLog } from "./log.ts";
 
 /** How a command wants its client. */
@@ -66,6 +68,7 @@ export async function openClient(
       tls: common.tls,
       caCerts,
       identity,
+      joinToken: common.joinToken ?? undefined,
       reconnect: options.reconnect,
       requestTimeoutMs: options.requestTimeoutMs,
     });
@@ -80,8 +83,8 @@ export async function openClient(
   return net;
 }
 
-/** The secret a command joins with; undefined with `--no-identity`. */
-async function identityOf(source: IdentitySource): Promise<Uint8Array | undefined> {
+/** The identity (or old-format secret) a command joins with; undefined with `--no-identity`. */
+async function identityOf(source: IdentitySource): Promise<IdentityFileContent | undefined> {
   switch (source.kind) {
     case "file":
       return await loadIdentity(source.path);

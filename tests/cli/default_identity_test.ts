@@ -39,8 +39,11 @@ Deno.test({
         assert.equal((await Deno.stat(folder)).mode! & 0o777, 0o700, folder);
       }
       assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
-      const secret = await Deno.readTextFile(file);
-      assert.match(secret, /^[0-9a-f]{64}\n$/);
+      const identity = await Deno.readTextFile(file);
+      assert.match(
+        identity,
+        /^alphanet-identity-1 ed25519 [A-Za-z0-9_-]{43} [A-Za-z0-9_-]{43}\n$/,
+      );
       // No file of the temporary name it is written under is left beside it.
       assert.deepEqual(
         (await Array.fromAsync(Deno.readDir(folders[1]))).map((entry) => entry.name),
@@ -50,7 +53,7 @@ Deno.test({
       const second = await runCli(["whoami", ...flags], env);
       assert.equal(second.code, 0, second.stderr);
       assert.equal(second.stdout, first.stdout);
-      assert.equal(await Deno.readTextFile(file), secret);
+      assert.equal(await Deno.readTextFile(file), identity);
     } finally {
       await server.stop();
       await Deno.remove(dir, { recursive: true });

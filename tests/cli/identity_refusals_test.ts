@@ -1,15 +1,16 @@
 /**
  * Identity files the command line refuses, as real subprocesses against the
- * real relay: open to others, owned by another user, or damaged. Each is one
- * line on stderr that names the file and how to fix it, exit 1, and the file
- * is left as it was.
+ * real relay: open to others, owned by another user, or damaged (in the
+ * current format or the old one). Each is one line on stderr that names the
+ * file and how to fix it, exit 1, and the file is left as it was.
  */
 
 import assert from "node:assert/strict";
+import { exportIdentity, generateIdentity } from "../../mod.ts";
 import type { ServerProcess } from "../_helpers/server_process.ts";
 import { assertOneLineError, relay, runCli } from "./_helpers.ts";
 
-/** A secret as a new identity file holds it. */
+/** A secret as an identity file of the old format (protocol version 1) holds it. */
 const SECRET = `${"0123456789abcdef".repeat(4)}\n`;
 const DAMAGED = "restore it from a backup, or move it away to get a new address";
 
@@ -112,7 +113,7 @@ Deno.test({
   },
 });
 
-Deno.test("cli: a damaged identity file is refused and left as it was", async (t) => {
+Deno.test("cli: a damaged identity file of the old format is refused and left as it was", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
   const server = await relay();
   try {
@@ -167,6 +168,90 @@ Deno.test("cli: a damaged identity file is refused and left as it was", async (t
         result,
         1,
         `alphanet: cannot use identity file ${path}: it is not a regular file`,
+      );
+    });
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: a damaged identity file of the current format is refused and left as it was", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+  const server = await relay();
+  try {
+    const text = await exportIdentity(await generateIdentity());
+    const [prefix, type, publicKey, privateKey] = text.trimEnd().split(" ");
+    const other = await exportIdentity(await generateIdentity());
+    const change = (at: number): string =>
+      text.slice(0, at) + (text[at] === "A" ? "B" : "A") + text.slice(at + 1);
+    const publicAt = prefix.length + type.length + 2;
+    const privateAt = publicAt + publicKey.length + 1;
+    const words = `not the 4 of "alphanet-identity-1 ed25519 PUBLIC PRIVATE"`;
+    const cases: [string, string, string][] = [
+      [
+        "truncated",
+        text.slice(0, 90),
+        "its private key is not 32 bytes of base64url (43 characters of A-Z a-z 0-9 - _)",
+      ],
+      ["truncated to three words", `${prefix} ${type} ${publicKey}\n`, `it has 3 words, ${words}`],
+      [
+        "a changed character in the public key",
+        change(publicAt + 7),
+        "its public key does not match its private key",
+      ],
+      [
+        "a changed character in the private key",
+        change(privateAt + 7),
+        "its public key does not match its private key",
+      ],
+      [
+        "swapped keys",
+        `${prefix} ${type} ${privateKey} ${publicKey}\n`,
+        "its public key does not match its private key",
+      ],
+      ["an extra word", `${text.trimEnd()} more\n`, `it has 5 words, ${words}`],
+      [
+        "two identities",
+        text + other,
+        'it is more than the one line "alphanet-identity-1 ed25519 PUBLIC PRIVATE"',
+      ],
+      ["another key type", text.replace("ed25519", "rsa"), 'its key type is "rsa", not "ed25519"'],
+      [
+        "another format",
+        text.replace("identity-1", "identity-9"),
+        'it does not start with "alphanet-identity-1"',
+      ],
+      ["too long", text.trimEnd() + " x".repeat(600), "longer than one identity line"],
+    ];
+    for (const [name, content, why] of cases) {
+      await t.step(name, async () => {
+        const path = `${dir}/${name.replaceAll(/[^a-z]+/g, "-")}.id`;
+        await Deno.writeTextFile(path, content, { mode: 0o600 });
+        const result = await whoamiWith(server, path);
+        assertOneLineError(
+          result,
+          1,
+          `alphanet: cannot use identity file ${path}: it is damaged: ${why}; ${DAMAGED}`,
+        );
+        assert.equal(await Deno.readTextFile(path), content);
+        // The private key never lands on stderr.
+        assert.ok(!result.stderr.includes(privateKey.slice(0, 20)));
+      });
+    }
+    await t.step("not UTF-8", async () => {
+      const path = `${dir}/binary.id`;
+      const bytes = new Uint8Array([
+        ...new TextEncoder().encode("alphanet-identity-1 "),
+        0xff,
+        0xfe,
+      ]);
+      await Deno.writeFile(path, bytes, { mode: 0o600 });
+      const result = await whoamiWith(server, path);
+      assertOneLineError(
+        result,
+        1,
+        `alphanet: cannot use identity file ${path}: it is damaged: not UTF-8 text; ${DAMAGED}`,
       );
     });
   } finally {
