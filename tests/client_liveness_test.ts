@@ -6,11 +6,13 @@
 
 import assert from "node:assert/strict";
 import { type AlphaNetClient, type ClientOptions, connect, PeerTimeout, TimedOut } from "../mod.ts";
+import { identityFromSecret } from "../client/identity.ts";
 import { PacketType } from "../protocol/mod.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
 import { randomIdentity } from "./_helpers/bytes.ts";
 import { recordStates } from "./_helpers/client_states.ts";
 import { FakeRelay } from "./_helpers/fake_relay.ts";
+import { challenge } from "./client/_scripted_relay.ts";
 
 /** The virtual IP the fake relay hands out: 45.33.2.10. */
 const ADDRESS = 0x2d21020a;
@@ -134,8 +136,11 @@ Deno.test("a relay that goes silent sends the client to reconnecting with PeerTi
     assert.ok(lost.error instanceof PeerTimeout, `expected PeerTimeout, got ${lost.error}`);
     assert.equal(client.state, "reconnecting");
     const second = await fake.accept("the client to reconnect");
-    const hello = await second.expect(PacketType.Hello, "Hello on the new link");
-    assert.deepEqual(hello.identity, new TextEncoder().encode(identity), "same identity");
+    await second.expect(PacketType.Hello, "Hello on the new link");
+    await second.send(challenge());
+    const proof = await second.expect(PacketType.Proof, "Proof on the new link");
+    const derived = await identityFromSecret(identity);
+    assert.deepEqual(proof.identity?.publicKey, derived.publicKey, "same identity");
     await second.send({ type: PacketType.VirtualIP, address: ADDRESS });
     const back = await states.next("connected", "the client to be back");
     assert.equal(back.error, null);

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { ProofFailed } from "../client/link.ts";
 import { backoffDelay, isFatal } from "../client/reconnect.ts";
 import {
   AddressChanged,
@@ -13,6 +14,7 @@ import {
   type ClientOptions,
   connect,
   ConnectionReset,
+  JoinTokenError,
   PeerTimeout,
   RelayError,
   Replaced,
@@ -97,6 +99,10 @@ Deno.test("fatal errors: takeover, refusals and protocol violations; everything 
     "UnsupportedVersion",
     "PoolExhausted",
     "InvalidIdentity",
+    "JoinTokenRequired",
+    "JoinTokenInvalid",
+    "JoinTokenUsedUp",
+    "JoinTokenExpired",
     "Malformed",
     "UnexpectedPacket",
     "SpoofedAddress",
@@ -107,6 +113,8 @@ Deno.test("fatal errors: takeover, refusals and protocol violations; everything 
     assert.equal(isFatal(new RelayError("test", code)), fatal.includes(name), name);
   }
   assert.equal(isFatal(new Replaced("test")), true);
+  assert.equal(isFatal(new JoinTokenError("test", Reason.JoinTokenExpired)), true);
+  assert.equal(isFatal(new ProofFailed({ cause: new Error("the key refused") })), true);
   assert.equal(isFatal(new ProtocolError("bad frame", Reason.Malformed)), true);
   assert.equal(isFatal(new AddressChanged("1.2.3.4", "5.6.7.8")), true);
   assert.equal(
@@ -357,6 +365,11 @@ Deno.test("which Error frames end a client for good and which it reconnects afte
     Reason.Replaced,
     Reason.UnsupportedVersion,
     Reason.PoolExhausted,
+    Reason.InvalidIdentity,
+    Reason.JoinTokenRequired,
+    Reason.JoinTokenInvalid,
+    Reason.JoinTokenUsedUp,
+    Reason.JoinTokenExpired,
     Reason.Malformed,
     Reason.UnexpectedPacket,
     Reason.SpoofedAddress,
