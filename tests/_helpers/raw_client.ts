@@ -1,32 +1,78 @@
 /**
  * A raw-frame client of the relay for hostile-input and wire tests: writes
  * arbitrary bytes or encoded packets and reads decoded packets one by one.
+ * Its handshake is the real one (Hello, Challenge, Proof, VirtualIP), signed
+ * with the client library's credentials, in steps a hostile test can break.
  */
 
 import assert from "node:assert/strict";
 import type { AlphaNetClient, VirtualConn, VirtualListener } from "../../mod.ts";
+import { answerChallenge, resolveCredentials } from "../../client/credentials.ts";
+import { generateIdentity, type Identity } from "../../client/identity.ts";
 import {
+  type ChallengePacket,
   encode,
   type ErrorPacket,
   FrameDecoder,
   type Packet,
   PacketType,
+  type ProofPacket,
   PROTOCOL_VERSION,
   reasonName,
 } from "../../protocol/mod.ts";
 import { STEP_MS, withTimeout } from "./async.ts";
-import { concatBytes, randomIdentity, utf8 } from "./bytes.ts";
+import { concatBytes } from "./bytes.ts";
 
 /** Deep-copies a decoded packet: decoders hand out views valid only during the callback. */
 function copyPacket(packet: Packet): Packet {
   switch (packet.type) {
     case PacketType.ArbitraryData:
       return { ...packet, payload: packet.payload.slice() };
-    case PacketType.Hello:
-      return { ...packet, identity: packet.identity?.slice() ?? null };
+    case PacketType.Challenge:
+      return { ...packet, relayId: packet.relayId.slice(), nonce: packet.nonce.slice() };
+    case PacketType.Proof: {
+      const { identity, joinToken, legacyClaim } = packet;
+      return {
+        ...packet,
+        identity: identity && {
+          publicKey: identity.publicKey.slice(),
+          signature: identity.signature.slice(),
+        },
+        joinToken: joinToken &&
+          { id: joinToken.id.slice(), signature: joinToken.signature.slice() },
+        legacyClaim: legacyClaim && { tag: legacyClaim.tag.slice(), mac: legacyClaim.mac.slice() },
+      };
+    }
     default:
       return { ...packet };
   }
+}
+
+/**
+ * Who a raw client says it is: an Identity, a secret (a version 1 style
+ * string or bytes: the identity derived from it, with a legacy claim), or
+ * null for none (keyed on the real IP). Undefined: a fresh identity.
+ */
+export type RawIdentity = Identity | string | Uint8Array | null | undefined;
+
+/** What a raw client's Proof carries beyond its identity. */
+export interface ProofOptions {
+  /** A join token's text. */
+  readonly joinToken?: string;
+}
+
+/**
+ * The Proof that answers `challenge` as `identity` would, through the client
+ * library's own credentials (the same bytes a real client signs).
+ */
+export async function proofFor(
+  challenge: ChallengePacket,
+  identity: RawIdentity,
+  options: ProofOptions = {},
+): Promise<ProofPacket> {
+  const resolved = identity === undefined ? await generateIdentity() : identity ?? undefined;
+  const credentials = await resolveCredentials(resolved, options.joinToken);
+  return await answerChallenge(challenge, credentials);
 }
 
 /** Packets a raw client will skip looking for an expected one, at most. */
@@ -148,14 +194,27 @@ export class RawClient {
     throw new Error(`${what}: no Error frame among ${skipped.join(", ")}`);
   }
 
-  /** Sends Hello and waits for the VirtualIP; returns the address. */
-  async handshake(identity: string | null = randomIdentity()): Promise<number> {
-    await this.send({
-      type: PacketType.Hello,
-      version: PROTOCOL_VERSION,
-      identity: identity === null ? null : utf8(identity),
-    });
-    const answer = await this.expect(PacketType.VirtualIP, "VirtualIP after Hello");
+  /** Sends a Hello of `version` and waits for the relay's Challenge. */
+  async greet(version: number = PROTOCOL_VERSION): Promise<ChallengePacket> {
+    await this.send({ type: PacketType.Hello, version });
+    return await this.expect(PacketType.Challenge, "Challenge after Hello");
+  }
+
+  /** Greets the relay and sends the Proof of `identity` (and `options`); does not wait for more. */
+  async prove(identity?: RawIdentity, options: ProofOptions = {}): Promise<ProofPacket> {
+    const challenge = await this.greet();
+    const proof = await proofFor(challenge, identity, options);
+    await this.send(proof);
+    return proof;
+  }
+
+  /**
+   * The whole handshake: Hello, Challenge, the Proof of `identity` (a fresh
+   * one by default; null for none), VirtualIP. Returns the address.
+   */
+  async handshake(identity?: RawIdentity, options: ProofOptions = {}): Promise<number> {
+    await this.prove(identity, options);
+    const answer = await this.expect(PacketType.VirtualIP, "VirtualIP after Proof");
     this.address = answer.address;
     return answer.address;
   }

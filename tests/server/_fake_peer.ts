@@ -41,6 +41,9 @@ export class FakePeer implements Peer {
     this.tokens--;
     return true;
   }
+  get closed(): boolean {
+    return this.closedWith !== null;
+  }
   close(reason: Reason, message: string): void {
     this.closedWith ??= { reason, message };
   }

@@ -75,7 +75,9 @@ Deno.test("no statement of a join, a release or an expiry scans a table", async 
     const db = new DatabaseSync(path, { readOnly: true });
     try {
       for (const [name, sql] of Object.entries(REGISTRY_SQL)) {
-        if (name === "selectAll") continue; // `clients list` reads every row by design
+        // `clients list` and `tokens list` read every row by design; the relay's id, one row,
+        // is read once per open.
+        if (["selectAll", "tokens", "relayId"].includes(name)) continue;
         const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[])
           .map((row) => row.detail);
         const scans = plan.filter((detail) => /^SCAN /.test(detail));

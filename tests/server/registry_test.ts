@@ -1,11 +1,19 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { AddressPool } from "../../server/address_pool.ts";
-import { identityKey, PoolExhausted, Registry, type RegistryKey } from "../../server/registry.ts";
+import { PoolExhausted, Registry, type RegistryKey } from "../../server/registry.ts";
+import { JoinTokenRefused } from "../../server/join_tokens.ts";
 import { AlphaNetError, Closed } from "../../errors.ts";
+import { decodeBase64Url } from "../../crypto/base64url.ts";
+import { tokenIn } from "../_helpers/join_tokens.ts";
 
 function ipKey(n: number): RegistryKey {
   return { kind: "ip", realIp: `198.51.100.${n % 256}:${n}` };
+}
+
+/** The key of the public key `fill` × 32. */
+function publicKey(fill: number): RegistryKey {
+  return { kind: "key", publicKey: new Uint8Array(32).fill(fill) };
 }
 
 /** Runs `body` with a fresh temp dir holding the database path, then removes it. */
@@ -54,6 +62,7 @@ Deno.test("the same key gets the same address and a newer last_seen", async () =
       firstSeen: 1000,
       lastSeen: 2000,
       online: false,
+      publicKey: null,
     });
     assert.equal(registry.lookup(ipKey(2)), null);
   });
@@ -61,7 +70,7 @@ Deno.test("the same key gets the same address and a newer last_seen", async () =
 
 Deno.test("the same key gets the same address after closing and reopening the file", async () => {
   await withDbPath((path) => {
-    const identity = identityKey(new TextEncoder().encode("secret"));
+    const identity = publicKey(7);
     const registry = Registry.open(path, AddressPool.default());
     const byIp = registry.assign(ipKey(7));
     const byIdentity = registry.assign(identity);
@@ -72,6 +81,21 @@ Deno.test("the same key gets the same address after closing and reopening the fi
     using reopened = Registry.open(path, AddressPool.default());
     assert.equal(reopened.assign(ipKey(7)), byIp);
     assert.equal(reopened.assign(identity), byIdentity);
+  });
+});
+
+Deno.test("the relay id is 32 random bytes made once per file, and new for every :memory: registry", async () => {
+  await withDbPath((path) => {
+    const first = Registry.open(path, AddressPool.default());
+    const id = first.relayId;
+    first.close();
+    assert.equal(id.length, 32);
+    using again = Registry.open(path, AddressPool.default(), { exclusive: true });
+    assert.deepEqual(again.relayId, id);
+    using a = Registry.open(":memory:", AddressPool.default());
+    using b = Registry.open(":memory:", AddressPool.default());
+    assert.notDeepEqual(a.relayId, b.relayId);
+    assert.notDeepEqual(a.relayId, id);
   });
 });
 
@@ -86,40 +110,21 @@ Deno.test("addresses outside a narrowed pool stay with their clients", async () 
   });
 });
 
-Deno.test("identity keys are hashed so the database never holds the identity", async () => {
-  await withDbPath(async (path) => {
-    const identity = crypto.getRandomValues(new Uint8Array(32));
-    const key = identityKey(identity);
-    assert.equal(key.kind, "identity");
-    assert.match((key as { identityHash: string }).identityHash, /^[0-9a-f]{64}$/);
-    assert.deepEqual(identityKey(identity.slice()), key);
-
-    const registry = Registry.open(path, AddressPool.default());
-    const address = registry.assign(key);
-    assert.deepEqual(registry.list().map((record) => Object.keys(record).sort()), [
-      ["address", "firstSeen", "kind", "lastSeen", "online"],
-    ]);
-    assert.equal(registry.get(address)?.kind, "identity");
-    registry.close();
-
-    const hex = new TextEncoder().encode(
-      Array.from(identity, (byte) => byte.toString(16).padStart(2, "0")).join(""),
-    );
-    let checked = 0;
-    for (const file of [path, `${path}-wal`]) {
-      let bytes: Uint8Array;
-      try {
-        bytes = await Deno.readFile(file);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) continue;
-        throw error;
-      }
-      checked++;
-      assert.equal(includes(bytes, identity), false, `${file} holds the raw identity`);
-      assert.equal(includes(bytes, hex), false, `${file} holds the identity as hex`);
-    }
-    assert.ok(checked > 0);
+Deno.test("key rows hold the public key as hex, shown as public; ip rows show no key", () => {
+  using registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/29"));
+  const key = publicKey(0xab);
+  const address = registry.assign(key, 5);
+  assert.equal(registry.lookup({ kind: "key", publicKey: new Uint8Array(32).fill(0xab) }), address);
+  assert.deepEqual(registry.get(address), {
+    address,
+    kind: "key",
+    firstSeen: 5,
+    lastSeen: 5,
+    online: false,
+    publicKey: "ab".repeat(32),
   });
+  const byIp = registry.assign(ipKey(1));
+  assert.equal(registry.get(byIp)?.publicKey, null, "a real IP is never shown");
 });
 
 Deno.test("a /29 pool hands out exactly 6 addresses and then throws PoolExhausted", async () => {
@@ -178,11 +183,18 @@ Deno.test("list and get report clients by address without their keys", () => {
   using registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/29"));
   assert.deepEqual(registry.list(), []);
   const a = registry.assign(ipKey(1), 10);
-  const b = registry.assign({ kind: "identity", identityHash: "ab".repeat(32) }, 20);
+  const b = registry.assign(publicKey(0xab), 20);
   registry.touch(a, 30);
   const expected = [
-    { address: a, kind: "ip", firstSeen: 10, lastSeen: 30, online: false },
-    { address: b, kind: "identity", firstSeen: 20, lastSeen: 20, online: false },
+    { address: a, kind: "ip", firstSeen: 10, lastSeen: 30, online: false, publicKey: null },
+    {
+      address: b,
+      kind: "key",
+      firstSeen: 20,
+      lastSeen: 20,
+      online: false,
+      publicKey: "ab".repeat(32),
+    },
   ].sort((x, y) => x.address - y.address);
   assert.deepEqual(registry.list(), expected);
   assert.deepEqual(registry.get(b), expected.find((record) => record.address === b));
@@ -193,10 +205,11 @@ Deno.test("malformed keys are rejected before touching the database", () => {
   using registry = Registry.open(":memory:", AddressPool.default());
   assert.throws(() => registry.assign({ kind: "ip", realIp: "" }), RangeError);
   assert.throws(
-    () => registry.assign({ kind: "identity", identityHash: "AB".repeat(32) }),
+    () => registry.assign({ kind: "key", publicKey: new Uint8Array(31) }),
     RangeError,
   );
-  assert.throws(() => registry.lookup({ kind: "identity", identityHash: "secret" }), RangeError);
+  assert.throws(() => registry.lookup({ kind: "key", publicKey: new Uint8Array(33) }), RangeError);
+  assert.deepEqual(registry.list(), []);
 });
 
 Deno.test("a database from a newer schema version is refused", async () => {
@@ -235,6 +248,7 @@ Deno.test("markOnline and markAllOffline record who is online, for operators", a
       firstSeen: 10,
       lastSeen: 20,
       online: true,
+      publicKey: null,
     });
     assert.equal(registry.get(b)?.online, false);
     registry.markOnline(a, false, 30);
@@ -265,6 +279,7 @@ Deno.test("a version 1 registry file is migrated in place and keeps every addres
       firstSeen: 5,
       lastSeen: 6,
       online: false,
+      publicKey: null,
     });
     registry.close();
   });
@@ -362,7 +377,7 @@ Deno.test("a version 2 file gets AlphaNET's application id and keeps every addre
     const db = new DatabaseSync(path, { readOnly: true });
     const pragma = (name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get()!)[0];
     assert.equal(pragma("application_id"), 0x414e4554);
-    assert.equal(pragma("user_version"), 3);
+    assert.equal(pragma("user_version"), 4);
     db.close();
   });
 });
@@ -439,6 +454,7 @@ Deno.test("assign with online marks the client online in the statement that find
       firstSeen: 10,
       lastSeen: 10,
       online: true,
+      publicKey: null,
     });
     registry.markOnline(fresh, false, 20);
     statements.length = 0;
@@ -460,5 +476,88 @@ Deno.test("assign gives a new address when an operator released the key's row un
     const again = registry.assign(ipKey(1), Date.now(), { online: true });
     assert.equal(registry.get(again)?.online, true);
     assert.equal(registry.lookup(ipKey(1)), again);
+  });
+});
+
+Deno.test("assign with a join token spends one use in the transaction that inserts a new key, none for a known key", async () => {
+  using registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/29"));
+  const token = await tokenIn(registry, { maxUses: 2 });
+  const address = registry.assign(publicKey(1), 10, { joinToken: token.id });
+  assert.equal(registry.joinToken(token.id)?.uses, 1);
+  assert.equal(registry.joinToken(token.id)?.lastUsedAt, 10);
+  assert.equal(registry.assign(publicKey(1), 20, { joinToken: token.id }), address);
+  assert.equal(registry.joinToken(token.id)?.uses, 1, "a known key spends nothing");
+  registry.assign(publicKey(2), 30, { joinToken: token.id });
+  assert.equal(registry.joinToken(token.id)?.uses, 2);
+});
+
+Deno.test("assign refuses a token that cannot pay (used up, expired, revoked, unknown) and writes nothing", async () => {
+  using registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/29"));
+  const usedUp = await tokenIn(registry, { maxUses: 1 });
+  registry.assign(publicKey(1), 10, { joinToken: usedUp.id });
+  const expired = await tokenIn(registry, { expiresAt: 100 });
+  const revoked = await tokenIn(registry);
+  assert.equal(registry.revokeJoinToken(revoked.id, 5), true);
+  assert.equal(registry.revokeJoinToken(revoked.id, 6), false, "revoked once");
+  const cases: [string, string][] = [
+    [usedUp.id, "used-up"],
+    [expired.id, "expired"],
+    [revoked.id, "invalid"],
+    ["0000000000000000", "invalid"],
+  ];
+  for (const [id, refusal] of cases) {
+    assert.throws(
+      () => registry.assign(publicKey(9), 100, { joinToken: id }),
+      (error: unknown) => error instanceof JoinTokenRefused && error.refusal === refusal,
+      id,
+    );
+  }
+  assert.equal(registry.lookup(publicKey(9)), null, "nothing inserted");
+  assert.equal(registry.list().length, 1);
+  assert.equal(registry.joinToken(expired.id)?.uses, 0);
+  // The expiry is exclusive: a token is good until just before it.
+  assert.ok(registry.assign(publicKey(9), 99, { joinToken: expired.id }));
+});
+
+Deno.test("join tokens are listed oldest first, with every field, and never the secret", async () => {
+  await withDbPath(async (path) => {
+    const registry = Registry.open(path, AddressPool.default());
+    const a = await tokenIn(registry, { maxUses: 3, expiresAt: 1_000 });
+    const b = await tokenIn(registry);
+    const listed = registry.joinTokens();
+    assert.deepEqual(listed.map((token) => token.id).sort(), [a.id, b.id].sort());
+    const first = registry.joinToken(a.id)!;
+    assert.deepEqual(Object.keys(first).sort(), [
+      "createdAt",
+      "expiresAt",
+      "id",
+      "lastUsedAt",
+      "maxUses",
+      "publicKey",
+      "revokedAt",
+      "uses",
+    ]);
+    assert.equal(first.publicKey.length, 32);
+    assert.deepEqual([first.uses, first.maxUses, first.expiresAt, first.revokedAt], [
+      0,
+      3,
+      1_000,
+      null,
+    ]);
+    registry.close();
+    // The secret, as text or as bytes, is nowhere in the file.
+    const text = a.text.split(".")[2];
+    const seed = decodeBase64Url(text, 32)!;
+    for (const file of [path, `${path}-wal`]) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(file);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+        throw error;
+      }
+      assert.equal(includes(bytes, new TextEncoder().encode(text)), false, `${file}: secret text`);
+      assert.equal(includes(bytes, seed), false, `${file}: secret bytes`);
+    }
   });
 });
