@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
+import { identityFromSecret } from "../client/identity.ts";
 import { randomIdentity } from "./_helpers/bytes.ts";
 import { type DenoRun, runDeno } from "./_helpers/run_deno.ts";
 import { SERVER, startServer } from "./_helpers/server_process.ts";
@@ -20,6 +21,13 @@ interface ClientJson {
   firstSeen: string;
   lastSeen: string;
   online: boolean;
+  publicKey: string | null;
+}
+
+/** The public key, as hex, of the identity a secret stands for. */
+async function publicKeyOf(secret: string): Promise<string> {
+  const { publicKey } = await identityFromSecret(secret);
+  return Array.from(publicKey, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 Deno.test("clients list, show and release work on the registry of a running relay", async () => {
@@ -27,9 +35,10 @@ Deno.test("clients list, show and release work on the registry of a running rela
   const db = `${dir}/alphanet.db`;
   const server = await startServer(["--port", "0", "--db", db, "--log-level", "silent"]);
   try {
+    const staysIdentity = randomIdentity();
     const stays = await connect({
       port: server.port,
-      identity: randomIdentity(),
+      identity: staysIdentity,
       reconnect: false,
     });
     const leaves = await connect({
@@ -53,9 +62,12 @@ Deno.test("clients list, show and release work on the registry of a running rela
       assert.equal(byIp.get(stays.virtualIp)?.online, true);
       assert.equal(byIp.get(leftIp)?.online, false);
       for (const client of listed) {
-        assert.equal(client.kind, "identity");
+        assert.equal(client.kind, "key");
+        assert.match(client.publicKey ?? "", /^[0-9a-f]{64}$/);
         assert.ok(Date.parse(client.firstSeen) <= Date.parse(client.lastSeen));
       }
+      const staysKey = await publicKeyOf(staysIdentity);
+      assert.equal(byIp.get(stays.virtualIp)?.publicKey, staysKey);
 
       const shown = await clients("show", stays.virtualIp, "--db", db, "--json");
       assert.equal(shown.code, 0);
@@ -63,13 +75,16 @@ Deno.test("clients list, show and release work on the registry of a running rela
       const text = await clients("list", "--db", db);
       assert.match(
         text.stdout.split("\n")[0],
-        /^VIRTUAL IP\s+KIND\s+FIRST SEEN\s+LAST SEEN\s+STATE$/,
+        /^VIRTUAL IP\s+KIND\s+FIRST SEEN\s+LAST SEEN\s+STATE\s+PUBLIC KEY$/,
         "a header row first",
       );
       assert.equal(text.stdout.trimEnd().split("\n").length, 1 + listed.length);
       assert.match(
         text.stdout,
-        new RegExp(`^${stays.virtualIp.replaceAll(".", "\\.")}\\s+identity\\s.*online$`, "m"),
+        new RegExp(
+          `^${stays.virtualIp.replaceAll(".", "\\.")}\\s+key\\s.*online\\s+${staysKey}$`,
+          "m",
+        ),
       );
 
       const refused = await clients("release", stays.virtualIp, "--db", db);
@@ -236,11 +251,14 @@ Deno.test("clients release logs an audit line, and list shows when addresses exp
     const text = await clients("list", "--db", db);
     assert.match(
       text.stdout.split("\n")[0],
-      /^VIRTUAL IP\s+KIND\s+FIRST SEEN\s+LAST SEEN\s+STATE\s+EXPIRES$/,
+      /^VIRTUAL IP\s+KIND\s+FIRST SEEN\s+LAST SEEN\s+STATE\s+EXPIRES\s+PUBLIC KEY$/,
     );
     assert.match(
       text.stdout,
-      new RegExp(`offline\\s+${listed[0].expires!.replaceAll(".", "\\.")}$`, "m"),
+      new RegExp(
+        `offline\\s+${listed[0].expires!.replaceAll(".", "\\.")}\\s+[0-9a-f]{64}$`,
+        "m",
+      ),
     );
 
     const released = await clients("release", vip, "--db", db, "--log-format", "json");
@@ -251,7 +269,7 @@ Deno.test("clients release logs an audit line, and list shows when addresses exp
     const audit = JSON.parse(lines[0]);
     assert.equal(audit.event, "admin-release");
     assert.equal(audit.vip, vip);
-    assert.equal(audit.kind, "identity");
+    assert.equal(audit.kind, "key");
     assert.equal(audit.db, db);
     assert.equal(typeof audit.time, "string");
     const textAudit = await clients("release", vip, "--db", db);
@@ -299,6 +317,6 @@ Deno.test("a takeover is logged as an audit event with the old and the new sourc
   assert.ok(takeover, JSON.stringify(events));
   assert.deepEqual(
     [takeover.level, takeover.vip, takeover.kind, takeover.from, takeover.to],
-    ["warn", vip, "identity", "127.0.0.1", "127.0.0.1"],
+    ["warn", vip, "key", "127.0.0.1", "127.0.0.1"],
   );
 });

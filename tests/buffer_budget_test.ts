@@ -11,10 +11,10 @@
 import assert from "node:assert/strict";
 import { encode, FrameDecoder, MAX_DATA_BYTES, PacketType } from "../protocol/mod.ts";
 import type { Packet } from "../protocol/packets.ts";
-import { MAX_WINDOW_BYTES, PROTOCOL_VERSION } from "../protocol/constants.ts";
+import { MAX_WINDOW_BYTES } from "../protocol/constants.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
-import { concatBytes, randomIdentity, utf8 } from "./_helpers/bytes.ts";
-import { type RawClient, rawClient } from "./_helpers/raw_client.ts";
+import { concatBytes } from "./_helpers/bytes.ts";
+import { bareHandshake, type RawClient, rawClient } from "./_helpers/raw_client.ts";
 import { rssKiB, type ServerProcess, startServer } from "./_helpers/server_process.ts";
 
 const KiB = 1024;
@@ -113,13 +113,8 @@ async function attack(
 ): Promise<{ given: number; growthKiB: number }> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   try {
+    const address = await bareHandshake(conn);
     const client = new NonReadingClient(conn);
-    await client.send({
-      type: PacketType.Hello,
-      version: PROTOCOL_VERSION,
-      identity: utf8(randomIdentity()),
-    });
-    const address = (await client.expect(PacketType.VirtualIP)).address;
     const credit = await connectToSelf(client, address);
     let given = 0;
     for (const bytes of credit.values()) given += bytes;

@@ -11,14 +11,13 @@ import {
   FRAME_HEADER_BYTES,
   type Packet,
   PacketType,
-  PROTOCOL_VERSION,
   Reason,
   reasonName,
 } from "../protocol/mod.ts";
 import { FIXED_BODY_BYTES } from "../protocol/layout.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
-import { concatBytes, randomIdentity, utf8 } from "./_helpers/bytes.ts";
-import { RawClient, rawClient } from "./_helpers/raw_client.ts";
+import { concatBytes } from "./_helpers/bytes.ts";
+import { bareHandshake, RawClient, rawClient } from "./_helpers/raw_client.ts";
 import { assertRelayServes, startRelay } from "./_helpers/relay_fixture.ts";
 
 const MiB = 1024 * 1024;
@@ -97,15 +96,7 @@ Deno.test("a client that stops reading, then reads, gets Error(SlowConsumer) ahe
   try {
     await feeder.handshake();
     await requester.handshake();
-    await writeAll(
-      slowConn,
-      encode({
-        type: PacketType.Hello,
-        version: PROTOCOL_VERSION,
-        identity: utf8(randomIdentity()),
-      }),
-    );
-    const slowAddress = (await readOne(slowConn, PacketType.VirtualIP)).address;
+    const slowAddress = await bareHandshake(slowConn);
     await writeAll(
       slowConn,
       encode({

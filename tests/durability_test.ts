@@ -4,7 +4,7 @@
  * down cleanly. The real `server.ts` runs as a subprocess on a SQLite file.
  *
  * A client holding a VirtualIP implies a committed row: the relay sends
- * VirtualIP only after `Registry.assign` returned (server/session.ts), and
+ * VirtualIP only after `Registry.assign` returned (server/membership.ts), and
  * `assign` commits its insert (with the walk's cursor) before it returns
  * (server/registry.ts), so the row is in the WAL before the frame is queued. With `synchronous = NORMAL`
  * the WAL is not fsynced per commit: a process kill loses nothing, a power
@@ -16,7 +16,8 @@ import { DatabaseSync } from "node:sqlite";
 import { type AlphaNetClient, connect, RelayError } from "../mod.ts";
 import { formatIpv4, reasonName } from "../protocol/mod.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
-import { sha256hex, utf8 } from "./_helpers/bytes.ts";
+import { identityFromSecret } from "../client/identity.ts";
+import { utf8 } from "./_helpers/bytes.ts";
 import { type ServerProcess, startServer } from "./_helpers/server_process.ts";
 import { readAll } from "./_helpers/streams.ts";
 
@@ -60,9 +61,10 @@ function inspect(path: string): { integrity: string[]; rows: Map<string, number>
   }
 }
 
-/** The registry key the relay stores for an identity secret. */
+/** The registry key the relay stores for an identity secret: its derived public key's. */
 async function keyOf(identity: string): Promise<string> {
-  return `id:${await sha256hex(utf8(identity))}`;
+  const { publicKey } = await identityFromSecret(identity);
+  return `key:${Array.from(publicKey, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 function serverArgs(db: string): string[] {

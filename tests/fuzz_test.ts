@@ -77,25 +77,42 @@ interface Targets {
   others: number[];
 }
 
+/** Reason codes of this protocol version: 0..26. */
+const REASONS = 27;
+
+/** A Proof of random sections and random bytes: well-formed, never a valid signature. */
+function randomProof(rng: Rng): Packet {
+  const flags = rng.pick([0, 1, 2, 3, 5, 7]);
+  return {
+    type: PacketType.Proof,
+    identity: flags & 1 ? { publicKey: rng.bytes(32), signature: rng.bytes(64) } : null,
+    joinToken: flags & 2 ? { id: rng.bytes(8), signature: rng.bytes(64) } : null,
+    legacyClaim: flags & 4 ? { tag: rng.bytes(32), mac: rng.bytes(32) } : null,
+  };
+}
+
 /** A random packet of any type, valid as encoded (the relay may still reject it). */
 function randomPacket(rng: Rng, targets: Targets): Packet {
   const address = () => rng.chance(0.1) ? rng.u32() : rng.pick([targets.self, ...targets.others]);
   const port = () => rng.chance(0.5) ? rng.pick([7, 80]) : rng.between(1, 65_535);
   const id = () => rng.chance(0.7) ? rng.between(0, 4) : rng.u32();
   const window = () => rng.between(16_384, 16 * 1024 * 1024);
-  switch (rng.below(14)) {
+  switch (rng.below(16)) {
     case 0:
       return {
         type: PacketType.Hello,
         version: rng.chance(0.8) ? PROTOCOL_VERSION : rng.below(65_536),
-        identity: rng.chance(0.3) ? null : rng.bytes(rng.between(16, 256)),
       };
+    case 14:
+      return { type: PacketType.Challenge, relayId: rng.bytes(32), nonce: rng.bytes(32) };
+    case 15:
+      return randomProof(rng);
     case 1:
       return { type: PacketType.VirtualIP, address: address() };
     case 2:
       return {
         type: PacketType.Error,
-        reason: rng.below(23) as Reason,
+        reason: rng.below(REASONS) as Reason,
         message: "fuzz".repeat(rng.below(8)),
       };
     case 3:
@@ -134,7 +151,11 @@ function randomPacket(rng: Rng, targets: Targets): Packet {
       };
     }
     case 9:
-      return { type: PacketType.RequestFailed, requestId: id(), reason: rng.below(23) as Reason };
+      return {
+        type: PacketType.RequestFailed,
+        requestId: id(),
+        reason: rng.below(REASONS) as Reason,
+      };
     case 10:
       return {
         type: PacketType.ArbitraryData,
@@ -150,7 +171,11 @@ function randomPacket(rng: Rng, targets: Targets): Packet {
     case 12:
       return { type: PacketType.SocketShutdown, connectionId: id() };
     default:
-      return { type: PacketType.SocketClosed, connectionId: id(), reason: rng.below(23) as Reason };
+      return {
+        type: PacketType.SocketClosed,
+        connectionId: id(),
+        reason: rng.below(REASONS) as Reason,
+      };
   }
 }
 
@@ -209,13 +234,20 @@ async function fuzzRound(port: number, rng: Rng, others: number[]): Promise<Link
     const modes = [
       "bytes before Hello",
       "frames before Hello",
-      "frames after Hello",
-      "bytes after Hello",
+      "frames after Challenge",
+      "frames after VirtualIP",
+      "bytes after VirtualIP",
     ];
     const mode = rng.pick(modes);
     let self = rng.u32();
-    if (mode.endsWith("after Hello")) {
-      self = await raw.handshake(rng.chance(0.2) ? null : `fuzz-${rng.u32()}-${rng.u32()}-id`);
+    if (mode.endsWith("after Challenge")) {
+      // The relay waits for a Proof: the frames fuzz its handshake (random Proofs among them).
+      await raw.greet();
+    } else if (mode.endsWith("after VirtualIP")) {
+      // Some with an identity from a secret (and its legacy claim), some keyed on the real IP.
+      self = await raw.handshake(
+        rng.chance(0.2) ? null : rng.chance(0.5) ? undefined : `fuzz-${rng.u32()}-${rng.u32()}-id`,
+      );
     }
     const targets = { self, others };
     const parts: Uint8Array[] = [];

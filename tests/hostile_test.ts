@@ -161,11 +161,29 @@ Deno.test("the relay answers each protocol violation with the right Error and cl
     {
       name: "a second Hello is UnexpectedPacket",
       handshake: true,
+      send: () => ({ type: PacketType.Hello, version: PROTOCOL_VERSION }),
+      reason: Reason.UnexpectedPacket,
+    },
+    {
+      name: "a Proof once open is UnexpectedPacket",
+      handshake: true,
+      send: () => ({ type: PacketType.Proof, identity: null, joinToken: null, legacyClaim: null }),
+      reason: Reason.UnexpectedPacket,
+    },
+    {
+      name: "a Challenge from a client is UnexpectedPacket",
+      handshake: true,
       send: () => ({
-        type: PacketType.Hello,
-        version: PROTOCOL_VERSION,
-        identity: utf8(randomIdentity()),
+        type: PacketType.Challenge,
+        relayId: new Uint8Array(32),
+        nonce: new Uint8Array(32),
       }),
+      reason: Reason.UnexpectedPacket,
+    },
+    {
+      name: "a Proof before Hello is UnexpectedPacket",
+      handshake: false,
+      send: () => ({ type: PacketType.Proof, identity: null, joinToken: null, legacyClaim: null }),
       reason: Reason.UnexpectedPacket,
     },
     {

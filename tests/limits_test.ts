@@ -6,20 +6,12 @@
 
 import assert from "node:assert/strict";
 import { type AlphaNetClient, type ClientOptions, connect, type VirtualConn } from "../mod.ts";
-import {
-  encode,
-  FrameDecoder,
-  type Packet,
-  PacketType,
-  PROTOCOL_VERSION,
-  Reason,
-  reasonName,
-} from "../protocol/mod.ts";
+import { encode, type Packet, PacketType, Reason, reasonName } from "../protocol/mod.ts";
 import type { RelayOptions } from "../server.ts";
 import { STEP_MS, waitUntil, withTimeout } from "./_helpers/async.ts";
-import { pseudoRandomBytes, randomIdentity, sha256hex, utf8 } from "./_helpers/bytes.ts";
+import { pseudoRandomBytes, randomIdentity, sha256hex } from "./_helpers/bytes.ts";
 import { type EchoPair, startEchoPair } from "./_helpers/echo_pair.ts";
-import { addressOf, RawClient, rawClient } from "./_helpers/raw_client.ts";
+import { addressOf, bareHandshake, RawClient, rawClient } from "./_helpers/raw_client.ts";
 import { assertRelayServes, startRelay, type TestRelay } from "./_helpers/relay_fixture.ts";
 import { readAll } from "./_helpers/streams.ts";
 
@@ -369,13 +361,7 @@ Deno.test("a client that never reads is closed with SlowConsumer once maxQueuedC
     try {
       const feederAddress = await feeder.handshake();
       await requester.handshake();
-      const hello = encodeFrames([{
-        type: PacketType.Hello,
-        version: PROTOCOL_VERSION,
-        identity: utf8(randomIdentity()),
-      }]);
-      await writeAll(slow, hello);
-      const slowAddress = await readVirtualIp(slow);
+      const slowAddress = await bareHandshake(slow);
       // The slow client opens a connection to the feeder with the largest window.
       await writeAll(
         slow,
@@ -465,22 +451,4 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
     written += await conn.write(bytes.subarray(written));
   }
   assert.equal(written, bytes.length);
-}
-
-/** Reads exactly the VirtualIP frame (9 bytes) and nothing more. */
-async function readVirtualIp(conn: Deno.Conn): Promise<number> {
-  const frame = new Uint8Array(9);
-  let filled = 0;
-  for (let reads = 0; reads < 9 && filled < 9; reads++) {
-    const count = await withTimeout(conn.read(frame.subarray(filled)), STEP_MS, "VirtualIP");
-    assert.ok(count !== null, "the relay closed the link before VirtualIP");
-    filled += count;
-  }
-  let address = 0;
-  new FrameDecoder().push(frame, (packet) => {
-    assert.equal(packet.type, PacketType.VirtualIP);
-    if (packet.type === PacketType.VirtualIP) address = packet.address;
-  });
-  assert.ok(address !== 0);
-  return address;
 }

@@ -11,6 +11,8 @@ import { RawClient } from "./raw_client.ts";
  */
 export class FakeRelay implements AsyncDisposable {
   readonly listener: Deno.TcpListener;
+  /** The id its Challenges carry: random, the same on every link, as a relay's. */
+  readonly relayId: Uint8Array = crypto.getRandomValues(new Uint8Array(32));
   readonly #links: RawClient[] = [];
 
   private constructor(listener: Deno.TcpListener) {
@@ -36,10 +38,20 @@ export class FakeRelay implements AsyncDisposable {
     return link;
   }
 
-  /** Accepts a link, expects its Hello and answers VirtualIP(`address`). */
+  /**
+   * Accepts a link and completes its handshake as a relay would: expects its
+   * Hello, sends a Challenge (this fake relay's id, a fresh nonce), expects
+   * its Proof (not verified) and answers VirtualIP(`address`).
+   */
   async acceptJoin(address: number, what = "a client to join the fake relay"): Promise<RawClient> {
     const link = await this.accept(what);
     await link.expect(PacketType.Hello, `${what}: Hello`);
+    await link.send({
+      type: PacketType.Challenge,
+      relayId: this.relayId,
+      nonce: crypto.getRandomValues(new Uint8Array(32)),
+    });
+    await link.expect(PacketType.Proof, `${what}: Proof`);
     await link.send({ type: PacketType.VirtualIP, address });
     return link;
   }

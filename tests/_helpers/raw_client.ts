@@ -262,6 +262,61 @@ export class RawClient {
   }
 }
 
+/** Fills `into` from `conn` exactly; fails if the link ends first. */
+async function readFull(conn: Deno.Conn, into: Uint8Array, what: string): Promise<void> {
+  let filled = 0;
+  for (let reads = 0; reads <= into.length && filled < into.length; reads++) {
+    const count = await withTimeout(conn.read(into.subarray(filled)), STEP_MS, what);
+    assert.ok(count !== null, `the relay closed the link before ${what}`);
+    filled += count;
+  }
+}
+
+/**
+ * Reads exactly one frame from `conn`, not a byte beyond it, which must be
+ * of `type`: for tests whose client must otherwise leave the relay's frames
+ * unread.
+ */
+export async function readFrame<T extends Packet["type"]>(
+  conn: Deno.Conn,
+  type: T,
+  what: string,
+): Promise<Extract<Packet, { type: T }>> {
+  const header = new Uint8Array(5);
+  await readFull(conn, header, what);
+  const length = new DataView(header.buffer).getUint32(0);
+  const frame = new Uint8Array(5 + length);
+  frame.set(header);
+  await readFull(conn, frame.subarray(5), what);
+  const packets: Packet[] = [];
+  new FrameDecoder().push(frame, (decoded) => packets.push(copyPacket(decoded)));
+  assert.equal(packets.length, 1, `${what}: no frame decoded`);
+  assert.equal(packets[0].type, type, `${what}: got ${JSON.stringify(packets[0])}`);
+  return packets[0] as Extract<Packet, { type: T }>;
+}
+
+/**
+ * The handshake over a bare connection (Hello, Challenge, Proof, VirtualIP),
+ * reading nothing beyond the VirtualIP: for clients that then stop reading.
+ * Returns the address.
+ */
+export async function bareHandshake(
+  conn: Deno.Conn,
+  identity?: RawIdentity,
+  options: ProofOptions = {},
+): Promise<number> {
+  await writeAllTo(conn, encode({ type: PacketType.Hello, version: PROTOCOL_VERSION }));
+  const challenge = await readFrame(conn, PacketType.Challenge, "Challenge");
+  await writeAllTo(conn, encode(await proofFor(challenge, identity, options)));
+  return (await readFrame(conn, PacketType.VirtualIP, "VirtualIP")).address;
+}
+
+async function writeAllTo(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let written = 0, writes = 0; written < bytes.length && writes <= bytes.length; writes++) {
+    written += await conn.write(bytes.subarray(written));
+  }
+}
+
 /** Opens a raw client (see {@linkcode RawClient}). */
 export function rawClient(port: number): Promise<RawClient> {
   return RawClient.open(port);

@@ -32,8 +32,12 @@ Deno.test("looksLikeTlsRecord() knows a ClientHello and an alert", none, () => {
 
 Deno.test("looksLikeTlsRecord() never takes the first frame of either side for TLS", none, () => {
   const firstFrames = [
-    encode({ type: PacketType.Hello, version: PROTOCOL_VERSION, identity: null }),
-    encode({ type: PacketType.Hello, version: PROTOCOL_VERSION, identity: new Uint8Array(256) }),
+    encode({ type: PacketType.Hello, version: PROTOCOL_VERSION }),
+    encode({
+      type: PacketType.Challenge,
+      relayId: new Uint8Array(32).fill(0x16),
+      nonce: new Uint8Array(32).fill(0x03),
+    }),
     encode({ type: PacketType.VirtualIP, address: 0x16030303 }),
     encode({ type: PacketType.Error, reason: Reason.ServerFull, message: "x".repeat(200) }),
   ];
@@ -57,7 +61,7 @@ Deno.test("sniffFirstRead() ends a link that opens with TLS and says so once", n
 });
 
 Deno.test("sniffFirstRead() passes an AlphaNET link through and stops looking", none, async () => {
-  const hello = encode({ type: PacketType.Hello, version: PROTOCOL_VERSION, identity: null });
+  const hello = encode({ type: PacketType.Hello, version: PROTOCOL_VERSION });
   const conn = new Chunks([hello, CLIENT_HELLO]);
   let calls = 0;
   const source = sniffFirstRead(conn, () => calls++);
