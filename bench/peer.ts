@@ -5,13 +5,13 @@
  * makes any role exit.
  *
  * Usage: deno run -A bench/peer.ts <tcp|alphanet> <role> '<json options>'
- * Roles: sink, source, echo, ping, connrate, hold.
+ * Roles: sink, source, echo, ping, connrate, hold, joins.
  *
  * @module
  */
 
 import process from "node:process";
-import { connect as alphanetConnect } from "../mod.ts";
+import { connect as alphanetConnect, generateIdentity, type Identity } from "../mod.ts";
 import { nowMs, sleep } from "./_proc.ts";
 
 /** Options every role reads; which ones matter depends on the role. */
@@ -39,6 +39,10 @@ interface Options {
   window?: number;
   /** AlphaNET: join over TLS, trusting the CA in this PEM file. */
   tlsCa?: string;
+  /** Joins: `signed` (one generated identity per client) or `anonymous` (none: keyed by IP). */
+  identities?: "signed" | "anonymous";
+  /** Joins: how many times the same clients join, one after the other. */
+  rounds?: number;
 }
 
 interface Stream {
@@ -59,8 +63,13 @@ const CHUNK_BYTES = 64 * 1024;
 const [kind, role, json] = Deno.args;
 const options: Options = JSON.parse(json ?? "{}");
 
-function identity(tag: string): string {
-  return `bench-${tag}-${Deno.pid}-${crypto.randomUUID()}`;
+/**
+ * A new identity per client, so clients on 127.0.0.1 do not replace each
+ * other: a generated key pair, as an application keeps it (no version 1
+ * claim, which a secret would add).
+ */
+function identity(): Promise<Identity> {
+  return generateIdentity();
 }
 
 function tcpEndpoint(): Endpoint {
@@ -86,7 +95,7 @@ async function alphanetEndpoint(): Promise<Endpoint> {
   const net = await alphanetConnect({
     hostname: "127.0.0.1",
     port: options.port!,
-    identity: identity(role),
+    identity: await identity(),
     window: options.window,
     tls: options.tlsCa !== undefined,
     caCerts: options.tlsCa === undefined ? undefined : [Deno.readTextFileSync(options.tlsCa)],
@@ -280,7 +289,7 @@ async function hold(): Promise<void> {
   const start = performance.now();
   await Promise.all(Array.from({ length: options.inflight ?? 200 }, async () => {
     while (next < total) {
-      const i = next++;
+      next++;
       try {
         held.push(
           kind === "tcp"
@@ -288,7 +297,7 @@ async function hold(): Promise<void> {
             : await alphanetConnect({
               hostname: "127.0.0.1",
               port: options.port!,
-              identity: identity(`hold-${i}`),
+              identity: await identity(),
             }),
         );
       } catch {
@@ -301,8 +310,59 @@ async function hold(): Promise<void> {
   await new Promise(() => {}); // Until stdin ends.
 }
 
+/**
+ * Joins `count` clients, `inflight` at a time, each closed as soon as it has
+ * its virtual IP (or TCP connects and closes, for the baseline), `rounds`
+ * times over; one rate per round. Signed identities are made before
+ * "ready", so the timed part is the join alone: TCP connect, Hello,
+ * Challenge, Proof (signed, and verified by the relay), registry lookup or
+ * assignment, VirtualIP. In the first round each is a new registry row, in
+ * later ones a known key. Anonymous clients all come from 127.0.0.1, one
+ * registry key: each takes the address over from the one before, if it is
+ * still there.
+ */
+async function joins(): Promise<void> {
+  const total = options.count ?? 5000;
+  const signed = kind === "alphanet" && options.identities === "signed";
+  const identities = signed ? await Promise.all(Array.from({ length: total }, identity)) : [];
+  console.log("ready");
+  await go.promise;
+  let errors = 0;
+  let firstError: string | null = null;
+  const perSecond: number[] = [];
+  for (let round = 0; round < (options.rounds ?? 1); round++) {
+    let next = 0;
+    const start = performance.now();
+    await Promise.all(Array.from({ length: options.inflight ?? 200 }, async () => {
+      while (next < total) {
+        const i = next++;
+        try {
+          if (kind === "tcp") {
+            (await Deno.connect({ hostname: "127.0.0.1", port: options.port! })).close();
+          } else {
+            const net = await alphanetConnect({
+              hostname: "127.0.0.1",
+              port: options.port!,
+              identity: signed ? identities[i] : undefined,
+              reconnect: false,
+            });
+            await net.close();
+          }
+        } catch (e) {
+          errors++;
+          firstError ??= String(e);
+        }
+      }
+    }));
+    perSecond.push(Math.round(total / ((performance.now() - start) / 1000)));
+  }
+  finish({ count: total, errors, firstError, perSecond });
+}
+
 if (role === "hold") {
   await hold();
+} else if (role === "joins") {
+  await joins();
 } else {
   const endpoint = kind === "tcp" ? tcpEndpoint() : await alphanetEndpoint();
   const roles: Record<string, (endpoint: Endpoint) => Promise<void>> = {

@@ -4,7 +4,8 @@
  * sender process -> middle process (relay or proxy) -> receiver process.
  * Prints one markdown table and writes bench/out/results.json.
  *
- * Flags: --reps N (throughput repetitions, median kept; default 3),
+ * Flags: --reps N (throughput and join repetitions, median kept; default 3),
+ * --rows LIST (only these rows, e.g. `9` or `1,3,8`; default all),
  * --profile (one extra 1-connection AlphaNET run with the relay under --cpu-prof),
  * --window BYTES (AlphaNET receive window, for diagnosis; the rows' targets assume the default).
  *
@@ -40,9 +41,22 @@ const { values: flags } = parseArgs({
     reps: { type: "string", default: "3" },
     profile: { type: "boolean" },
     window: { type: "string" },
+    rows: { type: "string" },
   },
 });
 const REPS = Math.max(1, Number(flags.reps));
+/** The rows to run; every row without `--rows`. */
+const ROWS: ReadonlySet<number> = new Set(
+  (flags.rows ?? "1,2,3,4,5,6,7,8,9").split(",").map((row) => {
+    const id = Number(row.trim());
+    if (!Number.isInteger(id) || id < 1 || id > 9) throw new Error(`bad --rows entry "${row}"`);
+    return id;
+  }),
+);
+/** Whether any of the rows `ids` is to run. */
+const want = (...ids: number[]) => ids.some((id) => ROWS.has(id));
+/** Clients per join-rate run (row 9). */
+const JOINS = 5000;
 const WINDOW_KiB = flags.window ? Number(flags.window) / 1024 : 256;
 
 /** `alphanet-tls`: the same relay and clients, the links to the relay over TLS. */
@@ -223,6 +237,41 @@ async function connectRate(mode: Mode): Promise<{ perSecond: number; errors: num
   return result;
 }
 
+/**
+ * Joins per second (row 9): `JOINS` clients, 200 in flight, each closed once
+ * joined, against a fresh relay; signed clients join twice (new registry
+ * rows, then known keys). `direct` is TCP connect + close to a plain Deno
+ * server.
+ */
+async function joinRate(
+  mode: "direct" | "signed" | "anonymous",
+): Promise<{ perSecond: number[]; errors: number; firstError: string | null }> {
+  let middle: Middle | null = null;
+  let receiver: Proc | undefined;
+  let port: number;
+  if (mode === "direct") {
+    receiver = peer("tcp", "echo", {});
+    port = Number(await receiver.expect("ready", 30_000));
+  } else {
+    middle = await startRelay();
+    port = middle.port;
+  }
+  const options = { port, count: JOINS, inflight: 200 };
+  const joiner = mode === "direct" ? peer("tcp", "joins", options) : peer("alphanet", "joins", {
+    ...options,
+    identities: mode,
+    rounds: mode === "signed" ? 2 : 1,
+  });
+  await joiner.expect("ready", 60_000);
+  await joiner.send("go");
+  const result = await joiner.result<
+    { perSecond: number[]; errors: number; firstError: string | null }
+  >(RESULT_MS);
+  await stopAll(joiner, receiver);
+  await middle?.proc.terminate();
+  return result;
+}
+
 /** RSS growth per idle link of the measured process, in KiB. */
 async function idleCost(mode: Mode, count: number): Promise<{ perLink: number; seconds: number }> {
   const { receiver, middle, target } = await topology(mode, "sink", { buf: 1024 });
@@ -324,194 +373,259 @@ async function main(): Promise<void> {
   const cpuNote = (label: string, t: Summary | null) =>
     t ? `${label} ${t.cpu.map((x) => x ?? "–").join(" / ")}` : "";
 
-  log("1: throughput, 1 connection");
-  // TLS runs interleaved with the others, so row 8 compares figures of the same moments.
-  const t1 = await throughputRow(["direct", "proxy", "alphanet", "alphanet-tls"], 1, GiB);
-  rows.push({
-    id: 1,
-    scenario: "Throughput, 1 conn, 1 GiB",
-    unit: "GB/s",
-    alphanet: t1.alphanet.gbps,
-    direct: t1.direct!.gbps,
-    proxy: t1.proxy.gbps,
-    ratio: t1.alphanet.gbps / t1.proxy.gbps,
-    target: "≥ 0.75 × proxy",
-    pass: t1.alphanet.gbps >= 0.75 * t1.proxy.gbps && t1.alphanet.failures.length === 0,
-    notes: `${failures(t1)}median of ${REPS} (AlphaNET ${t1.alphanet.all.join(", ")}; proxy ${
-      t1.proxy.all.join(", ")
-    }); CPU core-s/GB sender / middle / receiver: ${
-      [cpuNote("AlphaNET", t1.alphanet), cpuNote("proxy", t1.proxy), cpuNote("direct", t1.direct)]
-        .filter(Boolean).join("; ")
-    }`,
-  });
+  // Row 8 reads the TLS runs of rows 1 and 3: they run for it even when only row 8 is asked for.
+  let t1: Awaited<ReturnType<typeof throughputRow>> | null = null;
+  if (want(1, 8)) {
+    log("1: throughput, 1 connection");
+    // TLS runs interleaved with the others, so row 8 compares figures of the same moments.
+    t1 = await throughputRow(["direct", "proxy", "alphanet", "alphanet-tls"], 1, GiB);
+  }
+  if (t1 && want(1)) {
+    rows.push({
+      id: 1,
+      scenario: "Throughput, 1 conn, 1 GiB",
+      unit: "GB/s",
+      alphanet: t1.alphanet.gbps,
+      direct: t1.direct!.gbps,
+      proxy: t1.proxy.gbps,
+      ratio: t1.alphanet.gbps / t1.proxy.gbps,
+      target: "≥ 0.75 × proxy",
+      pass: t1.alphanet.gbps >= 0.75 * t1.proxy.gbps && t1.alphanet.failures.length === 0,
+      notes: `${failures(t1)}median of ${REPS} (AlphaNET ${t1.alphanet.all.join(", ")}; proxy ${
+        t1.proxy.all.join(", ")
+      }); CPU core-s/GB sender / middle / receiver: ${
+        [cpuNote("AlphaNET", t1.alphanet), cpuNote("proxy", t1.proxy), cpuNote("direct", t1.direct)]
+          .filter(Boolean).join("; ")
+      }`,
+    });
+  }
 
-  log("2: throughput, 16 connections");
-  const t2 = await throughputRow(["proxy", "alphanet"], 16, GiB);
-  rows.push({
-    id: 2,
-    scenario: "Throughput, 16 conns × 64 MiB",
-    unit: "GB/s",
-    alphanet: t2.alphanet.gbps,
-    direct: null,
-    proxy: t2.proxy.gbps,
-    ratio: t2.alphanet.gbps / t2.proxy.gbps,
-    target: "≥ 0.75 × proxy",
-    pass: t2.alphanet.gbps >= 0.75 * t2.proxy.gbps && t2.alphanet.failures.length === 0,
-    notes: `${failures(t2)}median of ${REPS} (AlphaNET ${t2.alphanet.all.join(", ")}; proxy ${
-      t2.proxy.all.join(", ")
-    }); CPU core-s/GB sender / middle / receiver: ${
-      [cpuNote("AlphaNET", t2.alphanet), cpuNote("proxy", t2.proxy), cpuNote("direct", t2.direct)]
-        .filter(Boolean).join("; ")
-    }`,
-  });
+  if (want(2)) {
+    log("2: throughput, 16 connections");
+    const t2 = await throughputRow(["proxy", "alphanet"], 16, GiB);
+    rows.push({
+      id: 2,
+      scenario: "Throughput, 16 conns × 64 MiB",
+      unit: "GB/s",
+      alphanet: t2.alphanet.gbps,
+      direct: null,
+      proxy: t2.proxy.gbps,
+      ratio: t2.alphanet.gbps / t2.proxy.gbps,
+      target: "≥ 0.75 × proxy",
+      pass: t2.alphanet.gbps >= 0.75 * t2.proxy.gbps && t2.alphanet.failures.length === 0,
+      notes: `${failures(t2)}median of ${REPS} (AlphaNET ${t2.alphanet.all.join(", ")}; proxy ${
+        t2.proxy.all.join(", ")
+      }); CPU core-s/GB sender / middle / receiver: ${
+        [cpuNote("AlphaNET", t2.alphanet), cpuNote("proxy", t2.proxy), cpuNote("direct", t2.direct)]
+          .filter(Boolean).join("; ")
+      }`,
+    });
+  }
 
-  log("3: round trip");
-  const [p0, p1, p2, p3] = [
-    await pingPong("direct"),
-    await pingPong("proxy"),
-    await pingPong("alphanet"),
-    await pingPong("alphanet-tls"),
-  ];
   const fmt = (p: { p50: number; p99: number }) => `${p.p50} / ${p.p99}`;
-  rows.push({
-    id: 3,
-    scenario: "Round trip 32 B, p50 / p99 (10k after 500 warm-up)",
-    unit: "µs",
-    alphanet: p2.p50,
-    direct: p0.p50,
-    proxy: p1.p50,
-    ratio: p2.p50 / p1.p50,
-    target: "p50 ≤ 1.3 × proxy",
-    pass: p2.p50 <= 1.3 * p1.p50,
-    notes: `p99 ratio ${round(p2.p99 / p1.p99)} × proxy`,
-    shown: { alphanet: fmt(p2), direct: fmt(p0), proxy: fmt(p1) },
-  });
+  let p2: { p50: number; p99: number } | null = null;
+  let p3: { p50: number; p99: number } | null = null;
+  if (want(3, 8)) {
+    log("3: round trip");
+    const p0 = want(3) ? await pingPong("direct") : null;
+    const p1 = want(3) ? await pingPong("proxy") : null;
+    p2 = await pingPong("alphanet");
+    p3 = await pingPong("alphanet-tls");
+    if (p0 && p1) {
+      rows.push({
+        id: 3,
+        scenario: "Round trip 32 B, p50 / p99 (10k after 500 warm-up)",
+        unit: "µs",
+        alphanet: p2.p50,
+        direct: p0.p50,
+        proxy: p1.p50,
+        ratio: p2.p50 / p1.p50,
+        target: "p50 ≤ 1.3 × proxy",
+        pass: p2.p50 <= 1.3 * p1.p50,
+        notes: `p99 ratio ${round(p2.p99 / p1.p99)} × proxy`,
+        shown: { alphanet: fmt(p2), direct: fmt(p0), proxy: fmt(p1) },
+      });
+    }
+  }
 
-  const tls = t1.tls!;
-  const tlsRow: Row = {
-    id: 8,
-    scenario: "Links over TLS: throughput 1 conn 1 GiB (GB/s); round trip 32 B p50 / p99 (µs)",
-    unit: "GB/s; µs",
-    alphanet: tls.gbps,
-    direct: null,
-    proxy: null,
-    ratio: null,
-    target: "report only",
-    pass: tls.failures.length === 0,
-    notes:
-      `TLS × plain AlphaNET (rows 1, 3, same run): throughput ${
-        round(tls.gbps / t1.alphanet.gbps)
-      } ×, round trip p50 ${round(p3.p50 / p2.p50)} ×; TLS runs ${tls.all.join(", ")}${
-        tls.failures.length ? ` (DATA LOSS: ${tls.failures.join("; ")})` : ""
-      }; CPU core-s/GB sender / relay / receiver: ${cpuNote("TLS", tls)}; ` +
-      "the relay's side of a TLS link keeps Deno's default Nagle setting (a TlsConn has no setNoDelay)",
-    shown: { alphanet: `${round(tls.gbps)}; ${fmt(p3)}` },
-  };
+  let tlsRow: Row | null = null;
+  if (want(8) && t1 && p2 && p3) {
+    const tls = t1.tls!;
+    tlsRow = {
+      id: 8,
+      scenario: "Links over TLS: throughput 1 conn 1 GiB (GB/s); round trip 32 B p50 / p99 (µs)",
+      unit: "GB/s; µs",
+      alphanet: tls.gbps,
+      direct: null,
+      proxy: null,
+      ratio: null,
+      target: "report only",
+      pass: tls.failures.length === 0,
+      notes:
+        `TLS × plain AlphaNET (rows 1, 3, same run): throughput ${
+          round(tls.gbps / t1.alphanet.gbps)
+        } ×, round trip p50 ${round(p3.p50 / p2.p50)} ×; TLS runs ${tls.all.join(", ")}${
+          tls.failures.length ? ` (DATA LOSS: ${tls.failures.join("; ")})` : ""
+        }; CPU core-s/GB sender / relay / receiver: ${cpuNote("TLS", tls)}; ` +
+        "the relay's side of a TLS link keeps Deno's default Nagle setting (a TlsConn has no setNoDelay)",
+      shown: { alphanet: `${round(tls.gbps)}; ${fmt(p3)}` },
+    };
+  }
 
-  log("4: connects per second");
-  const c0 = await connectRate("direct");
-  const c1 = await connectRate("proxy");
-  const c2 = await connectRate("alphanet");
-  rows.push({
-    id: 4,
-    scenario: "Connect + close, 50 in flight, 5,000 total",
-    unit: "conn/s",
-    alphanet: c2.perSecond,
-    direct: c0.perSecond,
-    proxy: c1.perSecond,
-    ratio: c2.perSecond / c1.perSecond,
-    target: "≥ 5,000/s",
-    pass: c2.perSecond >= 5000 && c2.errors === 0,
-    notes: `errors: AlphaNET ${c2.errors}, proxy ${c1.errors}, direct ${c0.errors}`,
-  });
+  if (want(4)) {
+    log("4: connects per second");
+    const c0 = await connectRate("direct");
+    const c1 = await connectRate("proxy");
+    const c2 = await connectRate("alphanet");
+    rows.push({
+      id: 4,
+      scenario: "Connect + close, 50 in flight, 5,000 total",
+      unit: "conn/s",
+      alphanet: c2.perSecond,
+      direct: c0.perSecond,
+      proxy: c1.perSecond,
+      ratio: c2.perSecond / c1.perSecond,
+      target: "≥ 5,000/s",
+      pass: c2.perSecond >= 5000 && c2.errors === 0,
+      notes: `errors: AlphaNET ${c2.errors}, proxy ${c1.errors}, direct ${c0.errors}`,
+    });
+  }
 
-  log("5: idle clients");
-  const i2 = await idleCost("alphanet", 10_000);
-  const i0 = await idleCost("direct", 10_000);
-  const i1 = await idleCost("proxy", 1_000);
-  rows.push({
-    id: 5,
-    scenario: "Idle links: middle RSS growth per link",
-    unit: "KiB",
-    alphanet: i2.perLink,
-    direct: i0.perLink,
-    proxy: i1.perLink,
-    ratio: i2.perLink / i1.perLink,
-    target: "≤ 10 KiB/client",
-    pass: i2.perLink <= 10,
-    notes: `AlphaNET: relay, 10,000 clients (joined in ${round(i2.seconds, 1)} s); ` +
-      `direct: plain Deno TCP server, 10,000 conns, pending 1 KiB read; ` +
-      `proxy: 1,000 conns (20,000-fd limit)`,
-  });
+  if (want(5)) {
+    log("5: idle clients");
+    const i2 = await idleCost("alphanet", 10_000);
+    const i0 = await idleCost("direct", 10_000);
+    const i1 = await idleCost("proxy", 1_000);
+    rows.push({
+      id: 5,
+      scenario: "Idle links: middle RSS growth per link",
+      unit: "KiB",
+      alphanet: i2.perLink,
+      direct: i0.perLink,
+      proxy: i1.perLink,
+      ratio: i2.perLink / i1.perLink,
+      target: "≤ 10 KiB/client",
+      pass: i2.perLink <= 10,
+      notes:
+        `AlphaNET: relay, 10,000 clients with signed identities (joined in ${
+          round(i2.seconds, 1)
+        } s); ` +
+        `direct: plain Deno TCP server, 10,000 conns, pending 1 KiB read; ` +
+        `proxy: 1,000 conns (20,000-fd limit)`,
+    });
+  }
 
-  log("6: slow consumer");
-  const s2 = await slowConsumer("alphanet");
-  const s1 = await slowConsumer("proxy");
-  rows.push({
-    id: 6,
-    scenario: "Slow consumer 1 MiB/s for 5 s: max middle RSS growth",
-    unit: "KiB",
-    alphanet: s2.growthKiB,
-    direct: null,
-    proxy: s1.growthKiB,
-    ratio: null,
-    target: `≤ 2 × window (${2 * WINDOW_KiB} KiB)`,
-    pass: s2.growthKiB <= 2 * WINDOW_KiB,
-    notes:
-      `growth from 1 s to the end: AlphaNET ${s2.lateGrowthKiB} KiB, proxy ${s1.lateGrowthKiB} KiB; ` +
-      `receiver read ${round(s2.readMiB, 1)} MiB (proxy run ${round(s1.readMiB, 1)} MiB)`,
-    series: { alphanet: s2.series, proxy: s1.series },
-    shown: { alphanet: `${s2.growthKiB} (${round(s2.growthKiB / WINDOW_KiB)} × window)` },
-  });
+  if (want(6)) {
+    log("6: slow consumer");
+    const s2 = await slowConsumer("alphanet");
+    const s1 = await slowConsumer("proxy");
+    rows.push({
+      id: 6,
+      scenario: "Slow consumer 1 MiB/s for 5 s: max middle RSS growth",
+      unit: "KiB",
+      alphanet: s2.growthKiB,
+      direct: null,
+      proxy: s1.growthKiB,
+      ratio: null,
+      target: `≤ 2 × window (${2 * WINDOW_KiB} KiB)`,
+      pass: s2.growthKiB <= 2 * WINDOW_KiB,
+      notes:
+        `growth from 1 s to the end: AlphaNET ${s2.lateGrowthKiB} KiB, proxy ${s1.lateGrowthKiB} KiB; ` +
+        `receiver read ${round(s2.readMiB, 1)} MiB (proxy run ${round(s1.readMiB, 1)} MiB)`,
+      series: { alphanet: s2.series, proxy: s1.series },
+      shown: { alphanet: `${s2.growthKiB} (${round(s2.growthKiB / WINDOW_KiB)} × window)` },
+    });
+  }
 
-  log("7: iperf3");
-  const iperf = await iperfBench(5);
-  rows.push(
-    iperf.installed
-      ? {
-        id: 7,
-        scenario: "iperf3, 1 stream, 5 s: forward -> relay -> expose",
-        unit: "Gbit/s",
-        alphanet: iperf.alphanetGbps,
-        direct: iperf.loopbackGbps,
-        proxy: null,
-        ratio: null,
-        target: "report only",
-        pass: true,
-        notes: `AlphaNET ${
-          round(iperf.alphanetGbps / iperf.loopbackGbps)
-        } × iperf3 over plain loopback`,
+  if (want(7)) {
+    log("7: iperf3");
+    const iperf = await iperfBench(5);
+    rows.push(
+      iperf.installed
+        ? {
+          id: 7,
+          scenario: "iperf3, 1 stream, 5 s: forward -> relay -> expose",
+          unit: "Gbit/s",
+          alphanet: iperf.alphanetGbps,
+          direct: iperf.loopbackGbps,
+          proxy: null,
+          ratio: null,
+          target: "report only",
+          pass: true,
+          notes: `AlphaNET ${
+            round(iperf.alphanetGbps / iperf.loopbackGbps)
+          } × iperf3 over plain loopback`,
+        }
+        : {
+          id: 7,
+          scenario: "iperf3 through forward/expose",
+          unit: "Gbit/s",
+          alphanet: 0,
+          direct: null,
+          proxy: null,
+          ratio: null,
+          target: "report only",
+          pass: true,
+          notes: iperf.note,
+          shown: { alphanet: iperf.note },
+        },
+    );
+  }
+  if (tlsRow) rows.push(tlsRow);
+
+  if (want(9)) {
+    log("9: joins per second");
+    // Interleaved, so the signed and the IP-keyed joins are measured at the same moments.
+    const runs = {
+      signedNew: [] as number[],
+      signedKnown: [] as number[],
+      anonymous: [] as number[],
+      direct: [] as number[],
+    };
+    const errors: string[] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const mode of ["anonymous", "signed", "direct"] as const) {
+        const result = await joinRate(mode);
+        if (mode === "signed") {
+          runs.signedNew.push(result.perSecond[0]);
+          runs.signedKnown.push(result.perSecond[1]);
+        } else {
+          runs[mode].push(result.perSecond[0]);
+        }
+        if (result.errors > 0) errors.push(`${mode}: ${result.errors} (${result.firstError})`);
       }
-      : {
-        id: 7,
-        scenario: "iperf3 through forward/expose",
-        unit: "Gbit/s",
-        alphanet: 0,
-        direct: null,
-        proxy: null,
-        ratio: null,
-        target: "report only",
-        pass: true,
-        notes: iperf.note,
-        shown: { alphanet: iperf.note },
+    }
+    const signedNew = median(runs.signedNew);
+    const signedKnown = median(runs.signedKnown);
+    const anonymous = median(runs.anonymous);
+    rows.push({
+      id: 9,
+      scenario: `Joins: ${JOINS.toLocaleString("en")} clients, 200 in flight, join then close`,
+      unit: "joins/s",
+      alphanet: signedNew,
+      direct: median(runs.direct),
+      proxy: null,
+      ratio: null,
+      target: "report only",
+      pass: errors.length === 0,
+      notes: `signed: one generated Ed25519 identity per client (TCP connect, Hello, Challenge, ` +
+        `Proof signed and verified, VirtualIP), first as new registry rows, then again as known ` +
+        `keys; IP-keyed: no identity, no signature (all from 127.0.0.1: one key, each join takes ` +
+        `the address over from the one before); signed × IP-keyed: new ${
+          round(signedNew / anonymous)
+        } ×, known ${round(signedKnown / anonymous)} ×; median of ${REPS} (signed new ${
+          runs.signedNew.join(", ")
+        }; known ${runs.signedKnown.join(", ")}; IP-keyed ${runs.anonymous.join(", ")}; direct ${
+          runs.direct.join(", ")
+        }); direct: TCP connect + close to a plain Deno server` +
+        (errors.length ? `; **ERRORS** ${errors.join("; ")}` : ""),
+      shown: {
+        alphanet: `signed ${signedNew} new / ${signedKnown} known; IP-keyed ${anonymous} ` +
+          `(${round(signedNew / anonymous)} × / ${round(signedKnown / anonymous)} ×)`,
       },
-  );
-  rows.push(tlsRow);
-  // Row 9 reads row 5's joins: today's figure, for the signed-identity handshake to be weighed against.
-  rows.push({
-    id: 9,
-    scenario: "Joins: 10,000 clients with identities, 200 in flight",
-    unit: "joins/s",
-    alphanet: 10_000 / i2.seconds,
-    direct: 10_000 / i0.seconds,
-    proxy: null,
-    ratio: null,
-    target: "report only",
-    pass: true,
-    notes: "AlphaNET: TCP connect + Hello + registry assignment + VirtualIP; " +
-      "direct: TCP connects to a plain Deno server (row 5's runs)",
-    shown: { alphanet: String(Math.round(10_000 / i2.seconds)) },
-  });
+      series: runs,
+    });
+  }
   const profile = flags.profile ? (log("profile"), await profileRelay()) : [];
   const meta = {
     date: new Date().toISOString(),
