@@ -4,12 +4,18 @@
  * through virtual sockets in the shapes of `Deno.Listener` and `Deno.Conn`.
  * The relay carries all traffic, so no client learns another's real IP.
  *
+ * A client's permanent virtual IP is keyed on its identity: an Ed25519 key
+ * pair ({@linkcode generateIdentity}; keep it with {@linkcode exportIdentity}
+ * and {@linkcode importIdentity}) whose private key signs each join and never
+ * leaves the process. A relay run with `--join token` registers a new
+ * identity only with a join token from its operator (`joinToken`).
+ *
  * @example Listen, connect, echo
  * ```ts
- * import { connect } from "@alphanet/net";
+ * import { connect, generateIdentity } from "@alphanet/net";
  * import assert from "node:assert/strict";
  *
- * await using server = await connect({ identity: "server-secret-of-16+-bytes" });
+ * await using server = await connect({ identity: await generateIdentity() });
  * const listener = server.listen({ port: 7 });
  * const serving = (async () => {
  *   for await (const conn of listener) {
