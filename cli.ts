@@ -3,8 +3,9 @@
  * `deno run --allow-net --allow-read --allow-write --allow-env cli.ts <command> ...`.
  * Commands: whoami, listen, connect, expose, forward, status, ping; each
  * takes `--help`. The global flags (`--server`, `--identity-file`,
- * `--log-format`, `--help`) go before or after the command. Exit codes: 0
- * success, 1 runtime failure, 2 usage error.
+ * `--no-identity`, `--join-token`, `--log-format`, `--tls`, `--ca-cert`,
+ * `--help`) go before or after the command. Exit codes: 0 success, 1
+ * runtime failure, 2 usage error.
  *
  * An error that ends a command is one line on stderr:
  * `alphanet: cannot <action>: <why>` at run time (exit 1), or
@@ -71,6 +72,7 @@ export const COMMANDS: readonly Command[] = [
  * assert.match(USAGE, /^Usage: alphanet \[global flags\] <command>/);
  * for (const command of COMMANDS) assert.match(USAGE, new RegExp(`^  ${command.name} `, "m"));
  * assert.match(USAGE, /--log-format FORMAT/);
+ * assert.match(USAGE, /--join-token TOKEN/);
  * ```
  */
 export const USAGE: string = `Usage: alphanet [global flags] <command> [arguments] [flags]
