@@ -10,27 +10,49 @@ import type { ClientOptions } from "./options.ts";
 
 /**
  * Connects to an AlphaNET relay and resolves once it has assigned this
- * client's permanent virtual IP. Fails at once if the relay cannot be
- * reached (no retry); once connected, the client reconnects by itself.
+ * client's permanent virtual IP: the client says Hello, proves its identity
+ * (and join token) by signing the relay's challenge, and gets its address.
+ * Fails at once if the relay cannot be reached (no retry); once connected,
+ * the client reconnects by itself, proving the same identity each time.
  *
  * @example Join a relay and learn the virtual IP
  * ```ts
- * import { connect } from "@alphanet/net";
+ * import { connect, generateIdentity } from "@alphanet/net";
  * import assert from "node:assert/strict";
  *
  * await using net = await connect({
  *   hostname: "127.0.0.1",
  *   port: 1337,
- *   identity: "a secret of at least 16 bytes",
+ *   identity: await generateIdentity(),
  * });
  * assert.match(net.virtualIp, /^\d+\.\d+\.\d+\.\d+$/);
  * assert.equal(net.state, "connected");
  * ```
  *
+ * @example Join a relay that registers new identities only with a join token
+ * ```ts
+ * import { connect, importIdentity, JoinTokenError } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * const identity = await importIdentity(await Deno.readTextFile("./my.identity"));
+ * try {
+ *   await using net = await connect({ identity, joinToken: Deno.env.get("ALPHANET_JOIN_TOKEN") });
+ *   assert.equal(net.state, "connected");
+ * } catch (error) {
+ *   if (!(error instanceof JoinTokenError)) throw error;
+ *   console.error(error.message); // Ends with what to do: ask the relay's operator for a token.
+ * }
+ * ```
+ *
  * @param options Where the relay is and how the client behaves; every field has a default.
- * @returns The connected client; rejects with the TCP error (such as
- * `Deno.errors.ConnectionRefused`), a `RelayError` the relay answered with,
- * or `TimedOut` if no virtual IP came within `handshakeTimeoutMs`.
+ * @returns The connected client; rejects, before any connection, with
+ * `RangeError` (a bad size: an identity secret outside 16..256 bytes, a
+ * port, a window), `SyntaxError` (a join token that is not one) or
+ * `TypeError` (an identity that is not one); then with the TCP error (such
+ * as `Deno.errors.ConnectionRefused`), a `RelayError` the relay answered
+ * with (`JoinTokenError` when it wants a join token or refuses the one
+ * given), a `ProtocolError` (a frame out of turn), or `TimedOut` if no
+ * virtual IP came within `handshakeTimeoutMs`.
  */
 export function connect(options: ClientOptions = {}): Promise<AlphaNetClient> {
   return AlphaNetClientImpl.open(options);
