@@ -80,3 +80,45 @@ export async function rssKiB(pid: number): Promise<number> {
   if (!match) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(match[1]);
 }
+
+/** A `server.ts` subprocess logging JSON, whose events the test reads once it stops. */
+export interface LoggedServer {
+  readonly port: number;
+  /** Stops the relay with SIGTERM (it must exit 0) and returns its log events. */
+  stop(): Promise<Record<string, unknown>[]>;
+}
+
+/** Starts `server.ts` on 127.0.0.1 with `args` and `--log-format json`, keeping its stderr. */
+export async function startLoggedServer(args: string[]): Promise<LoggedServer> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", ...args, "--log-format", "json"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stderr = new Response(child.stderr).text();
+  let first = "";
+  for (let reads = 0; reads < 100 && !first.includes("\n"); reads++) {
+    const { value, done } = await stdout.read();
+    if (done) break;
+    first += value;
+  }
+  const port = Number(/^listening on 127\.0\.0\.1:(\d+)\n/.exec(first)?.[1]);
+  if (!(port > 0)) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw new Error(`the relay did not start: ${first} ${await stderr}`);
+  }
+  const draining = (async () => {
+    while (!(await stdout.read()).done) { /* keep the pipe from filling */ }
+  })();
+  return {
+    port,
+    async stop(): Promise<Record<string, unknown>[]> {
+      child.kill("SIGTERM");
+      const [status, log] = await Promise.all([child.status, stderr, draining]);
+      assert.equal(status.code, 0, log);
+      return log.trim().split("\n").filter((line) => line !== "").map((line) => JSON.parse(line));
+    },
+  };
+}
