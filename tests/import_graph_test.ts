@@ -1,10 +1,11 @@
 /**
  * The layers import one way, and no module cycle hides in them, type-only
- * imports included: `protocol/` depends on nothing outside itself; the
- * client (`mod.ts`) and the relay (`server.ts`) never reach each other's
- * modules; the relay's routing code reaches a client only through the Peer
- * seam, never the session class; each public client interface sits apart
- * from its implementation class. Reads the graph with `deno info --json`.
+ * imports included: `protocol/` depends on nothing outside itself, and
+ * `crypto/` (shared by the client and the relay) on nothing outside itself;
+ * the client (`mod.ts`) and the relay (`server.ts`) never reach each
+ * other's modules; the relay's routing code reaches a client only through
+ * the Peer seam, never the session class; each public client interface sits
+ * apart from its implementation class. Reads the graph with `deno info --json`.
  */
 
 import assert from "node:assert/strict";
@@ -115,6 +116,23 @@ Deno.test("protocol/ imports nothing outside protocol/", async () => {
   );
   assert.deepEqual(outside, []);
   assert.deepEqual(cycles(graph), []);
+});
+
+Deno.test("crypto/ imports nothing outside crypto/, and both the client and the relay use it", async () => {
+  const modules = await modulesIn("crypto/");
+  assert.ok(modules.length > 0);
+  for (const module of modules) {
+    const graph = await importGraph(module);
+    const outside = [...graph].flatMap(([from, imports]) =>
+      imports.filter((i) => !isIn(i, "crypto/")).map((i) => `${from} -> ${i}`)
+    );
+    assert.deepEqual(outside, []);
+    assert.deepEqual(cycles(graph), []);
+  }
+  const client = await importGraph("mod.ts");
+  const relay = await importGraph("server.ts");
+  assert.ok([...client.keys()].some((m) => isIn(m, "crypto/")), "the client signs with crypto/");
+  assert.ok([...relay.keys()].some((m) => isIn(m, "crypto/")), "the relay verifies with crypto/");
 });
 
 Deno.test("the client and the relay never import each other's modules", async () => {
