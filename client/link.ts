@@ -93,6 +93,8 @@ export class Link {
   #step: HandshakeStep = "challenge";
   /** The relay's id from the Challenge; empty until it arrives. */
   #relayId: Uint8Array = new Uint8Array(0);
+  /** The signing of the Proof, settled once it is sent or given up; never rejects. */
+  #proving: Promise<void> = Promise.resolve();
   /** Why the link ended; null while it is up. */
   #error: Error | null = null;
 
@@ -187,7 +189,7 @@ export class Link {
   /**
    * Waits up to `flushMs` for queued frames to leave, then closes the TCP
    * connection without calling `events.ended`. Resolves once the read loop
-   * has stopped. Idempotent.
+   * has stopped and no Proof is being signed. Idempotent.
    */
   async close(flushMs: number): Promise<void> {
     if (this.#error === null) {
@@ -195,6 +197,7 @@ export class Link {
       this.#end(new Closed("Cannot use the link to the relay: it is closed"), false);
     }
     await this.#readLoop;
+    await this.#proving;
   }
 
   async #join(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -231,7 +234,9 @@ export class Link {
       if (signal?.aborted) abort();
       await this.#handshake.promise;
     } catch (error) {
+      // Nothing left running: the read loop has stopped and no signature is still being made.
       await this.#readLoop;
+      await this.#proving;
       throw error;
     } finally {
       clearTimeout(timer);
@@ -265,6 +270,8 @@ export class Link {
         if (this.#step !== "joined") throw unexpected(packet.type);
         return this.send({ type: PacketType.Pong, nonce: packet.nonce });
       case PacketType.Pong:
+        // The client pings only once joined: a Pong before that answers nothing it sent.
+        if (this.#step !== "joined") throw unexpected(packet.type);
         return;
       default:
         if (this.#step !== "joined") throw unexpected(packet.type);
@@ -278,7 +285,7 @@ export class Link {
    * are handled in order: anything but an Error is a violation then.
    */
   #prove(challenge: ChallengePacket): void {
-    answerChallenge(challenge, this.#config.credentials).then(
+    this.#proving = answerChallenge(challenge, this.#config.credentials).then(
       (proof) => {
         if (this.#error !== null) return;
         this.#writer.writePacket(proof);

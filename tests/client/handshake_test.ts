@@ -182,17 +182,34 @@ Deno.test("handshake: a second Challenge is a protocol violation", async () => {
   assert.equal(error.reason, Reason.UnexpectedPacket);
 });
 
-Deno.test("handshake: a Ping before the VirtualIP is a protocol violation", async () => {
-  await using relay = new ScriptedRelay();
-  const joining = connect({ port: relay.port, reconnect: false });
-  joining.catch(() => {});
-  const link = await relay.accept();
-  await link.expect(PacketType.Hello, "Hello");
-  await link.send(challenge());
-  await link.expect(PacketType.Proof, "Proof");
-  await link.send({ type: PacketType.Ping, nonce: 1 });
-  const error = await withTimeout(joining.then(() => null, (e) => e), STEP_MS, "connect() to fail");
-  assert.ok(error instanceof ProtocolError, String(error));
+Deno.test("handshake: after the Proof anything but VirtualIP or Error is a protocol violation", async (t) => {
+  const frames = [
+    { type: PacketType.Ping, nonce: 1 },
+    { type: PacketType.Pong, nonce: 1 },
+    challenge(),
+    {
+      type: PacketType.SocketStatusRequest,
+      requestId: 1,
+      source: A,
+      destination: A,
+      destinationPort: 80,
+    },
+  ] as const;
+  for (const frame of frames) {
+    await t.step(`type 0x${frame.type.toString(16)}`, async () => {
+      await using relay = new ScriptedRelay();
+      const joining = connect({ port: relay.port, reconnect: false });
+      joining.catch(() => {});
+      const link = await relay.accept();
+      await link.expect(PacketType.Hello, "Hello");
+      await link.send(challenge());
+      await link.expect(PacketType.Proof, "Proof");
+      await link.send(frame);
+      const error = await withTimeout(joining.then(() => null, (e) => e), STEP_MS, "connect()");
+      assert.ok(error instanceof ProtocolError, String(error));
+      assert.equal(error.reason, Reason.UnexpectedPacket);
+    });
+  }
 });
 
 Deno.test("handshake: each join token refusal is a JoinTokenError that says what to do", async (t) => {
