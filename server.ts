@@ -103,7 +103,12 @@ async function main(args: string[]): Promise<number> {
   });
   console.log(`listening on ${relay.addr.hostname}:${relay.addr.port}`);
   // What a debugging operator wants first: every setting the relay really runs with.
-  log.log("debug", "config", { ...config, tls: config.tls !== null, port: relay.addr.port });
+  log.log("debug", "config", {
+    ...config,
+    tls: config.tls !== null,
+    port: relay.addr.port,
+    relayId: relay.relayId,
+  });
   const signal = await stopped.promise;
   for (const [name, stop] of stops) Deno.removeSignalListener(name, stop);
   log.log("info", "shutdown", { signal });

@@ -16,6 +16,7 @@ import { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
 import { Membership } from "./membership.ts";
 import { Registry } from "./registry.ts";
+import { hexOf } from "./registry_key.ts";
 import { Router } from "./router.ts";
 import { ClientSession, type SessionContext } from "./session.ts";
 import { SourceLimits } from "./source_limits.ts";
@@ -222,6 +223,28 @@ export class Relay implements AsyncDisposable {
    */
   get onlineCount(): number {
     return this.#router.onlineCount;
+  }
+
+  /**
+   * The relay's id as 64 lowercase hex digits: the id every Challenge
+   * carries, made once per registry file (new at every start with
+   * `db: ":memory:"`). Clients see it as `AlphaNetClient.relayId`; an
+   * operator can publish it for clients to pin.
+   *
+   * @example The id a client sees is the relay's
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import { Relay } from "@alphanet/net/server";
+   * import assert from "node:assert/strict";
+   *
+   * await using relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:" });
+   * await using net = await connect({ hostname: "127.0.0.1", port: relay.addr.port });
+   * assert.match(relay.relayId, /^[0-9a-f]{64}$/);
+   * assert.equal(net.relayId, relay.relayId);
+   * ```
+   */
+  get relayId(): string {
+    return hexOf(this.#registry.relayId);
   }
 
   /**
