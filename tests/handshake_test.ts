@@ -49,6 +49,8 @@ Deno.test("a Hello gets a Challenge with the relay's id, the same on every link,
     assert.notDeepEqual(second.nonce, first.nonce);
     using registry = Registry.open(relay.db, AddressPool.default());
     assert.deepEqual(registry.relayId, first.relayId, "the id lives in the registry");
+    const hex = Array.from(first.relayId, (b) => b.toString(16).padStart(2, "0")).join("");
+    assert.equal(relay.relay.relayId, hex);
   });
 });
 
