@@ -322,8 +322,22 @@ export class ClientSession implements Peer {
     const handshake = this.#handshake!;
     this.#handshake = null;
     this.#state = "verifying";
-    // prove() never rejects; the proof's bytes are copied before its first await.
-    this.#verification = handshake.prove(packet).then((dispatch) => this.#open(dispatch));
+    // The host copies the proof's bytes before its first await. Its prove() never rejects;
+    // if one did, it would cost this link, not an unhandled rejection.
+    this.#verification = handshake.prove(packet).then(
+      (dispatch) => this.#open(dispatch),
+      (error) => this.#failed("verification", error),
+    );
+  }
+
+  /** Logs an internal error of this link and closes it with Internal. */
+  #failed(during: string, error: unknown): void {
+    this.#context.log.log("error", "internal-error", {
+      client: this.realIp,
+      during,
+      error: String(error),
+    });
+    void this.close(Reason.Internal, "internal error");
   }
 
   /** Opens the session the host joined, unless it was refused or closed meanwhile. */
@@ -337,12 +351,7 @@ export class ClientSession implements Peer {
       this.#context.joined(this);
     } catch (error) {
       // Not to be left as an unhandled rejection of the verification.
-      this.#context.log.log("error", "internal-error", {
-        client: this.realIp,
-        during: "join",
-        error: String(error),
-      });
-      void this.close(Reason.Internal, "internal error");
+      this.#failed("join", error);
     }
   }
 }

@@ -41,7 +41,10 @@ interface HeldSession {
   close(): Promise<void>;
 }
 
-async function heldSession(helloTimeoutMs = 10_000): Promise<HeldSession> {
+async function heldSession(
+  helloTimeoutMs = 10_000,
+  broken = false,
+): Promise<HeldSession> {
   const registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/29"));
   const router = testRouter();
   const log = new Logger("silent");
@@ -60,6 +63,7 @@ async function heldSession(helloTimeoutMs = 10_000): Promise<HeldSession> {
           const copy = copyProof(proof); // before the await: the decoder reuses its buffer
           held.resolve();
           await gate.promise;
+          if (broken) throw new Error("a host bug");
           return await handshake.prove(copy);
         },
       };
@@ -129,7 +133,7 @@ Deno.test("a client that disconnects while its Proof is verified leaves nothing 
 });
 
 Deno.test("the handshake time-out fires during a slow verification: HelloTimeout, and nothing registered after", async () => {
-  const held = await heldSession(200);
+  const held = await heldSession(200, false);
   try {
     await held.client.prove();
     await withTimeout(held.proofHeld, STEP_MS, "the host to get the Proof");
@@ -159,6 +163,20 @@ Deno.test("a verified Proof opens the session: VirtualIP, joined, and frames now
     assert.equal(held.registry.get(address)?.online, true);
     await held.client.send({ type: PacketType.Ping, nonce: 9 });
     assert.equal((await held.client.expect(PacketType.Pong, "Pong")).nonce, 9);
+  } finally {
+    await held.close();
+  }
+});
+
+Deno.test("a host whose verification rejects (a bug) costs that link Internal, not an unhandled rejection", async () => {
+  const held = await heldSession(10_000, true);
+  try {
+    await held.client.prove();
+    await withTimeout(held.proofHeld, STEP_MS, "the host to get the Proof");
+    held.release();
+    await held.client.expectError(Reason.Internal, "the link of a failed verification");
+    await withTimeout(held.ended, STEP_MS, "the session to end");
+    assert.equal(held.joined(), false);
   } finally {
     await held.close();
   }
