@@ -44,6 +44,13 @@ export interface LinkEvents {
   ended(link: Link, error: Error): void;
 }
 
+/**
+ * Longest a link waits, after a write failed, for its read loop to deliver
+ * what the relay sent before it closed. A connection that fails a write
+ * fails its reads at once too, so this bounds only a pathological one.
+ */
+const WRITE_FAILURE_GRACE_MS = 1000;
+
 /** The settings a link uses: the client's, and the credentials resolved from them. */
 export type LinkConfig =
   & Pick<
@@ -112,15 +119,7 @@ export class Link {
     this.#conn = conn;
     this.#config = config;
     this.#events = events;
-    this.#writer = new FrameWriter(
-      conn,
-      (error) =>
-        this.#end(
-          new ConnectionReset("Cannot write to the relay: the connection failed", {
-            cause: error,
-          }),
-        ),
-    );
+    this.#writer = new FrameWriter(conn, (error) => this.#writeFailed(error));
   }
 
   /**
@@ -340,6 +339,25 @@ export class Link {
       this.#nextPing = now + this.#config.keepaliveMs;
     }
     this.#arm(now);
+  }
+
+  /**
+   * A write failed: the relay has closed or reset the connection. It may have
+   * said why first (an Error frame, such as Shutdown, still unread), so the
+   * read loop gets up to {@linkcode WRITE_FAILURE_GRACE_MS} to reach it before
+   * the link ends with the write's own failure.
+   */
+  #writeFailed(error: unknown): void {
+    if (this.#error !== null) return;
+    const failed = new ConnectionReset("Cannot write to the relay: the connection failed", {
+      cause: error,
+    });
+    const timer = setTimeout(() => this.#end(failed), WRITE_FAILURE_GRACE_MS);
+    if (!this.#refd) refTimer(timer, false);
+    void this.#readLoop.finally(() => {
+      clearTimeout(timer);
+      this.#end(failed);
+    });
   }
 
   /** What the link was doing when it ended, as the action of its error message. */
