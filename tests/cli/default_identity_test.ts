@@ -156,3 +156,24 @@ Deno.test({
     }
   },
 });
+
+Deno.test("cli: --no-identity at a relay run with --ip-identities off is one line that says why", async () => {
+  const server = await relay("--ip-identities", "off");
+  try {
+    const result = await runCli([
+      "whoami",
+      "--no-identity",
+      "--server",
+      `127.0.0.1:${server.port}`,
+    ]);
+    assertOneLineError(
+      result,
+      1,
+      `alphanet: cannot join relay at 127.0.0.1:${server.port}: the relay refused the identity ` +
+        "(InvalidIdentity): its proof did not verify, or the relay admits no client without one " +
+        "(drop --no-identity)",
+    );
+  } finally {
+    await server.stop();
+  }
+});
