@@ -31,7 +31,6 @@ import {
 const bytesOf = (size: number): fc.Arbitrary<Uint8Array> =>
   fc.uint8Array({ minLength: size, maxLength: size });
 
-const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
 const port = fc.integer({ min: 1, max: MAX_PORT });
 const windowBytes = fc.integer({ min: MIN_WINDOW_BYTES, max: MAX_WINDOW_BYTES });
