@@ -40,7 +40,9 @@ already registered reconnects without one). Works beside a running relay:
 create and revoke log one audit line on stderr.
 
 Flags:
-  --uses N              create: how many new clients the token may register (default: no limit)
+  --uses N|unlimited    create: how many new clients the token may register (default 1:
+                        a token for one user; unlimited: any number until it expires or is
+                        revoked)
   --expires DURATION    create: the token stops working this long from now, e.g. 7d, 12h,
                         30m, 90 (seconds) (default: never)
   --db PATH             the relay's SQLite registry (default ${DEFAULT_RELAY_CONFIG.db})
@@ -160,7 +162,9 @@ export function runTokensCommand(args: string[]): Promise<number> {
       }": expected 16 lowercase hex digits (see tokens list)`,
     );
   }
-  const maxUses = values.uses === undefined ? null : parseUses(values.uses);
+  // One use by default: a token handed to one user admits one identity, and a leaked copy of a
+  // used token admits no one.
+  const maxUses = values.uses === undefined ? 1 : parseUses(values.uses);
   const lifetimeMs = values.expires === undefined ? null : parseLifetime(values.expires);
   const audit = auditLogger(values["log-format"], "tokens");
   const db = values.db ?? DEFAULT_RELAY_CONFIG.db;
@@ -188,10 +192,14 @@ export function runTokensCommand(args: string[]): Promise<number> {
   });
 }
 
-function parseUses(text: string): number {
+/** The `--uses` limit, or null for `unlimited`. */
+function parseUses(text: string): number | null {
+  if (text === "unlimited") return null;
   const uses = Number(text);
   if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(uses) || uses < 1) {
-    throw new UsageError(`tokens create: bad --uses "${text}": expected a whole number above 0`);
+    throw new UsageError(
+      `tokens create: bad --uses "${text}": expected a whole number above 0 or "unlimited"`,
+    );
   }
   return uses;
 }

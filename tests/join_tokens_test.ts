@@ -126,6 +126,14 @@ Deno.test("a --join token relay: no token, a wrong, revoked, expired or used-up 
       /used as many times as it allows/,
     );
 
+    // Without --uses a token admits one identity: a leaked copy of a used token admits no one.
+    const byDefault = await createToken(relay.db);
+    assert.equal(byDefault.maxUses, 1);
+    await joins(relay.port, byDefault.token);
+    await refused(relay.port, Reason.JoinTokenUsedUp, byDefault.token);
+    const unlimited = await createToken(relay.db, "--uses", "unlimited");
+    assert.equal(unlimited.maxUses, null);
+
     const tokens = await listTokens(relay.db);
     assert.equal(tokens.get(good.id)?.uses, 0, "no refusal spent a use of a good token");
     assert.equal(tokens.get(good.id)?.state, "active");
@@ -178,7 +186,8 @@ Deno.test("a --join token relay admits a token holder, counts each new key again
 Deno.test("a join refused after the token's check spends nothing: a bad identity signature, the new-address allowance", async () => {
   const relay = await tokenRelay(["--max-new-identities-per-ip", "1"]);
   try {
-    const token = await createToken(relay.db);
+    // Two uses: the allowance, not the token, must be what refuses the second join.
+    const token = await createToken(relay.db, "--uses", "2");
     {
       await using raw = await rawClient(relay.port);
       const proof = await proofFor(await raw.greet(), await generateIdentity(), {
@@ -268,7 +277,7 @@ Deno.test("tokens usage errors are one line with exit 2", async (t) => {
   const cases: [string[], RegExp][] = [
     [[], /tokens: expected create, list or revoke/],
     [["mint"], /tokens: unknown action "mint"/],
-    [["create", "--uses", "0"], /bad --uses "0": expected a whole number above 0/],
+    [["create", "--uses", "0"], /bad --uses "0": expected a whole number above 0 or "unlimited"/],
     [["create", "--uses", "two"], /bad --uses "two"/],
     [["create", "--expires", "0"], /bad --expires "0": expected a duration above 0/],
     [["create", "--expires", "soon"], /bad --expires "soon"/],
