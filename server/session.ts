@@ -327,7 +327,10 @@ export class ClientSession implements Peer {
     this.#verification = handshake.prove(packet).then(
       (dispatch) => this.#open(dispatch),
       (error) => this.#failed("verification", error),
-    );
+    ).finally(() => {
+      // Settled: an open session keeps no promise for the rest of its life.
+      this.#verification = null;
+    });
   }
 
   /** Logs an internal error of this link and closes it with Internal. */
