@@ -95,7 +95,8 @@ export async function sign(
 
 /**
  * Whether `signature` is the signature of `message` by the raw public key.
- * A key WebCrypto refuses to import counts as a failed verification.
+ * A key WebCrypto refuses to import, and a weak key ({@linkcode isWeakPublicKey}),
+ * count as a failed verification.
  *
  * @param publicKey The raw public key, 32 bytes, as received (untrusted).
  * @param signature The signature, 64 bytes, as received (untrusted).
@@ -107,6 +108,7 @@ export async function verify(
   signature: Uint8Array,
   message: Uint8Array<ArrayBuffer>,
 ): Promise<boolean> {
+  if (isWeakPublicKey(publicKey)) return false;
   try {
     const key = await crypto.subtle.importKey("raw", new Uint8Array(publicKey), ED25519, false, [
       "verify",
@@ -115,4 +117,34 @@ export async function verify(
   } catch {
     return false;
   }
+}
+
+/** y (little-endian, sign bit cleared) of the points of order 1, 2, 4 and 8 (RFC 8032 §5.1). */
+const SMALL_ORDER_Y: readonly string[] = [
+  "0000000000000000000000000000000000000000000000000000000000000000", // order 4
+  "0100000000000000000000000000000000000000000000000000000000000000", // order 1: the identity
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // order 2: y = p - 1
+  "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05", // order 8
+  "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", // order 8
+];
+
+/**
+ * Whether a raw Ed25519 public key is one no honest key pair has: a point
+ * of small order, for which a forged signature verifies for many messages
+ * (WebCrypto's verification is cofactorless and accepts them), or an
+ * encoding whose y is not below p = 2^255 - 19 (not canonical).
+ *
+ * @param publicKey 32 bytes, as received.
+ * @returns Whether the key must be refused.
+ */
+export function isWeakPublicKey(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== ED25519_KEY_BYTES) return true;
+  const y = Uint8Array.from(publicKey);
+  y[31] &= 0x7f;
+  // y >= p: the top byte 0x7f, bytes 30..1 all 0xff and the lowest byte at least 0xed.
+  if (y[31] === 0x7f && y.subarray(1, 31).every((byte) => byte === 0xff) && y[0] >= 0xed) {
+    return true;
+  }
+  const hex = Array.from(y, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return SMALL_ORDER_Y.includes(hex);
 }

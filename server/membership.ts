@@ -22,7 +22,7 @@ import type { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
 import type { Dispatch, Handshake, Peer, PeerHost } from "./peer.ts";
 import { checkProof, copyProof, type ProofEvidence, type ProofVerdict } from "./proof_check.ts";
-import { PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
+import { KeyReleased, PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
 import { hexOf } from "./registry_key.ts";
 import type { Router } from "./router.ts";
 import type { SourceLimits } from "./source_limits.ts";
@@ -250,7 +250,11 @@ export class Membership implements PeerHost {
       }
       const token = known === null ? this.#admitNewKey(peer, proof, evidence, verdict, now) : null;
       if (token === false) return false;
-      peer.address = this.#registry.assign(key, now, { online: true, joinToken: token });
+      peer.address = this.#registry.assign(key, now, {
+        online: true,
+        joinToken: token,
+        registered: known !== null,
+      });
       if (known === null) {
         this.#log.log("info", "assign", {
           client: peer.realIp,
@@ -271,6 +275,11 @@ export class Membership implements PeerHost {
       if (error instanceof JoinTokenRefused) {
         const { reason, message } = TOKEN_REFUSALS[error.refusal];
         this.#refuse(peer, reason, message);
+        return false;
+      }
+      if (error instanceof KeyReleased) {
+        // Released by an operator between the lookup and the write: joined again, it is a new key.
+        this.#refuse(peer, Reason.Internal, "Cannot join: your address was released; join again");
         return false;
       }
       if (error instanceof PoolExhausted) {

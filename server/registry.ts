@@ -56,6 +56,33 @@ export interface AssignOptions {
    * @default {null}
    */
   readonly joinToken?: string | null;
+  /**
+   * The caller admitted the key as registered (no token, no allowance): if
+   * its row is gone (an operator released it meanwhile, from another
+   * process), throw {@linkcode KeyReleased} rather than register it anew
+   * without those checks. @default {false}
+   */
+  readonly registered?: boolean;
+}
+
+/**
+ * A key admitted as registered was released before its join completed; the
+ * client should join again (as a new key, with the checks a new key needs).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KeyReleased } from "./registry.ts";
+ *
+ * assert.equal(new KeyReleased("Cannot assign: released").name, "KeyReleased");
+ * ```
+ */
+export class KeyReleased extends AlphaNetError {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KeyReleased";
+  }
 }
 
 /** A version 1 row a legacy claim found by its tag. */
@@ -240,6 +267,9 @@ export class Registry {
       const marked = this.#sql.use(online ? "touchOnline" : "touch").run(now, existing);
       // Zero rows: an operator released it just now; the client gets a new address below.
       if (marked.changes > 0) return existing;
+    }
+    if (options.registered === true) {
+      throw new KeyReleased("Cannot assign: the address was released while its client joined");
     }
     if (this.#ttlMs > 0 && now >= this.#nextExpiryCheck) {
       // A full batch means more may be due: check again at the next join.

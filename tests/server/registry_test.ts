@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { AddressPool } from "../../server/address_pool.ts";
-import { PoolExhausted, Registry, type RegistryKey } from "../../server/registry.ts";
+import { KeyReleased, PoolExhausted, Registry, type RegistryKey } from "../../server/registry.ts";
 import { JoinTokenRefused } from "../../server/join_tokens.ts";
 import { AlphaNetError, Closed } from "../../errors.ts";
 import { decodeBase64Url } from "../../crypto/base64url.ts";
@@ -177,6 +177,16 @@ Deno.test("release frees an address for reuse", async () => {
     assert.equal(registry.assign(ipKey(3)), a);
     assert.equal(registry.lookup(ipKey(2)), b);
   });
+});
+
+Deno.test("a key admitted as registered but released meanwhile is not registered anew", () => {
+  using registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/29"));
+  const address = registry.assign(ipKey(1));
+  assert.equal(registry.assign(ipKey(1), Date.now(), { registered: true }), address);
+  // An operator's release between the relay's lookup and its write (another process, in production).
+  assert.equal(registry.release(address), true);
+  assert.throws(() => registry.assign(ipKey(1), Date.now(), { registered: true }), KeyReleased);
+  assert.equal(registry.lookup(ipKey(1)), null, "nothing written: joined again, it is a new key");
 });
 
 Deno.test("list and get report clients by address without their keys", () => {
