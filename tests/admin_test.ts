@@ -9,7 +9,7 @@ import { connect } from "../mod.ts";
 import { identityFromSecret } from "../client/identity.ts";
 import { randomIdentity } from "./_helpers/bytes.ts";
 import { type DenoRun, runDeno } from "./_helpers/run_deno.ts";
-import { SERVER, startServer } from "./_helpers/server_process.ts";
+import { SERVER, startLoggedServer, startServer } from "./_helpers/server_process.ts";
 
 function clients(...args: string[]): Promise<DenoRun> {
   return runDeno(["run", "-A", SERVER, "clients", ...args]);
@@ -114,34 +114,14 @@ async function withJsonLogs(
   logArgs: string[],
   use: (port: number) => Promise<void>,
 ): Promise<Record<string, unknown>[]> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", "--port", "0", "--db", ":memory:"]
-      .concat(["--log-format", "json", ...logArgs]),
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const stderr = new Response(child.stderr).text();
-  let first = "";
-  for (let reads = 0; reads < 100 && !first.includes("\n"); reads++) {
-    const { value, done } = await stdout.read();
-    if (done) break;
-    first += value;
-  }
+  const server = await startLoggedServer(["--port", "0", "--db", ":memory:", ...logArgs]);
   try {
-    await use(Number(/:(\d+)\n/.exec(first)?.[1]));
-  } finally {
-    child.kill("SIGTERM");
+    await use(server.port);
+  } catch (error) {
+    await server.stop().catch(() => {});
+    throw error;
   }
-  const [status, log] = await Promise.all([
-    child.status,
-    stderr,
-    (async () => {
-      while (!(await stdout.read()).done) { /* drain */ }
-    })(),
-  ]);
-  assert.equal(status.code, 0, log);
-  return log.trim().split("\n").map((line) => JSON.parse(line));
+  return await server.stop();
 }
 
 Deno.test("--log-format json writes one JSON object per connect, assignment and disconnect", async () => {
