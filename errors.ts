@@ -295,6 +295,51 @@ export class AddressChanged extends AlphaNetError {
 }
 
 /**
+ * The relay's Challenge carried another relay id than the one this client is
+ * pinned to: the `relayId` option, or the id of the relay the client first
+ * joined (every later link must show the same). A relay that forwards another
+ * relay's Challenge would otherwise get a signature that takes this client's
+ * address there, so the client ends the link before it signs anything.
+ * Fatal: the client does not retry.
+ *
+ * @example Read both ids
+ * ```ts
+ * import { AlphaNetError, RelayIdMismatch } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new RelayIdMismatch("ab".repeat(32), "cd".repeat(32));
+ * assert.ok(error instanceof AlphaNetError);
+ * assert.equal(error.expected, "ab".repeat(32));
+ * assert.equal(error.actual, "cd".repeat(32));
+ * assert.match(error.message, /^Cannot join relay: its relay id is cdcd.*, not the pinned abab/);
+ * ```
+ */
+export class RelayIdMismatch extends AlphaNetError {
+  /** The pinned relay id, 64 lowercase hex digits. */
+  readonly expected: string;
+  /** The relay id the Challenge carried, 64 lowercase hex digits. */
+  readonly actual: string;
+
+  /**
+   * Creates the error from the pinned and the received relay id.
+   *
+   * @param expected The pinned relay id (hex).
+   * @param actual The relay id in the Challenge (hex).
+   * @param options Standard error options.
+   */
+  constructor(expected: string, actual: string, options?: ErrorOptions) {
+    super(
+      `Cannot join relay: its relay id is ${actual}, not the pinned ${expected}: ` +
+        "another relay may be relaying its challenge; check --server / relayId",
+      options,
+    );
+    this.name = "RelayIdMismatch";
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
  * The destination virtual IP has no client online.
  *
  * @example Tell an offline host from a refusal

@@ -81,6 +81,7 @@ export {
   PeerTimeout,
   ProtocolError,
   RelayError,
+  RelayIdMismatch,
   Replaced,
   TimedOut,
 } from "./errors.ts";

@@ -57,21 +57,24 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
   readonly virtualIp: string;
   /**
    * The id of the relay this client joined: 64 lowercase hex digits (32
-   * bytes), from the relay's Challenge on the latest link. A relay keeps its
-   * id in its registry, so it stays the same across reconnects and relay
-   * restarts (a relay run with `--db :memory:` makes a new one at each start).
-   * The client does not check it; an application may, to pin one relay
-   * (docs/PROTOCOL.md §4): a relay with another id is another registry.
+   * bytes), from the relay's Challenge. A relay keeps its id in its registry,
+   * so it stays the same across reconnects and relay restarts (a relay run
+   * with `--db :memory:` makes a new one at each start). The client pins it:
+   * the first join fixes it (or the `relayId` option does, checked on the
+   * first link too), and a later link whose Challenge shows another id ends
+   * the client with `RelayIdMismatch` before anything is signed. So it never
+   * changes while the client is open. Pass it as `relayId` to a later client
+   * to pin its first link as well.
    *
-   * @example Remember the relay, and tell a different one
+   * @example Remember the relay, and pin it for the next client
    * ```ts
    * import { connect } from "@alphanet/net";
    * import assert from "node:assert/strict";
    *
    * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
    * assert.match(net.relayId, /^[0-9a-f]{64}$/);
-   * const pinned = net.relayId;
-   * assert.equal(net.relayId, pinned);
+   * await using again = await connect({ hostname: "127.0.0.1", port: 1337, relayId: net.relayId });
+   * assert.equal(again.relayId, net.relayId);
    * ```
    */
   readonly relayId: string;
@@ -95,7 +98,7 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
   /**
    * Resolves when the client ends for good: null after close(), else the
    * error that ended it (`Replaced`, another fatal `RelayError`,
-   * `AddressChanged`, the link error when reconnect is off, or a
+   * `AddressChanged`, `RelayIdMismatch`, the link error when reconnect is off, or a
    * `ConnectionReset` once reconnect attempts ran out). Never rejects.
    *
    * @example Wait for the end and tell why

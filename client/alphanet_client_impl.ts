@@ -19,7 +19,7 @@ import {
   visibleState,
 } from "./client_state.ts";
 import { resolveCredentials } from "./credentials.ts";
-import { Link, type LinkConfig, type LinkEvents, unexpected } from "./link.ts";
+import { hex, Link, type LinkConfig, type LinkEvents, unexpected } from "./link.ts";
 import { type ClientConfig, type ClientOptions, resolveClientConfig } from "./options.ts";
 import { isFatal, Reconnector } from "./reconnect.ts";
 import { Requester } from "./requester.ts";
@@ -42,13 +42,17 @@ const CLOSE_FLUSH_MS = 1000;
 export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
   // Static after construction.
   readonly #config: ClientConfig;
-  /** The link settings, with the credentials resolved once: every link proves the same. */
-  readonly #linkConfig: LinkConfig;
+  /**
+   * The link settings, with the credentials resolved once: every link proves
+   * the same. Its relayId is pinned at the first join when the options left it
+   * unset, so every reconnect must reach the same relay.
+   */
+  #linkConfig: LinkConfig;
   readonly #reconnector: Reconnector | null;
   readonly #events: LinkEvents;
   /** The virtual IP, fixed by the first link; 0 until then. */
   #address = 0;
-  /** The relay's id from the latest joined link's Challenge, as hex. */
+  /** The relay's id from the joined links' Challenges (all the same: pinned), as hex. */
   #relayId = "";
 
   // The current link, null while reconnecting or closed.
@@ -233,6 +237,10 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
       throw new AddressChanged(formatIpv4(this.#address), formatIpv4(address));
     }
     this.#relayId = hex(link.relayId);
+    // Pin the first relay: a later link's Challenge from another relay id is refused unsigned.
+    if (this.#linkConfig.relayId === null) {
+      this.#linkConfig = Object.freeze({ ...this.#linkConfig, relayId: this.#relayId });
+    }
     this.#link = link;
     link.setRef(this.#keepsAlive());
     this.#sockets.attach(link, this.virtualIp);
@@ -346,9 +354,4 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     await this.#reconnector?.cancel();
     this.#finish(null);
   }
-}
-
-/** `bytes` as lowercase hex. */
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

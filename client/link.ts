@@ -17,6 +17,7 @@ import {
   PeerTimeout,
   ProtocolError,
   RelayError,
+  RelayIdMismatch,
   Replaced,
   TimedOut,
 } from "../errors.ts";
@@ -55,7 +56,13 @@ const WRITE_FAILURE_GRACE_MS = 1000;
 export type LinkConfig =
   & Pick<
     ClientConfig,
-    "hostname" | "port" | "tls" | "handshakeTimeoutMs" | "keepaliveMs" | "peerTimeoutMs"
+    | "hostname"
+    | "port"
+    | "tls"
+    | "handshakeTimeoutMs"
+    | "keepaliveMs"
+    | "peerTimeoutMs"
+    | "relayId"
   >
   & {
     /** What the Proof proves; resolved once per client, the same on every link. */
@@ -128,8 +135,9 @@ export class Link {
    * `handshakeTimeoutMs`. Rejects with the Deno connection error,
    * `Deno.errors.InvalidData` when TLS fails or only one side speaks it (see
    * {@linkcode dialRelay}), a RelayError (Error frame; JoinTokenError for a
-   * refused join token), ProtocolError (a frame out of turn), ProofFailed (the
-   * keys would not sign), TimedOut (no VirtualIP in time), the error
+   * refused join token), ProtocolError (a frame out of turn),
+   * RelayIdMismatch (the Challenge is not from the pinned relay `config.relayId`;
+   * checked before signing), ProofFailed (the keys would not sign), TimedOut (no VirtualIP in time), the error
    * `events.joined` threw, or Closed if `signal` aborts. A rejected open
    * leaves nothing running.
    */
@@ -253,6 +261,9 @@ export class Link {
         this.#step = "signing";
         // The decoder's views are valid only during this call: keep copies.
         this.#relayId = packet.relayId.slice();
+        // Before signing: a relay forwarding another relay's Challenge must not get a signature
+        // that takes this client's address there.
+        this.#checkPinned();
         this.#prove({ ...packet, relayId: this.#relayId, nonce: packet.nonce.slice() });
         return;
       case PacketType.VirtualIP:
@@ -276,6 +287,14 @@ export class Link {
         if (this.#step !== "joined") throw unexpected(packet.type);
         this.#events.packet(this, packet);
     }
+  }
+
+  /** Throws RelayIdMismatch unless the Challenge's relay id is the pinned one (if any). */
+  #checkPinned(): void {
+    const pinned = this.#config.relayId;
+    if (pinned === null) return;
+    const actual = hex(this.#relayId);
+    if (actual !== pinned) throw new RelayIdMismatch(pinned, actual);
   }
 
   /**
@@ -395,6 +414,11 @@ function relayError(action: string, packet: ErrorPacket): RelayError {
     return new JoinTokenError(`${message}; ${JOIN_TOKEN_ADVICE[packet.reason]}`, packet.reason);
   }
   return new RelayError(message, packet.reason);
+}
+
+/** `bytes` as lowercase hex, the form relay ids are shown and pinned in. */
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Lets timer `timer` keep the process alive, or not. */

@@ -95,6 +95,32 @@ export interface ClientOptions {
    */
   joinToken?: string;
   /**
+   * The id of the only relay this client may join: 64 lowercase hex digits,
+   * as `AlphaNetClient.relayId` reports it (and `Relay.relayId`, or the
+   * relay's debug `config` log line at start). Every link, reconnects included,
+   * checks the relay's Challenge against it before signing anything; another
+   * id ends the client with `RelayIdMismatch`, without a Proof sent and
+   * without a retry. This stops a relay that forwards another relay's
+   * Challenge from using this client's signature to take its address there
+   * (when the client uses the same identity on both). Without it the client
+   * pins the id of the first relay it joins, so only reconnects are checked.
+   * @default {undefined}
+   *
+   * @example Pin the relay
+   * ```ts
+   * import { type ClientOptions, connect, RelayIdMismatch } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using first = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * const options: ClientOptions = { port: 1337, relayId: first.relayId };
+   * await using pinned = await connect(options);
+   * assert.equal(pinned.relayId, first.relayId);
+   * const other = "0".repeat(64) === first.relayId ? "1".repeat(64) : "0".repeat(64);
+   * await assert.rejects(connect({ port: 1337, relayId: other }), RelayIdMismatch);
+   * ```
+   */
+  relayId?: string;
+  /**
    * Receive window of each virtual connection in bytes: how much a peer may
    * send before this client's application reads. Larger windows go faster on
    * long paths. @default {262144}
@@ -159,6 +185,8 @@ export interface ClientConfig {
   readonly identity: Identity | Uint8Array<ArrayBuffer> | null;
   /** The join token's text (checked to parse), or null. */
   readonly joinToken: string | null;
+  /** The pinned relay id (64 lowercase hex digits), or null to pin the first relay joined. */
+  readonly relayId: string | null;
   /** Initial receive window of each virtual connection, in bytes. */
   readonly window: number;
   /** Largest receive window a connection may grow to, in bytes. */
@@ -186,7 +214,8 @@ export interface TlsConfig {
 /**
  * Defaults of every {@linkcode ClientOptions} field but `identity` (none by
  * default: the relay keys the virtual IP on the client's real IP),
- * `joinToken` (none) and `caCerts` (the default roots only).
+ * `joinToken` (none), `relayId` (pin the first relay joined) and `caCerts`
+ * (the default roots only).
  *
  * @example Start from the defaults
  * ```ts
@@ -201,7 +230,7 @@ export interface TlsConfig {
  * ```
  */
 export const DEFAULT_CLIENT_OPTIONS: Readonly<
-  & Required<Omit<ClientOptions, "identity" | "joinToken" | "reconnect" | "caCerts">>
+  & Required<Omit<ClientOptions, "identity" | "joinToken" | "relayId" | "reconnect" | "caCerts">>
   & { reconnect: Readonly<Required<ReconnectOptions>> }
 > = Object.freeze({
   hostname: "127.0.0.1",
@@ -227,6 +256,7 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
     port: options.port ?? d.port,
     identity: resolveIdentity(options.identity),
     joinToken: resolveJoinToken(options.joinToken),
+    relayId: resolveRelayId(options.relayId),
     window: options.window ?? d.window,
     maxWindow: options.maxWindow ?? Math.max(d.maxWindow, options.window ?? d.window),
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? d.handshakeTimeoutMs,
@@ -317,6 +347,18 @@ function resolveJoinToken(joinToken: string | undefined): string | null {
     );
   }
   return joinToken;
+}
+
+/** The relayId option, checked: RangeError unless it is 64 lowercase hex digits. */
+function resolveRelayId(relayId: string | undefined): string | null {
+  if (relayId === undefined || relayId === null) return null;
+  if (typeof relayId !== "string" || !/^[0-9a-f]{64}$/.test(relayId)) {
+    throw new RangeError(
+      `Cannot connect: relayId ${JSON.stringify(String(relayId))} is not 64 lowercase hex digits ` +
+        "(the relay's id as AlphaNetClient.relayId shows it)",
+    );
+  }
+  return relayId;
 }
 
 function resolveTls(tls: boolean, caCerts: string[] | undefined): TlsConfig | null {

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { AddressChanged, ConnectionReset, ProtocolError, RelayError } from "../errors.ts";
+import {
+  AddressChanged,
+  ConnectionReset,
+  ProtocolError,
+  RelayError,
+  RelayIdMismatch,
+} from "../errors.ts";
 import { Reason } from "../protocol/reason.ts";
 import { ProofFailed, refTimer } from "./link.ts";
 import type { ReconnectOptions } from "./options.ts";
@@ -39,14 +45,16 @@ const FATAL_REASONS: ReadonlySet<number> = new Set([
 /**
  * Whether `error`, which ended a link or failed a reconnect attempt, ends
  * the client for good: a fatal reason, a protocol violation, a changed
- * address, a Proof the keys would not sign, a denied permission. Everything else (EOF, reset, refused TCP connect,
+ * address, a relay id other than the pinned one, a Proof the keys would not
+ * sign, a denied permission. Everything else (EOF, reset, refused TCP connect,
  * PeerTimeout, handshake time-out, and the relay's Shutdown, PeerTimeout,
  * SlowConsumer, HelloTimeout, Internal, RateLimited, ServerFull) is retried.
  */
 export function isFatal(error: unknown): boolean {
   if (error instanceof RelayError) return FATAL_REASONS.has(error.reason);
   return error instanceof ProtocolError || error instanceof AddressChanged ||
-    error instanceof ProofFailed || error instanceof Deno.errors.PermissionDenied ||
+    error instanceof RelayIdMismatch || error instanceof ProofFailed ||
+    error instanceof Deno.errors.PermissionDenied ||
     error instanceof Deno.errors.NotCapable;
 }
 

@@ -137,7 +137,7 @@ Deno.test("a relay that goes silent sends the client to reconnecting with PeerTi
     assert.equal(client.state, "reconnecting");
     const second = await fake.accept("the client to reconnect");
     await second.expect(PacketType.Hello, "Hello on the new link");
-    await second.send(challenge());
+    await second.send({ ...challenge(), relayId: fake.relayId }); // The same relay: its id is pinned.
     const proof = await second.expect(PacketType.Proof, "Proof on the new link");
     const derived = await identityFromSecret(identity);
     assert.deepEqual(proof.identity?.publicKey, derived.publicKey, "same identity");

@@ -17,6 +17,7 @@ import {
   JoinTokenError,
   PeerTimeout,
   RelayError,
+  RelayIdMismatch,
   Replaced,
   TimedOut,
   type VirtualListener,
@@ -117,6 +118,7 @@ Deno.test("fatal errors: takeover, refusals and protocol violations; everything 
   assert.equal(isFatal(new ProofFailed({ cause: new Error("the key refused") })), true);
   assert.equal(isFatal(new ProtocolError("bad frame", Reason.Malformed)), true);
   assert.equal(isFatal(new AddressChanged("1.2.3.4", "5.6.7.8")), true);
+  assert.equal(isFatal(new RelayIdMismatch("ab".repeat(32), "cd".repeat(32))), true);
   assert.equal(
     isFatal(
       new ConnectionReset("Cannot keep the link to the relay: the relay closed the connection"),
@@ -319,7 +321,7 @@ Deno.test("reconnect gives up after maxAttempts and closes with ConnectionReset"
   await client.close();
 });
 
-Deno.test("a relay that assigns another virtual IP on reconnect closes the client with AddressChanged", async () => {
+Deno.test("a relay that lost its registry (another relay id) on reconnect closes the client with RelayIdMismatch", async () => {
   const first = await startRelay({ vipRange: "45.0.0.1/32" });
   let second: Relay | undefined;
   const client = await join(first.port, { identity: randomIdentity() });
@@ -327,12 +329,14 @@ Deno.test("a relay that assigns another virtual IP on reconnect closes the clien
     assert.equal(client.virtualIp, "45.0.0.1");
     const states = recordStates(client);
     await first.relay.close();
-    // A relay that lost its registry: a fresh database and another pool.
+    const pinned = client.relayId;
+    // A relay that lost its registry: a fresh database (so a new relay id) and another pool. The
+    // client refuses its Challenge unsigned, before any address (AddressChanged: tests/client/).
     second = await restart(first, { db: `${first.dir}/fresh.db`, vipRange: "45.0.0.2/32" });
-    const ended = await withTimeout(client.closed, STEP_MS, "the client to refuse the address");
-    assert.ok(ended instanceof AddressChanged, `expected AddressChanged, got ${ended}`);
-    assert.equal(ended.expected, "45.0.0.1");
-    assert.equal(ended.actual, "45.0.0.2");
+    const ended = await withTimeout(client.closed, STEP_MS, "the client to refuse the relay");
+    assert.ok(ended instanceof RelayIdMismatch, `expected RelayIdMismatch, got ${ended}`);
+    assert.equal(ended.expected, pinned);
+    assert.equal(ended.actual, second.relayId);
     assert.equal(client.virtualIp, "45.0.0.1");
     assert.deepEqual(states.states(), ["reconnecting", "closed"]);
   } finally {

@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import {
+  AddressChanged,
   AlphaNetError,
   connect,
   generateIdentity,
@@ -16,6 +17,7 @@ import {
   ProtocolError,
   Reason,
   RelayError,
+  RelayIdMismatch,
   TimedOut,
 } from "../../mod.ts";
 import { identityFromSecret } from "../../client/identity.ts";
@@ -291,6 +293,15 @@ Deno.test("handshake: bad options throw before any connection", async () => {
   await assert.rejects(connect({ port, identity: "too short" }), RangeError);
   await assert.rejects(connect({ port, identity: new Uint8Array(257) }), RangeError);
   await assert.rejects(connect({ port, joinToken: "anj1.nothex.x" }), SyntaxError);
+  // A relayId must be exactly the 64 lowercase hex digits AlphaNetClient.relayId shows.
+  for (const relayId of ["", "ab".repeat(31), "ab".repeat(33), "AB".repeat(32), "g".repeat(64)]) {
+    await assert.rejects(
+      connect({ port, relayId }),
+      (e) => e instanceof RangeError && /^Cannot connect: relayId /.test(e.message),
+      JSON.stringify(relayId),
+    );
+  }
+  await assert.rejects(connect({ port, relayId: 42 as never }), RangeError);
   const token = await makeJoinToken();
   await assert.rejects(connect({ port, joinToken: token.text.slice(0, -1) }), SyntaxError);
   await assert.rejects(
@@ -307,13 +318,14 @@ Deno.test("handshake: bad options throw before any connection", async () => {
   assert.ok(!error.message.includes(token.text.split(".")[2].slice(0, 20)));
   // Sizes at the bounds are fine: the error is the refused connection.
   await assert.rejects(connect({ port, identity: "x".repeat(16) }), Deno.errors.ConnectionRefused);
+  await assert.rejects(connect({ port, relayId: "0a".repeat(32) }), Deno.errors.ConnectionRefused);
   await assert.rejects(
     connect({ port, identity: new Uint8Array(256) }),
     Deno.errors.ConnectionRefused,
   );
 });
 
-Deno.test("handshake: the same credentials on every link, relayId from the latest, token refusals not retried", async () => {
+Deno.test("handshake: the same credentials and relayId on every link, token refusals not retried", async () => {
   await using relay = new ScriptedRelay();
   const identity = await generateIdentity();
   const token = await makeJoinToken();
@@ -339,7 +351,7 @@ Deno.test("handshake: the same credentials on every link, relayId from the lates
   await withTimeout(reconnecting, STEP_MS, "the client to start reconnecting");
   const second = await relay.accept("the client to reconnect");
   await second.expect(PacketType.Hello, "Hello again");
-  await second.send(challenge(0x02));
+  await second.send(challenge(0x01));
   const proof2 = await second.expect(PacketType.Proof, "second Proof");
   assert.deepEqual(proof2.identity?.publicKey, proof1.identity?.publicKey);
   assert.deepEqual(proof2.joinToken?.id, proof1.joinToken?.id);
@@ -348,13 +360,13 @@ Deno.test("handshake: the same credentials on every link, relayId from the lates
     net.addEventListener("statechange", (e) => e.state === "connected" && resolve())
   );
   await withTimeout(connected, STEP_MS, "the client to be back");
-  assert.equal(net.relayId, "02".repeat(32));
+  assert.equal(net.relayId, "01".repeat(32));
 
   // A refused token on a reconnect ends the client: the same token would be refused again.
   await second.close();
   const third = await relay.accept("the client to reconnect again");
   await third.expect(PacketType.Hello, "Hello a third time");
-  await third.send(challenge(0x02));
+  await third.send(challenge(0x01));
   await third.expect(PacketType.Proof, "third Proof");
   await third.send({ type: PacketType.Error, reason: Reason.JoinTokenExpired, message: "expired" });
   const ended = await withTimeout(net.closed, STEP_MS, "the client to end");
@@ -382,4 +394,105 @@ Deno.test("handshake: InvalidIdentity is not retried either", async () => {
   await second.send({ type: PacketType.Error, reason: Reason.InvalidIdentity, message: "no" });
   const ended = await withTimeout(net.closed, STEP_MS, "the client to end");
   assert.ok(ended instanceof RelayError && ended.reason === Reason.InvalidIdentity, String(ended));
+});
+
+/** The message of a RelayIdMismatch: the Challenge showed `actual` where `pinned` was expected. */
+function mismatchMessage(actual: string, pinned: string): string {
+  return `Cannot join relay: its relay id is ${actual}, not the pinned ${pinned}: ` +
+    "another relay may be relaying its challenge; check --server / relayId";
+}
+
+Deno.test("handshake: a pinned relayId that matches the Challenge joins", async () => {
+  await using relay = new ScriptedRelay();
+  const relayId = "5a".repeat(32);
+  const joining = connect({ port: relay.port, identity: await generateIdentity(), relayId });
+  const link = await relay.accept();
+  await link.expect(PacketType.Hello, "Hello");
+  await link.send(challenge(0x5a));
+  await link.expect(PacketType.Proof, "Proof");
+  await link.send({ type: PacketType.VirtualIP, address: A });
+  await using net = await withTimeout(joining, STEP_MS, "connect()");
+  assert.equal(net.relayId, relayId);
+});
+
+Deno.test("handshake: a Challenge from another relay id than the pinned one ends the join unsigned", async () => {
+  await using relay = new ScriptedRelay();
+  const pinned = "5a".repeat(32);
+  const joining = connect({
+    port: relay.port,
+    identity: await generateIdentity(),
+    relayId: pinned,
+    reconnect: { initialDelayMs: 1, maxDelayMs: 1 },
+  });
+  joining.catch(() => {});
+  const link = await relay.accept();
+  await link.expect(PacketType.Hello, "Hello");
+  await link.send(challenge(0x11));
+  const error = await withTimeout(joining.then(() => null, (e) => e), STEP_MS, "connect()");
+  assert.ok(error instanceof RelayIdMismatch, String(error));
+  assert.ok(error instanceof AlphaNetError);
+  assert.ok(!(error instanceof RelayError));
+  assert.equal(error.expected, pinned);
+  assert.equal(error.actual, "11".repeat(32));
+  assert.equal(error.message, mismatchMessage("11".repeat(32), pinned));
+  // Nothing signed crossed the wire: the link ends right after the Hello.
+  await link.expectEnd("the client to close without a Proof");
+});
+
+Deno.test("handshake: a reconnect that reaches another relay id ends the client unsigned", async (t) => {
+  for (const pinnedByOption of [false, true]) {
+    await t.step(
+      pinnedByOption ? "pinned by the relayId option" : "pinned at the first join",
+      async () => {
+        await using relay = new ScriptedRelay();
+        const first = "01".repeat(32);
+        const joining = connect({
+          port: relay.port,
+          identity: await generateIdentity(),
+          relayId: pinnedByOption ? first : undefined,
+          reconnect: { initialDelayMs: 1, maxDelayMs: 1 },
+        });
+        const link1 = await relay.accept();
+        await link1.expect(PacketType.Hello, "Hello");
+        await link1.send(challenge(0x01));
+        await link1.expect(PacketType.Proof, "Proof");
+        await link1.send({ type: PacketType.VirtualIP, address: A });
+        const net = await withTimeout(joining, STEP_MS, "connect()");
+        assert.equal(net.relayId, first);
+
+        await link1.close();
+        const link2 = await relay.accept("the client to reconnect");
+        await link2.expect(PacketType.Hello, "Hello again");
+        await link2.send(challenge(0x02));
+        const ended = await withTimeout(net.closed, STEP_MS, "the client to end");
+        assert.ok(ended instanceof RelayIdMismatch, String(ended));
+        assert.equal(ended.message, mismatchMessage("02".repeat(32), first));
+        assert.equal(net.state, "closed");
+        assert.equal(net.relayId, first);
+        await link2.expectEnd("the client to close without a Proof");
+      },
+    );
+  }
+});
+
+Deno.test("handshake: the pinned relay assigning another virtual IP on reconnect ends the client with AddressChanged", async () => {
+  await using relay = new ScriptedRelay();
+  const joining = connect({ port: relay.port, reconnect: { initialDelayMs: 1, maxDelayMs: 1 } });
+  const link1 = await relay.accept();
+  await link1.expect(PacketType.Hello, "Hello");
+  await link1.send(challenge(0x01));
+  await link1.expect(PacketType.Proof, "Proof");
+  await link1.send({ type: PacketType.VirtualIP, address: A });
+  const net = await withTimeout(joining, STEP_MS, "connect()");
+  await link1.close();
+  const link2 = await relay.accept("the client to reconnect");
+  await link2.expect(PacketType.Hello, "Hello again");
+  await link2.send(challenge(0x01));
+  await link2.expect(PacketType.Proof, "Proof again");
+  await link2.send({ type: PacketType.VirtualIP, address: 0x2d21020a }); // 45.33.2.10
+  const ended = await withTimeout(net.closed, STEP_MS, "the client to refuse the address");
+  assert.ok(ended instanceof AddressChanged, String(ended));
+  assert.equal(ended.expected, "83.12.4.200");
+  assert.equal(ended.actual, "45.33.2.10");
+  assert.equal(net.virtualIp, "83.12.4.200");
 });
