@@ -44,6 +44,8 @@ export interface CommonOptions {
   readonly identity: IdentitySource;
   /** The join token (`--join-token`, else `$ALPHANET_JOIN_TOKEN`; checked to parse), or null. */
   readonly joinToken: string | null;
+  /** The relay id to pin (`--relay-id`, else `$ALPHANET_RELAY_ID`; 64 lowercase hex digits), or null. */
+  readonly relayId: string | null;
   /** How stderr event lines are written (`--log-format`). */
   readonly logFormat: LogFormat;
   /** Whether the relay speaks TLS (`--tls`). */
@@ -61,6 +63,7 @@ export const COMMON_OPTIONS = {
   "identity-file": { type: "string" },
   "no-identity": { type: "boolean" },
   "join-token": { type: "string" },
+  "relay-id": { type: "string" },
   "log-format": { type: "string" },
   tls: { type: "boolean" },
   "ca-cert": { type: "string" },
@@ -98,6 +101,12 @@ export const COMMON_HELP = `Global flags (before or after the command):
                          with --join token; an identity the relay knows joins
                          without it. Default $ALPHANET_JOIN_TOKEN (the flag wins;
                          the variable keeps it out of the process list)
+  --relay-id HEX         join only the relay with this id (64 hex digits, as
+                         "alphanet whoami --json" prints it): checked before this client
+                         signs anything, so another relay cannot pass on its
+                         challenge. Default $ALPHANET_RELAY_ID (the flag wins).
+                         Without it a command still pins the first relay it
+                         joins for its reconnects
   --log-format FORMAT    text | json (default text): how the lines a command prints
                          on stderr while it runs are written (relay retries and
                          reconnects, refused connections, "listening on",
@@ -123,7 +132,7 @@ export interface SplitCommandLine {
 /**
  * Splits `args` at the command name, taking the global flags in front of it
  * (`--server H:P`, `--server=H:P`, `--identity-file PATH`, `--no-identity`, `--join-token TOKEN`,
- * `--log-format F`, `--tls`, `--ca-cert FILE`, `-h`, `--help`). Throws UsageError on any other flag before the command,
+ * `--relay-id HEX`, `--log-format F`, `--tls`, `--ca-cert FILE`, `-h`, `--help`). Throws UsageError on any other flag before the command,
  * or a global flag without its value.
  */
 export function splitCommandLine(args: string[]): SplitCommandLine {
@@ -231,7 +240,7 @@ export function parseCount(text: string, what: string): number {
 /**
  * Resolves the global flags: `--server` (or `$ALPHANET_SERVER`),
  * `--identity-file` or `--no-identity`, `--join-token` (or
- * `$ALPHANET_JOIN_TOKEN`), `--log-format`, `--tls` and `--ca-cert`.
+ * `$ALPHANET_JOIN_TOKEN`), `--relay-id` (or `$ALPHANET_RELAY_ID`), `--log-format`, `--tls` and `--ca-cert`.
  */
 export function commonOptions(
   values: {
@@ -239,6 +248,7 @@ export function commonOptions(
     "identity-file"?: string;
     "no-identity"?: boolean;
     "join-token"?: string;
+    "relay-id"?: string;
     "log-format"?: string;
     tls?: boolean;
     "ca-cert"?: string;
@@ -259,6 +269,7 @@ export function commonOptions(
       ? { kind: "none" }
       : { kind: "default" },
     joinToken: joinTokenOf(values["join-token"]),
+    relayId: relayIdOf(values["relay-id"]),
     logFormat: parseLogFormat(values["log-format"] ?? "text"),
     tls,
     caCertFile: values["ca-cert"] ?? null,
@@ -281,6 +292,24 @@ function joinTokenOf(flag: string | undefined): string | null {
     );
   }
   return token.trim();
+}
+
+/**
+ * The relay id of `--relay-id`, else of `$ALPHANET_RELAY_ID` (empty counts
+ * as unset), or null; upper-case hex is accepted and lowered. UsageError
+ * unless it is 64 hex digits.
+ */
+function relayIdOf(flag: string | undefined): string | null {
+  const from = flag !== undefined ? "--relay-id" : "ALPHANET_RELAY_ID";
+  const text = flag ?? (Deno.env.get("ALPHANET_RELAY_ID") || undefined);
+  if (text === undefined) return null;
+  const id = text.trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(id)) {
+    throw new UsageError(
+      `bad ${from} "${text}": expected the relay's id, 64 hex digits ("alphanet whoami --json" prints it)`,
+    );
+  }
+  return id;
 }
 
 /** Parses `--log-format`. */

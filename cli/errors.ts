@@ -29,6 +29,7 @@ import {
   PeerTimeout,
   ProtocolError,
   RelayError,
+  RelayIdMismatch,
   Replaced,
   TimedOut,
 } from "../errors.ts";
@@ -75,6 +76,10 @@ export function stateOf(error: unknown): string {
   if (error instanceof RelayError) return `the relay said ${reasonName(error.reason)}`;
   if (error instanceof AddressChanged) {
     return `the relay assigned ${error.actual} instead of ${error.expected}`;
+  }
+  if (error instanceof RelayIdMismatch) {
+    return `its relay id is ${error.actual}, not the pinned ${error.expected}: ` +
+      "another relay may be relaying its challenge; check --server / --relay-id";
   }
   if (error instanceof ProtocolError) return `protocol error (${reasonName(error.reason)})`;
   if (error instanceof PeerTimeout) return "the relay went silent";

@@ -69,6 +69,7 @@ export async function openClient(
       caCerts,
       identity,
       joinToken: common.joinToken ?? undefined,
+      relayId: common.relayId ?? undefined,
       reconnect: options.reconnect,
       requestTimeoutMs: options.requestTimeoutMs,
     });

@@ -1,5 +1,5 @@
 /**
- * `whoami`: prints this client's virtual IP.
+ * `whoami`: prints this client's virtual IP (and, with `--json`, the relay's id).
  *
  * @module
  */
@@ -26,7 +26,8 @@ Replaced: give your long-running commands identity files of their own.
 
 Flags:
   --json                 print one JSON object: {"virtualIp": "83.12.4.200",
-                         "relay": "HOST:PORT"}
+                         "relay": "HOST:PORT", "relayId": "<64 hex digits>"};
+                         relayId is the relay's id, for --relay-id
 
 ${COMMON_HELP}`;
 
@@ -48,7 +49,11 @@ export const whoami: Command = {
     try {
       console.log(
         values.json
-          ? JSON.stringify({ virtualIp: net.virtualIp, relay: formatHostPort(common.server) })
+          ? JSON.stringify({
+            virtualIp: net.virtualIp,
+            relay: formatHostPort(common.server),
+            relayId: net.relayId,
+          })
           : net.virtualIp,
       );
       return 0;

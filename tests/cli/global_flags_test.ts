@@ -269,3 +269,45 @@ Deno.test("cli: --log-format json writes stderr events as one JSON object a line
     `alphanet: cannot join relay at 127.0.0.1:${deadPort}: connection refused (os error 111)`,
   );
 });
+
+Deno.test("cli: --relay-id (or $ALPHANET_RELAY_ID, the flag winning) pins the relay whoami --json shows", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_cli_" });
+  const server = await relay();
+  try {
+    const flags = as(server, dir, "me");
+    const first = await runCli(["whoami", "--json", ...flags]);
+    assert.equal(first.code, 0, first.stderr);
+    const { virtualIp, relayId } = JSON.parse(first.stdout);
+    assert.match(relayId, /^[0-9a-f]{64}$/);
+    const other = relayId === "0".repeat(64) ? "1".repeat(64) : "0".repeat(64);
+    const [pinned, upper, wrong, fromEnv, flagWins, bad, help] = await Promise.all([
+      runCli(["whoami", "--relay-id", relayId, ...flags]),
+      runCli(["--relay-id", relayId.toUpperCase(), "whoami", ...flags]),
+      runCli(["whoami", "--relay-id", other, ...flags]),
+      runCli(["whoami", ...flags], { ALPHANET_RELAY_ID: other }),
+      runCli(["whoami", "--relay-id", relayId, ...flags], { ALPHANET_RELAY_ID: other }),
+      runCli(["whoami", "--relay-id", "abc", ...flags]),
+      runCli(["whoami", "--help"]),
+    ]);
+    for (const result of [pinned, upper, flagWins]) {
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, `${virtualIp}\n`);
+    }
+    const mismatch = `alphanet: cannot join relay at 127.0.0.1:${server.port}: ` +
+      `its relay id is ${relayId}, not the pinned ${other}: ` +
+      "another relay may be relaying its challenge; check --server / --relay-id";
+    assertOneLineError(wrong, 1, mismatch);
+    assertOneLineError(fromEnv, 1, mismatch);
+    assertOneLineError(
+      bad,
+      2,
+      'alphanet: bad --relay-id "abc": expected the relay\'s id, 64 hex digits ' +
+        '("alphanet whoami --json" prints it) (see whoami --help)',
+    );
+    assert.match(help.stdout, /--relay-id HEX/);
+    assert.match(help.stdout, /\$ALPHANET_RELAY_ID/);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
