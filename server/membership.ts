@@ -28,7 +28,7 @@ import type { Router } from "./router.ts";
 import type { SourceLimits } from "./source_limits.ts";
 
 /** What membership asks of the per-IP limits: whether a source IP may register one more address. */
-export type NewIdentityAllowance = Pick<SourceLimits, "admitNewIdentity">;
+export type NewIdentityAllowance = Pick<SourceLimits, "admitNewIdentity" | "refundNewIdentity">;
 
 /** How a {@linkcode Membership} admits peers, beyond the registry and the router it fills. */
 export interface MembershipOptions {
@@ -250,11 +250,17 @@ export class Membership implements PeerHost {
       }
       const token = known === null ? this.#admitNewKey(peer, proof, evidence, verdict, now) : null;
       if (token === false) return false;
-      peer.address = this.#registry.assign(key, now, {
-        online: true,
-        joinToken: token,
-        registered: known !== null,
-      });
+      try {
+        peer.address = this.#registry.assign(key, now, {
+          online: true,
+          joinToken: token,
+          registered: known !== null,
+        });
+      } catch (error) {
+        // Nothing registered (a full pool, a token spent elsewhere meanwhile): no allowance used.
+        if (known === null) this.#newIdentities?.refundNewIdentity(peer.realIp, performance.now());
+        throw error;
+      }
       if (known === null) {
         this.#log.log("info", "assign", {
           client: peer.realIp,

@@ -156,6 +156,17 @@ export class SourceLimits {
     return `Cannot join: this source IP registered ${limit} new addresses in the last hour, as many as the relay allows`;
   }
 
+  /**
+   * Gives `ip` back the registration {@linkcode admitNewIdentity} took for a
+   * join that then registered nothing (the pool was full, a join token was
+   * spent by another process meanwhile): a refused join costs no allowance.
+   */
+  refundNewIdentity(ip: string, now: number): void {
+    if (this.#config.maxNewIdentitiesPerIp === 0) return;
+    const bucket = this.#byIp.get(ip)?.registrations ?? this.#remembered.get(ip);
+    bucket?.giveBack(now);
+  }
+
   /** Takes `ip`'s remembered allowance back, if there is one. */
   #recall(ip: string): TokenBucket | null {
     const bucket = this.#remembered.get(ip);

@@ -28,6 +28,12 @@ export class TokenBucket {
     return true;
   }
 
+  /** Puts back one token taken for something that then did not happen; never above `burst`. */
+  giveBack(now: number): void {
+    this.#refill(now);
+    this.#tokens = Math.min(this.#burst, this.#tokens + 1);
+  }
+
   /**
    * Takes `amount` tokens even if that leaves a debt, and returns how many
    * milliseconds until the bucket is out of debt (0 if it is not in debt).

@@ -406,6 +406,32 @@ Deno.test("Membership at a token relay: a join refused after the token's checks 
   }
 });
 
+Deno.test("Membership gives back the new-address allowance of a join the full pool refused", async () => {
+  const registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/31")); // two addresses
+  const sources = new SourceLimits({
+    maxLinksPerIp: 0,
+    maxHandshakesPerIp: 0,
+    maxRequestsPerIp: 0,
+    maxNewIdentitiesPerIp: 3,
+  });
+  const log = new Logger("silent");
+  const members = new Membership(log, registry, testRouter(), { newIdentities: sources });
+  try {
+    const first = new FakePeer(0, "192.0.2.7");
+    assert.ok(await join(members, first, await generateIdentity()));
+    assert.ok(await join(members, new FakePeer(0, "192.0.2.7"), await generateIdentity()));
+    const refused = new FakePeer(0, "192.0.2.7");
+    assert.equal(await join(members, refused, await generateIdentity()), null);
+    assertRefused(refused, Reason.PoolExhausted);
+    // The refused join registered nothing, so the IP still has its third registration.
+    members.leave(first, Reason.PeerDisconnected, "gone");
+    assert.ok(registry.release(first.address));
+    assert.ok(await join(members, new FakePeer(0, "192.0.2.7"), await generateIdentity()));
+  } finally {
+    registry.close();
+  }
+});
+
 Deno.test("Membership at a token relay: two joins racing for a token's last use, one wins, the other gets JoinTokenUsedUp", async () => {
   const { members, registry } = relayCore("10.0.0.0/29", { join: "token" });
   try {

@@ -25,6 +25,21 @@ Deno.test("SourceLimits allows N new identities per IP an hour, at once, then on
   }
 });
 
+Deno.test("SourceLimits takes back a registration given back, never above the allowance", () => {
+  const sources = limits(2);
+  assert.equal(sources.admitNewIdentity("192.0.2.7", 0), null);
+  assert.equal(sources.admitNewIdentity("192.0.2.7", 0), null);
+  assert.notEqual(sources.admitNewIdentity("192.0.2.7", 0), null);
+  sources.refundNewIdentity("192.0.2.7", 0);
+  assert.equal(sources.admitNewIdentity("192.0.2.7", 0), null, "the refund is one registration");
+  assert.notEqual(sources.admitNewIdentity("192.0.2.7", 0), null);
+  sources.refundNewIdentity("192.0.2.8", 0); // an IP never seen: nothing to give back
+  for (let i = 0; i < 5; i++) sources.refundNewIdentity("192.0.2.7", 0);
+  assert.equal(sources.admitNewIdentity("192.0.2.7", 0), null);
+  assert.equal(sources.admitNewIdentity("192.0.2.7", 0), null);
+  assert.notEqual(sources.admitNewIdentity("192.0.2.7", 0), null, "never more than the allowance");
+});
+
 Deno.test("SourceLimits with maxNewIdentitiesPerIp 0 never refuses a new identity", () => {
   const sources = limits(0);
   for (let i = 0; i < 1000; i++) assert.equal(sources.admitNewIdentity("192.0.2.7", 0), null);
