@@ -2,12 +2,14 @@
  * A relay played by the test, frame by frame, over real TCP on 127.0.0.1:
  * for the client's side of the handshake, where the test must send what a
  * real relay never would (a VirtualIP before the Proof, a second Challenge).
- * Self-contained on purpose: only the protocol codec, no relay code.
+ * Self-contained on purpose: only the protocol codec and the bare test
+ * helpers (a listener), no relay or client code.
  */
 
 import assert from "node:assert/strict";
 import { encode, FrameDecoder, type Packet, PacketType } from "../../protocol/mod.ts";
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
+import { LinkListener } from "../_helpers/link_listener.ts";
 
 /** Deep-copies a decoded packet: the decoder's byte fields are views valid during the callback only. */
 function copyPacket(packet: Packet): Packet {
@@ -98,41 +100,9 @@ export class ScriptedLink {
 }
 
 /** A TCP listener on 127.0.0.1 whose links the test scripts. */
-export class ScriptedRelay implements AsyncDisposable {
-  readonly listener: Deno.TcpListener;
-  readonly #links: ScriptedLink[] = [];
-
+export class ScriptedRelay extends LinkListener<ScriptedLink> {
   constructor() {
-    this.listener = Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" });
-  }
-
-  /** The port clients connect to. */
-  get port(): number {
-    return this.listener.addr.port;
-  }
-
-  /** Accepts the next link. */
-  async accept(what = "a client to connect"): Promise<ScriptedLink> {
-    const accepting = this.listener.accept();
-    accepting.catch(() => {}); // Rejects at close() when the time-out won the race.
-    const link = new ScriptedLink(await withTimeout(accepting, STEP_MS, what));
-    this.#links.push(link);
-    return link;
-  }
-
-  /** Stops listening and closes every link. Idempotent. */
-  async close(): Promise<void> {
-    try {
-      this.listener.close();
-    } catch {
-      // Already closed.
-    }
-    for (const link of this.#links) await link.close();
-  }
-
-  /** Same as {@linkcode close}. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    super((conn) => new ScriptedLink(conn));
   }
 }
 
