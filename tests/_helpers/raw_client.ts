@@ -22,6 +22,7 @@ import {
 } from "../../protocol/mod.ts";
 import { STEP_MS, withTimeout } from "./async.ts";
 import { concatBytes } from "./bytes.ts";
+import { readPackets } from "./read_packets.ts";
 
 /** Deep-copies a decoded packet: decoders hand out views valid only during the callback. */
 function copyPacket(packet: Packet): Packet {
@@ -235,15 +236,10 @@ export class RawClient {
   }
 
   async #readLoop(): Promise<void> {
-    const decoder = new FrameDecoder();
-    const buffer = new Uint8Array(64 * 1024);
     try {
-      while (true) {
-        const count = await this.conn.read(buffer);
-        if (count === null) break;
-        decoder.push(buffer.subarray(0, count), (packet) => this.#queue.push(copyPacket(packet)));
+      await readPackets(this.conn, (packet) => this.#queue.push(copyPacket(packet)), () => {
         this.#wake();
-      }
+      });
     } catch (error) {
       if (error instanceof Deno.errors.ConnectionReset) this.reset = true;
       else if (

@@ -3,13 +3,14 @@
  * for the client's side of the handshake, where the test must send what a
  * real relay never would (a VirtualIP before the Proof, a second Challenge).
  * Self-contained on purpose: only the protocol codec and the bare test
- * helpers (a listener), no relay or client code.
+ * helpers (a listener, a read loop), no relay or client code.
  */
 
 import assert from "node:assert/strict";
-import { encode, FrameDecoder, type Packet, PacketType } from "../../protocol/mod.ts";
+import { encode, type Packet, PacketType } from "../../protocol/mod.ts";
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { LinkListener } from "../_helpers/link_listener.ts";
+import { readPackets } from "../_helpers/read_packets.ts";
 
 /** Deep-copies a decoded packet: the decoder's byte fields are views valid during the callback only. */
 function copyPacket(packet: Packet): Packet {
@@ -30,16 +31,10 @@ export class ScriptedLink {
   }
 
   async #read(): Promise<void> {
-    const decoder = new FrameDecoder();
-    const buffer = new Uint8Array(64 * 1024);
     try {
-      // Each pass reads one chunk; the client's close (or ours) ends it.
-      while (true) {
-        const count = await this.conn.read(buffer);
-        if (count === null) break;
-        decoder.push(buffer.subarray(0, count), (packet) => this.#queue.push(copyPacket(packet)));
+      await readPackets(this.conn, (packet) => this.#queue.push(copyPacket(packet)), () => {
         this.#wake?.();
-      }
+      });
     } catch {
       // Reset or closed by close(): the link is over either way.
     } finally {
