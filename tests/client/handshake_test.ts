@@ -28,11 +28,12 @@ import {
   joinTokenProofMessage,
   legacyClaimMessage,
   PacketType,
+  type ProofPacket,
   PROTOCOL_VERSION,
   reasonName,
 } from "../../protocol/mod.ts";
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
-import { challenge, ScriptedRelay } from "./_scripted_relay.ts";
+import { challenge, type ScriptedLink, ScriptedRelay } from "./_scripted_relay.ts";
 
 const A = 0x530c04c8; // 83.12.4.200
 
@@ -42,6 +43,40 @@ async function makeJoinToken(): Promise<{ text: string; id: Uint8Array; publicKe
   const seed = crypto.getRandomValues(new Uint8Array(32));
   const { publicKey } = await keyPairFromSeed(seed, false);
   return { text: formatJoinToken({ id, seed }), id, publicKey };
+}
+
+/**
+ * Starts a connect() with `options` on the relay's port that the test means to
+ * fail, accepts its link and takes its Hello. `failure()` waits for what
+ * connect() rejected with (null had it joined); the rejection is handled from
+ * the start, so none is left unhandled while the test scripts the relay.
+ */
+async function startFailingJoin(
+  relay: ScriptedRelay,
+  options: Omit<Parameters<typeof connect>[0], "port">,
+): Promise<{ link: ScriptedLink; failure: (what?: string) => Promise<unknown> }> {
+  const outcome = connect({ port: relay.port, ...options }).then(() => null, (e) => e);
+  const link = await relay.accept();
+  await link.expect(PacketType.Hello, "Hello");
+  return { link, failure: (what = "connect()") => withTimeout(outcome, STEP_MS, what) };
+}
+
+/**
+ * Plays the relay's side of a whole join on `link`: takes the Hello, sends a
+ * Challenge of relay id `fill`, takes the Proof and assigns `address`.
+ * Returns the Proof.
+ */
+async function admit(
+  link: ScriptedLink,
+  fill = 0x11,
+  what = "",
+  address = A,
+): Promise<ProofPacket> {
+  await link.expect(PacketType.Hello, `Hello${what}`);
+  await link.send(challenge(fill));
+  const proof = await link.expect(PacketType.Proof, `Proof${what}`);
+  await link.send({ type: PacketType.VirtualIP, address });
+  return proof;
 }
 
 Deno.test("handshake: Hello(2), a Proof signed by the Identity for this relay and nonce, then VirtualIP", async () => {
@@ -73,9 +108,7 @@ Deno.test("handshake: without an identity the Proof is empty (flags 0)", async (
   await using relay = new ScriptedRelay();
   const joining = connect({ port: relay.port, reconnect: false });
   const link = await relay.accept();
-  await link.expect(PacketType.Hello, "Hello");
-  await link.send(challenge());
-  const proof = await link.expect(PacketType.Proof, "Proof");
+  const proof = await admit(link);
   assert.deepEqual(proof, {
     type: PacketType.Proof,
     identity: null,
@@ -153,16 +186,12 @@ Deno.test("handshake: a join token signs for this identity, or for none", async 
 
 Deno.test("handshake: a VirtualIP before the Proof is a protocol violation", async () => {
   await using relay = new ScriptedRelay();
-  const joining = connect({
-    port: relay.port,
+  const { link, failure } = await startFailingJoin(relay, {
     identity: await generateIdentity(),
     reconnect: false,
   });
-  joining.catch(() => {});
-  const link = await relay.accept();
-  await link.expect(PacketType.Hello, "Hello");
   await link.send({ type: PacketType.VirtualIP, address: A });
-  const error = await withTimeout(joining.then(() => null, (e) => e), STEP_MS, "connect() to fail");
+  const error = await failure("connect() to fail");
   assert.ok(error instanceof ProtocolError, String(error));
   assert.equal(error.reason, Reason.UnexpectedPacket);
   await link.expectEnd("the client to close its link");
@@ -170,16 +199,12 @@ Deno.test("handshake: a VirtualIP before the Proof is a protocol violation", asy
 
 Deno.test("handshake: a second Challenge is a protocol violation", async () => {
   await using relay = new ScriptedRelay();
-  const joining = connect({
-    port: relay.port,
+  const { link, failure } = await startFailingJoin(relay, {
     identity: await generateIdentity(),
     reconnect: false,
   });
-  joining.catch(() => {});
-  const link = await relay.accept();
-  await link.expect(PacketType.Hello, "Hello");
   await link.send(challenge(), challenge());
-  const error = await withTimeout(joining.then(() => null, (e) => e), STEP_MS, "connect() to fail");
+  const error = await failure("connect() to fail");
   assert.ok(error instanceof ProtocolError, String(error));
   assert.equal(error.reason, Reason.UnexpectedPacket);
 });
@@ -200,14 +225,11 @@ Deno.test("handshake: after the Proof anything but VirtualIP or Error is a proto
   for (const frame of frames) {
     await t.step(`type 0x${frame.type.toString(16)}`, async () => {
       await using relay = new ScriptedRelay();
-      const joining = connect({ port: relay.port, reconnect: false });
-      joining.catch(() => {});
-      const link = await relay.accept();
-      await link.expect(PacketType.Hello, "Hello");
+      const { link, failure } = await startFailingJoin(relay, { reconnect: false });
       await link.send(challenge());
       await link.expect(PacketType.Proof, "Proof");
       await link.send(frame);
-      const error = await withTimeout(joining.then(() => null, (e) => e), STEP_MS, "connect()");
+      const error = await failure();
       assert.ok(error instanceof ProtocolError, String(error));
       assert.equal(error.reason, Reason.UnexpectedPacket);
     });
@@ -230,14 +252,13 @@ Deno.test("handshake: each join token refusal is a JoinTokenError that says what
   for (const [reason, advice] of cases) {
     await t.step(reasonName(reason), async () => {
       await using relay = new ScriptedRelay();
-      const joining = connect({ port: relay.port, identity: await generateIdentity() });
-      joining.catch(() => {});
-      const link = await relay.accept();
-      await link.expect(PacketType.Hello, "Hello");
+      const { link, failure } = await startFailingJoin(relay, {
+        identity: await generateIdentity(),
+      });
       await link.send(challenge());
       await link.expect(PacketType.Proof, "Proof");
       await link.send({ type: PacketType.Error, reason, message: "refused" });
-      const error = await withTimeout(joining.then(() => null, (e) => e), STEP_MS, "connect()");
+      const error = await failure();
       assert.ok(error instanceof JoinTokenError, String(error));
       assert.ok(error instanceof RelayError);
       assert.equal(error.reason, reason);
@@ -252,17 +273,16 @@ Deno.test("handshake: each join token refusal is a JoinTokenError that says what
 
 Deno.test("handshake: a Proof the keys will not sign ends the join with a clear error, sending nothing", async () => {
   await using relay = new ScriptedRelay();
-  const identity = await generateIdentity();
-  const joining = connect({ port: relay.port, identity, reconnect: false });
-  joining.catch(() => {});
-  const link = await relay.accept();
-  await link.expect(PacketType.Hello, "Hello");
+  const { link, failure } = await startFailingJoin(relay, {
+    identity: await generateIdentity(),
+    reconnect: false,
+  });
   // WebCrypto refusing to sign (a key gone bad, a broken provider): the only way to make it fail.
   const sign = crypto.subtle.sign;
   crypto.subtle.sign = () => Promise.reject(new DOMException("the key refused", "OperationError"));
   try {
     await link.send(challenge());
-    const error = await withTimeout(joining.then(() => null, (e) => e), STEP_MS, "connect()");
+    const error = await failure();
     assert.ok(error instanceof AlphaNetError, String(error));
     assert.match(
       error.message,
@@ -276,11 +296,8 @@ Deno.test("handshake: a Proof the keys will not sign ends the join with a clear 
 
 Deno.test("handshake: no Challenge within handshakeTimeoutMs fails with TimedOut", async () => {
   await using relay = new ScriptedRelay();
-  const joining = connect({ port: relay.port, handshakeTimeoutMs: 200, reconnect: false });
-  joining.catch(() => {});
-  const link = await relay.accept();
-  await link.expect(PacketType.Hello, "Hello");
-  const error = await withTimeout(joining.then(() => null, (e) => e), STEP_MS, "connect()");
+  const { failure } = await startFailingJoin(relay, { handshakeTimeoutMs: 200, reconnect: false });
+  const error = await failure();
   assert.ok(error instanceof TimedOut, String(error));
   assert.match(error.message, /^Cannot join relay: no VirtualIP within 200 ms$/);
 });
@@ -336,10 +353,7 @@ Deno.test("handshake: the same credentials and relayId on every link, token refu
     reconnect: { initialDelayMs: 1, maxDelayMs: 1 },
   });
   const first = await relay.accept();
-  await first.expect(PacketType.Hello, "Hello");
-  await first.send(challenge(0x01));
-  const proof1 = await first.expect(PacketType.Proof, "first Proof");
-  await first.send({ type: PacketType.VirtualIP, address: A });
+  const proof1 = await admit(first, 0x01);
   const net = await withTimeout(joining, STEP_MS, "connect()");
   assert.equal(net.relayId, "01".repeat(32));
 
@@ -381,10 +395,7 @@ Deno.test("handshake: InvalidIdentity is not retried either", async () => {
   await using relay = new ScriptedRelay();
   const joining = connect({ port: relay.port, reconnect: { initialDelayMs: 1, maxDelayMs: 1 } });
   const first = await relay.accept();
-  await first.expect(PacketType.Hello, "Hello");
-  await first.send(challenge());
-  await first.expect(PacketType.Proof, "Proof");
-  await first.send({ type: PacketType.VirtualIP, address: A });
+  await admit(first);
   const net = await withTimeout(joining, STEP_MS, "connect()");
   await first.close();
   const second = await relay.accept("the client to reconnect");
@@ -406,11 +417,7 @@ Deno.test("handshake: a pinned relayId that matches the Challenge joins", async 
   await using relay = new ScriptedRelay();
   const relayId = "5a".repeat(32);
   const joining = connect({ port: relay.port, identity: await generateIdentity(), relayId });
-  const link = await relay.accept();
-  await link.expect(PacketType.Hello, "Hello");
-  await link.send(challenge(0x5a));
-  await link.expect(PacketType.Proof, "Proof");
-  await link.send({ type: PacketType.VirtualIP, address: A });
+  await admit(await relay.accept(), 0x5a);
   await using net = await withTimeout(joining, STEP_MS, "connect()");
   assert.equal(net.relayId, relayId);
 });
@@ -418,17 +425,13 @@ Deno.test("handshake: a pinned relayId that matches the Challenge joins", async 
 Deno.test("handshake: a Challenge from another relay id than the pinned one ends the join unsigned", async () => {
   await using relay = new ScriptedRelay();
   const pinned = "5a".repeat(32);
-  const joining = connect({
-    port: relay.port,
+  const { link, failure } = await startFailingJoin(relay, {
     identity: await generateIdentity(),
     relayId: pinned,
     reconnect: { initialDelayMs: 1, maxDelayMs: 1 },
   });
-  joining.catch(() => {});
-  const link = await relay.accept();
-  await link.expect(PacketType.Hello, "Hello");
   await link.send(challenge(0x11));
-  const error = await withTimeout(joining.then(() => null, (e) => e), STEP_MS, "connect()");
+  const error = await failure();
   assert.ok(error instanceof RelayIdMismatch, String(error));
   assert.ok(error instanceof AlphaNetError);
   assert.ok(!(error instanceof RelayError));
@@ -453,10 +456,7 @@ Deno.test("handshake: a reconnect that reaches another relay id ends the client 
           reconnect: { initialDelayMs: 1, maxDelayMs: 1 },
         });
         const link1 = await relay.accept();
-        await link1.expect(PacketType.Hello, "Hello");
-        await link1.send(challenge(0x01));
-        await link1.expect(PacketType.Proof, "Proof");
-        await link1.send({ type: PacketType.VirtualIP, address: A });
+        await admit(link1, 0x01);
         const net = await withTimeout(joining, STEP_MS, "connect()");
         assert.equal(net.relayId, first);
 
@@ -479,17 +479,11 @@ Deno.test("handshake: the pinned relay assigning another virtual IP on reconnect
   await using relay = new ScriptedRelay();
   const joining = connect({ port: relay.port, reconnect: { initialDelayMs: 1, maxDelayMs: 1 } });
   const link1 = await relay.accept();
-  await link1.expect(PacketType.Hello, "Hello");
-  await link1.send(challenge(0x01));
-  await link1.expect(PacketType.Proof, "Proof");
-  await link1.send({ type: PacketType.VirtualIP, address: A });
+  await admit(link1, 0x01);
   const net = await withTimeout(joining, STEP_MS, "connect()");
   await link1.close();
   const link2 = await relay.accept("the client to reconnect");
-  await link2.expect(PacketType.Hello, "Hello again");
-  await link2.send(challenge(0x01));
-  await link2.expect(PacketType.Proof, "Proof again");
-  await link2.send({ type: PacketType.VirtualIP, address: 0x2d21020a }); // 45.33.2.10
+  await admit(link2, 0x01, " again", 0x2d21020a); // 45.33.2.10
   const ended = await withTimeout(net.closed, STEP_MS, "the client to refuse the address");
   assert.ok(ended instanceof AddressChanged, String(ended));
   assert.equal(ended.expected, "83.12.4.200");
