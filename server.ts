@@ -102,6 +102,8 @@ async function main(args: string[]): Promise<number> {
     return [signal, stop] as const;
   });
   console.log(`listening on ${relay.addr.hostname}:${relay.addr.port}`);
+  const admin = relay.adminAddr;
+  if (admin !== null) console.log(`admin on ${admin.hostname}:${admin.port}`);
   // What a debugging operator wants first: every setting the relay really runs with.
   log.log("debug", "config", {
     ...config,

@@ -149,6 +149,13 @@ export interface RelayConfig {
    */
   tls: RelayTls | null;
   /**
+   * TCP port of the operations endpoint (`/livez`, `/readyz`, `/metrics`
+   * over plain HTTP); 0 picks a free one, null serves none. @default {null}
+   */
+  adminPort: number | null;
+  /** Interface the operations endpoint listens on. @default {"127.0.0.1"} */
+  adminHostname: string;
+  /**
    * Whether the relay logs any promise rejection nobody handled, in the whole
    * process, and keeps running instead of letting Deno end the process. For
    * a process that is only a relay (`server.ts` turns it on); an application
@@ -267,6 +274,8 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   hostname: "0.0.0.0",
   port: DEFAULT_RELAY_PORT,
   tls: null,
+  adminPort: null,
+  adminHostname: "127.0.0.1",
   guardRejections: false,
   db: "./alphanet.db",
   vipRange: null,
@@ -308,6 +317,12 @@ export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
   const config: RelayConfig = { ...DEFAULT_RELAY_CONFIG, ...withoutUndefined(options) };
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535) {
     throw new RangeError(`Cannot start relay: port ${config.port} is outside 0..65535`);
+  }
+  if (
+    config.adminPort !== null &&
+    (!Number.isInteger(config.adminPort) || config.adminPort < 0 || config.adminPort > 65_535)
+  ) {
+    throw new RangeError(`Cannot start relay: admin port ${config.adminPort} is outside 0..65535`);
   }
   if (
     config.tls !== null &&

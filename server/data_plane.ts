@@ -20,6 +20,7 @@ import type {
 import type { RelayConfig } from "./config.ts";
 import { BufferBudget } from "./buffer_budget.ts";
 import { type ConnectionEnd, pairEnds } from "./connections.ts";
+import { RelayMetrics } from "./metrics.ts";
 import { CreditHold } from "./credit_hold.ts";
 import type { PeerBook } from "./peer_book.ts";
 import type { RoutingTable } from "./routing_table.ts";
@@ -36,6 +37,8 @@ export class DataPlane {
   readonly #trackActivity: boolean;
   /** Where the other end's book is found when a connection opens or closes. */
   readonly #table: RoutingTable;
+  /** Where forwarded bytes are counted. */
+  readonly #metrics: RelayMetrics;
 
   // Owned by the router's dispatch.
   /** What the relay holds for data, per receiver and in all, against the operator's ceilings. */
@@ -49,7 +52,9 @@ export class DataPlane {
       "socketIdleTimeoutMs" | "maxBufferedBytes" | "maxBufferedBytesPerClient"
     >,
     table: RoutingTable,
+    metrics: RelayMetrics = new RelayMetrics(),
   ) {
+    this.#metrics = metrics;
     this.#socketIdleTimeoutMs = config.socketIdleTimeoutMs;
     this.#trackActivity = config.socketIdleTimeoutMs > 0;
     this.#table = table;
@@ -142,6 +147,7 @@ export class DataPlane {
     }
     end.credit -= length;
     this.budget.sent(end, length);
+    this.#metrics.relayedBytes += length;
     end.other.peer.sendData(end.other.id, packet.payload);
   }
 

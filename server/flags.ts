@@ -175,6 +175,14 @@ ${
   [
     ["--hostname HOST", `interface to listen on (default ${DEFAULT_RELAY_CONFIG.hostname})`],
     ["--port PORT", `TCP port, 0 for any free port (default ${DEFAULT_RELAY_CONFIG.port})`],
+    [
+      "--admin-port PORT",
+      "serve /livez, /readyz, /metrics over HTTP on this port, 0 for any free port (default: off)",
+    ],
+    [
+      "--admin-hostname HOST",
+      `interface of --admin-port (default ${DEFAULT_RELAY_CONFIG.adminHostname})`,
+    ],
     ["--db PATH", `SQLite registry file, or :memory: (default ${DEFAULT_RELAY_CONFIG.db})`],
     ["--tls-cert FILE", "serve TLS with this PEM certificate chain (with --tls-key)"],
     ["--tls-key FILE", "the PEM private key of --tls-cert; clients then need --tls"],
@@ -209,6 +217,8 @@ ${
 
 Times are in seconds and may have decimals. On start the relay prints one line:
 listening on HOST:PORT
+and with --admin-port a second one:
+admin on HOST:PORT
 
 Registry commands (run beside a live relay): deno run -A server.ts clients --help
 Join tokens (for --join token):                deno run -A server.ts tokens --help
@@ -238,6 +248,8 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
     options: {
       hostname: { type: "string" },
       port: { type: "string" },
+      "admin-port": { type: "string" },
+      "admin-hostname": { type: "string" },
       db: { type: "string" },
       "vip-range": { type: "string" },
       "log-level": { type: "string" },
@@ -258,6 +270,12 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
   if (values.hostname !== undefined) options.hostname = values.hostname as string;
   if (values.port !== undefined) {
     options.port = parsePort(values.port as string, "--port", { min: 0 });
+  }
+  if (values["admin-port"] !== undefined) {
+    options.adminPort = parsePort(values["admin-port"] as string, "--admin-port", { min: 0 });
+  }
+  if (values["admin-hostname"] !== undefined) {
+    options.adminHostname = values["admin-hostname"] as string;
   }
   if (values.db !== undefined) options.db = values.db as string;
   if (values["vip-range"] !== undefined) {

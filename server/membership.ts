@@ -10,6 +10,7 @@
  * @module
  */
 
+import { RelayMetrics } from "./metrics.ts";
 import { joinTokenIdText } from "../crypto/join_token.ts";
 import { formatIpv4 } from "../protocol/address.ts";
 import { HandshakeBytes, PROTOCOL_VERSION } from "../protocol/constants.ts";
@@ -34,6 +35,8 @@ export type NewIdentityAllowance = Pick<SourceLimits, "admitNewIdentity" | "refu
 export interface MembershipOptions {
   /** Where refusals a remote party can cause at will are logged. @default {a budget of its own over the log} */
   readonly refusals?: RateLimitedLog;
+  /** Where joins and refusals are counted. @default {counters of its own} */
+  readonly metrics?: RelayMetrics;
   /** A key new to the registry must fit its source IP's allowance; null: no limit. @default {null} */
   readonly newIdentities?: NewIdentityAllowance | null;
   /**
@@ -72,6 +75,7 @@ export class Membership implements PeerHost {
   readonly #newIdentities: NewIdentityAllowance | null;
   readonly #ipIdentities: boolean;
   readonly #tokens: boolean;
+  readonly #metrics: RelayMetrics;
 
   /** Admits peers into `router` under the addresses `registry` gives them, as `options` say. */
   constructor(log: Logger, registry: Registry, router: Router, options: MembershipOptions = {}) {
@@ -82,6 +86,7 @@ export class Membership implements PeerHost {
     this.#newIdentities = options.newIdentities ?? null;
     this.#ipIdentities = options.ipIdentities ?? true;
     this.#tokens = (options.join ?? "open") === "token";
+    this.#metrics = options.metrics ?? new RelayMetrics();
   }
 
   /**
@@ -201,6 +206,7 @@ export class Membership implements PeerHost {
       );
     }
     peer.send({ type: PacketType.VirtualIP, address: peer.address });
+    this.#metrics.joins++;
     this.#log.log("info", "connect", {
       client: peer.realIp,
       vip: formatIpv4(peer.address),
@@ -362,6 +368,7 @@ export class Membership implements PeerHost {
         reason: reasonName(reason),
       });
     } else if (reason !== Reason.PeerDisconnected) {
+      this.#metrics.refused(reasonName(reason));
       this.#refusals.log("warn", "refused", {
         client: peer.realIp,
         reason: reasonName(reason),

@@ -15,6 +15,8 @@ import { listenRelay, type RelayConn, type RelayListener, setNoDelay } from "./l
 import { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
 import { Membership } from "./membership.ts";
+import { formatMetrics, RelayMetrics } from "./metrics.ts";
+import { OpsEndpoint } from "./ops_endpoint.ts";
 import { Registry } from "./registry.ts";
 import { hexOf } from "./registry_key.ts";
 import { Router } from "./router.ts";
@@ -87,6 +89,10 @@ export class Relay implements AsyncDisposable {
   readonly #acceptLoop: Promise<void>;
   /** Refusals a remote party can cause at will: logged within a budget. */
   readonly #refusalLog: RateLimitedLog;
+  /** Counters for `/metrics`, bumped by the membership, the data plane and the requests. */
+  readonly #metrics = new RelayMetrics();
+  /** The operations endpoint, when `adminPort` asks for one. */
+  #ops: OpsEndpoint | null = null;
 
   // Owned by the accept loop, the sessions' ends and close().
   /** Every open link, handshake done or not, with the promise its run() settles when it ends. */
@@ -121,7 +127,7 @@ export class Relay implements AsyncDisposable {
     this.#config = config;
     this.#listener = listener;
     this.#registry = registry;
-    this.#router = new Router(config, log);
+    this.#router = new Router(config, log, this.#metrics);
     this.#refusalLog = new RateLimitedLog(log);
     this.#sources = new SourceLimits(config);
     this.#context = {
@@ -132,6 +138,7 @@ export class Relay implements AsyncDisposable {
         newIdentities: this.#sources,
         ipIdentities: config.ipIdentities,
         join: config.join,
+        metrics: this.#metrics,
       }),
       joined: (session) => {
         if (this.#handshaking.delete(session)) this.#sources.handshakeDone(session.source);
@@ -184,7 +191,54 @@ export class Relay implements AsyncDisposable {
     }
     const log = new Logger(config.logLevel, config.logFormat);
     registry.markAllOffline(); // nothing is online before the relay listens, even after a crash
-    return Promise.resolve(new Relay(config, listener, log, registry));
+    const relay = new Relay(config, listener, log, registry);
+    if (config.adminPort === null) return Promise.resolve(relay);
+    try {
+      relay.#ops = OpsEndpoint.start(relay.#opsSource(), config.adminHostname, config.adminPort);
+    } catch (error) {
+      // A relay its operator cannot watch as asked does not start.
+      return relay.close().then(() => Promise.reject(error));
+    }
+    return Promise.resolve(relay);
+  }
+
+  /**
+   * The address of the operations endpoint (`/livez`, `/readyz`,
+   * `/metrics`), with the real port; null when `adminPort` was not given.
+   *
+   * @example No endpoint unless asked for
+   * ```ts
+   * import { Relay } from "@alphanet/net/server";
+   * import assert from "node:assert/strict";
+   *
+   * await using relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:" });
+   * assert.equal(relay.adminAddr, null);
+   * ```
+   */
+  get adminAddr(): Deno.NetAddr | null {
+    return this.#ops?.addr ?? null;
+  }
+
+  /** What the operations endpoint reads: readiness and the metrics text. */
+  #opsSource(): { ready(): boolean; metricsText(): string } {
+    return {
+      ready: () => {
+        if (this.#closing !== null) return false;
+        try {
+          this.#registry.get(0); // an indexed read of an address never assigned
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      metricsText: () =>
+        formatMetrics(this.#metrics, {
+          clientsOnline: this.#router.onlineCount,
+          connectionsOpen: this.#router.connectionsOpen,
+          bufferedBytes: this.#router.bufferedBytes,
+          bufferedBytesLimit: this.#config.maxBufferedBytes,
+        }),
+    };
   }
 
   /**
@@ -352,6 +406,7 @@ export class Relay implements AsyncDisposable {
     const session = oldest.value;
     this.#handshaking.delete(session);
     this.#sources.handshakeDone(session.source);
+    // Counted as a refusal when its close reaches the membership (a link that never joined).
     this.#refusalLog.log("warn", "link-evicted", { client: session.realIp, reason: "ServerFull" });
     void session.close(
       Reason.ServerFull,
@@ -365,6 +420,7 @@ export class Relay implements AsyncDisposable {
     const refusal = refuse(conn, Reason.ServerFull, message)
       .finally(() => this.#refusals.delete(refusal));
     this.#refusals.add(refusal);
+    this.#metrics.refused("ServerFull");
     this.#refusalLog.log("warn", "link-refused", { client: ip, reason: "ServerFull", message });
   }
 
@@ -381,6 +437,7 @@ export class Relay implements AsyncDisposable {
     }
     await Promise.all([...this.#sessions.values(), ...this.#refusals]);
     this.#registry.close();
+    await this.#ops?.close();
     globalThis.removeEventListener("unhandledrejection", this.#onUnhandledRejection);
   }
 }

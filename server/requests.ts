@@ -7,6 +7,7 @@
  * @module
  */
 
+import { RelayMetrics } from "./metrics.ts";
 import { formatIpv4 } from "../protocol/address.ts";
 import { PacketType } from "../protocol/packet_type.ts";
 import { Reason, reasonName } from "../protocol/reason.ts";
@@ -63,6 +64,8 @@ export class Requests {
   readonly #table: RoutingTable;
   /** Where accepted connections go. */
   readonly #data: DataPlane;
+  /** Where requests are counted. */
+  readonly #metrics: RelayMetrics;
 
   // Owned by the router.
   readonly #pending: PendingRequests;
@@ -74,7 +77,14 @@ export class Requests {
   readonly #reserved = new Map<PendingRequest, Reservation>();
 
   /** Request routing with nothing in flight. */
-  constructor(config: RequestConfig, log: Logger, table: RoutingTable, data: DataPlane) {
+  constructor(
+    config: RequestConfig,
+    log: Logger,
+    table: RoutingTable,
+    data: DataPlane,
+    metrics: RelayMetrics = new RelayMetrics(),
+  ) {
+    this.#metrics = metrics;
     this.#config = config;
     this.#log = log;
     this.#refusals = new RateLimitedLog(log);
@@ -316,6 +326,7 @@ export class Requests {
     destination: number,
     now: number,
   ): PeerBook | undefined {
+    this.#metrics.requests++;
     const sender = book.peer;
     if (source !== sender.address) {
       throw new ProtocolError(

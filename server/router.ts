@@ -7,6 +7,7 @@
  * @module
  */
 
+import { RelayMetrics } from "./metrics.ts";
 import { PacketType } from "../protocol/packet_type.ts";
 import { Reason } from "../protocol/reason.ts";
 import { ProtocolError } from "../protocol/errors.ts";
@@ -38,9 +39,22 @@ export class Router {
       | "maxBufferedBytesPerClient"
     >,
     log: Logger,
+    metrics: RelayMetrics = new RelayMetrics(),
   ) {
-    this.#data = new DataPlane(config, this.#table);
-    this.#requests = new Requests(config, log, this.#table, this.#data);
+    this.#data = new DataPlane(config, this.#table, metrics);
+    this.#requests = new Requests(config, log, this.#table, this.#data, metrics);
+  }
+
+  /** Virtual connections open now: counted on scrape, so the data path keeps no count. */
+  get connectionsOpen(): number {
+    let ends = 0;
+    for (const book of this.#table.online()) ends += book.ends.size;
+    return Math.floor(ends / 2);
+  }
+
+  /** Bytes the relay holds for data now, relay-wide. */
+  get bufferedBytes(): number {
+    return this.#data.budget.used;
   }
 
   /** Peers online now. */
