@@ -9,6 +9,7 @@ import { connect, generateIdentity, Reason, RelayError } from "../mod.ts";
 import { Lines } from "./_helpers/line_reader.ts";
 import { SERVER } from "./_helpers/server_process.ts";
 import { handleOpsRequest } from "../server/ops_endpoint.ts";
+import { Relay } from "../server.ts";
 
 const STARTUP_MS = 20_000;
 /** Bound on polls of /metrics for a count the relay updates just after the client sees its answer. */
@@ -221,4 +222,15 @@ Deno.test("/readyz answers 503 while the relay is not ready; HEAD is allowed, ot
   assert.equal(put.status, 405);
   assert.equal(put.headers.get("allow"), "GET, HEAD");
   await put.body?.cancel();
+});
+
+Deno.test("Relay.start({ adminPort: 0 }) serves the endpoint until relay.close()", async () => {
+  const relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:", adminPort: 0 });
+  const addr = relay.adminAddr;
+  assert.ok(addr !== null);
+  assert.equal(addr.hostname, "127.0.0.1");
+  const url = `http://127.0.0.1:${addr.port}/readyz`;
+  assert.deepEqual(await get(url), [200, "ready\n"]);
+  await relay.close();
+  await assert.rejects(fetch(url));
 });
