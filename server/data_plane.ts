@@ -148,6 +148,7 @@ export class DataPlane {
     end.credit -= length;
     this.budget.sent(end, length);
     this.#metrics.relayedBytes += length;
+    book.relayedBytes += length;
     end.other.peer.sendData(end.other.id, packet.payload);
   }
 

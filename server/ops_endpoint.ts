@@ -1,10 +1,13 @@
 /**
  * The operations endpoint (`--admin-port`): plain HTTP for supervisors and
  * scrapers. `/livez` says the process serves, `/readyz` that the relay
- * listens and its registry answers, `/metrics` is the Prometheus text format.
+ * listens and its registry answers, `/metrics` is the Prometheus text format,
+ * `/` a status page for people and `/status.json` the same snapshot as JSON.
  *
  * @module
  */
+
+import { renderStatusPage, type StatusSnapshot } from "./status_page.ts";
 
 /** What the endpoint asks of the running relay. */
 export interface OpsSource {
@@ -12,11 +15,14 @@ export interface OpsSource {
   ready(): boolean;
   /** The Prometheus text exposition of the relay's metrics now. */
   metricsText(): string;
+  /** What the status page shows now. */
+  status(): StatusSnapshot;
 }
 
 /** The content type of the Prometheus text format, version 0.0.4. */
 const METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 const TEXT_TYPE = "text/plain; charset=utf-8";
+const PATHS = new Set(["/", "/status.json", "/livez", "/readyz", "/metrics"]);
 
 function text(status: number, body: string, headers: Record<string, string> = {}): Response {
   return new Response(body, { status, headers: { "content-type": TEXT_TYPE, ...headers } });
@@ -25,7 +31,7 @@ function text(status: number, body: string, headers: Record<string, string> = {}
 /** Answers one request to the endpoint; exported for tests of the routing alone. */
 export function handleOpsRequest(source: OpsSource, request: Request): Response {
   const path = new URL(request.url).pathname;
-  if (path !== "/livez" && path !== "/readyz" && path !== "/metrics") {
+  if (!PATHS.has(path)) {
     return text(404, "not found\n");
   }
   if (request.method !== "GET" && request.method !== "HEAD") {
@@ -36,6 +42,13 @@ export function handleOpsRequest(source: OpsSource, request: Request): Response 
       return text(200, "ok\n");
     case "/readyz":
       return source.ready() ? text(200, "ready\n") : text(503, "not ready\n");
+    case "/":
+      return new Response(renderStatusPage(source.status()), {
+        status: 200,
+        headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" },
+      });
+    case "/status.json":
+      return Response.json(source.status(), { headers: { "cache-control": "no-store" } });
     default:
       return new Response(source.metricsText(), {
         status: 200,

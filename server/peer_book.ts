@@ -44,6 +44,10 @@ export class PeerBook {
    */
   misses = 0;
   missesSince = 0;
+  /** When the peer joined (Date.now() ms), for the status page. */
+  readonly joinedAt: number = Date.now();
+  /** Payload bytes this peer sent that the relay forwarded; bumped by the data plane. */
+  relayedBytes = 0;
   /** Ids at or below this were never issued: 0, or where a test made the counters start. */
   readonly #firstId: number;
   #lastConnectionId: number;

@@ -16,7 +16,9 @@ import { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
 import { Membership } from "./membership.ts";
 import { formatMetrics, RelayMetrics } from "./metrics.ts";
-import { OpsEndpoint } from "./ops_endpoint.ts";
+import { OpsEndpoint, type OpsSource } from "./ops_endpoint.ts";
+import { formatIpv4 } from "../protocol/address.ts";
+import { type StatusSnapshot, TrafficRing } from "./status_page.ts";
 import { Registry } from "./registry.ts";
 import { hexOf } from "./registry_key.ts";
 import { Router } from "./router.ts";
@@ -51,6 +53,11 @@ async function refuse(conn: RelayConn, reason: Reason, message: string): Promise
     closeQuietly(conn);
   }
 }
+
+/** How often the status page's traffic chart samples relayed bytes. */
+const TRAFFIC_SAMPLE_MS = 5000;
+/** Samples the chart keeps: five minutes at one per five seconds. */
+const TRAFFIC_SAMPLES = 60;
 
 /** How long a refused link may take to receive its Error frame. */
 const REFUSAL_WRITE_MS = 1000;
@@ -93,6 +100,9 @@ export class Relay implements AsyncDisposable {
   readonly #metrics = new RelayMetrics();
   /** The operations endpoint, when `adminPort` asks for one. */
   #ops: OpsEndpoint | null = null;
+  /** relayed_bytes_total sampled for the status page's chart, while the endpoint runs. */
+  readonly #traffic = new TrafficRing(TRAFFIC_SAMPLES);
+  #trafficTimer: ReturnType<typeof setInterval> | null = null;
 
   // Owned by the accept loop, the sessions' ends and close().
   /** Every open link, handshake done or not, with the promise its run() settles when it ends. */
@@ -195,6 +205,12 @@ export class Relay implements AsyncDisposable {
     if (config.adminPort === null) return Promise.resolve(relay);
     try {
       relay.#ops = OpsEndpoint.start(relay.#opsSource(), config.adminHostname, config.adminPort);
+      relay.#trafficTimer = setInterval(
+        () => relay.#traffic.sample(relay.#metrics.relayedBytes),
+        TRAFFIC_SAMPLE_MS,
+      );
+      // Never what keeps the process alive; #shutdown clears it.
+      Deno.unrefTimer(relay.#trafficTimer);
     } catch (error) {
       // A relay its operator cannot watch as asked does not start.
       return relay.close().then(() => Promise.reject(error));
@@ -220,7 +236,7 @@ export class Relay implements AsyncDisposable {
   }
 
   /** What the operations endpoint reads: readiness and the metrics text. */
-  #opsSource(): { ready(): boolean; metricsText(): string } {
+  #opsSource(): OpsSource {
     return {
       ready: () => {
         if (this.#closing !== null) return false;
@@ -238,6 +254,30 @@ export class Relay implements AsyncDisposable {
           bufferedBytes: this.#router.bufferedBytes,
           bufferedBytesLimit: this.#config.maxBufferedBytes,
         }),
+      status: () => this.#status(),
+    };
+  }
+
+  /** The status page's snapshot: online clients by virtual IP, connections, traffic, refusals. */
+  #status(): StatusSnapshot {
+    // One listener per relay: every client came over the same carrier.
+    const carrier = this.#config.tls === null ? "tcp" : "tls";
+    const clients = [...this.#router.online()]
+      .sort((a, b) => a.peer.address - b.peer.address)
+      .map((book) => ({
+        virtualIp: formatIpv4(book.peer.address),
+        carrier,
+        since: new Date(book.joinedAt).toISOString(),
+        bytesRelayed: book.relayedBytes,
+      } as const));
+    const refusals = [...this.#metrics.refusals].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+    return {
+      now: new Date().toISOString(),
+      clients,
+      connectionsOpen: this.#router.connectionsOpen,
+      sampleIntervalSeconds: TRAFFIC_SAMPLE_MS / 1000,
+      traffic: this.#traffic.values(),
+      refusals: Object.fromEntries(refusals),
     };
   }
 
@@ -432,6 +472,7 @@ export class Relay implements AsyncDisposable {
     }
     await this.#acceptLoop;
     clearInterval(this.#sweepTimer);
+    if (this.#trafficTimer !== null) clearInterval(this.#trafficTimer);
     for (const session of this.#sessions.keys()) {
       void session.close(Reason.Shutdown, "the relay is shutting down");
     }

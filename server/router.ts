@@ -57,6 +57,11 @@ export class Router {
     return this.#data.budget.used;
   }
 
+  /** The books of the peers online now, read by the status page. */
+  online(): IterableIterator<PeerBook> {
+    return this.#table.online();
+  }
+
   /** Peers online now. */
   get onlineCount(): number {
     return this.#table.onlineCount;
