@@ -171,3 +171,42 @@ Deno.test("TrafficRing keeps the last increments of a counter, bounded", () => {
   for (const total of [10, 10, 25, 40, 100]) ring.sample(total);
   assert.deepEqual(ring.values(), [15, 15, 60]);
 });
+
+Deno.test("server.ts --admin-port: /status.json counts each client's relayed bytes and the open connections", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_status_" });
+  const relay = await startAdminRelay(`${dir}/alphanet.db`);
+  try {
+    const alice = await connect({ port: relay.port, identity: await generateIdentity() });
+    const bob = await connect({ port: relay.port, identity: await generateIdentity() });
+    try {
+      const listener = bob.listen({ port: 8080 });
+      const accepted = listener.accept();
+      const conn = await alice.connect({ hostname: bob.virtualIp, port: 8080 });
+      const far = await accepted;
+      const size = 32 * 1024;
+      await conn.write(new Uint8Array(size).fill(1));
+      let received = 0;
+      const buffer = new Uint8Array(16 * 1024);
+      while (received < size) {
+        const n = await far.read(buffer);
+        assert.ok(n !== null, "stream ended early");
+        received += n;
+      }
+      // Bob has every byte, so the relay has counted them: no poll needed.
+      const status = await statusJson(relay);
+      const byIp = new Map(status.clients.map((client) => [client.virtualIp, client]));
+      assert.equal(byIp.get(alice.virtualIp)?.bytesRelayed, size);
+      assert.equal(byIp.get(bob.virtualIp)?.bytesRelayed, 0);
+      assert.equal(status.connectionsOpen, 1);
+      conn.close();
+      far.close();
+      listener.close();
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  } finally {
+    assert.equal(await relay.stop(), 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
