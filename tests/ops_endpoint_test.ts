@@ -6,60 +6,12 @@
 
 import assert from "node:assert/strict";
 import { connect, generateIdentity, Reason, RelayError } from "../mod.ts";
-import { Lines } from "./_helpers/line_reader.ts";
-import { SERVER } from "./_helpers/server_process.ts";
+import { type AdminRelay, SERVER, startAdminRelay } from "./_helpers/server_process.ts";
 import { handleOpsRequest } from "../server/ops_endpoint.ts";
 import { Relay } from "../server.ts";
 
-const STARTUP_MS = 20_000;
 /** Bound on polls of /metrics for a count the relay updates just after the client sees its answer. */
 const MAX_POLLS = 200;
-
-interface AdminRelay {
-  readonly port: number;
-  readonly admin: string;
-  stop(): Promise<number>;
-}
-
-/** Starts server.ts with `--admin-port 0` and reads both of its start lines. */
-async function startAdminRelay(args: string[] = []): Promise<AdminRelay> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      SERVER,
-      "--hostname",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--db",
-      ":memory:",
-      "--log-level",
-      "silent",
-      "--admin-port",
-      "0",
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines = new Lines(child.stdout);
-  const listening = await lines.expect("listening on ", STARTUP_MS);
-  const admin = await lines.expect("admin on ", STARTUP_MS);
-  const port = Number(/^listening on 127\.0\.0\.1:(\d+)$/.exec(listening)?.[1]);
-  const match = /^admin on (127\.0\.0\.1:\d+)$/.exec(admin);
-  assert.ok(match, `unexpected admin line: ${admin}`);
-  return {
-    port,
-    admin: `http://${match[1]}`,
-    async stop(): Promise<number> {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await lines.rest();
-      return status.code;
-    },
-  };
-}
 
 /** One sample of a scrape: name with its labels, and value. */
 type Samples = Map<string, number>;

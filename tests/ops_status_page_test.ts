@@ -6,59 +6,12 @@
 
 import assert from "node:assert/strict";
 import { connect, generateIdentity } from "../mod.ts";
-import { Lines } from "./_helpers/line_reader.ts";
 import { runDeno } from "./_helpers/run_deno.ts";
-import { SERVER } from "./_helpers/server_process.ts";
+import { type AdminRelay, SERVER, startAdminRelay } from "./_helpers/server_process.ts";
 import { escapeHtml, renderStatusPage, TrafficRing } from "../server/status_page.ts";
 
-const STARTUP_MS = 20_000;
 /** Bound on polls for the registry and the router to settle after joins and leaves. */
 const MAX_POLLS = 100;
-
-interface AdminRelay {
-  readonly port: number;
-  readonly admin: string;
-  stop(): Promise<number>;
-}
-
-/** Starts server.ts on `db` with `--admin-port 0` and reads both of its start lines. */
-async function startAdminRelay(db: string): Promise<AdminRelay> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      SERVER,
-      "--hostname",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--db",
-      db,
-      "--log-level",
-      "silent",
-      "--admin-port",
-      "0",
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines = new Lines(child.stdout);
-  const listening = await lines.expect("listening on ", STARTUP_MS);
-  const admin = await lines.expect("admin on ", STARTUP_MS);
-  const port = Number(/^listening on 127\.0\.0\.1:(\d+)$/.exec(listening)?.[1]);
-  const match = /^admin on (127\.0\.0\.1:\d+)$/.exec(admin);
-  assert.ok(match, `unexpected admin line: ${admin}`);
-  return {
-    port,
-    admin: `http://${match[1]}`,
-    async stop(): Promise<number> {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await lines.rest();
-      return status.code;
-    },
-  };
-}
 
 interface StatusJson {
   clients: { virtualIp: string; carrier: string; since: string; bytesRelayed: number }[];
@@ -85,7 +38,7 @@ async function listedOnline(db: string): Promise<string[]> {
 Deno.test("server.ts --admin-port: / is a self-contained status page and /status.json agrees with clients list", async () => {
   const dir = await Deno.makeTempDir({ prefix: "alphanet_status_" });
   const db = `${dir}/alphanet.db`;
-  const relay = await startAdminRelay(db);
+  const relay = await startAdminRelay(["--db", db]);
   try {
     const alice = await connect({ port: relay.port, identity: await generateIdentity() });
     const bob = await connect({ port: relay.port, identity: await generateIdentity() });
@@ -174,7 +127,7 @@ Deno.test("TrafficRing keeps the last increments of a counter, bounded", () => {
 
 Deno.test("server.ts --admin-port: /status.json counts each client's relayed bytes and the open connections", async () => {
   const dir = await Deno.makeTempDir({ prefix: "alphanet_status_" });
-  const relay = await startAdminRelay(`${dir}/alphanet.db`);
+  const relay = await startAdminRelay(["--db", `${dir}/alphanet.db`]);
   try {
     const alice = await connect({ port: relay.port, identity: await generateIdentity() });
     const bob = await connect({ port: relay.port, identity: await generateIdentity() });

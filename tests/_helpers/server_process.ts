@@ -3,6 +3,7 @@
  */
 
 import assert from "node:assert/strict";
+import { Lines } from "./line_reader.ts";
 
 /** Path of the relay entrypoint. */
 export const SERVER: string = new URL("../../server.ts", import.meta.url).pathname;
@@ -119,6 +120,46 @@ export async function startLoggedServer(args: string[]): Promise<LoggedServer> {
       const [status, log] = await Promise.all([child.status, stderr, draining]);
       assert.equal(status.code, 0, log);
       return log.trim().split("\n").filter((line) => line !== "").map((line) => JSON.parse(line));
+    },
+  };
+}
+
+/** A relay subprocess serving its operations endpoint. */
+export interface AdminRelay {
+  /** The relay's TCP port. */
+  readonly port: number;
+  /** The endpoint's base URL, `http://127.0.0.1:PORT`. */
+  readonly admin: string;
+  /** Stops the relay with SIGTERM and returns its exit code. */
+  stop(): Promise<number>;
+}
+
+/**
+ * Starts `server.ts` on 127.0.0.1 with `--admin-port 0` (registry `--db :memory:`
+ * unless `args` names one), and reads both of its start lines.
+ */
+export async function startAdminRelay(args: string[] = []): Promise<AdminRelay> {
+  const db = args.includes("--db") ? [] : ["--db", ":memory:"];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", "--port", "0", ...db]
+      .concat(["--log-level", "silent", "--admin-port", "0", ...args]),
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = new Lines(child.stdout);
+  const listening = await lines.expect("listening on ", STARTUP_TIMEOUT_MS);
+  const admin = await lines.expect("admin on ", STARTUP_TIMEOUT_MS);
+  const port = Number(/^listening on 127\.0\.0\.1:(\d+)$/.exec(listening)?.[1]);
+  const match = /^admin on (127\.0\.0\.1:\d+)$/.exec(admin);
+  assert.ok(match, `unexpected admin line: ${admin}`);
+  return {
+    port,
+    admin: `http://${match[1]}`,
+    async stop(): Promise<number> {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await lines.rest();
+      return status.code;
     },
   };
 }
