@@ -132,7 +132,7 @@ export class Membership implements PeerHost {
     proof: ProofPacket,
   ): Promise<Dispatch | null> {
     try {
-      const evidence = this.#evidence(proof);
+      const evidence = this.#evidence(peer, proof);
       const verdict = await checkProof(challenge, proof, evidence);
       // The client may have left, or timed out, while its signatures were checked.
       if (peer.closed) return null;
@@ -149,14 +149,16 @@ export class Membership implements PeerHost {
   }
 
   /** What the registry holds for the Proof's join token and legacy claim (reads only). */
-  #evidence(proof: ProofPacket): ProofEvidence {
-    const token = this.#tokens && proof.joinToken !== null
+  #evidence(peer: Peer, proof: ProofPacket): ProofEvidence {
+    // A known key reconnects on its signature alone: its token and claim cost no verification.
+    const registered = this.#registry.lookup(keyOf(peer, proof)) !== null;
+    const token = !registered && this.#tokens && proof.joinToken !== null
       ? this.#registry.joinToken(joinTokenIdText(proof.joinToken.id))
       : null;
-    const secret = proof.identity !== null && proof.legacyClaim !== null
+    const secret = !registered && proof.identity !== null && proof.legacyClaim !== null
       ? this.#registry.secretRow(proof.legacyClaim.tag)
       : null;
-    return { token, secret };
+    return { token, secret, registered };
   }
 
   /**
@@ -186,9 +188,7 @@ export class Membership implements PeerHost {
         "Cannot join: this relay requires an identity (it does not key clients by their IP)",
       );
     }
-    const key: RegistryKey = proof.identity === null
-      ? { kind: "ip", realIp: peer.realIp }
-      : { kind: "key", publicKey: proof.identity.publicKey };
+    const key = keyOf(peer, proof);
     if (!this.#assign(peer, key, proof, evidence, verdict)) return null;
     const previous = this.#router.peerAt(peer.address);
     const dispatch = this.#router.attach(peer);
@@ -230,6 +230,10 @@ export class Membership implements PeerHost {
     try {
       const now = Date.now();
       const known = this.#registry.lookup(key);
+      if (known === null && evidence.registered) {
+        // Released by an operator during the verification: its token was not checked, so join again.
+        throw new KeyReleased("Cannot assign: the address was released while its client joined");
+      }
       if (known === null && evidence.secret !== null) {
         if (!verdict.legacy) {
           this.#refuse(
@@ -385,4 +389,11 @@ export class Membership implements PeerHost {
       this.#log.log("error", "registry-error", { vip: formatIpv4(address), error: String(error) });
     }
   }
+}
+
+/** The registry key a Proof joins under: its public key, or the peer's real IP without one. */
+function keyOf(peer: Peer, proof: ProofPacket): RegistryKey {
+  return proof.identity === null
+    ? { kind: "ip", realIp: peer.realIp }
+    : { kind: "key", publicKey: proof.identity.publicKey };
 }

@@ -24,6 +24,11 @@ export interface ProofEvidence {
   readonly token: JoinTokenRecord | null;
   /** The version 1 row the Proof's legacy claim names by its tag, if any. */
   readonly secret: SecretRow | null;
+  /**
+   * Whether the Proof's key was registered when it arrived: then neither its
+   * token nor its legacy claim is read or checked (a known key needs neither).
+   */
+  readonly registered: boolean;
 }
 
 /** Which of a Proof's signatures verify. */
