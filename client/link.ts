@@ -1,6 +1,6 @@
 /**
- * One link to the relay: TCP connect (and TLS, see `dial.ts`), the version 2
- * handshake (Hello, Challenge, Proof, VirtualIP: docs/PROTOCOL.md §4), the
+ * One link to the relay: TCP connect (and TLS, see `dial.ts`) or a
+ * WebSocket (`websocket_dial.ts`), the version 2 handshake (Hello, Challenge, Proof, VirtualIP: docs/PROTOCOL.md §4), the
  * read loop, the frame writer and the keepalive timer. A link lives once: the
  * client opens a new one to reconnect.
  *
@@ -23,14 +23,17 @@ import {
 } from "../errors.ts";
 import { PROTOCOL_VERSION } from "../protocol/constants.ts";
 import { PacketType } from "../protocol/packet_type.ts";
-import { Reason, reasonName } from "../protocol/reason.ts";
+import { isReason, Reason, reasonName } from "../protocol/reason.ts";
 import type { ChallengePacket, ErrorPacket, Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
 import { sniffFirstRead } from "../transport/tls_sniff.ts";
+import type { Carrier } from "./carrier.ts";
 import { answerChallenge, type Credentials } from "./credentials.ts";
 import { dialRelay, RELAY_SPEAKS_TLS } from "./dial.ts";
 import type { ClientConfig } from "./options.ts";
+import { refTimer } from "./ref_timer.ts";
+import { dialWebSocket, WebSocketClosed } from "./websocket_dial.ts";
 
 /** What a link tells its client. Every callback runs synchronously. */
 export interface LinkEvents {
@@ -58,6 +61,7 @@ export type LinkConfig =
     ClientConfig,
     | "hostname"
     | "port"
+    | "websocket"
     | "tls"
     | "handshakeTimeoutMs"
     | "keepaliveMs"
@@ -97,7 +101,8 @@ export class ProofFailed extends AlphaNetError {
 
 /** A link to the relay; see the module doc. */
 export class Link {
-  readonly #conn: Deno.Conn;
+  /** The byte stream: a TCP (or TLS) connection, or a WebSocket. */
+  readonly #conn: Carrier;
   readonly #writer: FrameWriter;
   readonly #config: LinkConfig;
   readonly #events: LinkEvents;
@@ -119,10 +124,10 @@ export class Link {
   #nonce = 0;
   /** Set when the dead line passed once: the read loop gets one more turn before the verdict. */
   #suspect = false;
-  /** Whether the TCP connection and the keepalive timer keep the process alive. */
+  /** Whether the connection and the keepalive timer keep the process alive. */
   #refd = true;
 
-  private constructor(conn: Deno.Conn, config: LinkConfig, events: LinkEvents) {
+  private constructor(conn: Carrier, config: LinkConfig, events: LinkEvents) {
     this.#conn = conn;
     this.#config = config;
     this.#events = events;
@@ -130,11 +135,14 @@ export class Link {
   }
 
   /**
-   * Connects and waits for the VirtualIP: TCP connect, the TLS handshake
-   * and the join (Hello, Challenge, Proof, VirtualIP) within one
-   * `handshakeTimeoutMs`. Rejects with the Deno connection error,
-   * `Deno.errors.InvalidData` when TLS fails or only one side speaks it (see
-   * {@linkcode dialRelay}), a RelayError (Error frame; JoinTokenError for a
+   * Connects and waits for the VirtualIP: TCP connect and the TLS handshake
+   * (or the WebSocket's opening handshake, `config.websocket`) and the join
+   * (Hello, Challenge, Proof, VirtualIP) within one `handshakeTimeoutMs`.
+   * Rejects with the Deno connection error, `Deno.errors.InvalidData` when
+   * TLS fails or only one side speaks it (see {@linkcode dialRelay}); over
+   * WebSocket with what {@linkcode dialWebSocket} rejects with, a RelayError
+   * for a close code 4000 + reason and ConnectionReset for any other close;
+   * a RelayError (Error frame; JoinTokenError for a
    * refused join token), ProtocolError (a frame out of turn),
    * RelayIdMismatch (the Challenge is not from the pinned relay `config.relayId`;
    * checked before signing), ProofFailed (the keys would not sign), TimedOut (no VirtualIP in time), the error
@@ -143,7 +151,9 @@ export class Link {
    */
   static async open(config: LinkConfig, events: LinkEvents, signal?: AbortSignal): Promise<Link> {
     const started = performance.now();
-    const conn = await dialRelay(config, config.handshakeTimeoutMs, signal);
+    const conn: Carrier = config.websocket === null
+      ? await dialRelay(config, config.handshakeTimeoutMs, signal)
+      : await dialWebSocket(config.websocket, config.handshakeTimeoutMs, signal);
     const link = new Link(conn, config, events);
     const left = config.handshakeTimeoutMs - (performance.now() - started);
     await link.#join(Math.max(1, left), signal);
@@ -183,19 +193,20 @@ export class Link {
   /**
    * Whether the link keeps the process alive: its TCP connection's pending
    * read and its keepalive timer. The client decides (see `AlphaNetClient.unref`).
+   * Deno's WebSocket keeps the process alive while it is open whatever this says.
    */
   setRef(keep: boolean): void {
     if (this.#refd === keep) return;
     this.#refd = keep;
     if (this.#error !== null) return;
-    if (keep) this.#conn.ref();
-    else this.#conn.unref();
+    if (keep) this.#conn.ref?.();
+    else this.#conn.unref?.();
     if (this.#timer !== undefined) refTimer(this.#timer, keep);
   }
 
   /**
-   * Waits up to `flushMs` for queued frames to leave, then closes the TCP
-   * connection without calling `events.ended`. Resolves once the read loop
+   * Waits up to `flushMs` for queued frames to leave, then closes the
+   * connection (a WebSocket with 1000) without calling `events.ended`. Resolves once the read loop
    * has stopped and no Proof is being signed. Idempotent.
    */
   async close(flushMs: number): Promise<void> {
@@ -209,7 +220,7 @@ export class Link {
 
   async #join(ms: number, signal: AbortSignal | undefined): Promise<void> {
     // A TLS relay answers a plain Hello with a TLS alert: say so rather than "malformed frame".
-    const source = this.#config.tls === null
+    const source = this.#config.websocket === null && this.#config.tls === null
       ? sniffFirstRead(
         this.#conn,
         () => this.#end(new Deno.errors.InvalidData(RELAY_SPEAKS_TLS), false),
@@ -222,6 +233,8 @@ export class Link {
         this.#end(
           error instanceof AlphaNetError
             ? error
+            : error instanceof WebSocketClosed
+            ? closedError(this.#action, error)
             : new ConnectionReset(`Cannot ${this.#action}: the connection failed`, {
               cause: error,
             }),
@@ -384,7 +397,11 @@ export class Link {
     return this.#step === "joined" ? "keep the link to the relay" : "join relay";
   }
 
-  /** Ends the link once: stops the timer, closes the connection, tells the client if it had joined. */
+  /**
+   * Ends the link once: stops the timer, closes the connection, tells the
+   * client if it had joined. The first cause wins: an Error frame read
+   * before a WebSocket's close is what ends the link, not the close code.
+   */
   #end(error: Error, notify = true): void {
     if (this.#error !== null) return;
     this.#error = error;
@@ -416,17 +433,27 @@ function relayError(action: string, packet: ErrorPacket): RelayError {
   return new RelayError(message, packet.reason);
 }
 
+/**
+ * The error a WebSocket closed without an Error frame first stands for:
+ * for a code 4000 + R (R a reason of §12), the RelayError the Error frame
+ * would have given (the relay sends the frame first, so this is its reason
+ * when the frame was lost); for any other code a ConnectionReset naming the
+ * code and reason, with the close as its cause.
+ */
+function closedError(action: string, closed: WebSocketClosed): Error {
+  const reason = closed.code - WEBSOCKET_REASON_BASE;
+  if (reason >= 0 && isReason(reason)) {
+    return relayError(action, { type: PacketType.Error, reason, message: closed.reason });
+  }
+  return new ConnectionReset(`Cannot ${action}: ${closed.message}`, { cause: closed });
+}
+
+/** WebSocket close code of reason 0: the relay closes with 4000 + its reason (§2.4). */
+const WEBSOCKET_REASON_BASE = 4000;
+
 /** `bytes` as lowercase hex, the form relay ids are shown and pinned in. */
 export function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Lets timer `timer` keep the process alive, or not. */
-export function refTimer(timer: ReturnType<typeof setTimeout>, keep: boolean): void {
-  // Deno's global setTimeout returns a number; the type says otherwise once node types load.
-  const id = timer as unknown as number;
-  if (keep) Deno.refTimer(id);
-  else Deno.unrefTimer(id);
 }
 
 /** The error for a frame the relay may not send (here or now). */

@@ -75,6 +75,36 @@ export interface ClientOptions {
   /** Relay TCP port. @default {1337} */
   port?: number;
   /**
+   * The relay's WebSocket endpoint, `ws://HOST:PORT/` or `wss://HOST:PORT/`
+   * (a string or a URL): the link is then a WebSocket, opened through the
+   * platform's own `WebSocket` (subprotocol `alphanet`), in Deno and in
+   * browsers alike, instead of a TCP connection to `hostname` and `port`.
+   * The relay serves it when started with `--websocket-port`, at the path
+   * `/` only. It cannot be combined with `hostname`, `port` or `tls` (the URL
+   * names the relay, and `wss://` is TLS). Everything else is the same as on
+   * TCP: the join, the identity and its permanent address, reconnects (to the
+   * same URL) and the relay id pin. With `wss://` and a relay certificate
+   * from a private authority, pass `caCerts` (Deno only: a browser trusts
+   * the authorities its system does). Over WebSocket, `unref()` cannot let
+   * Deno exit while the link is open: Deno's `WebSocket` always keeps the
+   * process alive. @default {undefined}
+   *
+   * @example Join a relay over WebSocket
+   * ```ts
+   * import { type ClientOptions, connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * const options: ClientOptions = { url: "ws://127.0.0.1:8080/" };
+   * await using net = await connect(options);
+   * assert.match(net.virtualIp, /^\d+\.\d+\.\d+\.\d+$/);
+   * await assert.rejects(
+   *   connect({ url: "ws://127.0.0.1:8080/", port: 1337 }),
+   *   TypeError,
+   * );
+   * ```
+   */
+  url?: string | URL;
+  /**
    * Who this client is: the relay keys its permanent virtual IP on this
    * identity instead of its real IP, so clients behind one IP get distinct
    * addresses. Either an {@linkcode Identity} (`generateIdentity()`,
@@ -161,7 +191,9 @@ export interface ClientOptions {
   /**
    * Certificates (PEM) of the authorities to trust for the relay's
    * certificate besides the default roots: a private CA, or the relay's own
-   * self-signed certificate. Needs `tls: true`. @default {undefined}
+   * self-signed certificate. Needs `tls: true`, or a `wss://` `url` in Deno
+   * (its `WebSocket` takes them through `Deno.createHttpClient`; a browser
+   * cannot be given any, so there it is a TypeError). @default {undefined}
    */
   caCerts?: string[];
   /**
@@ -174,10 +206,12 @@ export interface ClientOptions {
 
 /** The settings a client runs with: {@linkcode ClientOptions} with every default filled in. */
 export interface ClientConfig {
-  /** Relay host. */
+  /** Relay host (the URL's, over WebSocket). */
   readonly hostname: string;
-  /** Relay TCP port. */
+  /** Relay port (the URL's, over WebSocket). */
   readonly port: number;
+  /** The WebSocket endpoint of the link, or null for TCP. */
+  readonly websocket: WebSocketConfig | null;
   /**
    * The identity: an Identity, a secret's bytes (checked: 16..256, a copy),
    * or null to be keyed on the real IP. Resolved into credentials at connect.
@@ -199,10 +233,18 @@ export interface ClientConfig {
   readonly keepaliveMs: number;
   /** Silence from the relay after which the link counts as dead. */
   readonly peerTimeoutMs: number;
-  /** TLS settings of the link, or null for plain TCP. */
+  /** TLS settings of a TCP link, or null for plain TCP (and for WebSocket, whose URL says). */
   readonly tls: TlsConfig | null;
   /** Backoff of reconnect attempts, or null to close at the first link loss. */
   readonly reconnect: Readonly<Required<ReconnectOptions>> | null;
+}
+
+/** Where a client's WebSocket link goes. */
+export interface WebSocketConfig {
+  /** The endpoint, `ws://HOST:PORT/` or `wss://HOST:PORT/` (checked, normalized). */
+  readonly url: string;
+  /** Extra trusted authorities (PEM) for `wss://` in Deno, or undefined for the default roots. */
+  readonly caCerts: readonly string[] | undefined;
 }
 
 /** How a client's link speaks TLS. */
@@ -214,8 +256,8 @@ export interface TlsConfig {
 /**
  * Defaults of every {@linkcode ClientOptions} field but `identity` (none by
  * default: the relay keys the virtual IP on the client's real IP),
- * `joinToken` (none), `relayId` (pin the first relay joined) and `caCerts`
- * (the default roots only).
+ * `joinToken` (none), `relayId` (pin the first relay joined), `url` (none:
+ * TCP to `hostname` and `port`) and `caCerts` (the default roots only).
  *
  * @example Start from the defaults
  * ```ts
@@ -230,7 +272,9 @@ export interface TlsConfig {
  * ```
  */
 export const DEFAULT_CLIENT_OPTIONS: Readonly<
-  & Required<Omit<ClientOptions, "identity" | "joinToken" | "relayId" | "reconnect" | "caCerts">>
+  & Required<
+    Omit<ClientOptions, "identity" | "joinToken" | "relayId" | "reconnect" | "caCerts" | "url">
+  >
   & { reconnect: Readonly<Required<ReconnectOptions>> }
 > = Object.freeze({
   hostname: "127.0.0.1",
@@ -251,9 +295,14 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<
  */
 export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
   const d = DEFAULT_CLIENT_OPTIONS;
+  const websocket = resolveWebSocket(options);
+  const endpoint = websocket === null ? null : new URL(websocket.url);
   const config: ClientConfig = {
-    hostname: options.hostname ?? d.hostname,
-    port: options.port ?? d.port,
+    hostname: endpoint === null ? options.hostname ?? d.hostname : endpoint.hostname,
+    port: endpoint === null
+      ? options.port ?? d.port
+      : Number(endpoint.port || (endpoint.protocol === "wss:" ? 443 : 80)),
+    websocket,
     identity: resolveIdentity(options.identity),
     joinToken: resolveJoinToken(options.joinToken),
     relayId: resolveRelayId(options.relayId),
@@ -263,7 +312,7 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
     requestTimeoutMs: options.requestTimeoutMs ?? d.requestTimeoutMs,
     keepaliveMs: options.keepaliveMs ?? d.keepaliveMs,
     peerTimeoutMs: options.peerTimeoutMs ?? d.peerTimeoutMs,
-    tls: resolveTls(options.tls ?? d.tls, options.caCerts),
+    tls: websocket === null ? resolveTls(options.tls ?? d.tls, options.caCerts) : null,
     reconnect: resolveReconnect(options.reconnect ?? true),
   };
   if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65_535) {
@@ -363,12 +412,89 @@ function resolveRelayId(relayId: string | undefined): string | null {
 
 function resolveTls(tls: boolean, caCerts: string[] | undefined): TlsConfig | null {
   if (caCerts !== undefined) {
-    if (!Array.isArray(caCerts) || !caCerts.every((cert) => typeof cert === "string")) {
-      throw new TypeError("Cannot connect: caCerts is not an array of PEM strings");
-    }
+    checkCaCerts(caCerts);
     if (!tls) throw new TypeError("Cannot connect: caCerts needs tls: true");
   }
   return tls ? Object.freeze({ caCerts: caCerts && Object.freeze([...caCerts]) }) : null;
+}
+
+/** Throws TypeError unless `caCerts` is an array of strings. */
+function checkCaCerts(caCerts: unknown): asserts caCerts is string[] {
+  if (!Array.isArray(caCerts) || !caCerts.every((cert) => typeof cert === "string")) {
+    throw new TypeError("Cannot connect: caCerts is not an array of PEM strings");
+  }
+}
+
+/**
+ * The url option, checked: null without one; else a `ws:` or `wss:` URL
+ * whose path is `/` (the only one the relay serves), on a platform with a
+ * `WebSocket`, and without the TCP options that it replaces. TypeError for
+ * anything else.
+ */
+function resolveWebSocket(options: ClientOptions): WebSocketConfig | null {
+  const { url, caCerts } = options;
+  if (url === undefined || url === null) return null;
+  if (typeof url !== "string" && !(url instanceof URL)) {
+    throw new TypeError("Cannot connect: url is not a string or a URL");
+  }
+  const clash = (["hostname", "port", "tls"] as const).filter((field) =>
+    options[field] !== undefined
+  );
+  if (clash.length > 0) {
+    throw new TypeError(
+      `Cannot connect: url cannot be combined with ${clash.join(", ")}: the URL names the ` +
+        "relay (and wss:// is TLS)",
+    );
+  }
+  const text = String(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    throw new TypeError(
+      `Cannot connect: url ${JSON.stringify(text)} is not a URL (expected ws://HOST:PORT/ ` +
+        "or wss://HOST:PORT/)",
+    );
+  }
+  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
+    throw new TypeError(
+      `Cannot connect: url ${JSON.stringify(text)} is not a ws:// or wss:// URL (the relay's ` +
+        "WebSocket endpoint is ws://HOST:PORT/, or wss://HOST:PORT/ when it speaks TLS)",
+    );
+  }
+  if (parsed.pathname !== "/" || parsed.hash !== "") {
+    throw new TypeError(
+      `Cannot connect: url ${JSON.stringify(text)} has the path ` +
+        `${
+          JSON.stringify(parsed.pathname + parsed.hash)
+        }: the relay serves its WebSocket at "/" only`,
+    );
+  }
+  if (typeof (globalThis as { WebSocket?: unknown }).WebSocket !== "function") {
+    throw new TypeError("Cannot connect: url needs a WebSocket, and this platform has none");
+  }
+  if (caCerts !== undefined) {
+    checkCaCerts(caCerts);
+    if (parsed.protocol !== "wss:") {
+      throw new TypeError("Cannot connect: caCerts needs a wss:// url (or tls: true)");
+    }
+    if (!canTrustCaCerts()) {
+      throw new TypeError(
+        "Cannot connect: caCerts with a wss:// url needs Deno (Deno.createHttpClient); a " +
+          "browser trusts only the authorities its system does",
+      );
+    }
+  }
+  return Object.freeze({
+    url: parsed.href,
+    caCerts: caCerts && Object.freeze([...caCerts]),
+  });
+}
+
+/** Whether this platform's WebSocket can be given extra authorities: Deno's can. */
+function canTrustCaCerts(): boolean {
+  const deno = (globalThis as { Deno?: { createHttpClient?: unknown } }).Deno;
+  return typeof deno?.createHttpClient === "function";
 }
 
 function resolveReconnect(

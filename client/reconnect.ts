@@ -13,8 +13,9 @@ import {
   RelayIdMismatch,
 } from "../errors.ts";
 import { Reason } from "../protocol/reason.ts";
-import { ProofFailed, refTimer } from "./link.ts";
+import { ProofFailed } from "./link.ts";
 import type { ReconnectOptions } from "./options.ts";
+import { refTimer } from "./ref_timer.ts";
 
 /** The backoff settings of a reconnecting client. */
 export type ReconnectPolicy = Readonly<Required<ReconnectOptions>>;
@@ -53,9 +54,22 @@ const FATAL_REASONS: ReadonlySet<number> = new Set([
 export function isFatal(error: unknown): boolean {
   if (error instanceof RelayError) return FATAL_REASONS.has(error.reason);
   return error instanceof ProtocolError || error instanceof AddressChanged ||
-    error instanceof RelayIdMismatch || error instanceof ProofFailed ||
-    error instanceof Deno.errors.PermissionDenied ||
-    error instanceof Deno.errors.NotCapable;
+    error instanceof RelayIdMismatch || error instanceof ProofFailed || isDenied(error);
+}
+
+/** Deno's error classes for a denied permission; none where there is no Deno (a browser). */
+interface DenialClasses {
+  PermissionDenied?: abstract new (...args: never[]) => Error;
+  NotCapable?: abstract new (...args: never[]) => Error;
+}
+
+/** Whether `error` is Deno's denied permission; read only when called, false without Deno. */
+function isDenied(error: unknown): boolean {
+  const errors = (globalThis as { Deno?: { errors?: DenialClasses } }).Deno?.errors;
+  if (errors === undefined) return false;
+  return [errors.PermissionDenied, errors.NotCapable].some((cls) =>
+    typeof cls === "function" && error instanceof cls
+  );
 }
 
 /**
