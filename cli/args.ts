@@ -38,8 +38,13 @@ export type IdentitySource =
 
 /** The flags every command takes. */
 export interface CommonOptions {
-  /** The relay to connect to. */
+  /** The relay to connect to: its host and port (a WebSocket URL's, when `websocket` is set). */
   readonly server: HostPort;
+  /**
+   * The relay's WebSocket endpoint when `--server` is a `ws://` or `wss://`
+   * URL (the client then joins over WebSocket), else null (TCP to `server`).
+   */
+  readonly websocket: string | null;
   /** Which identity the client joins with (`--identity-file`, `--no-identity`). */
   readonly identity: IdentitySource;
   /** The join token (`--join-token`, else `$ALPHANET_JOIN_TOKEN`; checked to parse), or null. */
@@ -48,7 +53,7 @@ export interface CommonOptions {
   readonly relayId: string | null;
   /** How stderr event lines are written (`--log-format`). */
   readonly logFormat: LogFormat;
-  /** Whether the relay speaks TLS (`--tls`). */
+  /** Whether the TCP relay speaks TLS (`--tls`); false with a WebSocket URL (`wss://` says it). */
   readonly tls: boolean;
   /** PEM file of an authority to trust for the relay's certificate (`--ca-cert`), or null. */
   readonly caCertFile: string | null;
@@ -77,7 +82,10 @@ export const JSON_OPTION = {
 
 /** Help text of the global flags, appended to every command's usage. */
 export const COMMON_HELP = `Global flags (before or after the command):
-  --server HOST:PORT     relay to use (default ${DEFAULT_SERVER}, or $ALPHANET_SERVER)
+  --server RELAY         relay to use (default ${DEFAULT_SERVER}, or $ALPHANET_SERVER):
+                         HOST:PORT joins over TCP; ws://HOST:PORT/ joins over
+                         WebSocket (a relay run with --websocket-port), and
+                         wss://HOST:PORT/ over WebSocket with TLS
   --identity-file PATH   identity (a key pair) that keys this client's permanent
                          virtual IP; created (a new key pair, mode 0600, missing
                          folders 0700) on first use. A file of the old format (a
@@ -114,9 +122,11 @@ export const COMMON_HELP = `Global flags (before or after the command):
                          "event", "command", ...fields, "message"}. An error that
                          ends the command stays one plain "alphanet: ..." line.
   --tls                  the relay speaks TLS (it runs with --tls-cert); its
-                         certificate must match the --server host
+                         certificate must match the --server host. For a
+                         HOST:PORT --server only: over WebSocket, use wss://
   --ca-cert FILE         trust this PEM CA (or self-signed) certificate for the
-                         relay besides the system's roots; needs --tls
+                         relay besides the system's roots; needs --tls or a
+                         wss:// --server
   -h, --help             show this help`;
 
 /** A command line split at the command: global flags before it, the command, the rest. */
@@ -238,7 +248,8 @@ export function parseCount(text: string, what: string): number {
 }
 
 /**
- * Resolves the global flags: `--server` (or `$ALPHANET_SERVER`),
+ * Resolves the global flags: `--server` (or `$ALPHANET_SERVER`; `HOST:PORT`,
+ * or a `ws://`/`wss://` URL for the WebSocket carrier),
  * `--identity-file` or `--no-identity`, `--join-token` (or
  * `$ALPHANET_JOIN_TOKEN`), `--relay-id` (or `$ALPHANET_RELAY_ID`), `--log-format`, `--tls` and `--ca-cert`.
  */
@@ -255,14 +266,29 @@ export function commonOptions(
   },
 ): CommonOptions {
   const server = values.server ?? Deno.env.get("ALPHANET_SERVER") ?? DEFAULT_SERVER;
+  const from = values.server === undefined ? "ALPHANET_SERVER" : "--server";
+  const websocket = isUrl(server) ? parseWebSocketUrl(server, from) : null;
   const tls = values.tls ?? false;
-  if (values["ca-cert"] !== undefined && !tls) throw new UsageError("--ca-cert needs --tls");
+  if (websocket !== null && tls) {
+    throw new UsageError(
+      `--tls is for a HOST:PORT relay; over WebSocket the URL says it: use wss://${
+        websocket.slice(websocket.indexOf("://") + 3)
+      }`,
+    );
+  }
+  if (values["ca-cert"] !== undefined) {
+    if (websocket === null && !tls) throw new UsageError("--ca-cert needs --tls");
+    if (websocket !== null && !websocket.startsWith("wss:")) {
+      throw new UsageError("--ca-cert needs a wss:// relay (TLS); this one is ws://");
+    }
+  }
   const file = values["identity-file"];
   if (file !== undefined && values["no-identity"]) {
     throw new UsageError("--no-identity cannot be used with --identity-file");
   }
   return {
-    server: parseHostPort(server, values.server === undefined ? "ALPHANET_SERVER" : "--server"),
+    server: websocket === null ? parseHostPort(server, from) : hostPortOf(new URL(websocket)),
+    websocket,
     identity: file !== undefined
       ? { kind: "file", path: file }
       : values["no-identity"]
@@ -319,6 +345,52 @@ function parseLogFormat(text: string): LogFormat {
     throw new UsageError(`bad --log-format "${text}": expected ${LOG_FORMATS.join(" or ")}`);
   }
   return format;
+}
+
+/** Whether `text` starts with a URL scheme (`ws://...`), rather than being `HOST:PORT`. */
+function isUrl(text: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
+}
+
+/**
+ * Parses a relay's WebSocket URL: `ws://HOST:PORT/` or `wss://HOST:PORT/`,
+ * path `/` (the only one a relay serves). Returns it normalized; UsageError
+ * for another scheme or path.
+ */
+export function parseWebSocketUrl(text: string, what: string): string {
+  const expected = "expected HOST:PORT, ws://HOST:PORT/ or wss://HOST:PORT/";
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`bad ${what} "${text}": ${expected}`);
+  }
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+    throw new UsageError(`bad ${what} "${text}": ${expected}`);
+  }
+  if (url.pathname !== "/" || url.hash !== "") {
+    throw new UsageError(
+      `bad ${what} "${text}": a relay serves its WebSocket at the path / only (ws://HOST:PORT/)`,
+    );
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw new UsageError(`bad ${what} "${text}": a relay's URL takes no user name or password`);
+  }
+  return url.href;
+}
+
+/** The host and port a WebSocket URL names (its scheme's default port when it names none). */
+function hostPortOf(url: URL): HostPort {
+  const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  return { hostname, port: Number(url.port || (url.protocol === "wss:" ? 443 : 80)) };
+}
+
+/**
+ * How a command names its relay in what it prints: the WebSocket URL as
+ * given to `--server`, else `HOST:PORT`.
+ */
+export function relayName(common: Pick<CommonOptions, "server" | "websocket">): string {
+  return common.websocket ?? formatHostPort(common.server);
 }
 
 /** `HOST:PORT` of `address`, with an IPv6 host in brackets. */

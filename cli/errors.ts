@@ -81,7 +81,12 @@ export function stateOf(error: unknown): string {
     return `its relay id is ${error.actual}, not the pinned ${error.expected}: ` +
       "another relay may be relaying its challenge; check --server / --relay-id";
   }
-  if (error instanceof ProtocolError) return `protocol error (${reasonName(error.reason)})`;
+  // A cause says what broke in words (a WebSocket endpoint that is not a relay's); else the reason.
+  if (error instanceof ProtocolError) {
+    return error.cause instanceof Error
+      ? oneLine(error.cause)
+      : `protocol error (${reasonName(error.reason)})`;
+  }
   if (error instanceof PeerTimeout) return "the relay went silent";
   if (error instanceof TimedOut) return "no answer in time";
   if (error instanceof BrokenPipe) return "the peer closed the connection";
@@ -89,7 +94,10 @@ export function stateOf(error: unknown): string {
   if (error instanceof ConnectionReset) {
     return error.cause === undefined ? "the relay closed the connection" : stateOf(error.cause);
   }
-  if (error instanceof ConnectionRefused) return "connection refused";
+  // A refusal with a cause is a relay's WebSocket that did not open: the cause says why.
+  if (error instanceof ConnectionRefused) {
+    return error.cause === undefined ? "connection refused" : stateOf(error.cause);
+  }
   if (error instanceof AddrInUse) return "in use";
   if (error instanceof Closed) return "closed";
   if (error instanceof AlphaNetError) return error.name; // A class added after this table.

@@ -1,6 +1,7 @@
 /**
  * Opens the AlphaNET client a command runs with: the relay from `--server`
- * (over TLS with `--tls`, trusting `--ca-cert`), the identity from
+ * (over TLS with `--tls`, trusting `--ca-cert`; over WebSocket for a `ws://`
+ * or `wss://` URL), the identity from
  * `--identity-file` (else the default file; none with `--no-identity`), the
  * join token from `--join-token` (else `$ALPHANET_JOIN_TOKEN`).
  * Long-running commands keep trying to join a relay that is down, with the
@@ -13,7 +14,7 @@
 import { type AlphaNetClient, connect } from "../mod.ts";
 import { DEFAULT_CLIENT_OPTIONS } from "../client/options.ts";
 import { backoffDelay, isFatal } from "../client/reconnect.ts";
-import { type CommonOptions, formatHostPort, type IdentitySource } from "./args.ts";
+import { type CommonOptions, type IdentitySource, relayName } from "./args.ts";
 import { oneLine } from "../flags/one_line.ts";
 import { RuntimeError, stateOf } from "./errors.ts";
 import { defaultIdentityPath, type IdentityFileContent, loadIdentity } from "./identity.ts";
@@ -60,12 +61,13 @@ export async function openClient(
 ): Promise<AlphaNetClient | null> {
   const identity = await identityOf(common.identity);
   const caCerts = common.caCertFile === null ? undefined : [await readCaCert(common.caCertFile)];
-  const where = formatHostPort(common.server);
+  const where = relayName(common);
+  const relay = common.websocket !== null
+    ? { url: common.websocket }
+    : { hostname: common.server.hostname, port: common.server.port, tls: common.tls };
   const join = (): Promise<AlphaNetClient> =>
     connect({
-      hostname: common.server.hostname,
-      port: common.server.port,
-      tls: common.tls,
+      ...relay,
       caCerts,
       identity,
       joinToken: common.joinToken ?? undefined,
@@ -182,7 +184,7 @@ function reportStates(net: AlphaNetClient, { command, log }: SessionOptions, whe
 /**
  * Resolves with a RuntimeError when the client ends for good by itself
  * (`Replaced`, `AddressChanged`, a fatal refusal): "cannot stay on relay at
- * HOST:PORT: <why>".
+ * HOST:PORT: <why>" (or the relay's WebSocket URL).
  */
 export async function clientEnded(net: AlphaNetClient, where: string): Promise<RuntimeError> {
   const error = await net.closed;

@@ -14,6 +14,8 @@ import type { ClientOptions } from "./options.ts";
  * (and join token) by signing the relay's challenge, and gets its address.
  * Fails at once if the relay cannot be reached (no retry); once connected,
  * the client reconnects by itself, proving the same identity each time.
+ * The link is TCP (`hostname`, `port`, `tls`), or a WebSocket when `url` is
+ * a `ws://` or `wss://` URL, which works in browsers too.
  *
  * @example Join a relay and learn the virtual IP
  * ```ts
@@ -26,6 +28,15 @@ import type { ClientOptions } from "./options.ts";
  *   identity: await generateIdentity(),
  * });
  * assert.match(net.virtualIp, /^\d+\.\d+\.\d+\.\d+$/);
+ * assert.equal(net.state, "connected");
+ * ```
+ *
+ * @example Join a relay over WebSocket (in Deno or in a browser)
+ * ```ts
+ * import { connect } from "@alphanet/net";
+ * import assert from "node:assert/strict";
+ *
+ * await using net = await connect({ url: "wss://relay.example/" });
  * assert.equal(net.state, "connected");
  * ```
  *
@@ -48,10 +59,16 @@ import type { ClientOptions } from "./options.ts";
  * @returns The connected client; rejects, before any connection, with
  * `RangeError` (a bad size: an identity secret outside 16..256 bytes, a
  * port, a window), `SyntaxError` (a join token that is not one) or
- * `TypeError` (an identity that is not one); then with the TCP error (such
- * as `Deno.errors.ConnectionRefused`), a `RelayError` the relay answered
- * with (`JoinTokenError` when it wants a join token or refuses the one
- * given), a `ProtocolError` (a frame out of turn), or `TimedOut` if no
+ * `TypeError` (an identity that is not one; a `url` that is not a `ws://`
+ * or `wss://` URL at path `/`, or one given with `hostname`, `port` or
+ * `tls`); then with the TCP error (such as `Deno.errors.ConnectionRefused`),
+ * over WebSocket a `ConnectionRefused` when no WebSocket opens (the relay is
+ * unreachable, or the URL is not its WebSocket endpoint) or a
+ * `ProtocolError` when it does not agree on the subprotocol `alphanet`, a
+ * `RelayError` the relay answered with (`JoinTokenError` when it wants a
+ * join token or refuses the one given; over WebSocket also a close code
+ * 4000 + reason), a `ProtocolError` (a frame out of turn), a
+ * `ConnectionReset` when the link closed otherwise, or `TimedOut` if no
  * virtual IP came within `handshakeTimeoutMs`.
  */
 export function connect(options: ClientOptions = {}): Promise<AlphaNetClient> {

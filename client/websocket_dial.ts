@@ -189,13 +189,15 @@ export class WebSocketCarrier implements Carrier {
         cleanup();
         return resolve();
       }
+      const why = new Error(
+        `${this.#url} did not agree on the WebSocket subprotocol "${WEBSOCKET_SUBPROTOCOL}" ` +
+          `(it chose ${JSON.stringify(ws.protocol)}): it is not an AlphaNET relay's WebSocket ` +
+          "endpoint",
+      );
       stop(
-        new ProtocolError(
-          `Cannot join relay: ${this.#url} did not agree on the WebSocket subprotocol ` +
-            `"${WEBSOCKET_SUBPROTOCOL}" (it chose ${JSON.stringify(ws.protocol)}): it is not an ` +
-            "AlphaNET relay's WebSocket endpoint",
-          Reason.UnsupportedVersion,
-        ),
+        new ProtocolError(`Cannot join relay: ${why.message}`, Reason.UnsupportedVersion, {
+          cause: why,
+        }),
       );
     };
     const onClose = (): void => {

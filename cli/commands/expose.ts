@@ -14,6 +14,7 @@ import {
   formatHostPort,
   parseCommandLine,
   parseHostPort,
+  relayName,
 } from "../args.ts";
 import type { Command } from "../command.ts";
 import { requestFailure, RuntimeError } from "../errors.ts";
@@ -91,7 +92,7 @@ export const expose: Command = {
       console.log(`exposing ${net.virtualIp}:${vport} -> ${formatHostPort(local)}`);
       const ended = await Promise.race([
         stop.signal.then(() => null),
-        clientEnded(net, formatHostPort(common.server)),
+        clientEnded(net, relayName(common)),
       ]);
       listener.close();
       await accepting.catch(() => {});

@@ -15,6 +15,7 @@ import {
   type HostPort,
   parseCommandLine,
   parseVipPort,
+  relayName,
 } from "../args.ts";
 import type { Command } from "../command.ts";
 import { requestFailure, RuntimeError, stateOf } from "../errors.ts";
@@ -163,7 +164,7 @@ export const forward: Command = {
         console.log(`forwarding ${local} -> ${formatHostPort(target)}`);
         const ended = await Promise.race([
           stop.signal.then(() => null),
-          clientEnded(net, formatHostPort(common.server)),
+          clientEnded(net, relayName(common)),
         ]);
         if (ended !== null) throw ended;
         return 0;

@@ -8,9 +8,9 @@ import {
   COMMON_HELP,
   COMMON_OPTIONS,
   commonOptions,
-  formatHostPort,
   JSON_OPTION,
   parseCommandLine,
+  relayName,
 } from "../args.ts";
 import type { Command } from "../command.ts";
 import { EventLog } from "../log.ts";
@@ -27,7 +27,9 @@ Replaced: give your long-running commands identity files of their own.
 Flags:
   --json                 print one JSON object: {"virtualIp": "83.12.4.200",
                          "relay": "HOST:PORT", "relayId": "<64 hex digits>"};
-                         relayId is the relay's id, for --relay-id
+                         relay is --server as given (a ws:// or wss:// URL for
+                         a WebSocket relay); relayId is the relay's id, for
+                         --relay-id
 
 ${COMMON_HELP}`;
 
@@ -51,7 +53,7 @@ export const whoami: Command = {
         values.json
           ? JSON.stringify({
             virtualIp: net.virtualIp,
-            relay: formatHostPort(common.server),
+            relay: relayName(common),
             relayId: net.relayId,
           })
           : net.virtualIp,
