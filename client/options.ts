@@ -296,6 +296,12 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<
 export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
   const d = DEFAULT_CLIENT_OPTIONS;
   const websocket = resolveWebSocket(options);
+  if (websocket === null && !canDialTcp()) {
+    throw new TypeError(
+      "Cannot connect: this platform has no TCP (no Deno.connect): join over WebSocket " +
+        'with url: "wss://HOST:PORT/"',
+    );
+  }
   const endpoint = websocket === null ? null : new URL(websocket.url);
   const config: ClientConfig = {
     hostname: endpoint === null ? options.hostname ?? d.hostname : endpoint.hostname,
@@ -489,6 +495,12 @@ function resolveWebSocket(options: ClientOptions): WebSocketConfig | null {
     url: parsed.href,
     caCerts: caCerts && Object.freeze([...caCerts]),
   });
+}
+
+/** Whether this platform can open a TCP link: Deno can, a browser cannot. */
+function canDialTcp(): boolean {
+  const deno = (globalThis as { Deno?: { connect?: unknown } }).Deno;
+  return typeof deno?.connect === "function";
 }
 
 /** Whether this platform's WebSocket can be given extra authorities: Deno's can. */
