@@ -304,7 +304,10 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
   }
   const endpoint = websocket === null ? null : new URL(websocket.url);
   const config: ClientConfig = {
-    hostname: endpoint === null ? options.hostname ?? d.hostname : endpoint.hostname,
+    // A URL keeps an IPv6 host in brackets; hostname never does.
+    hostname: endpoint === null
+      ? options.hostname ?? d.hostname
+      : endpoint.hostname.replace(/^\[(.*)\]$/, "$1"),
     port: endpoint === null
       ? options.port ?? d.port
       : Number(endpoint.port || (endpoint.protocol === "wss:" ? 443 : 80)),

@@ -22,6 +22,7 @@ Deno.test("url: a ws:// or wss:// URL (string or URL) names the relay and leaves
   assert.deepEqual(secure.websocket, { url: "wss://relay.example/?x=1", caCerts: ["pem"] });
   assert.equal(secure.port, 443);
   assert.equal(resolveClientConfig({ url: "ws://relay.example/" }).port, 80);
+  assert.equal(resolveClientConfig({ url: "ws://[::1]:9/" }).hostname, "::1");
   assert.equal(resolveClientConfig({}).websocket, null);
 });
 
