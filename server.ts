@@ -102,6 +102,11 @@ async function main(args: string[]): Promise<number> {
     return [signal, stop] as const;
   });
   console.log(`listening on ${relay.addr.hostname}:${relay.addr.port}`);
+  const websocket = relay.websocketAddr;
+  if (websocket !== null) {
+    const tls = config.tls === null ? "" : " (tls)";
+    console.log(`websocket${tls} on ${websocket.hostname}:${websocket.port}`);
+  }
   const admin = relay.adminAddr;
   if (admin !== null) console.log(`admin on ${admin.hostname}:${admin.port}`);
   // What a debugging operator wants first: every setting the relay really runs with.
@@ -109,6 +114,7 @@ async function main(args: string[]): Promise<number> {
     ...config,
     tls: config.tls !== null,
     port: relay.addr.port,
+    websocketPort: websocket?.port ?? null,
     relayId: relay.relayId,
   });
   const signal = await stopped.promise;

@@ -156,6 +156,12 @@ export interface RelayConfig {
   /** Interface the operations endpoint listens on. @default {"127.0.0.1"} */
   adminHostname: string;
   /**
+   * TCP port of the WebSocket carrier (`ws://HOST:PORT/`, or `wss://` with
+   * `tls`), on `hostname`; 0 picks a free one, null serves none. Its links
+   * are clients like TCP ones, and count against the same limits. @default {null}
+   */
+  websocketPort: number | null;
+  /**
    * Whether the relay logs any promise rejection nobody handled, in the whole
    * process, and keeps running instead of letting Deno end the process. For
    * a process that is only a relay (`server.ts` turns it on); an application
@@ -183,8 +189,8 @@ export interface RelayConfig {
    */
   join: JoinMode;
   /**
-   * A TCP connection that has not completed its handshake (Hello, Proof,
-   * VirtualIP) this long is closed (HelloTimeout). @default {10000}
+   * A link that has not completed its handshake (a WebSocket's HTTP upgrade,
+   * Hello, Proof, VirtualIP) this long is closed (HelloTimeout). @default {10000}
    */
   helloTimeoutMs: number;
   /** The relay pings a client it has not heard from this long. @default {15000} */
@@ -193,7 +199,7 @@ export interface RelayConfig {
   peerTimeoutMs: number;
   /** A virtual connection with no data either way this long is closed (Idle); 0 = never. @default {0} */
   socketIdleTimeoutMs: number;
-  /** TCP links (handshake done or not) the relay holds; more are refused (ServerFull). @default {16384} */
+  /** Links, TCP and WebSocket (handshake done or not), the relay holds; more are refused (ServerFull). @default {16384} */
   maxClients: number;
   /** Status, connection and echo requests per second per client (token bucket): enough for 5,000 connects a second. @default {10000} */
   requestRate: number;
@@ -224,7 +230,7 @@ export interface RelayConfig {
    * (PeerTimeout): trickled bytes do not keep a link alive. @default {10000}
    */
   frameTimeoutMs: number;
-  /** TCP links from one source IP, handshake done or not (ServerFull); 0 = no limit. @default {1024} */
+  /** Links (TCP and WebSocket) from one source IP, handshake done or not (ServerFull); 0 = no limit. @default {1024} */
   maxLinksPerIp: number;
   /** Links from one source IP that have not completed the handshake (ServerFull); 0 = no limit. @default {64} */
   maxHandshakesPerIp: number;
@@ -276,6 +282,7 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   tls: null,
   adminPort: null,
   adminHostname: "127.0.0.1",
+  websocketPort: null,
   guardRejections: false,
   db: "./alphanet.db",
   vipRange: null,
@@ -323,6 +330,15 @@ export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
     (!Number.isInteger(config.adminPort) || config.adminPort < 0 || config.adminPort > 65_535)
   ) {
     throw new RangeError(`Cannot start relay: admin port ${config.adminPort} is outside 0..65535`);
+  }
+  if (
+    config.websocketPort !== null &&
+    (!Number.isInteger(config.websocketPort) || config.websocketPort < 0 ||
+      config.websocketPort > 65_535)
+  ) {
+    throw new RangeError(
+      `Cannot start relay: WebSocket port ${config.websocketPort} is outside 0..65535`,
+    );
   }
   if (
     config.tls !== null &&

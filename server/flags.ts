@@ -65,14 +65,14 @@ const NUMERIC_FLAGS: readonly NumericFlag[] = [
     field: "helloTimeoutMs",
     unit: "seconds",
     zeroMeansOff: false,
-    help: "close a TCP link that has not completed its handshake",
+    help: "close a link that has not completed its handshake",
   },
   {
     flag: "max-clients",
     field: "maxClients",
     unit: "count",
     zeroMeansOff: false,
-    help: "TCP links held at once; more get ServerFull",
+    help: "links (TCP and WebSocket) held at once; more get ServerFull",
   },
   {
     flag: "max-connections-per-client",
@@ -135,7 +135,7 @@ const NUMERIC_FLAGS: readonly NumericFlag[] = [
     field: "maxLinksPerIp",
     unit: "count",
     zeroMeansOff: true,
-    help: "TCP links from one source IP; more get ServerFull, 0 = no limit",
+    help: "links from one source IP; more get ServerFull, 0 = no limit",
   },
   {
     flag: "max-handshakes-per-ip",
@@ -180,6 +180,10 @@ ${
       "serve /livez, /readyz, /metrics over HTTP on this port, 0 for any free port (default: off)",
     ],
     [
+      "--websocket-port PORT",
+      "also serve clients over WebSocket (ws://HOST:PORT/, wss:// with --tls-cert) on this port, 0 for any free port (default: off)",
+    ],
+    [
       "--admin-hostname HOST",
       `interface of --admin-port (default ${DEFAULT_RELAY_CONFIG.adminHostname})`,
     ],
@@ -217,7 +221,9 @@ ${
 
 Times are in seconds and may have decimals. On start the relay prints one line:
 listening on HOST:PORT
-and with --admin-port a second one:
+with --websocket-port another one (websocket (tls) on HOST:PORT with --tls-cert):
+websocket on HOST:PORT
+and with --admin-port a last one:
 admin on HOST:PORT
 
 Registry commands (run beside a live relay): deno run -A server.ts clients --help
@@ -249,6 +255,7 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
       hostname: { type: "string" },
       port: { type: "string" },
       "admin-port": { type: "string" },
+      "websocket-port": { type: "string" },
       "admin-hostname": { type: "string" },
       db: { type: "string" },
       "vip-range": { type: "string" },
@@ -273,6 +280,11 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
   }
   if (values["admin-port"] !== undefined) {
     options.adminPort = parsePort(values["admin-port"] as string, "--admin-port", { min: 0 });
+  }
+  if (values["websocket-port"] !== undefined) {
+    options.websocketPort = parsePort(values["websocket-port"] as string, "--websocket-port", {
+      min: 0,
+    });
   }
   if (values["admin-hostname"] !== undefined) {
     options.adminHostname = values["admin-hostname"] as string;

@@ -1,6 +1,7 @@
 /**
- * The relay's listening socket: plain TCP, or TLS when the relay has a
- * certificate. Either way the frames are the same; TLS only wraps the bytes.
+ * The relay's listening sockets: the relay port and, when asked for, the
+ * WebSocket port; each plain TCP, or TLS when the relay has a certificate.
+ * Either way the frames are the same; TLS only wraps the bytes.
  *
  * @module
  */
@@ -26,9 +27,32 @@ export type RelayListener = Deno.Listener<RelayConn, Deno.NetAddr>;
 export function listenRelay(
   config: Pick<RelayConfig, "hostname" | "port" | "tcpBacklog" | "tls">,
 ): RelayListener {
+  return listenOn(config, config.port);
+}
+
+/**
+ * Listens for WebSocket links on `config.hostname:config.websocketPort`,
+ * with the relay port's backlog and, when `config.tls` is set, its
+ * certificate (wss://). The HTTP upgrade of each link runs inside its first
+ * read, after the TLS handshake.
+ *
+ * @param config The relay's settings; `websocketPort` must not be null.
+ * @returns The listener; throws as {@linkcode listenRelay} does.
+ */
+export function listenWebSocket(
+  config: Pick<RelayConfig, "hostname" | "websocketPort" | "tcpBacklog" | "tls">,
+): RelayListener {
+  if (config.websocketPort === null) throw new TypeError("no websocketPort to listen on");
+  return listenOn(config, config.websocketPort);
+}
+
+function listenOn(
+  config: Pick<RelayConfig, "hostname" | "tcpBacklog" | "tls">,
+  port: number,
+): RelayListener {
   const options = {
     hostname: config.hostname,
-    port: config.port,
+    port,
     transport: "tcp",
     tcpBacklog: config.tcpBacklog,
   } as const;

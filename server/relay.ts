@@ -1,7 +1,8 @@
 /**
- * The relay: accepts TCP clients, runs a session for each, and owns what
- * they share: the registry, the router, and the membership that joins
- * sessions into the router and lets them go.
+ * The relay: accepts clients over TCP (or TLS) and, when asked, WebSocket,
+ * runs a session for each, and owns what they share: the registry, the
+ * router, and the membership that joins sessions into the router and lets
+ * them go.
  *
  * @module
  */
@@ -11,7 +12,14 @@ import { PacketType } from "../protocol/packet_type.ts";
 import { Reason } from "../protocol/reason.ts";
 import { AddressPool } from "./address_pool.ts";
 import { type RelayConfig, type RelayOptions, resolveRelayConfig } from "./config.ts";
-import { listenRelay, type RelayConn, type RelayListener, setNoDelay } from "./listen.ts";
+import { type RelayCarrier, streamCarrier } from "./carrier.ts";
+import {
+  listenRelay,
+  listenWebSocket,
+  type RelayConn,
+  type RelayListener,
+  setNoDelay,
+} from "./listen.ts";
 import { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
 import { Membership } from "./membership.ts";
@@ -24,6 +32,7 @@ import { hexOf } from "./registry_key.ts";
 import { Router } from "./router.ts";
 import { ClientSession, type SessionContext } from "./session.ts";
 import { SourceLimits } from "./source_limits.ts";
+import { WebSocketCarrier } from "./websocket_conn.ts";
 
 /** Longest pause between two sweeps over time-outs. */
 const MAX_SWEEP_INTERVAL_MS = 1000;
@@ -40,17 +49,20 @@ function sweepInterval(config: RelayConfig): number {
   return Math.max(1, Math.min(MAX_SWEEP_INTERVAL_MS, ...timeouts.map((ms) => Math.ceil(ms / 4))));
 }
 
-/** Turns a link away before any session exists for it: one Error frame, then close. */
-async function refuse(conn: RelayConn, reason: Reason, message: string): Promise<void> {
+/** Turns a TCP (or TLS) link away before any session exists for it: one Error frame, then close. */
+async function refuse(carrier: RelayCarrier, reason: Reason, message: string): Promise<void> {
   // Over TLS the write waits for the client's handshake: one that never comes must not keep the link.
-  const timer = setTimeout(() => closeQuietly(conn), REFUSAL_WRITE_MS);
+  const timer = setTimeout(() => void carrier.close(reason, message), REFUSAL_WRITE_MS);
+  const frame = encode({ type: PacketType.Error, reason, message });
   try {
-    await conn.write(encode({ type: PacketType.Error, reason, message }));
+    for (let written = 0; written < frame.length;) {
+      written += await carrier.write(frame.subarray(written));
+    }
   } catch {
     // The peer is gone already.
   } finally {
     clearTimeout(timer);
-    closeQuietly(conn);
+    await carrier.close(reason, message);
   }
 }
 
@@ -62,13 +74,19 @@ const TRAFFIC_SAMPLES = 60;
 /** How long a refused link may take to receive its Error frame. */
 const REFUSAL_WRITE_MS = 1000;
 
-function closeQuietly(conn: RelayConn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed by the peer, or by the refusal's timer.
-  }
-}
+/**
+ * How long a refused WebSocket link may take to complete its upgrade and
+ * receive its Error frame and close: a TLS handshake, the HTTP request and
+ * the answer are a few round trips more than a TCP link's one write.
+ */
+const WEBSOCKET_REFUSAL_MS = 2000;
+
+/**
+ * WebSocket links being turned away at once, at most: each may hold its
+ * request head (up to 8 KiB) until its deadline. Beyond, a link is closed
+ * without a word.
+ */
+const MAX_WEBSOCKET_REFUSALS = 1024;
 
 /**
  * A running AlphaNET relay: get one from {@linkcode Relay.start}, end it with
@@ -88,12 +106,15 @@ export class Relay implements AsyncDisposable {
   // Static after construction.
   readonly #config: RelayConfig;
   readonly #listener: RelayListener;
+  /** The WebSocket carrier's listener, when `websocketPort` asks for one. */
+  readonly #websocketListener: RelayListener | null;
   readonly #registry: Registry;
   readonly #router: Router;
   /** What every session gets: one object, rather than a `.finally()` closure per session. */
   readonly #context: SessionContext;
   readonly #sweepTimer: ReturnType<typeof setInterval>;
-  readonly #acceptLoop: Promise<void>;
+  /** The accept loops of the relay port and of the WebSocket port. */
+  readonly #acceptLoops: Promise<void>[];
   /** Refusals a remote party can cause at will: logged within a budget. */
   readonly #refusalLog: RateLimitedLog;
   /** Counters for `/metrics`, bumped by the membership, the data plane and the requests. */
@@ -109,6 +130,8 @@ export class Relay implements AsyncDisposable {
   readonly #sessions = new Map<ClientSession, Promise<void>>();
   /** Links being turned away (ServerFull), awaited on shutdown. */
   readonly #refusals = new Set<Promise<void>>();
+  /** Of those, WebSocket links (capped: see MAX_WEBSOCKET_REFUSALS). */
+  #websocketRefusals = 0;
   /** Links that have not completed their handshake, oldest first: the first to go when full. */
   readonly #handshaking = new Set<ClientSession>();
   /** Links, handshakes and the request rate per source IP. */
@@ -131,11 +154,13 @@ export class Relay implements AsyncDisposable {
   private constructor(
     config: RelayConfig,
     listener: RelayListener,
+    websocketListener: RelayListener | null,
     log: Logger,
     registry: Registry,
   ) {
     this.#config = config;
     this.#listener = listener;
+    this.#websocketListener = websocketListener;
     this.#registry = registry;
     this.#router = new Router(config, log, this.#metrics);
     this.#refusalLog = new RateLimitedLog(log);
@@ -162,7 +187,8 @@ export class Relay implements AsyncDisposable {
       globalThis.addEventListener("unhandledrejection", this.#onUnhandledRejection);
     }
     this.#sweepTimer = setInterval(() => this.#sweep(), sweepInterval(config));
-    this.#acceptLoop = this.#accept();
+    this.#acceptLoops = [this.#accept(listener, false)];
+    if (websocketListener !== null) this.#acceptLoops.push(this.#accept(websocketListener, true));
   }
 
   /**
@@ -193,15 +219,23 @@ export class Relay implements AsyncDisposable {
       addressTtlMs: config.addressTtlMs,
     });
     let listener: RelayListener;
+    let websocketListener: RelayListener | null = null;
     try {
       listener = listenRelay(config);
     } catch (error) {
       registry.close();
       throw error;
     }
+    try {
+      if (config.websocketPort !== null) websocketListener = listenWebSocket(config);
+    } catch (error) {
+      listener.close();
+      registry.close();
+      throw error;
+    }
     const log = new Logger(config.logLevel, config.logFormat);
     registry.markAllOffline(); // nothing is online before the relay listens, even after a crash
-    const relay = new Relay(config, listener, log, registry);
+    const relay = new Relay(config, listener, websocketListener, log, registry);
     if (config.adminPort === null) return Promise.resolve(relay);
     try {
       relay.#ops = OpsEndpoint.start(relay.#opsSource(), config.adminHostname, config.adminPort);
@@ -260,13 +294,13 @@ export class Relay implements AsyncDisposable {
 
   /** The status page's snapshot: online clients by virtual IP, connections, traffic, refusals. */
   #status(): StatusSnapshot {
-    // One listener per relay: every client came over the same carrier.
-    const carrier = this.#config.tls === null ? "tcp" : "tls";
+    // Every peer of this relay is one of its sessions; the fallback only satisfies the type.
+    const fallback = this.#config.tls === null ? "tcp" : "tls";
     const clients = [...this.#router.online()]
       .sort((a, b) => a.peer.address - b.peer.address)
       .map((book) => ({
         virtualIp: formatIpv4(book.peer.address),
-        carrier,
+        carrier: book.peer instanceof ClientSession ? book.peer.carrier : fallback,
         since: new Date(book.joinedAt).toISOString(),
         bytesRelayed: book.relayedBytes,
       } as const));
@@ -299,6 +333,31 @@ export class Relay implements AsyncDisposable {
    */
   get addr(): Deno.NetAddr {
     return this.#listener.addr;
+  }
+
+  /**
+   * The address of the WebSocket carrier (`ws://HOST:PORT/`, or `wss://`
+   * when the relay serves TLS), with the real port; null when
+   * `websocketPort` was not given.
+   *
+   * @example Serve WebSocket clients beside TCP ones
+   * ```ts
+   * import { Relay } from "@alphanet/net/server";
+   * import assert from "node:assert/strict";
+   *
+   * await using relay = await Relay.start({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   websocketPort: 0,
+   *   db: ":memory:",
+   * });
+   * assert.notEqual(relay.websocketAddr?.port, 0);
+   * const url = `ws://127.0.0.1:${relay.websocketAddr!.port}/`;
+   * assert.match(url, /^ws:\/\/127\.0\.0\.1:\d+\/$/);
+   * ```
+   */
+  get websocketAddr(): Deno.NetAddr | null {
+    return this.#websocketListener?.addr ?? null;
   }
 
   /**
@@ -342,7 +401,7 @@ export class Relay implements AsyncDisposable {
   }
 
   /**
-   * TCP links open, handshake done or not: at least
+   * Links open (TCP and WebSocket), handshake done or not: at least
    * {@linkcode Relay.onlineCount}.
    *
    * @example No links before anyone connects
@@ -407,23 +466,29 @@ export class Relay implements AsyncDisposable {
     }
   }
 
-  async #accept(): Promise<void> {
+  /**
+   * Accepts links from `listener` until it closes: relay-port links when
+   * `websocket` is false, WebSocket links when true. Both kinds count against
+   * the same limits, per source IP and relay-wide.
+   */
+  async #accept(listener: RelayListener, websocket: boolean): Promise<void> {
     try {
-      for await (const conn of this.#listener) {
+      for await (const conn of listener) {
         const ip = conn.remoteAddr.hostname;
         const source = this.#sources.admit(ip);
         if (typeof source === "string") {
-          this.#turnAway(conn, ip, source);
+          this.#turnAway(this.#carrierFor(conn, websocket), ip, source);
           continue;
         }
+        setNoDelay(conn);
+        const carrier = this.#carrierFor(conn, websocket);
         if (this.#sessions.size >= this.#config.maxClients && !this.#evictOldestHandshake()) {
           this.#sources.release(source, true);
-          this.#turnAway(conn, ip, "Cannot join: the relay has as many clients as it allows");
+          this.#turnAway(carrier, ip, "Cannot join: the relay has as many clients as it allows");
           continue;
         }
-        this.#context.log.log("debug", "link", { client: ip });
-        setNoDelay(conn);
-        const session = new ClientSession(conn, this.#context, source);
+        this.#context.log.log("debug", "link", { client: ip, carrier: carrier.kind });
+        const session = new ClientSession(carrier, this.#context, source);
         this.#handshaking.add(session);
         this.#sessions.set(session, session.run());
       }
@@ -455,22 +520,53 @@ export class Relay implements AsyncDisposable {
     return true;
   }
 
+  /** An accepted connection as the carrier its port serves. */
+  #carrierFor(conn: RelayConn, websocket: boolean): RelayCarrier {
+    const tls = this.#config.tls !== null;
+    if (websocket) return new WebSocketCarrier(conn, tls ? "wss" : "ws", this.#context.log);
+    return streamCarrier(conn, tls ? "tls" : "tcp");
+  }
+
   /** Refuses a link before any session exists for it (ServerFull), and logs it within a budget. */
-  #turnAway(conn: RelayConn, ip: string, message: string): void {
-    const refusal = refuse(conn, Reason.ServerFull, message)
-      .finally(() => this.#refusals.delete(refusal));
-    this.#refusals.add(refusal);
+  #turnAway(carrier: RelayCarrier, ip: string, message: string): void {
+    let refusal: Promise<void>;
+    if (carrier instanceof WebSocketCarrier) {
+      if (this.#websocketRefusals >= MAX_WEBSOCKET_REFUSALS) {
+        // Each holds up to a request head: past the cap, no word rather than more memory.
+        void carrier.close(Reason.PeerDisconnected, "");
+      } else {
+        this.#websocketRefusals++;
+        const error = encode({ type: PacketType.Error, reason: Reason.ServerFull, message });
+        refusal = carrier.refuse(Reason.ServerFull, message, error, WEBSOCKET_REFUSAL_MS)
+          .finally(() => {
+            this.#websocketRefusals--;
+            this.#refusals.delete(refusal);
+          });
+        this.#refusals.add(refusal);
+      }
+    } else {
+      refusal = refuse(carrier, Reason.ServerFull, message)
+        .finally(() => this.#refusals.delete(refusal));
+      this.#refusals.add(refusal);
+    }
     this.#metrics.refused("ServerFull");
-    this.#refusalLog.log("warn", "link-refused", { client: ip, reason: "ServerFull", message });
+    this.#refusalLog.log("warn", "link-refused", {
+      client: ip,
+      carrier: carrier.kind,
+      reason: "ServerFull",
+      message,
+    });
   }
 
   async #shutdown(): Promise<void> {
-    try {
-      this.#listener.close();
-    } catch {
-      // Already closed.
+    for (const listener of [this.#listener, this.#websocketListener]) {
+      try {
+        listener?.close();
+      } catch {
+        // Already closed.
+      }
     }
-    await this.#acceptLoop;
+    await Promise.all(this.#acceptLoops);
     clearInterval(this.#sweepTimer);
     if (this.#trafficTimer !== null) clearInterval(this.#trafficTimer);
     for (const session of this.#sessions.keys()) {

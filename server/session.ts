@@ -1,5 +1,6 @@
 /**
- * One client's TCP link to the relay: the read loop, the outgoing queue,
+ * One client's link to the relay, over any {@linkcode RelayCarrier} (TCP,
+ * TLS, WebSocket): the read loop, the outgoing queue,
  * the handshake's states and time-out, pacing and the close. It only moves
  * frames: the Hello, the Proof, joining and leaving are the
  * {@linkcode PeerHost}'s, routing the {@linkcode Dispatch} the join returns.
@@ -15,6 +16,7 @@ import type { Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
 import { sniffFirstRead } from "../transport/tls_sniff.ts";
+import type { CarrierKind, RelayCarrier } from "./carrier.ts";
 import type { RelayConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { ClientPacing, type PacingConfig } from "./pacing.ts";
@@ -54,10 +56,10 @@ const CLOSE_FLUSH_MS = 1000;
  */
 type SessionState = "hello" | "proof" | "verifying" | "open" | "closed";
 
-/** The relay's side of one client's TCP link: a {@linkcode Peer} over a `Deno.Conn`. */
+/** The relay's side of one client's link: a {@linkcode Peer} over a {@linkcode RelayCarrier}. */
 export class ClientSession implements Peer {
   // Static after construction.
-  readonly #conn: Deno.Conn;
+  readonly #carrier: RelayCarrier;
   readonly #context: SessionContext;
   readonly #writer: FrameWriter;
   readonly #pacing: ClientPacing;
@@ -82,14 +84,14 @@ export class ClientSession implements Peer {
   /** Where frames go once joined; the router's, bound to this client's book. */
   #dispatch: Dispatch | null = null;
 
-  /** Wraps an accepted TCP connection; call {@linkcode run} to serve it. */
-  constructor(conn: Deno.Conn, context: SessionContext, source: SourceShare) {
-    this.#conn = conn;
+  /** Wraps an accepted link; call {@linkcode run} to serve it. */
+  constructor(carrier: RelayCarrier, context: SessionContext, source: SourceShare) {
+    this.#carrier = carrier;
     this.#context = context;
-    this.realIp = (conn.remoteAddr as Deno.NetAddr).hostname;
+    this.realIp = carrier.remoteAddr.hostname;
     this.source = source;
     this.#writer = new FrameWriter(
-      conn,
+      carrier,
       () => this.close(Reason.PeerDisconnected, "write failed"),
       CONGESTED_QUEUE_BYTES,
       (bytes) => this.dataWritten?.(bytes),
@@ -112,9 +114,11 @@ export class ClientSession implements Peer {
       this.#context.config.helloTimeoutMs,
     );
     // A TLS client at a plain relay: closed without a word, so its TLS handshake fails as a
-    // closed link (which the client words as such) rather than on a garbled record.
-    const source = sniffFirstRead(
-      this.#conn,
+    // closed link (which the client words as such) rather than on a garbled record. A
+    // WebSocket carrier checks the bytes before its upgrade itself.
+    const kind = this.#carrier.kind;
+    const source = kind === "ws" || kind === "wss" ? this.#carrier : sniffFirstRead(
+      this.#carrier,
       () => this.#context.log.log("debug", "tls-on-plain-relay", { client: this.realIp }),
     );
     return readFrames(
@@ -125,6 +129,11 @@ export class ClientSession implements Peer {
       () => this.#end(Reason.PeerDisconnected, "link closed by the client"),
       (error) => this.#endAfterReadError(error),
     );
+  }
+
+  /** How the client reached the relay: shown per client on the status page. */
+  get carrier(): CarrierKind {
+    return this.#carrier.kind;
   }
 
   /** Pings a quiet client, closes a silent one (see {@linkcode ClientPacing.checkLiveness}). */
@@ -185,8 +194,9 @@ export class ClientSession implements Peer {
   /**
    * Ends the session: an Error frame with `reason` unless the client itself
    * left, the host told (connections and requests cleaned up before anything
-   * else can route to this client), the socket closed once the last frames
-   * are out (or after a short grace). Idempotent.
+   * else can route to this client), the carrier closed once the last frames
+   * are out (or after a short grace), told the reason for its own last word
+   * (a WebSocket's close code). Idempotent.
    */
   async close(reason: Reason, message: string): Promise<void> {
     if (this.#state === "closed") return;
@@ -214,11 +224,7 @@ export class ClientSession implements Peer {
       });
     }
     await this.#writer.drained(CLOSE_FLUSH_MS);
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed by the peer's reset.
-    }
+    await this.#carrier.close(reason, message);
   }
 
   /** Closes after the read loop failed, with the reason the failure implies, then tells the relay. */

@@ -7,12 +7,14 @@
  * @module
  */
 
+import type { CarrierKind } from "./carrier.ts";
+
 /** One online client as the status page shows it. */
 export interface StatusClient {
   /** Its virtual IPv4, dotted. */
   readonly virtualIp: string;
-  /** The carrier it came over. */
-  readonly carrier: "tcp" | "tls";
+  /** The carrier it came over: TCP, TLS, WebSocket (`ws`) or WebSocket over TLS (`wss`). */
+  readonly carrier: CarrierKind;
   /** When it joined, ISO 8601. */
   readonly since: string;
   /** Payload bytes it sent that the relay forwarded. */

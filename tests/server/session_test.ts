@@ -15,6 +15,7 @@ import { Membership } from "../../server/membership.ts";
 import type { Peer, PeerHost } from "../../server/peer.ts";
 import { copyProof } from "../../server/proof_check.ts";
 import { Registry } from "../../server/registry.ts";
+import { streamCarrier } from "../../server/carrier.ts";
 import { ClientSession } from "../../server/session.ts";
 import { SourceShare } from "../../server/source_limits.ts";
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
@@ -78,7 +79,7 @@ async function heldSession(
   const conn = await listener.accept();
   listener.close();
   const client = RawClient.adopt(await connecting);
-  const session = new ClientSession(conn, {
+  const session = new ClientSession(streamCarrier(conn, "tcp"), {
     config: { ...DEFAULT_RELAY_CONFIG, helloTimeoutMs },
     log,
     host,
