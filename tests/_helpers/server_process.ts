@@ -163,3 +163,66 @@ export async function startAdminRelay(args: string[] = []): Promise<AdminRelay> 
     },
   };
 }
+
+/** A relay subprocess serving its WebSocket carrier too. */
+export interface WebSocketRelay extends ServerProcess {
+  /** The WebSocket port. */
+  readonly websocketPort: number;
+  /** The relay's WebSocket URL, `ws://127.0.0.1:PORT/` (`wss://` when it serves TLS). */
+  readonly url: string;
+}
+
+/**
+ * Starts `server.ts` on 127.0.0.1 with `--websocket-port 0` (unless `args`
+ * names one; `--port 0` and `--db :memory:` likewise), and reads both of
+ * its start lines: `listening on HOST:PORT` and `websocket on HOST:PORT`
+ * (`websocket (tls) on ...` with a certificate).
+ */
+export async function startWebSocketServer(args: string[] = []): Promise<WebSocketRelay> {
+  const defaults = [
+    ...(args.includes("--port") ? [] : ["--port", "0"]),
+    ...(args.includes("--db") ? [] : ["--db", ":memory:"]),
+    ...(args.includes("--websocket-port") ? [] : ["--websocket-port", "0"]),
+  ];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", ...defaults, ...args],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = new Lines(child.stdout);
+  let port: number;
+  let match: RegExpExecArray | null;
+  try {
+    const listening = await lines.expect("listening on ", STARTUP_TIMEOUT_MS);
+    const websocket = await lines.expect("websocket ", STARTUP_TIMEOUT_MS);
+    port = Number(/^listening on 127\.0\.0\.1:(\d+)$/.exec(listening)?.[1]);
+    match = /^websocket (\(tls\) )?on 127\.0\.0\.1:(\d+)$/.exec(websocket);
+    assert.ok(port > 0 && match, `unexpected start lines: ${lines.seen}`);
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw error;
+  }
+  // Keep draining stdout so the child never blocks on a full pipe.
+  const drained = lines.rest();
+  const websocketPort = Number(match[2]);
+  return {
+    pid: child.pid,
+    port,
+    websocketPort,
+    url: `${match[1] ? "wss" : "ws"}://127.0.0.1:${websocketPort}/`,
+    child,
+    async stop(): Promise<number> {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await drained;
+      return status.code;
+    },
+    async kill(signal: Deno.Signal): Promise<Deno.CommandStatus> {
+      child.kill(signal);
+      const status = await child.status;
+      await drained;
+      return status;
+    },
+  };
+}
