@@ -264,6 +264,8 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
 export interface RawWebSocketOptions extends UpgradeOptions {
   /** Connect over TLS trusting these CA certificates (wss://). */
   readonly caCerts?: string[];
+  /** Bytes (frames) written in the same write as the request head, before any answer. */
+  readonly pipelined?: Uint8Array;
 }
 
 /**
@@ -302,7 +304,8 @@ export class RawWebSocket {
     const conn = await dial(port, options.caCerts);
     const reader = new PullReader(conn);
     try {
-      await writeAll(conn, new TextEncoder().encode(upgradeHead(port, options)));
+      const head = new TextEncoder().encode(upgradeHead(port, options));
+      await writeAll(conn, concatBytes([head, options.pipelined ?? new Uint8Array(0)]));
       const response = await readResponse(reader, "the upgrade's answer");
       assert.equal(
         response.status,
