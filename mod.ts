@@ -46,6 +46,12 @@ export type {
   StateChangeEvent,
 } from "./client/client_state.ts";
 export type { VirtualAddr } from "./client/addr.ts";
+export type {
+  VirtualHttpServer,
+  VirtualServeHandler,
+  VirtualServeHandlerInfo,
+  VirtualServeOptions,
+} from "./client/http_server.ts";
 export { connect } from "./client/connect.ts";
 export {
   type ClientOptions,

@@ -5,6 +5,7 @@
  */
 
 import type { AlphaNetClientEventMap, ClientState } from "./client_state.ts";
+import type { VirtualHttpServer, VirtualServeHandler, VirtualServeOptions } from "./http_server.ts";
 import type {
   SocketStatus,
   VirtualConnectOptions,
@@ -290,6 +291,101 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
    */
   ping(options: VirtualPingOptions): Promise<number>;
   /**
+   * Serves HTTP/1.1 on a virtual port, like `Deno.serve`: `handler` gets
+   * each request as a `Request` and answers with a `Response`; bodies stream
+   * both ways with backpressure; connections are kept alive between
+   * requests. A handler that throws gets the client `onError`'s response
+   * (500 by default) and the server serves on; a client that goes away
+   * mid-request aborts `request.signal` and errors the request body, and
+   * breaks nothing else. Runs on `node:http`, so it needs Deno: in a browser
+   * it rejects with a TypeError.
+   *
+   * @example A page on this client's virtual IP
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * await using server = await net.serve({ port: 80 }, (request, info) => {
+   *   const { pathname } = new URL(request.url);
+   *   return new Response(`hello ${info.remoteAddr.hostname}, this is ${pathname}`);
+   * });
+   * assert.equal(server.addr.hostname, net.virtualIp);
+   * const response = await net.fetch(`http://${net.virtualIp}/index.html`);
+   * assert.equal(await response.text(), `hello ${net.virtualIp}, this is /index.html`);
+   * ```
+   *
+   * @example Stream the request body back, and stop gracefully
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * const server = await net.serve({ port: 0 }, (request) => new Response(request.body));
+   * const url = `http://${net.virtualIp}:${server.addr.port}/echo`;
+   * const response = await net.fetch(url, { method: "POST", body: "streamed" });
+   * assert.equal(await response.text(), "streamed");
+   * await server.shutdown(); // waits for requests in flight, then closes
+   * ```
+   *
+   * @param options The virtual port (0 picks a free one), and optionally a
+   * `hostname` to check, a `signal` that shuts the server down, `onListen`
+   * and `onError`.
+   * @param handler Answers each request.
+   * @returns The server, once it listens; rejects with `AddrInUse` if the
+   * port is taken, `RangeError` on a bad port, `TypeError` on a bad
+   * hostname or handler or where there is no `node:http`, `Closed` once the
+   * client is closed.
+   */
+  serve(options: VirtualServeOptions, handler: VirtualServeHandler): Promise<VirtualHttpServer>;
+  /**
+   * Fetches over the virtual network, like `fetch`, for
+   * `http://VIRTUAL-IP:PORT/...` URLs: `input` is a URL or a `Request`,
+   * `init` takes `method`, `headers`, `body` (a stream is sent as it comes,
+   * chunked), `signal` and `redirect`. The response body streams, with
+   * backpressure to the server. Redirects are followed (`"follow"`, up to
+   * 20) only within the virtual network; `"manual"` returns the redirect
+   * itself, `"error"` rejects. Idle connections are kept per origin (up to
+   * 8, for 4 s) and reused; `close()` closes them. Runs on `node:http`, so
+   * it needs Deno: in a browser it rejects with a TypeError.
+   *
+   * @example Fetch a page from another client
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * // A web server listens at 83.12.4.200:80.
+   * const response = await net.fetch("http://83.12.4.200/", {
+   *   headers: { accept: "text/html" },
+   *   signal: AbortSignal.timeout(5_000),
+   * });
+   * assert.equal(response.status, 200);
+   * console.log(await response.text());
+   * ```
+   *
+   * @example Only virtual IPs over plain http
+   * ```ts
+   * import { connect, HostUnreachable } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using net = await connect({ hostname: "127.0.0.1", port: 1337 });
+   * await assert.rejects(net.fetch("https://83.12.4.200/"), TypeError);
+   * await assert.rejects(net.fetch("http://example.com/"), TypeError);
+   * await assert.rejects(net.fetch("http://192.0.2.1/"), HostUnreachable); // nobody there
+   * ```
+   *
+   * @param input The URL, or a `Request`.
+   * @param init Request options, as for `fetch`.
+   * @returns The response, once its head arrived; rejects with a TypeError
+   * for a URL that is not `http://` to a virtual IP (or a redirect to one),
+   * the abort reason once `signal` aborts, the library's error when no
+   * connection opens (`HostUnreachable`, `ConnectionRefused`, `TimedOut`,
+   * ...), `ConnectionReset` when the server closes without an answer,
+   * `Closed` once the client is closed.
+   */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /**
    * Lets the client keep the process alive again (the default); see
    * {@linkcode AlphaNetClient.unref}.
    *
@@ -325,8 +421,9 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
    */
   unref(): void;
   /**
-   * Closes every connection and listener, then the link; stops
-   * reconnecting. Idempotent. Later calls reject (or throw) with `Closed`.
+   * Closes every connection and listener (HTTP servers and idle fetch
+   * connections with them), then the link; stops reconnecting. Idempotent.
+   * Later calls reject (or throw) with `Closed`.
    *
    * @example Close, then calls fail with Closed
    * ```ts

@@ -19,6 +19,9 @@ import {
   visibleState,
 } from "./client_state.ts";
 import { resolveCredentials } from "./credentials.ts";
+import { VirtualFetcher } from "./http_fetch.ts";
+import type { VirtualHttpServer, VirtualServeHandler, VirtualServeOptions } from "./http_server.ts";
+import { type ServeHost, serveHttp } from "./http_server_impl.ts";
 import { hex, Link, type LinkConfig, type LinkEvents, unexpected } from "./link.ts";
 import { type ClientConfig, type ClientOptions, resolveClientConfig } from "./options.ts";
 import { isFatal, Reconnector } from "./reconnect.ts";
@@ -75,6 +78,10 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
   readonly #done = Promise.withResolvers<Error | null>();
   /** Whether the client itself keeps the process alive (see unref). */
   #refd = true;
+
+  // HTTP on top of the sockets: what close() stops at once (servers), and fetch's connections.
+  readonly #httpClosers = new Set<() => void>();
+  #fetcher: VirtualFetcher | null = null;
 
   private constructor(config: ClientConfig, linkConfig: LinkConfig) {
     super();
@@ -188,6 +195,33 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     return this.#requester.ping(options);
   }
 
+  serve(options: VirtualServeOptions, handler: VirtualServeHandler): Promise<VirtualHttpServer> {
+    try {
+      this.#checkOpen("serve");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const host: ServeHost = {
+      virtualIp: this.virtualIp,
+      listen: (listenOptions) => this.listen(listenOptions),
+      track: (closeNow) => {
+        this.#httpClosers.add(closeNow);
+        return () => this.#httpClosers.delete(closeNow);
+      },
+    };
+    return serveHttp(host, options, handler);
+  }
+
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    try {
+      this.#checkOpen("fetch");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#fetcher ??= new VirtualFetcher({ connect: (target) => this.connect(target) });
+    return this.#fetcher.fetch(input, init);
+  }
+
   ref(): void {
     this.#refd = true;
     this.#applyRef();
@@ -270,6 +304,7 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
   #finish(error: Error | null): void {
     if (this.#state === "closed") return;
     this.#failure = error;
+    this.#closeHttp();
     const closed = (action: string): Error =>
       error ?? new Closed(`Cannot ${action}: the client is closed`);
     this.#requester.failAll(closed("complete request"));
@@ -345,7 +380,14 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     this.#reconnector?.setRef(keep);
   }
 
+  /** Stops every HTTP server and closes fetch's connections, at once. */
+  #closeHttp(): void {
+    for (const closeNow of this.#httpClosers) closeNow();
+    this.#fetcher?.close();
+  }
+
   async #shutdown(): Promise<void> {
+    this.#closeHttp();
     const link = this.#link;
     if (link !== null) {
       this.#sockets.closeAll();
