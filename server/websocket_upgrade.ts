@@ -51,11 +51,12 @@ export interface UpgradeRequest {
  *
  * @param bytes What was read so far.
  * @param length How many bytes of it count.
- * @param from Where to start looking (bytes before it were searched already).
+ * @param from How many bytes were searched already (none of them ended the head).
  * @returns One past the head's last byte, or -1.
  */
 export function findHeadEnd(bytes: Uint8Array, length: number, from = 0): number {
-  for (let i = Math.max(3, from + 3); i < length; i++) {
+  // The blank line may end on the first byte not searched yet: its other three came before.
+  for (let i = Math.max(3, from); i < length; i++) {
     if (
       bytes[i] === 0x0a && bytes[i - 1] === 0x0d && bytes[i - 2] === 0x0a && bytes[i - 3] === 0x0d
     ) {

@@ -19,6 +19,7 @@ import {
   clientFrame,
   RawWebSocket,
   SAMPLE_ACCEPT,
+  upgradeHead,
   WsOpcode,
 } from "./_helpers/websocket_raw.ts";
 
@@ -338,6 +339,27 @@ Deno.test("websocket carrier: every link's frames go out as binary messages, one
       assert.ok(ws.messages - before <= 2, `${ws.messages - before} messages for 64 Pongs`);
     } finally {
       ws.close();
+    }
+  });
+});
+
+Deno.test("websocket carrier: a request head that arrives a byte at a time is upgraded", async () => {
+  await withWebSocketRelay(async (_relay, websocketPort) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: websocketPort });
+    conn.setNoDelay(true);
+    try {
+      const head = new TextEncoder().encode(upgradeHead(websocketPort));
+      for (let i = 0; i < head.length; i++) await conn.write(head.subarray(i, i + 1));
+      let text = "";
+      const buffer = new Uint8Array(1024);
+      for (let reads = 0; reads < 64 && !text.includes("\r\n\r\n"); reads++) {
+        const count = await withTimeout(conn.read(buffer), STEP_MS, "the 101");
+        assert.ok(count !== null, `closed after ${JSON.stringify(text)}`);
+        text += new TextDecoder().decode(buffer.subarray(0, count));
+      }
+      assert.match(text, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    } finally {
+      conn.close();
     }
   });
 });
