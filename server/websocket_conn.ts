@@ -60,33 +60,26 @@ const CLOSE_WRITE_MS = 1000;
  */
 type Phase = "head" | "open" | "unusable" | "refused" | "closed";
 
-/** A free list of same-sized buffers for outgoing messages, capped. */
-class MessagePool {
-  readonly #size: number;
-  readonly #maxFree: number;
-  readonly #free: Uint8Array[] = [];
+/**
+ * Payloads up to this size are copied behind their header into one pooled
+ * buffer and leave in one write (one TCP segment, one TLS record). Larger
+ * ones, the frame writer's full batches, leave as two writes, the header and
+ * then the batch itself: no copy, and a write stuck behind a client that
+ * does not read holds no second copy of the batch.
+ */
+const COPY_PAYLOAD_BYTES = 16 * 1024;
 
-  constructor(size: number, maxFree: number) {
-    this.#size = size;
-    this.#maxFree = maxFree;
-  }
+/** Buffers for small messages, header and payload; the free list is capped. */
+const messageBuffers: Uint8Array[] = [];
+const MAX_FREE_MESSAGE_BUFFERS = 256;
 
-  get size(): number {
-    return this.#size;
-  }
-
-  acquire(): Uint8Array {
-    return this.#free.pop() ?? new Uint8Array(this.#size);
-  }
-
-  release(buffer: Uint8Array): void {
-    if (this.#free.length < this.#maxFree) this.#free.push(buffer);
-  }
+function acquireMessageBuffer(): Uint8Array {
+  return messageBuffers.pop() ?? new Uint8Array(MAX_FRAME_HEADER_BYTES + COPY_PAYLOAD_BYTES);
 }
 
-/** Header and payload of a message, copied once into a pooled buffer: one write per message. */
-const largeMessages = new MessagePool(MAX_FRAME_HEADER_BYTES + MAX_OUTGOING_PAYLOAD_BYTES, 64);
-const smallMessages = new MessagePool(MAX_FRAME_HEADER_BYTES + 1024, 1024);
+function releaseMessageBuffer(buffer: Uint8Array): void {
+  if (messageBuffers.length < MAX_FREE_MESSAGE_BUFFERS) messageBuffers.push(buffer);
+}
 
 /**
  * The HTTP answer to a session that closes before its upgrade completed, or
@@ -126,6 +119,8 @@ export class WebSocketCarrier implements RelayCarrier {
 
   // Owned by the writes: one at a time, whole, so messages never interleave.
   #busy: Promise<void> | null = null;
+  /** The header of a large message, written on its own: only ever used under the write lock. */
+  readonly #header = new Uint8Array(MAX_FRAME_HEADER_BYTES);
   /** The payload of the latest Ping not yet answered. */
   #pong: Uint8Array | null = null;
 
@@ -177,22 +172,32 @@ export class WebSocketCarrier implements RelayCarrier {
 
   /**
    * Sends up to 128 KiB of `bytes` as one binary message; resolves with how
-   * many. Before the upgrade, or once the link is refused or closed, the
+   * many. Before the upgrade, or once the link is refused or closing, the
    * bytes are dropped: there is no WebSocket to carry them.
    */
   async write(bytes: Uint8Array): Promise<number> {
     if (this.#phase !== "open") return bytes.length;
     const size = Math.min(bytes.length, MAX_OUTGOING_PAYLOAD_BYTES);
-    const pool = MAX_FRAME_HEADER_BYTES + size <= smallMessages.size
-      ? smallMessages
-      : largeMessages;
-    const message = pool.acquire();
+    const payload = bytes.subarray(0, size);
+    if (size > COPY_PAYLOAD_BYTES) {
+      await this.#locked(async () => {
+        // A close that came while this waited has sent its Close frame, or is about to.
+        if (this.#phase !== "open") return;
+        const header = this.#header;
+        await this.#writeAll(header.subarray(0, writeFrameHeader(header, 0, Opcode.Binary, size)));
+        await this.#writeAll(payload);
+      });
+      return size;
+    }
+    const message = acquireMessageBuffer();
     try {
-      const header = writeFrameHeader(message, 0, Opcode.Binary, size);
-      message.set(bytes.subarray(0, size), header);
-      await this.#locked(() => this.#writeAll(message.subarray(0, header + size)));
+      const length = writeFrameHeader(message, 0, Opcode.Binary, size);
+      message.set(payload, length);
+      await this.#locked(async () => {
+        if (this.#phase === "open") await this.#writeAll(message.subarray(0, length + size));
+      });
     } finally {
-      pool.release(message);
+      releaseMessageBuffer(message);
     }
     return size;
   }
