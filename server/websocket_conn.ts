@@ -14,6 +14,7 @@
 
 import { ProtocolError } from "../protocol/errors.ts";
 import { Reason } from "../protocol/reason.ts";
+import { acquireLargeBuffer, LARGE_BUFFER_BYTES, releaseBuffer } from "../transport/buffer_pool.ts";
 import { looksLikeTlsRecord } from "../transport/tls_sniff.ts";
 import type { RelayCarrier } from "./carrier.ts";
 import type { RelayConn } from "./listen.ts";
@@ -115,6 +116,16 @@ export class WebSocketCarrier implements RelayCarrier {
   #leftover: Uint8Array | null = null;
   /** The close code and text the carrier decided on itself: a violation, no subprotocol. */
   #closeWith: WebSocketViolation | null = null;
+  /**
+   * While the link is busy and the session still reads with its small
+   * buffer: a pooled large buffer one read goes into, and the stream bytes
+   * from it not yet handed over (`#stageStart` to `#stageEnd`).
+   */
+  #stage: Uint8Array | null = null;
+  #stageStart = 0;
+  #stageEnd = 0;
+  /** Whether the next read goes through the stage. */
+  #stageNext = false;
   #closing: Promise<void> | null = null;
 
   // Owned by the writes: one at a time, whole, so messages never interleave.
@@ -156,18 +167,60 @@ export class WebSocketCarrier implements RelayCarrier {
     const reader = this.#reader;
     // Control frames and headers alone return nothing: they are not the stream, nor life.
     while (true) {
+      const staged = this.#takeStaged(buffer);
+      if (staged > 0) return staged;
       if (reader.violation !== null) {
         this.#closeWith = reader.violation;
         throw new ProtocolError(reader.violation.message, Reason.Malformed);
       }
       if (reader.closeReceived) return null;
-      const count = await this.#readRaw(buffer);
-      if (count === null) return null;
-      const stream = reader.push(buffer, count);
+      const direct = !this.#stageNext || buffer.length >= LARGE_BUFFER_BYTES;
+      const target = direct ? buffer : (this.#stage ??= acquireLargeBuffer());
+      let count: number | null;
+      try {
+        count = await this.#readRaw(target);
+      } catch (error) {
+        this.#dropStage();
+        throw error;
+      }
+      if (count === null) {
+        this.#dropStage();
+        return null;
+      }
+      const stream = reader.push(target, count);
       const ping = reader.takePing();
       if (ping !== null) this.#answerPing(ping);
+      if (!direct) {
+        this.#stageNext = false;
+        this.#stageStart = 0;
+        this.#stageEnd = stream;
+        continue;
+      }
+      // A small buffer the socket filled: the link is busy, and the read loop only moves
+      // to its large buffer when a read fills the small one, which headers taken out of
+      // the stream would prevent. The next read goes through the stage, which fills it.
+      if (count === buffer.length && buffer.length < LARGE_BUFFER_BYTES) this.#stageNext = true;
       if (stream > 0) return stream;
     }
+  }
+
+  /** Copies stream bytes read ahead through the stage into `buffer`; returns how many. */
+  #takeStaged(buffer: Uint8Array): number {
+    const stage = this.#stage;
+    if (stage === null || this.#stageStart === this.#stageEnd) return 0;
+    const count = Math.min(buffer.length, this.#stageEnd - this.#stageStart);
+    buffer.set(stage.subarray(this.#stageStart, this.#stageStart + count));
+    this.#stageStart += count;
+    if (this.#stageStart === this.#stageEnd) this.#dropStage();
+    return count;
+  }
+
+  /** Gives the stage back to the pool; only ever called with no read pending into it. */
+  #dropStage(): void {
+    if (this.#stage !== null) releaseBuffer(this.#stage);
+    this.#stage = null;
+    this.#stageStart = 0;
+    this.#stageEnd = 0;
   }
 
   /**
