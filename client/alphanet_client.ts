@@ -346,8 +346,11 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
    * backpressure to the server. Redirects are followed (`"follow"`, up to
    * 20) only within the virtual network; `"manual"` returns the redirect
    * itself, `"error"` rejects. Idle connections are kept per origin (up to
-   * 8, for 4 s) and reused; `close()` closes them. Runs on `node:http`, so
-   * it needs Deno: in a browser it rejects with a TypeError.
+   * 8, for 4 s) and reused; a request that finds its reused connection
+   * closed by the server goes again on a new one. A streamed body always
+   * takes a new connection (a stream cannot be sent twice). `close()`
+   * closes them all. Runs on `node:http`, so it needs Deno: in a browser it
+   * rejects with a TypeError.
    *
    * @example Fetch a page from another client
    * ```ts

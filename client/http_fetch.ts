@@ -167,26 +167,38 @@ export class VirtualFetcher {
     this.#agent = null;
   }
 
+  /**
+   * Opens a virtual connection to `options.host`:`options.port` and hands it
+   * to `callback` as a Duplex once open: node:http takes a connection that
+   * way when `createConnection` returns nothing (its types only know the
+   * synchronous form).
+   */
+  #connector(
+    node: NodeHttpModules,
+  ): (
+    options: ClientRequestArgs,
+    callback?: (error: Error | null, socket: Duplex) => void,
+  ) => Duplex {
+    const host = this.#host;
+    return (options, callback) => {
+      const target = { hostname: options.host ?? "", port: Number(options.port) };
+      host.connect(target).then(
+        (conn) => callback?.(null, new node.Duplex(conn, { allowHalfOpen: false })),
+        (error: Error) => callback?.(error, undefined as unknown as Duplex),
+      );
+      return undefined as unknown as Duplex;
+    };
+  }
+
   #agentFor(node: NodeHttpModules): Agent {
     if (this.#agent !== null) return this.#agent;
-    const host = this.#host;
-    const Duplex = node.Duplex;
+    const connector = this.#connector(node);
     class VirtualAgent extends node.http.Agent {
-      /**
-       * Opens the virtual connection, and hands it over through `callback`
-       * once open: node's Agent takes a connection that way when this
-       * returns nothing (its types only know the synchronous form).
-       */
       override createConnection(
         options: ClientRequestArgs,
         callback?: (error: Error | null, socket: Duplex) => void,
       ): Duplex {
-        const target = { hostname: options.host ?? "", port: Number(options.port) };
-        host.connect(target).then(
-          (conn) => callback?.(null, new Duplex(conn, { allowHalfOpen: false })),
-          (error: Error) => callback?.(error, undefined as unknown as Duplex),
-        );
-        return undefined as unknown as Duplex;
+        return connector(options, callback);
       }
     }
     const agent = new VirtualAgent({
@@ -217,13 +229,18 @@ export class VirtualFetcher {
       const fields: Record<string, string> = {};
       for (const [name, value] of headers) fields[name] = value;
       if (body instanceof Uint8Array) fields["content-length"] = String(body.length);
+      // A streamed body goes on a new connection of its own, closed after the answer: on an idle
+      // one the server may be closing, it could fail after some of it went out, and a stream
+      // cannot be sent twice. (node:http in Deno would send it again by itself, replaying only
+      // its first few KiB.) Whole bodies take an idle connection, and go again if it was closed.
+      const streamed = body instanceof ReadableStream;
       const req = node.http.request({
         host: url.hostname,
         port: Number(url.port || 80),
         method,
         path: url.pathname + url.search,
         headers: fields,
-        agent,
+        ...(streamed ? { createConnection: this.#connector(node) } : { agent }),
       });
       let answered = false;
       const onAbort = (): void => {
