@@ -159,7 +159,15 @@ class VirtualHttpServerImpl implements VirtualHttpServer {
       get: () => !this.#shuttingDown,
     });
     this.#server.on("request", (message: IncomingMessage, res: ServerResponse) => {
-      void this.#respond(message, res);
+      this.#respond(message, res).catch(() => {
+        // Something no handler controls failed (a header node refused): end only this exchange.
+        if (res.headersSent) res.destroy();
+        else {
+          res.statusCode = 500;
+          res.setHeader("connection", "close");
+          res.end();
+        }
+      });
     });
     this.#server.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
       clientError(error, socket as unknown as VirtualConnDuplex);

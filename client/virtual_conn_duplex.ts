@@ -100,6 +100,9 @@ export function virtualConnDuplexClass(stream: NodeStreamModule): VirtualConnDup
       super({ allowHalfOpen: options.allowHalfOpen, readableHighWaterMark: 64 * 1024 });
       this.conn = conn;
       this.#reader = conn.readable.getReader();
+      // node:http listens for errors while it owns the socket; one that comes between owners
+      // (an idle pooled connection whose link is lost) must end this connection, not the process.
+      this.on("error", () => {});
     }
 
     get remoteAddress(): string {
