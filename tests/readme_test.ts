@@ -94,3 +94,29 @@ Deno.test("the README's client example runs as written against server.ts", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** The first TypeScript block after the "### HTTP on the virtual network" heading. */
+async function httpExample(): Promise<string> {
+  const text = await Deno.readTextFile(README);
+  const section = text.slice(text.indexOf("\n### HTTP on the virtual network\n"));
+  const match = /```ts\n([\s\S]*?)```/.exec(section);
+  assert.ok(match, "README has a ts block under ### HTTP on the virtual network");
+  return match[1];
+}
+
+Deno.test("the README's HTTP example serves and fetches as written against server.ts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "alphanet_readme_db_" });
+  const server = await startServer(["--port", "0", "--db", `${dir}/alphanet.db`]);
+  try {
+    const example = await httpExample();
+    assert.equal(example.split("port: 1337").length - 1, 2, "both clients name the relay port");
+    const { code, stdout, stderr } = await runExample(
+      example.replaceAll("port: 1337", `port: ${server.port}`),
+    );
+    assert.equal(code, 0, stderr);
+    assert.match(stdout.trim(), /^hello \d+\.\d+\.\d+\.\d+, you asked for \/page$/);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
