@@ -5,6 +5,7 @@
  * makes any role exit.
  *
  * Usage: deno run -A bench/peer.ts <tcp|alphanet> <role> '<json options>'
+ * (alphanet with a `url` option joins over WebSocket).
  * Roles: sink, source, echo, ping, connrate, hold, joins.
  *
  * @module
@@ -37,6 +38,8 @@ interface Options {
   linger?: boolean;
   /** AlphaNET receive window. */
   window?: number;
+  /** AlphaNET: join over WebSocket at this `ws://HOST:PORT/` URL instead of TCP `port`. */
+  url?: string;
   /** AlphaNET: join over TLS, trusting the CA in this PEM file. */
   tlsCa?: string;
   /** Joins: `signed` (one generated identity per client) or `anonymous` (none: keyed by IP). */
@@ -92,13 +95,17 @@ function tcpEndpoint(): Endpoint {
 }
 
 async function alphanetEndpoint(): Promise<Endpoint> {
-  const net = await alphanetConnect({
+  // A url joins over WebSocket; it names the relay, so hostname, port and tls stay unset.
+  const link = options.url !== undefined ? { url: options.url } : {
     hostname: "127.0.0.1",
     port: options.port!,
-    identity: await identity(),
-    window: options.window,
     tls: options.tlsCa !== undefined,
     caCerts: options.tlsCa === undefined ? undefined : [Deno.readTextFileSync(options.tlsCa)],
+  };
+  const net = await alphanetConnect({
+    ...link,
+    identity: await identity(),
+    window: options.window,
   });
   return {
     listen: () => ({

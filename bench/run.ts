@@ -5,7 +5,7 @@
  * Prints one markdown table and writes bench/out/results.json.
  *
  * Flags: --reps N (throughput and join repetitions, median kept; default 3),
- * --rows LIST (only these rows, e.g. `9` or `1,3,8`; default all),
+ * --rows LIST (only these rows, e.g. `9` or `1,3,8` or `10,11`; default all),
  * --profile (one extra 1-connection AlphaNET run with the relay under --cpu-prof),
  * --window BYTES (AlphaNET receive window, for diagnosis; the rows' targets assume the default).
  *
@@ -47,20 +47,34 @@ const { values: flags } = parseArgs({
 const REPS = Math.max(1, Number(flags.reps));
 /** The rows to run; every row without `--rows`. */
 const ROWS: ReadonlySet<number> = new Set(
-  (flags.rows ?? "1,2,3,4,5,6,7,8,9").split(",").map((row) => {
+  (flags.rows ?? "1,2,3,4,5,6,7,8,9,10,11").split(",").map((row) => {
     const id = Number(row.trim());
-    if (!Number.isInteger(id) || id < 1 || id > 9) throw new Error(`bad --rows entry "${row}"`);
+    if (!Number.isInteger(id) || id < 1 || id > 11) throw new Error(`bad --rows entry "${row}"`);
     return id;
   }),
 );
 /** Whether any of the rows `ids` is to run. */
 const want = (...ids: number[]) => ids.some((id) => ROWS.has(id));
+/** Row 10's target: WebSocket sender throughput as a fraction of the TCP client's (report only). */
+const WS_THROUGHPUT_TARGET = 0.5;
+const WS_THROUGHPUT_TARGET_TEXT = `≥ ${WS_THROUGHPUT_TARGET} × TCP client (report only)`;
+/** Row 11's target: WebSocket round trip p50 at most this many times the TCP client's. */
+const WS_ROUND_TRIP_TARGET = 1.5;
+const WS_ROUND_TRIP_TARGET_TEXT = `p50 ≤ ${WS_ROUND_TRIP_TARGET} × TCP client (report only)`;
 /** Clients per join-rate run (row 9). */
 const JOINS = 5000;
 const WINDOW_KiB = flags.window ? Number(flags.window) / 1024 : 256;
 
-/** `alphanet-tls`: the same relay and clients, the links to the relay over TLS. */
-type Mode = "direct" | "proxy" | "alphanet" | "alphanet-tls";
+/** Bytes of a WebSocket throughput run (row 10), and of the TCP client runs it is compared with. */
+const WS_BYTES = GiB;
+
+/**
+ * `alphanet-tls`: the same relay and clients, the links to the relay over TLS.
+ * `alphanet-ws`: the relay also serves WebSocket (`--websocket-port 0`); the
+ * sending or pinging client joins over it (`url: "ws://…"`), the receiving or
+ * echoing one over TCP, so only the measured side's link changes carrier.
+ */
+type Mode = "direct" | "proxy" | "alphanet" | "alphanet-tls" | "alphanet-ws";
 const live = new Set<Proc>();
 
 function spawn(name: string, args: string[]): Proc {
@@ -79,6 +93,8 @@ function peer(kind: "tcp" | "alphanet", role: string, options: Record<string, un
 interface Middle {
   proc: Proc;
   port: number;
+  /** The relay's WebSocket port, when it was started with `--websocket-port`. */
+  wsPort?: number;
 }
 
 async function startRelay(extra: string[] = [], relayFlags: string[] = []): Promise<Middle> {
@@ -86,7 +102,12 @@ async function startRelay(extra: string[] = [], relayFlags: string[] = []): Prom
   const line = await proc.line(30_000);
   const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
   if (!match) throw new Error(`relay: unexpected first line ${JSON.stringify(line)}`);
-  return { proc, port: Number(match[1]) };
+  if (!relayFlags.includes("--websocket-port")) return { proc, port: Number(match[1]) };
+  // The relay prints its WebSocket address on the line after "listening on".
+  const wsLine = await proc.line(30_000);
+  const ws = /^websocket on 127\.0\.0\.1:(\d+)$/.exec(wsLine);
+  if (!ws) throw new Error(`relay: unexpected second line ${JSON.stringify(wsLine)}`);
+  return { proc, port: Number(match[1]), wsPort: Number(ws[1]) };
 }
 
 async function startProxy(targetPort: number): Promise<Middle> {
@@ -104,6 +125,12 @@ async function topology(
   options: Record<string, unknown>,
   relayFlags: string[] = [],
 ): Promise<{ receiver: Proc; middle: Middle | null; target: Record<string, unknown> }> {
+  if (mode === "alphanet-ws") {
+    const middle = await startRelay(relayFlags, ["--websocket-port", "0"]);
+    const receiver = peer("alphanet", role, { ...options, port: middle.port });
+    const vip = await receiver.expect("ready", 30_000);
+    return { receiver, middle, target: { url: `ws://127.0.0.1:${middle.wsPort}/`, vip } };
+  }
   if (mode === "alphanet" || mode === "alphanet-tls") {
     const tls = mode === "alphanet-tls";
     const middle = await startRelay(relayFlags, tls ? [...TLS_RELAY_FLAGS] : []);
@@ -122,7 +149,7 @@ async function stopAll(...procs: (Proc | undefined)[]): Promise<void> {
   await Promise.all(procs.map((proc) => proc?.stop()));
 }
 
-const kind = (mode: Mode) => mode === "alphanet" || mode === "alphanet-tls" ? "alphanet" : "tcp";
+const kind = (mode: Mode) => mode === "direct" || mode === "proxy" ? "tcp" : "alphanet";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -187,7 +214,15 @@ async function throughputRow(
   modes: Mode[],
   conns: number,
   bytes: number,
-): Promise<{ direct: Summary | null; proxy: Summary; alphanet: Summary; tls: Summary | null }> {
+): Promise<
+  {
+    direct: Summary | null;
+    proxy: Summary;
+    alphanet: Summary;
+    tls: Summary | null;
+    ws: Summary | null;
+  }
+> {
   const runs = new Map<Mode, Throughput[]>(modes.map((m) => [m, []]));
   for (let rep = 0; rep < REPS; rep++) {
     for (const mode of modes) runs.get(mode)!.push(await throughput(mode, conns, bytes));
@@ -209,9 +244,11 @@ async function throughputRow(
   };
   return {
     direct: pick("direct"),
-    proxy: pick("proxy")!,
+    // Row 10 runs no proxy; it reads only alphanet and ws.
+    proxy: pick("proxy") ?? { gbps: 0, failures: [], all: [], cpu: [] },
     alphanet: pick("alphanet")!,
     tls: pick("alphanet-tls"),
+    ws: pick("alphanet-ws"),
   };
 }
 
@@ -626,6 +663,70 @@ async function main(): Promise<void> {
       series: runs,
     });
   }
+  if (want(10)) {
+    log("10: WebSocket client throughput");
+    const t10 = await throughputRow(["alphanet", "alphanet-ws"], 1, WS_BYTES);
+    const ws = t10.ws!;
+    const ratio = ws.gbps / t10.alphanet.gbps;
+    const lost = [...ws.failures, ...t10.alphanet.failures];
+    rows.push({
+      id: 10,
+      scenario:
+        `WebSocket client: throughput 1 conn ${WS_BYTES / MiB} MiB, sender over WebSocket ` +
+        "(ratio: × TCP client)",
+      unit: "GB/s",
+      alphanet: ws.gbps,
+      direct: null,
+      proxy: null,
+      ratio,
+      target: WS_THROUGHPUT_TARGET_TEXT,
+      pass: ratio >= WS_THROUGHPUT_TARGET && lost.length === 0,
+      notes: `${lost.length ? `**DATA LOSS: ${lost.join("; ")}**; ` : ""}sender joined with ` +
+        `url ws://…, receiver over TCP, same relay build (--websocket-port 0); TCP client ` +
+        `${round(t10.alphanet.gbps)} GB/s; median of ${REPS} (WebSocket ${ws.all.join(", ")}; ` +
+        `TCP ${t10.alphanet.all.join(", ")}); CPU core-s/GB sender / relay / receiver: ${
+          [cpuNote("WebSocket", ws), cpuNote("TCP", t10.alphanet)].join("; ")
+        }`,
+      shown: { alphanet: `${round(ws.gbps)} (TCP client ${round(t10.alphanet.gbps)})` },
+    });
+  }
+
+  if (want(11)) {
+    log("11: WebSocket client round trip");
+    type Trip = { p50: number; p99: number };
+    const runs = { tcp: [] as Trip[], ws: [] as Trip[] };
+    for (let rep = 0; rep < REPS; rep++) {
+      runs.tcp.push(await pingPong("alphanet"));
+      runs.ws.push(await pingPong("alphanet-ws"));
+    }
+    const mid = (list: Trip[]) => ({
+      p50: median(list.map((r) => r.p50)),
+      p99: median(list.map((r) => r.p99)),
+    });
+    const tcp = mid(runs.tcp);
+    const ws = mid(runs.ws);
+    rows.push({
+      id: 11,
+      scenario: "WebSocket client: round trip 32 B, p50 / p99, pinging side over WebSocket " +
+        "(ratio: p50 × TCP client)",
+      unit: "µs",
+      alphanet: ws.p50,
+      direct: null,
+      proxy: null,
+      ratio: ws.p50 / tcp.p50,
+      target: WS_ROUND_TRIP_TARGET_TEXT,
+      pass: ws.p50 <= WS_ROUND_TRIP_TARGET * tcp.p50,
+      notes: `pinging client joined with url ws://…, echo client over TCP; TCP client ` +
+        `${fmt(tcp)}; p99 ${round(ws.p99 / tcp.p99)} × TCP client; median of ${REPS} ` +
+        `(WebSocket ${runs.ws.map(fmt).join(", ")}; TCP ${runs.tcp.map(fmt).join(", ")})`,
+      shown: { alphanet: `${fmt(ws)} (TCP client ${fmt(tcp)})` },
+      series: {
+        wsP50: runs.ws.map((r) => r.p50),
+        tcpP50: runs.tcp.map((r) => r.p50),
+      },
+    });
+  }
+
   const profile = flags.profile ? (log("profile"), await profileRelay()) : [];
   const meta = {
     date: new Date().toISOString(),
