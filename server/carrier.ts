@@ -38,6 +38,13 @@ export interface RelayCarrier {
    * from the `reason` and `message` the session closed with. Never rejects.
    */
   close(reason: Reason, message: string): Promise<void>;
+  /**
+   * Bytes the carrier read off the socket since the last call that were not
+   * stream bytes (a WebSocket's headers and control frames): charged to the
+   * client's byte rate, not counted as life. Absent on TCP, where every byte
+   * read is a stream byte.
+   */
+  takeOverheadBytes?(): number;
 }
 
 /**

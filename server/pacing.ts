@@ -96,19 +96,24 @@ export class ClientPacing {
    * client is back within it. Not reading is the cap: TCP backpressure
    * slows the client down and nothing is dropped. `progress` (where the read
    * left the frame stream) starts or stops the frame's clock.
+   * `overheadBytes` (a WebSocket's headers and control frames) is charged to
+   * the byte rate too, but only stream bytes count as life.
    */
   afterRead(
     bytes: number,
     now: number = performance.now(),
     progress: FrameProgress = "between",
+    overheadBytes = 0,
   ): Promise<void> | undefined {
-    this.#lastHeardAt = now;
+    // An empty read (a carrier's control frames only) is paced but is not life.
+    if (bytes > 0) this.#lastHeardAt = now;
     if (progress === "between") this.#frameStartedAt = NO_FRAME;
     else if (progress === "started") this.#frameStartedAt = now;
     const { maxBytesPerSec } = this.#config;
-    if (maxBytesPerSec === 0 || bytes === 0 || this.#stopped) return undefined;
+    const charged = bytes + overheadBytes;
+    if (maxBytesPerSec === 0 || charged === 0 || this.#stopped) return undefined;
     this.#byteBucket ??= new TokenBucket(maxBytesPerSec, maxBytesPerSec, now);
-    const waitMs = this.#byteBucket.spend(bytes, now);
+    const waitMs = this.#byteBucket.spend(charged, now);
     if (waitMs === 0) return undefined;
     return new Promise((resume) => {
       const timer = setTimeout(() => {

@@ -124,7 +124,13 @@ export class ClientSession implements Peer {
     return readFrames(
       source,
       (packet) => this.#onPacket(packet),
-      (bytes, progress) => this.#pacing.afterRead(bytes, performance.now(), progress),
+      (bytes, progress) =>
+        this.#pacing.afterRead(
+          bytes,
+          performance.now(),
+          progress,
+          this.#carrier.takeOverheadBytes?.() ?? 0,
+        ),
     ).then(
       () => this.#end(Reason.PeerDisconnected, "link closed by the client"),
       (error) => this.#endAfterReadError(error),

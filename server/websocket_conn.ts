@@ -70,6 +70,14 @@ type Phase = "head" | "open" | "unusable" | "refused" | "closed";
  */
 const COPY_PAYLOAD_BYTES = 16 * 1024;
 
+/**
+ * Bytes read off the socket that were not stream bytes (WebSocket headers, Pings, empty
+ * messages) after which read() hands the read loop an empty read: the session then charges
+ * them to the client's byte rate (`takeOverheadBytes`) and pauses the reads if it is over it.
+ * Otherwise a flood of Pings would be parsed and answered at line speed, never paced.
+ */
+const OVERHEAD_YIELD_BYTES = 16 * 1024;
+
 /** Buffers for small messages, header and payload; the free list is capped. */
 const messageBuffers: Uint8Array[] = [];
 const MAX_FREE_MESSAGE_BUFFERS = 256;
@@ -126,6 +134,8 @@ export class WebSocketCarrier implements RelayCarrier {
   #stageEnd = 0;
   /** Whether the next read goes through the stage. */
   #stageNext = false;
+  /** Bytes read off the socket that were not stream bytes, since takeOverheadBytes(). */
+  #overheadBytes = 0;
   #closing: Promise<void> | null = null;
 
   // Owned by the writes: one at a time, whole, so messages never interleave.
@@ -174,6 +184,7 @@ export class WebSocketCarrier implements RelayCarrier {
         throw new ProtocolError(reader.violation.message, Reason.Malformed);
       }
       if (reader.closeReceived) return null;
+      if (this.#overheadBytes >= OVERHEAD_YIELD_BYTES) return 0;
       const direct = !this.#stageNext || buffer.length >= LARGE_BUFFER_BYTES;
       const target = direct ? buffer : (this.#stage ??= acquireLargeBuffer());
       let count: number | null;
@@ -188,6 +199,7 @@ export class WebSocketCarrier implements RelayCarrier {
         return null;
       }
       const stream = reader.push(target, count);
+      this.#overheadBytes += count - stream;
       const ping = reader.takePing();
       if (ping !== null) this.#answerPing(ping);
       if (!direct) {
@@ -202,6 +214,17 @@ export class WebSocketCarrier implements RelayCarrier {
       if (count === buffer.length && buffer.length < LARGE_BUFFER_BYTES) this.#stageNext = true;
       if (stream > 0) return stream;
     }
+  }
+
+  /**
+   * The bytes read off the socket since the last call that were not stream bytes
+   * (WebSocket headers and control frames): the session charges them to the
+   * client's byte rate, though they are not life.
+   */
+  takeOverheadBytes(): number {
+    const bytes = this.#overheadBytes;
+    this.#overheadBytes = 0;
+    return bytes;
   }
 
   /** Copies stream bytes read ahead through the stage into `buffer`; returns how many. */

@@ -11,7 +11,7 @@ import { Logger } from "../../server/log.ts";
 import { WebSocketCarrier } from "../../server/websocket_conn.ts";
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { concatBytes, pseudoRandomBytes } from "../_helpers/bytes.ts";
-import { binaryMessage, upgradeHead } from "../_helpers/websocket_raw.ts";
+import { binaryMessage, clientFrame, upgradeHead } from "../_helpers/websocket_raw.ts";
 
 /** A carrier over the relay end of a loopback connection, and the client end. */
 async function carrierPair(): Promise<{ carrier: WebSocketCarrier; client: Deno.TcpConn }> {
@@ -118,4 +118,44 @@ Deno.test("websocket conn: the close code follows how the session closed", async
       }
     }
   });
+});
+
+Deno.test("websocket conn: a flood of Pings comes back to the read loop as empty reads whose bytes are charged, not lost", async () => {
+  const { carrier, client } = await carrierPair();
+  try {
+    await client.write(new TextEncoder().encode(upgradeHead(1)));
+    const buffer = new Uint8Array(512);
+    const first = carrier.read(buffer);
+    // The 101 first, so the Pings arrive after the upgrade and not in its read.
+    const response = new Uint8Array(1024);
+    const got = await withTimeout(client.read(response), STEP_MS, "the 101");
+    assert.match(new TextDecoder().decode(response.subarray(0, got ?? 0)), /^HTTP\/1\.1 101 /);
+    const pongs = readToEnd(client);
+    // 4,000 masked Pings of 8 bytes (14 bytes each on the wire) and nothing else: the read
+    // loop must get control back (empty reads) so that the session can pace them.
+    const pings = Array.from({ length: 4000 }, () => clientFrame(0x9, new Uint8Array(8)));
+    await client.write(concatBytes(pings));
+    let empty = 0;
+    let charged = 0;
+    let count: number | null = await withTimeout(first, STEP_MS, "a read");
+    for (let reads = 0; reads < 1000 && count === 0; reads++) {
+      empty++;
+      charged += carrier.takeOverheadBytes();
+      if (charged >= 4000 * 14 - 16 * 1024) break;
+      count = await withTimeout(carrier.read(buffer), STEP_MS, "a read");
+    }
+    assert.equal(count, 0, "a read of Pings only returned stream bytes");
+    assert.ok(empty >= 1, "no empty read for 56,000 bytes of Pings");
+    // Then one stream byte: it arrives, and every byte before it was charged exactly once.
+    await client.write(binaryMessage(new Uint8Array([42])));
+    count = await withTimeout(carrier.read(buffer), STEP_MS, "the stream byte");
+    assert.equal(count, 1);
+    assert.equal(buffer[0], 42);
+    charged += carrier.takeOverheadBytes();
+    assert.equal(charged, 4000 * 14 + 6);
+    await carrier.close(Reason.PeerDisconnected, "");
+    await pongs;
+  } finally {
+    client.close();
+  }
 });
