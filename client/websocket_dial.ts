@@ -53,6 +53,14 @@ const POLL_MAX_MS = 16;
 const CLOSE_GRACE_MS = 1000;
 
 /**
+ * Received bytes the carrier holds unread before it gives up on the relay. The
+ * WebSocket API cannot stop reading, so this is the bound TCP's window gives for
+ * free. The read loop takes each message as it arrives, so a relay within the
+ * credit it was granted never comes near it; one that floods the client does.
+ */
+export const MAX_QUEUED_RECEIVE_BYTES = 16 * 1024 * 1024;
+
+/**
  * The WebSocket closed under an open link: its close code and reason. The
  * link turns it into the error it ends with (`link.ts`): a RelayError for a
  * code 4000 + reason, else a ConnectionReset whose cause this is.
@@ -141,6 +149,8 @@ export class WebSocketCarrier implements Carrier {
   /** Received bytes not yet read, oldest first; `#offset` bytes of the first are read. */
   readonly #queue: Uint8Array[] = [];
   #offset = 0;
+  /** Bytes in `#queue` not yet read. */
+  #queuedBytes = 0;
   /** Why reads end once the queue is empty: the close, or a text message. Null while open. */
   #ended: Error | null = null;
   /** Set by {@linkcode close}: reads end (null) once the close event came or the grace passed. */
@@ -258,6 +268,7 @@ export class WebSocketCarrier implements Carrier {
       const take = Math.min(head.length - this.#offset, buffer.length - count);
       buffer.set(head.subarray(this.#offset, this.#offset + take), count);
       count += take;
+      this.#queuedBytes -= take;
       this.#offset += take;
       if (this.#offset === head.length) {
         this.#queue.shift();
@@ -325,7 +336,19 @@ export class WebSocketCarrier implements Carrier {
     if (data instanceof ArrayBuffer) {
       // An empty message is allowed and carries nothing.
       if (data.byteLength === 0) return;
-      this.#queue.push(new Uint8Array(data));
+      this.#queuedBytes += data.byteLength;
+      if (this.#queuedBytes > MAX_QUEUED_RECEIVE_BYTES) {
+        // What was queued before is still read, then the link ends with this error.
+        this.#queuedBytes -= data.byteLength;
+        this.#ended = new ProtocolError(
+          `Cannot accept message: the relay sent more than ${MAX_QUEUED_RECEIVE_BYTES} bytes ` +
+            "the client has not read yet",
+          Reason.FlowControl,
+        );
+        this.#ws.close(1000);
+      } else {
+        this.#queue.push(new Uint8Array(data));
+      }
     } else {
       // Only binary messages carry AlphaNET; the relay never sends text.
       this.#ended = new ProtocolError(

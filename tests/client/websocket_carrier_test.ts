@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { Closed, ConnectionRefused, ConnectionReset, ProtocolError, TimedOut } from "../../mod.ts";
 import {
   dialWebSocket,
+  MAX_QUEUED_RECEIVE_BYTES,
   WEBSOCKET_HIGH_WATER_BYTES,
   WEBSOCKET_SUBPROTOCOL,
   WebSocketCarrier,
@@ -19,6 +20,7 @@ import {
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { concatBytes, pseudoRandomBytes } from "../_helpers/bytes.ts";
 import { CERT_FILE, KEY_FILE, testCa } from "../_helpers/tls.ts";
+import { Reason } from "../../protocol/reason.ts";
 
 /** A WebSocket endpoint on 127.0.0.1; `serve` runs for each accepted socket. */
 interface Endpoint extends AsyncDisposable {
@@ -315,6 +317,31 @@ Deno.test("websocket dial: wss:// with caCerts trusts the test CA; without it th
   try {
     await carrier.write(new Uint8Array([1, 2, 3]));
     assert.deepEqual(await readExactly(carrier, 3, 16), new Uint8Array([1, 2, 3]));
+  } finally {
+    carrier.close();
+  }
+});
+
+Deno.test("websocket carrier: a relay that sends more than MAX_QUEUED_RECEIVE_BYTES unread is cut off with FlowControl after what came before", async () => {
+  const message = new Uint8Array(1024 * 1024).fill(7);
+  const messages = MAX_QUEUED_RECEIVE_BYTES / message.length + 4;
+  const serverClosed = Promise.withResolvers<void>();
+  await using endpoint = startEndpoint((socket) => {
+    socket.addEventListener("open", () => {
+      for (let i = 0; i < messages; i++) socket.send(message);
+    });
+    socket.addEventListener("close", () => serverClosed.resolve());
+  });
+  const carrier = await dialWebSocket({ url: endpoint.url, caCerts: undefined }, STEP_MS);
+  try {
+    // Nothing is read until the client has given up: it closes the WebSocket itself.
+    await withTimeout(serverClosed.promise, STEP_MS, "the client to close the flooding relay");
+    const received = await readExactly(carrier, MAX_QUEUED_RECEIVE_BYTES, 256 * 1024);
+    assert.ok(received.every((byte) => byte === 7));
+    const error = await carrier.read(new Uint8Array(16)).then(() => null, (error) => error);
+    assert.ok(error instanceof ProtocolError, String(error));
+    assert.equal(error.reason, Reason.FlowControl);
+    assert.match(error.message, /not read yet/);
   } finally {
     carrier.close();
   }
