@@ -19,6 +19,7 @@ import { STEP_MS, withTimeout } from "./_helpers/async.ts";
 import { concatBytes } from "./_helpers/bytes.ts";
 import { bareHandshake, RawClient, rawClient } from "./_helpers/raw_client.ts";
 import { assertRelayServes, startRelay } from "./_helpers/relay_fixture.ts";
+import { sendBacklog, statusRequests } from "./_helpers/slow_consumer.ts";
 
 const MiB = 1024 * 1024;
 
@@ -123,27 +124,9 @@ Deno.test("a client that stops reading, then reads, gets Error(SlowConsumer) ahe
     });
     await readOne(slowConn, PacketType.SocketConnectionResponse);
     // Nearly 16 MiB of data within the slow client's credit: more than the kernel holds.
-    const chunk = new Uint8Array(65_535).fill(7);
-    const frames: Packet[] = Array.from({ length: 16 }, () => ({
-      type: PacketType.ArbitraryData,
-      connectionId: asked.connectionId,
-      payload: chunk,
-    }));
-    const batches = 15;
-    for (let batch = 0; batch < batches; batch++) await feeder.send(...frames);
-    const sent = batches * frames.length * chunk.length;
+    const sent = await sendBacklog(feeder, asked.connectionId);
     // Then control frames to the slow client: 250 status requests of 19 bytes, beyond 4,096 bytes.
-    const requests: Packet[] = [];
-    for (let id = 1; id <= 250; id++) {
-      requests.push({
-        type: PacketType.SocketStatusRequest,
-        requestId: id,
-        source: requester.address,
-        destination: slowAddress,
-        destinationPort: 80,
-      });
-    }
-    await requester.send(...requests);
+    await requester.send(...statusRequests(requester.address, slowAddress, 250));
     const closed = await feeder.expect(PacketType.SocketClosed, "the slow client's end to close");
     assert.equal(reasonName(closed.reason), "PeerDisconnected");
     // Now it reads: data the relay had already written, then the reason, then the end.

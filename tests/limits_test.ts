@@ -13,6 +13,7 @@ import { pseudoRandomBytes, randomIdentity, sha256hex } from "./_helpers/bytes.t
 import { type EchoPair, startEchoPair } from "./_helpers/echo_pair.ts";
 import { addressOf, bareHandshake, RawClient, rawClient } from "./_helpers/raw_client.ts";
 import { assertRelayServes, startRelay, type TestRelay } from "./_helpers/relay_fixture.ts";
+import { sendBacklog, statusRequests } from "./_helpers/slow_consumer.ts";
 import { readAll } from "./_helpers/streams.ts";
 
 /** An address no client owns (TEST-NET-1, outside every pool). */
@@ -47,17 +48,6 @@ async function assertAlive(raw: RawClient, nonce: number, what: string): Promise
   await raw.send({ type: PacketType.Ping, nonce });
   const pong = await raw.expect(PacketType.Pong, `${what}: the relay's Pong`);
   assert.equal(pong.nonce, nonce);
-}
-
-/** A status request from `raw` to `destination`. */
-function statusRequest(raw: RawClient, requestId: number, destination: number): Packet {
-  return {
-    type: PacketType.SocketStatusRequest,
-    requestId,
-    source: raw.address,
-    destination,
-    destinationPort: 80,
-  };
 }
 
 /** A connection request from `raw` to `destination`:80. */
@@ -181,9 +171,7 @@ Deno.test("a request beyond maxPendingPerClient fails with TooManyPending while 
     try {
       const muteAddress = await mute.handshake();
       await requester.handshake();
-      const requests: Packet[] = [];
-      for (let id = 1; id <= 5; id++) requests.push(statusRequest(requester, id, muteAddress));
-      await requester.send(...requests);
+      await requester.send(...statusRequests(requester.address, muteAddress, 5));
       const refused = await requester.expect(PacketType.RequestFailed, "the fifth request");
       assert.equal(refused.requestId, 5);
       assert.equal(reasonName(refused.reason), "TooManyPending");
@@ -214,9 +202,7 @@ Deno.test("requests beyond requestBurst fail with RateLimited, and the client st
     const raw = await rawClient(relay.port);
     try {
       await raw.handshake();
-      const requests: Packet[] = [];
-      for (let id = 1; id <= 10; id++) requests.push(statusRequest(raw, id, NOBODY));
-      await raw.send(...requests);
+      await raw.send(...statusRequests(raw.address, NOBODY, 10));
       const reasons: string[] = [];
       for (let id = 1; id <= 10; id++) {
         const answer = await raw.expect(PacketType.RequestFailed, `answer ${id}`);
@@ -378,23 +364,10 @@ Deno.test("a client that never reads is closed with SlowConsumer once maxQueuedC
       // 15 MiB of data, within the slow client's 16 MiB credit, fill the kernel's buffers
       // towards it (about 4 MiB on Linux loopback); the rest waits in the relay, as credit
       // allows. Control frames queued behind it then pile up.
-      const chunk = new Uint8Array(65_535).fill(7);
-      for (let batch = 0; batch < 15; batch++) {
-        const frames: Packet[] = [];
-        for (let i = 0; i < 16; i++) {
-          frames.push({
-            type: PacketType.ArbitraryData,
-            connectionId: request.connectionId,
-            payload: chunk,
-          });
-        }
-        await feeder.send(...frames);
-      }
+      await sendBacklog(feeder, request.connectionId);
       await assertAlive(feeder, 1, "the feeder after its data");
       // 250 status requests of 19 bytes each to the slow client: more than 4096 bytes.
-      const requests: Packet[] = [];
-      for (let id = 1; id <= 250; id++) requests.push(statusRequest(requester, id, slowAddress));
-      await requester.send(...requests);
+      await requester.send(...statusRequests(requester.address, slowAddress, 250));
       // The relay gives up on the slow client: its connection and requests end.
       const closed = await feeder.expect(PacketType.SocketClosed, "the slow client's end to close");
       assert.equal(closed.connectionId, request.connectionId);

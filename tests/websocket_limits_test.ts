@@ -10,23 +10,11 @@ import { connect, generateIdentity } from "../mod.ts";
 import { PacketType, Reason, reasonName } from "../protocol/mod.ts";
 import { STEP_MS, waitUntil, withTimeout } from "./_helpers/async.ts";
 import { rawClient } from "./_helpers/raw_client.ts";
-import { startRelay, type TestRelay } from "./_helpers/relay_fixture.ts";
+import { withWebSocketRelay } from "./_helpers/relay_fixture.ts";
 import { WebSocketLink } from "./_helpers/websocket_link.ts";
 import { RawWebSocket } from "./_helpers/websocket_raw.ts";
 
 const SERVER_FULL_CLOSE = 4000 + Reason.ServerFull;
-
-async function withLimitedRelay(
-  options: { maxClients?: number; maxLinksPerIp?: number },
-  test: (relay: TestRelay, websocketPort: number) => Promise<void>,
-): Promise<void> {
-  const relay = await startRelay({ db: ":memory:", websocketPort: 0, ...options });
-  try {
-    await test(relay, relay.relay.websocketAddr!.port);
-  } finally {
-    await relay.close();
-  }
-}
 
 /** Reads all a link gets until the relay closes it. */
 async function readToEnd(conn: Deno.Conn): Promise<string> {
@@ -41,7 +29,7 @@ async function readToEnd(conn: Deno.Conn): Promise<string> {
 }
 
 Deno.test("websocket limits: a WebSocket link takes the source IP's only slot; the next WebSocket link gets Error(ServerFull) and close 4022, a TCP one Error(ServerFull)", async () => {
-  await withLimitedRelay({ maxLinksPerIp: 1 }, async (relay, websocketPort) => {
+  await withWebSocketRelay({ maxLinksPerIp: 1 }, async (relay, websocketPort) => {
     const first = await RawWebSocket.open(websocketPort);
     try {
       await first.handshake();
@@ -71,7 +59,7 @@ Deno.test("websocket limits: a WebSocket link takes the source IP's only slot; t
 });
 
 Deno.test("websocket limits: a full relay turns a WebSocket away so that Deno's WebSocket reads the Error frame and close 4022 with the reason", async () => {
-  await withLimitedRelay({ maxClients: 1 }, async (relay, websocketPort) => {
+  await withWebSocketRelay({ maxClients: 1 }, async (relay, websocketPort) => {
     const tcp = await rawClient(relay.port);
     try {
       await tcp.handshake();
@@ -89,7 +77,7 @@ Deno.test("websocket limits: a full relay turns a WebSocket away so that Deno's 
 });
 
 Deno.test("websocket limits: a full relay evicts a WebSocket link still before its upgrade (HTTP 503 saying why) to let a new client join", async () => {
-  await withLimitedRelay({ maxClients: 1 }, async (relay, websocketPort) => {
+  await withWebSocketRelay({ maxClients: 1 }, async (relay, websocketPort) => {
     const waiting = await Deno.connect({ hostname: "127.0.0.1", port: websocketPort });
     try {
       await waitUntil(() => relay.relay.linkCount === 1, "the relay to be full");
@@ -113,7 +101,7 @@ Deno.test("websocket limits: a full relay evicts a WebSocket link still before i
 });
 
 Deno.test("websocket limits: a turned-away WebSocket link that never sends its request gets 503 at the refusal's deadline", async () => {
-  await withLimitedRelay({ maxLinksPerIp: 1 }, async (_relay, websocketPort) => {
+  await withWebSocketRelay({ maxLinksPerIp: 1 }, async (_relay, websocketPort) => {
     const first = await RawWebSocket.open(websocketPort);
     const silent = await Deno.connect({ hostname: "127.0.0.1", port: websocketPort });
     try {

@@ -8,57 +8,48 @@
 import assert from "node:assert/strict";
 import { encode, type Packet, PacketType, Reason } from "../protocol/mod.ts";
 import { delay } from "./_helpers/async.ts";
-import { startRelay, type TestRelay } from "./_helpers/relay_fixture.ts";
+import { withWebSocketRelay } from "./_helpers/relay_fixture.ts";
 import { binaryMessage, clientFrame, RawWebSocket, WsOpcode } from "./_helpers/websocket_raw.ts";
 
-async function withRelay(
-  options: { keepaliveMs?: number; peerTimeoutMs?: number; frameTimeoutMs?: number },
-  test: (relay: TestRelay, websocketPort: number) => Promise<void>,
-): Promise<void> {
-  const relay = await startRelay({ db: ":memory:", websocketPort: 0, ...options });
-  try {
-    await test(relay, relay.relay.websocketAddr!.port);
-  } finally {
-    await relay.close();
-  }
-}
-
 Deno.test("websocket liveness: a client that sends only WebSocket Pings gets its Pongs, and is closed with PeerTimeout all the same", async () => {
-  await withRelay({ keepaliveMs: 200, peerTimeoutMs: 600 }, async (_relay, websocketPort) => {
-    const ws = await RawWebSocket.open(websocketPort);
-    let pinging = true;
-    try {
-      await ws.handshake();
-      // Pings every 50 ms until the relay gives up: at most 200 of them, 10 s.
-      const pinger = (async () => {
-        for (let i = 0; i < 200 && pinging; i++) {
-          await ws.write(clientFrame(WsOpcode.Ping, new Uint8Array([i])));
-          await delay(50);
+  await withWebSocketRelay(
+    { keepaliveMs: 200, peerTimeoutMs: 600 },
+    async (_relay, websocketPort) => {
+      const ws = await RawWebSocket.open(websocketPort);
+      let pinging = true;
+      try {
+        await ws.handshake();
+        // Pings every 50 ms until the relay gives up: at most 200 of them, 10 s.
+        const pinger = (async () => {
+          for (let i = 0; i < 200 && pinging; i++) {
+            await ws.write(clientFrame(WsOpcode.Ping, new Uint8Array([i])));
+            await delay(50);
+          }
+        })().catch(() => {/* the relay closed the link */});
+        let error: Packet | null = null;
+        for (let packets = 0; packets < 64 && error === null; packets++) {
+          const packet = await ws.next("the relay's Error");
+          assert.ok(packet !== null, `closed without an Error: ${JSON.stringify(ws.closeFrame)}`);
+          // The relay's own keepalive Pings go unanswered.
+          if (packet.type === PacketType.Error) error = packet;
         }
-      })().catch(() => {/* the relay closed the link */});
-      let error: Packet | null = null;
-      for (let packets = 0; packets < 64 && error === null; packets++) {
-        const packet = await ws.next("the relay's Error");
-        assert.ok(packet !== null, `closed without an Error: ${JSON.stringify(ws.closeFrame)}`);
-        // The relay's own keepalive Pings go unanswered.
-        if (packet.type === PacketType.Error) error = packet;
+        assert.ok(error !== null && error.type === PacketType.Error);
+        assert.equal(error.reason, Reason.PeerTimeout, error.message);
+        assert.match(error.message, /nothing heard for \d+ ms/);
+        await ws.expectClose(4000 + Reason.PeerTimeout, error.message);
+        assert.ok(ws.pongs.length >= 1, "no Pong for the Pings");
+        pinging = false;
+        await pinger;
+      } finally {
+        pinging = false;
+        ws.close();
       }
-      assert.ok(error !== null && error.type === PacketType.Error);
-      assert.equal(error.reason, Reason.PeerTimeout, error.message);
-      assert.match(error.message, /nothing heard for \d+ ms/);
-      await ws.expectClose(4000 + Reason.PeerTimeout, error.message);
-      assert.ok(ws.pongs.length >= 1, "no Pong for the Pings");
-      pinging = false;
-      await pinger;
-    } finally {
-      pinging = false;
-      ws.close();
-    }
-  });
+    },
+  );
 });
 
 Deno.test("websocket liveness: a frame left incomplete across messages is closed at the frame time-out", async () => {
-  await withRelay({ frameTimeoutMs: 300 }, async (_relay, websocketPort) => {
+  await withWebSocketRelay({ frameTimeoutMs: 300 }, async (_relay, websocketPort) => {
     const ws = await RawWebSocket.open(websocketPort);
     try {
       await ws.handshake();

@@ -13,6 +13,7 @@ import { delay, STEP_MS, waitUntil, withTimeout } from "./_helpers/async.ts";
 import { addressOf, type RawClient, rawClient } from "./_helpers/raw_client.ts";
 import { assertRelayServes, startRelay } from "./_helpers/relay_fixture.ts";
 import { rssKiB } from "./_helpers/server_process.ts";
+import { sendBacklog, statusRequests } from "./_helpers/slow_consumer.ts";
 import { RawWebSocket } from "./_helpers/websocket_raw.ts";
 import { startWebSocketRelayProcess } from "./_helpers/websocket_server.ts";
 
@@ -115,30 +116,9 @@ Deno.test("websocket slow reader: a WebSocket client that never reads is closed 
       window: 16_384,
     });
     // 15 MiB within its credit fill the kernel's buffers towards it and wait in the relay.
-    const chunk = new Uint8Array(65_535).fill(7);
-    for (let batch = 0; batch < 15; batch++) {
-      const frames: Packet[] = [];
-      for (let i = 0; i < 16; i++) {
-        frames.push({
-          type: PacketType.ArbitraryData,
-          connectionId: request.connectionId,
-          payload: chunk,
-        });
-      }
-      await feeder.send(...frames);
-    }
+    await sendBacklog(feeder, request.connectionId);
     // 250 status requests to the slow client: their 19-byte frames pass 4096 queued bytes.
-    const requests: Packet[] = [];
-    for (let id = 1; id <= 250; id++) {
-      requests.push({
-        type: PacketType.SocketStatusRequest,
-        requestId: id,
-        source: requester.address,
-        destination: slowAddress,
-        destinationPort: 80,
-      });
-    }
-    await requester.send(...requests);
+    await requester.send(...statusRequests(requester.address, slowAddress, 250));
     const closed = await feeder.expect(PacketType.SocketClosed, "the slow client's end to close");
     assert.equal(reasonName(closed.reason), "PeerDisconnected");
     // The slow client reads its backlog: after the data the relay managed to send, the reason.

@@ -83,3 +83,22 @@ export async function assertRelayServes(port: number): Promise<void> {
     await probe.close();
   }
 }
+
+/**
+ * Runs `test` against an in-process relay with an in-memory registry that
+ * serves its WebSocket carrier on an ephemeral port too, then closes it.
+ *
+ * @param options The relay's options (its limits and time-outs).
+ * @param test The test, given the relay and its WebSocket port.
+ */
+export async function withWebSocketRelay(
+  options: RelayOptions,
+  test: (relay: TestRelay, websocketPort: number) => Promise<void>,
+): Promise<void> {
+  const relay = await startRelay({ db: ":memory:", websocketPort: 0, ...options });
+  try {
+    await test(relay, relay.relay.websocketAddr!.port);
+  } finally {
+    await relay.close();
+  }
+}

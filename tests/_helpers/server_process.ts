@@ -51,22 +51,31 @@ export async function startServer(args: string[]): Promise<ServerProcess> {
   const drained = (async () => {
     while (!(await lines.read()).done) { /* discard */ }
   })();
+  return serverHandle(child, Number(match[1]), drained);
+}
+
+/**
+ * The handle of a relay subprocess on `port`: stopping or killing it waits
+ * for the exit and for `drained`, the end of its stdout, so no read is left
+ * pending when a test ends.
+ */
+function serverHandle(
+  child: Deno.ChildProcess,
+  port: number,
+  drained: Promise<unknown>,
+): ServerProcess {
+  const kill = async (signal: Deno.Signal): Promise<Deno.CommandStatus> => {
+    child.kill(signal);
+    const status = await child.status;
+    await drained;
+    return status;
+  };
   return {
     pid: child.pid,
-    port: Number(match[1]),
+    port,
     child,
-    async stop(): Promise<number> {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await drained;
-      return status.code;
-    },
-    async kill(signal: Deno.Signal): Promise<Deno.CommandStatus> {
-      child.kill(signal);
-      const status = await child.status;
-      await drained;
-      return status;
-    },
+    stop: async () => (await kill("SIGTERM")).code,
+    kill,
   };
 }
 
@@ -207,22 +216,8 @@ export async function startWebSocketServer(args: string[] = []): Promise<WebSock
   const drained = lines.rest();
   const websocketPort = Number(match[2]);
   return {
-    pid: child.pid,
-    port,
+    ...serverHandle(child, port, drained),
     websocketPort,
     url: `${match[1] ? "wss" : "ws"}://127.0.0.1:${websocketPort}/`,
-    child,
-    async stop(): Promise<number> {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await drained;
-      return status.code;
-    },
-    async kill(signal: Deno.Signal): Promise<Deno.CommandStatus> {
-      child.kill(signal);
-      const status = await child.status;
-      await drained;
-      return status;
-    },
   };
 }

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import type { Identity } from "../../mod.ts";
+import { bundleHarness } from "../_helpers/browser_page.ts";
 import { browserTest, launchChromium } from "../_helpers/chromium.ts";
 import { bundleClient, startStaticServer } from "../_helpers/static_server.ts";
 
@@ -44,13 +45,7 @@ interface IdbFactory {
 }
 
 /** The page: it imports the bundle and exposes it, and nothing else. */
-const HARNESS = `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>AlphaNET identity test</title></head>
-<body><script type="module">
-import * as alphanet from "/alphanet.js";
-globalThis.alphanet = alphanet;
-</script></body></html>
-`;
+const HARNESS = bundleHarness("AlphaNET identity test");
 
 /** What a page reports about the identity it stored or read back. */
 interface Report {

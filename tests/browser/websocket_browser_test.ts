@@ -17,9 +17,9 @@ import {
 } from "../../mod.ts";
 import { withTimeout } from "../_helpers/async.ts";
 import { concatBytes, pseudoRandomBytes, sha256hex } from "../_helpers/bytes.ts";
-import { browserTest, launchChromium } from "../_helpers/chromium.ts";
-import { bundleClient, startStaticServer } from "../_helpers/static_server.ts";
-import { startWebSocketServer, type WebSocketRelay } from "../_helpers/server_process.ts";
+import { bundleHarness, withBundlePage } from "../_helpers/browser_page.ts";
+import { browserTest } from "../_helpers/chromium.ts";
+import type { WebSocketRelay } from "../_helpers/server_process.ts";
 
 /** Bytes moved each way. */
 const SIZE = 1024 * 1024;
@@ -38,44 +38,11 @@ interface PageGlobals {
 }
 
 /** The page: it imports the bundle and exposes it, and nothing else. */
-const HARNESS = `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>AlphaNET browser test</title></head>
-<body><script type="module">
-import * as alphanet from "/alphanet.js";
-globalThis.alphanet = alphanet;
-</script></body></html>
-`;
+const HARNESS = bundleHarness("AlphaNET browser test");
 
-/**
- * Builds the bundle, starts the relay (TCP and WebSocket), a static server for
- * the page and the bundle, and Chromium with the page loaded; runs `body`;
- * then closes everything, the browser first. An uncaught error in the page
- * fails the test.
- */
-async function withPage(body: (page: Page, relay: WebSocketRelay) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "alphanet_bundle_" });
-  try {
-    await bundleClient(`${dir}/alphanet.js`);
-    const relay = await startWebSocketServer();
-    try {
-      await using site = startStaticServer({
-        "/": { body: HARNESS, type: "text/html; charset=utf-8" },
-        "/alphanet.js": `${dir}/alphanet.js`,
-      });
-      await using chromium = await launchChromium();
-      const page = await chromium.browser.newPage();
-      const pageErrors: string[] = [];
-      page.on("pageerror", (error) => pageErrors.push(String(error)));
-      await page.goto(`${site.origin}/`, { waitUntil: "load" });
-      await page.waitForFunction(() => "alphanet" in globalThis, { timeout: STEP_MS });
-      await body(page, relay);
-      assert.deepEqual(pageErrors, [], "no uncaught error in the page");
-    } finally {
-      assert.equal(await relay.stop(), 0);
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+/** Runs `body` with the page loaded next to a fresh relay (see withBundlePage). */
+function withPage(body: (page: Page, relay: WebSocketRelay) => Promise<void>): Promise<void> {
+  return withBundlePage(HARNESS, body, { timeoutMs: STEP_MS });
 }
 
 /** Reads a virtual connection to its end. */
