@@ -180,7 +180,12 @@ class VirtualHttpServerImpl implements VirtualHttpServer {
     void this.#acceptAll();
     const signal = options.signal;
     if (signal?.aborted) void this.shutdown();
-    else signal?.addEventListener("abort", () => void this.shutdown(), { once: true });
+    else if (signal) {
+      const abort = (): void => void this.shutdown();
+      signal.addEventListener("abort", abort, { once: true });
+      // A long-lived signal must not keep a finished server (and what it holds) alive.
+      void this.#finished.promise.then(() => signal.removeEventListener("abort", abort));
+    }
   }
 
   get addr(): VirtualAddr {
