@@ -469,7 +469,16 @@ export class WebSocketCarrier implements RelayCarrier {
     } finally {
       this.#busy = null;
       done.resolve();
-      if (this.#pong !== null && this.#phase === "open") this.#sendPong();
+      // After the writes already waiting for the lock (their turns were queued by resolve()
+      // above), not ahead of them: a client that Pings during every Pong must not starve the
+      // session's own writes.
+      if (this.#pong !== null) {
+        queueMicrotask(() => {
+          if (this.#pong !== null && this.#busy === null && this.#phase === "open") {
+            this.#sendPong();
+          }
+        });
+      }
     }
   }
 
