@@ -6,7 +6,8 @@
  *
  * Flags: --reps N (throughput and join repetitions, median kept; default 3),
  * --rows LIST (only these rows, e.g. `9` or `1,3,8` or `10,11`; default all),
- * --profile (one extra 1-connection AlphaNET run with the relay under --cpu-prof),
+ * --profile (one extra AlphaNET run of row 1 and one of row 3, among the rows asked for, with
+ * sender, relay and receiver each under --cpu-prof; not in the figures),
  * --window BYTES (AlphaNET receive window, for diagnosis; the rows' targets assume the default).
  *
  * @module
@@ -23,7 +24,7 @@ import {
   TLS_RELAY_FLAGS,
 } from "./_proc.ts";
 import { iperfBench } from "./iperf.ts";
-import { topSelfTime } from "./_profile.ts";
+import { summarizeProfile } from "./_profile.ts";
 
 const here = (file: string) => new URL(file, import.meta.url).pathname;
 const PEER = here("./peer.ts");
@@ -34,6 +35,8 @@ const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const WATCHDOG_MS = 7 * 60_000;
 const RESULT_MS = 90_000;
+/** Exit grace for a profiled process: it writes its .cpuprofile on the way out. */
+const PROFILED_GRACE_MS = 30_000;
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -84,9 +87,30 @@ function spawn(name: string, args: string[]): Proc {
   return proc;
 }
 
-function peer(kind: "tcp" | "alphanet", role: string, options: Record<string, unknown>): Proc {
+function peer(
+  kind: "tcp" | "alphanet",
+  role: string,
+  options: Record<string, unknown>,
+  denoFlags: string[] = [],
+): Proc {
   if (kind === "alphanet" && flags.window) options = { ...options, window: Number(flags.window) };
-  return spawn(`${kind} ${role}`, ["run", "-A", PEER, kind, role, JSON.stringify(options)]);
+  return spawn(`${kind} ${role}`, [
+    "run",
+    "-A",
+    ...denoFlags,
+    PEER,
+    kind,
+    role,
+    JSON.stringify(options),
+  ]);
+}
+
+/**
+ * Deno flags that profile the process `who` into `<dir>/<who>/`, or none
+ * without `dir`. One directory per process tells the three profiles apart.
+ */
+function profFlags(dir: string | undefined, who: "sender" | "relay" | "receiver"): string[] {
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}/${who}`] : [];
 }
 
 /** The middle process: the real relay or the plain proxy. */
@@ -123,23 +147,25 @@ async function topology(
   mode: Mode,
   role: string,
   options: Record<string, unknown>,
-  relayFlags: string[] = [],
+  prof?: string,
 ): Promise<{ receiver: Proc; middle: Middle | null; target: Record<string, unknown> }> {
+  const relayDenoFlags = profFlags(prof, "relay");
+  const receiverFlags = profFlags(prof, "receiver");
   if (mode === "alphanet-ws") {
-    const middle = await startRelay(relayFlags, ["--websocket-port", "0"]);
-    const receiver = peer("alphanet", role, { ...options, port: middle.port });
+    const middle = await startRelay(relayDenoFlags, ["--websocket-port", "0"]);
+    const receiver = peer("alphanet", role, { ...options, port: middle.port }, receiverFlags);
     const vip = await receiver.expect("ready", 30_000);
     return { receiver, middle, target: { url: `ws://127.0.0.1:${middle.wsPort}/`, vip } };
   }
   if (mode === "alphanet" || mode === "alphanet-tls") {
     const tls = mode === "alphanet-tls";
-    const middle = await startRelay(relayFlags, tls ? [...TLS_RELAY_FLAGS] : []);
+    const middle = await startRelay(relayDenoFlags, tls ? [...TLS_RELAY_FLAGS] : []);
     const link = tls ? { port: middle.port, tlsCa: TLS_CA_FILE } : { port: middle.port };
-    const receiver = peer("alphanet", role, { ...options, ...link });
+    const receiver = peer("alphanet", role, { ...options, ...link }, receiverFlags);
     const vip = await receiver.expect("ready", 30_000);
     return { receiver, middle, target: { ...link, vip } };
   }
-  const receiver = peer("tcp", role, options);
+  const receiver = peer("tcp", role, options, receiverFlags);
   const port = Number(await receiver.expect("ready", 30_000));
   const middle = mode === "proxy" ? await startProxy(port) : null;
   return { receiver, middle, target: { port: middle?.port ?? port } };
@@ -147,6 +173,21 @@ async function topology(
 
 async function stopAll(...procs: (Proc | undefined)[]): Promise<void> {
   await Promise.all(procs.map((proc) => proc?.stop()));
+}
+
+/**
+ * Stops the peers (stdin closed: they `Deno.exit(0)`) and SIGTERMs the middle
+ * (the relay's handler closes it and exits); a profiled run waits longer
+ * before any signal, so no process is killed before its profile is written.
+ */
+async function stopRun(
+  middle: Middle | null,
+  prof: string | undefined,
+  ...peers: Proc[]
+): Promise<void> {
+  const grace = prof ? PROFILED_GRACE_MS : undefined;
+  await Promise.all(peers.map((proc) => proc.stop(grace)));
+  await middle?.proc.terminate(grace);
 }
 
 const kind = (mode: Mode) => mode === "direct" || mode === "proxy" ? "tcp" : "alphanet";
@@ -166,11 +207,16 @@ async function throughput(
   mode: Mode,
   conns: number,
   bytes: number,
-  relayFlags: string[] = [],
+  prof?: string,
 ): Promise<Throughput> {
-  const { receiver, middle, target } = await topology(mode, "sink", { bytes, conns }, relayFlags);
+  const { receiver, middle, target } = await topology(mode, "sink", { bytes, conns }, prof);
   // linger: the sender closes its connections when done but keeps its link until stopped.
-  const sender = peer(kind(mode), "source", { ...target, conns, bytes, linger: true });
+  const sender = peer(
+    kind(mode),
+    "source",
+    { ...target, conns, bytes, linger: true },
+    profFlags(prof, "sender"),
+  );
   await sender.expect("ready", 30_000);
   const cpu0 = middle ? cpuSeconds(middle.proc.pid) : 0;
   await sender.send("go");
@@ -182,8 +228,7 @@ async function throughput(
     RESULT_MS,
   );
   if (sent.error) throw new Error(`sender failed: ${sent.error}`);
-  await stopAll(sender, receiver);
-  await middle?.proc.terminate();
+  await stopRun(middle, prof, sender, receiver);
   if (got.short) {
     return {
       gbps: null,
@@ -252,14 +297,18 @@ async function throughputRow(
   };
 }
 
-async function pingPong(mode: Mode): Promise<{ p50: number; p99: number }> {
-  const { receiver, middle, target } = await topology(mode, "echo", {});
-  const sender = peer(kind(mode), "ping", { ...target, count: 10_000, warmup: 500 });
+async function pingPong(mode: Mode, prof?: string): Promise<{ p50: number; p99: number }> {
+  const { receiver, middle, target } = await topology(mode, "echo", {}, prof);
+  const sender = peer(
+    kind(mode),
+    "ping",
+    { ...target, count: 10_000, warmup: 500 },
+    profFlags(prof, "sender"),
+  );
   await sender.expect("ready", 30_000);
   await sender.send("go");
   const result = await sender.result<{ p50: number; p99: number }>(RESULT_MS);
-  await stopAll(sender, receiver);
-  await middle?.proc.terminate();
+  await stopRun(middle, prof, sender, receiver);
   return result;
 }
 
@@ -358,22 +407,65 @@ async function slowConsumer(
   };
 }
 
-async function profileRelay(): Promise<string[]> {
-  const dir = `${OUT}prof-${Date.now()}`;
-  Deno.mkdirSync(dir, { recursive: true });
-  const run = await throughput("alphanet", 1, GiB, ["--cpu-prof", `--cpu-prof-dir=${dir}`]);
-  const file = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".cpuprofile"));
-  if (!file) return ["(no profile written)"];
-  return [
-    `Relay CPU profile, 1 connection, 1 GiB (${
-      run.gbps === null ? run.failure : round(run.gbps)
-    } GB/s under the profiler), ` +
-    `${dir}/${file.name}, top self time:`,
-    "",
-    "| function | self ms | % |",
-    "| --- | ---: | ---: |",
-    ...topSelfTime(`${dir}/${file.name}`).map((f) => `| ${f.name} | ${f.ms} | ${f.percent} |`),
-  ];
+/** The top self-time functions of each of the three processes' profiles under `dir`. */
+function profileTables(dir: string): string[] {
+  const out: string[] = [];
+  for (const who of ["sender", "relay", "receiver"] as const) {
+    const files = (() => {
+      try {
+        return [...Deno.readDirSync(`${dir}/${who}`)].filter((e) => e.name.endsWith(".cpuprofile"));
+      } catch {
+        return [];
+      }
+    })();
+    if (files.length !== 1) {
+      out.push(`${who}: ${files.length} profiles written (expected 1)`, "");
+      continue;
+    }
+    const path = `${dir}/${who}/${files[0].name}`;
+    const p = summarizeProfile(path);
+    out.push(
+      `${who} (${path}): ${p.totalMs} ms sampled; idle ${p.idle}%, (program) ${p.program}%, ` +
+        `GC ${p.gc}%; top self time (% of all / % of busy = non-idle):`,
+      "",
+      "| function | self ms | % all | % busy |",
+      "| --- | ---: | ---: | ---: |",
+      ...p.top.map((f) => `| ${f.name} | ${f.ms} | ${f.percent} | ${f.busyPercent} |`),
+      "",
+    );
+  }
+  return out;
+}
+
+/**
+ * One extra AlphaNET run of row 1 and of row 3 (those among the rows asked
+ * for) with sender, relay and receiver each under --cpu-prof; the figures
+ * of these runs are not in the table (the profiler slows every process).
+ */
+async function profileRuns(): Promise<string[]> {
+  const base = `${OUT}prof-${Date.now()}`;
+  const out: string[] = [];
+  if (want(1)) {
+    const dir = `${base}/row1`;
+    const run = await throughput("alphanet", 1, GiB, dir);
+    out.push(
+      `### Row 1 profile: 1 connection, 1 GiB (${
+        run.gbps === null ? run.failure : `${round(run.gbps)} GB/s`
+      } under the profiler)`,
+      "",
+      ...profileTables(dir),
+    );
+  }
+  if (want(3)) {
+    const dir = `${base}/row3`;
+    const trip = await pingPong("alphanet", dir);
+    out.push(
+      `### Row 3 profile: 32 B round trip (p50 / p99 ${trip.p50} / ${trip.p99} µs under the profiler)`,
+      "",
+      ...profileTables(dir),
+    );
+  }
+  return out.length ? out : ["(--profile covers rows 1 and 3: neither was asked for)"];
 }
 
 async function text(command: string, args: string[] = []): Promise<string> {
@@ -727,7 +819,7 @@ async function main(): Promise<void> {
     });
   }
 
-  const profile = flags.profile ? (log("profile"), await profileRelay()) : [];
+  const profile = flags.profile ? (log("profile"), await profileRuns()) : [];
   const meta = {
     date: new Date().toISOString(),
     deno: Deno.version.deno,
