@@ -14,7 +14,13 @@
 
 import { ProtocolError } from "../protocol/errors.ts";
 import { Reason } from "../protocol/reason.ts";
-import { acquireLargeBuffer, LARGE_BUFFER_BYTES, releaseBuffer } from "../transport/buffer_pool.ts";
+import {
+  acquireLargeBuffer,
+  acquireSmallBuffer,
+  LARGE_BUFFER_BYTES,
+  releaseBuffer,
+  SMALL_BUFFER_BYTES,
+} from "../transport/buffer_pool.ts";
 import { looksLikeTlsRecord } from "../transport/tls_sniff.ts";
 import type { RelayCarrier } from "./carrier.ts";
 import type { RelayConn } from "./listen.ts";
@@ -77,18 +83,6 @@ const COPY_PAYLOAD_BYTES = 16 * 1024;
  * Otherwise a flood of Pings would be parsed and answered at line speed, never paced.
  */
 const OVERHEAD_YIELD_BYTES = 16 * 1024;
-
-/** Buffers for small messages, header and payload; the free list is capped. */
-const messageBuffers: Uint8Array[] = [];
-const MAX_FREE_MESSAGE_BUFFERS = 256;
-
-function acquireMessageBuffer(): Uint8Array {
-  return messageBuffers.pop() ?? new Uint8Array(MAX_FRAME_HEADER_BYTES + COPY_PAYLOAD_BYTES);
-}
-
-function releaseMessageBuffer(buffer: Uint8Array): void {
-  if (messageBuffers.length < MAX_FREE_MESSAGE_BUFFERS) messageBuffers.push(buffer);
-}
 
 /**
  * The HTTP answer to a session that closes before its upgrade completed, or
@@ -265,7 +259,10 @@ export class WebSocketCarrier implements RelayCarrier {
       });
       return size;
     }
-    const message = acquireMessageBuffer();
+    // The transport's pools: a small buffer holds most control batches, a large one the rest.
+    const message = size + MAX_FRAME_HEADER_BYTES <= SMALL_BUFFER_BYTES
+      ? acquireSmallBuffer()
+      : acquireLargeBuffer();
     try {
       const length = writeFrameHeader(message, 0, Opcode.Binary, size);
       message.set(payload, length);
@@ -273,7 +270,7 @@ export class WebSocketCarrier implements RelayCarrier {
         if (this.#phase === "open") await this.#writeAll(message.subarray(0, length + size));
       });
     } finally {
-      releaseMessageBuffer(message);
+      releaseBuffer(message);
     }
     return size;
   }
