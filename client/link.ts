@@ -21,7 +21,7 @@ import {
   Replaced,
   TimedOut,
 } from "../errors.ts";
-import { PROTOCOL_VERSION } from "../protocol/constants.ts";
+import { PROTOCOL_VERSION, WEBSOCKET_REASON_CLOSE_BASE } from "../protocol/constants.ts";
 import { PacketType } from "../protocol/packet_type.ts";
 import { isReason, Reason, reasonName } from "../protocol/reason.ts";
 import type { ChallengePacket, ErrorPacket, Packet } from "../protocol/packets.ts";
@@ -441,15 +441,12 @@ function relayError(action: string, packet: ErrorPacket): RelayError {
  * code and reason, with the close as its cause.
  */
 function closedError(action: string, closed: WebSocketClosed): Error {
-  const reason = closed.code - WEBSOCKET_REASON_BASE;
+  const reason = closed.code - WEBSOCKET_REASON_CLOSE_BASE;
   if (reason >= 0 && isReason(reason)) {
     return relayError(action, { type: PacketType.Error, reason, message: closed.reason });
   }
   return new ConnectionReset(`Cannot ${action}: ${closed.message}`, { cause: closed });
 }
-
-/** WebSocket close code of reason 0: the relay closes with 4000 + its reason (§2.4). */
-const WEBSOCKET_REASON_BASE = 4000;
 
 /** `bytes` as lowercase hex, the form relay ids are shown and pinned in. */
 export function hex(bytes: Uint8Array): string {

@@ -14,6 +14,7 @@
  */
 
 import { Closed, ConnectionRefused, ConnectionReset, ProtocolError, TimedOut } from "../errors.ts";
+import { WEBSOCKET_SUBPROTOCOL } from "../protocol/constants.ts";
 import { Reason } from "../protocol/reason.ts";
 import type { Carrier } from "./carrier.ts";
 import type { WebSocketConfig } from "./options.ts";
@@ -22,9 +23,6 @@ import { refTimer } from "./ref_timer.ts";
 /** `readyState` values (fixed by the WebSocket standard), without reading the global class. */
 const CONNECTING = 0;
 const OPEN = 1;
-
-/** The WebSocket subprotocol of AlphaNET: offered by the client, which requires the relay to pick it. */
-export const WEBSOCKET_SUBPROTOCOL = "alphanet";
 
 /**
  * Bytes a WebSocket may hold unsent (its `bufferedAmount`) before a write

@@ -407,3 +407,32 @@ export const EPHEMERAL_PORT_FIRST = 49_152;
  * ```
  */
 export const DEFAULT_RELAY_PORT = 1337;
+
+/**
+ * The WebSocket subprotocol an AlphaNET link is opened with (docs/PROTOCOL.md
+ * §2.4): a client offers it, the relay picks it.
+ *
+ * @example The offer a browser makes
+ * ```ts
+ * import { WEBSOCKET_SUBPROTOCOL } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(WEBSOCKET_SUBPROTOCOL, "alphanet");
+ * ```
+ */
+export const WEBSOCKET_SUBPROTOCOL = "alphanet";
+
+/**
+ * The WebSocket close code of reason 0: a relay that ends a WebSocket link
+ * with reason R closes it with this plus R (docs/PROTOCOL.md §2.4), after the
+ * Error frame.
+ *
+ * @example The close code of ServerFull
+ * ```ts
+ * import { Reason, WEBSOCKET_REASON_CLOSE_BASE } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(WEBSOCKET_REASON_CLOSE_BASE + Reason.ServerFull, 4022);
+ * ```
+ */
+export const WEBSOCKET_REASON_CLOSE_BASE = 4000;

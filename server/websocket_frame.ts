@@ -7,6 +7,8 @@
  * @module
  */
 
+import { WEBSOCKET_REASON_CLOSE_BASE } from "../protocol/constants.ts";
+
 /** Largest message a client may send, the parts of a fragmented one together. */
 export const MAX_WEBSOCKET_MESSAGE_BYTES = 1_048_576;
 
@@ -36,7 +38,7 @@ export const CloseCode = {
   UnsupportedData: 1003,
   MessageTooBig: 1009,
   /** Close code of AlphaNET reason 0; reason R is this plus R. */
-  ReasonBase: 4000,
+  ReasonBase: WEBSOCKET_REASON_CLOSE_BASE,
 } as const;
 
 /** A client frame that breaks RFC 6455 or the carrier's rules: the close code and the text. */

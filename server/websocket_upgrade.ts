@@ -6,11 +6,10 @@
  * @module
  */
 
+import { WEBSOCKET_SUBPROTOCOL } from "../protocol/constants.ts";
+
 /** Longest request head the relay reads, up to and including its blank line. */
 export const MAX_UPGRADE_HEAD_BYTES = 8192;
-
-/** The subprotocol an AlphaNET client asks for, and the relay picks. */
-export const WEBSOCKET_SUBPROTOCOL = "alphanet";
 
 /** What a WebSocket that did not offer {@linkcode WEBSOCKET_SUBPROTOCOL} is closed with (1002). */
 export const NEEDS_SUBPROTOCOL_MESSAGE =

@@ -13,7 +13,6 @@ import {
   dialWebSocket,
   MAX_QUEUED_RECEIVE_BYTES,
   WEBSOCKET_HIGH_WATER_BYTES,
-  WEBSOCKET_SUBPROTOCOL,
   WebSocketCarrier,
   WebSocketClosed,
 } from "../../client/websocket_dial.ts";
@@ -21,6 +20,7 @@ import { STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { concatBytes, pseudoRandomBytes } from "../_helpers/bytes.ts";
 import { CERT_FILE, KEY_FILE, testCa } from "../_helpers/tls.ts";
 import { Reason } from "../../protocol/reason.ts";
+import { WEBSOCKET_SUBPROTOCOL } from "../../protocol/constants.ts";
 
 /** A WebSocket endpoint on 127.0.0.1; `serve` runs for each accepted socket. */
 interface Endpoint extends AsyncDisposable {
