@@ -14,13 +14,6 @@ import type { ByteSink } from "../transport/frame_writer.ts";
  * read loop reads it, the frame writer writes it, the link closes it.
  */
 export interface Carrier extends ByteSource, ByteSink {
-  /**
-   * Fills `buffer` with what arrived, resolving with the byte count, or null
-   * at the end of the stream; rejects when the stream failed.
-   */
-  read(buffer: Uint8Array): Promise<number | null>;
-  /** Writes `bytes` (or a first part of them), resolving with how many it took. */
-  write(bytes: Uint8Array): Promise<number>;
   /** Closes the stream; a pending read then settles. Throws if it is already closed. */
   close(): void;
   /** Lets the stream keep the process alive (Deno); absent where that cannot be chosen. */
