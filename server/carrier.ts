@@ -7,6 +7,7 @@
  * @module
  */
 
+import { sniffFirstRead } from "../transport/tls_sniff.ts";
 import type { Reason } from "../protocol/reason.ts";
 import type { RelayConn } from "./listen.ts";
 
@@ -49,25 +50,45 @@ export interface RelayCarrier {
 
 /**
  * A TCP or TLS connection as a carrier: its own read and write; the reason
- * of a close has nowhere to go beyond the session's Error frame.
+ * of a close has nowhere to go beyond the session's Error frame. A link whose
+ * first bytes are a TLS record (a TLS client at a plain relay) reads as ended
+ * at once, after `onTls`: closed without a word, so the client's TLS
+ * handshake fails as a closed link (which it words as such) rather than on a
+ * garbled record.
  *
  * @param conn An accepted connection.
  * @param kind `"tls"` for a TLS connection, else `"tcp"`.
+ * @param onTls Called if the link opens with a TLS record.
  * @returns The carrier.
  */
-export function streamCarrier(conn: RelayConn, kind: "tcp" | "tls"): RelayCarrier {
+export function streamCarrier(
+  conn: RelayConn,
+  kind: "tcp" | "tls",
+  onTls: () => void = () => {},
+): RelayCarrier {
+  const source = sniffFirstRead(conn, onTls);
   return {
     kind,
     remoteAddr: conn.remoteAddr,
-    read: (buffer) => conn.read(buffer),
+    read: (buffer) => source.read(buffer),
     write: (bytes) => conn.write(bytes),
     close: () => {
-      try {
-        conn.close();
-      } catch {
-        // Already closed by the peer's reset.
-      }
+      closeQuietly(conn);
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * Closes `conn`, which may already be closed (by the peer's reset, or by a
+ * close's timer).
+ *
+ * @param conn An accepted connection.
+ */
+export function closeQuietly(conn: RelayConn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
 }

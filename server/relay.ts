@@ -13,6 +13,7 @@ import { Reason } from "../protocol/reason.ts";
 import { AddressPool } from "./address_pool.ts";
 import { type RelayConfig, type RelayOptions, resolveRelayConfig } from "./config.ts";
 import { type RelayCarrier, streamCarrier } from "./carrier.ts";
+import { writeAll } from "../transport/frame_writer.ts";
 import {
   listenRelay,
   listenWebSocket,
@@ -55,9 +56,7 @@ async function refuse(carrier: RelayCarrier, reason: Reason, message: string): P
   const timer = setTimeout(() => void carrier.close(reason, message), REFUSAL_WRITE_MS);
   const frame = encode({ type: PacketType.Error, reason, message });
   try {
-    for (let written = 0; written < frame.length;) {
-      written += await carrier.write(frame.subarray(written));
-    }
+    await writeAll(carrier, frame);
   } catch {
     // The peer is gone already.
   } finally {
@@ -524,7 +523,12 @@ export class Relay implements AsyncDisposable {
   #carrierFor(conn: RelayConn, websocket: boolean): RelayCarrier {
     const tls = this.#config.tls !== null;
     if (websocket) return new WebSocketCarrier(conn, tls ? "wss" : "ws", this.#context.log);
-    return streamCarrier(conn, tls ? "tls" : "tcp");
+    return streamCarrier(
+      conn,
+      tls ? "tls" : "tcp",
+      () =>
+        this.#context.log.log("debug", "tls-on-plain-relay", { client: conn.remoteAddr.hostname }),
+    );
   }
 
   /** Refuses a link before any session exists for it (ServerFull), and logs it within a budget. */

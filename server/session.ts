@@ -15,7 +15,6 @@ import { ProtocolError } from "../protocol/errors.ts";
 import type { Packet } from "../protocol/packets.ts";
 import { FrameWriter } from "../transport/frame_writer.ts";
 import { readFrames } from "../transport/read_loop.ts";
-import { sniffFirstRead } from "../transport/tls_sniff.ts";
 import type { CarrierKind, RelayCarrier } from "./carrier.ts";
 import type { RelayConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
@@ -113,16 +112,9 @@ export class ClientSession implements Peer {
         ),
       this.#context.config.helloTimeoutMs,
     );
-    // A TLS client at a plain relay: closed without a word, so its TLS handshake fails as a
-    // closed link (which the client words as such) rather than on a garbled record. A
-    // WebSocket carrier checks the bytes before its upgrade itself.
-    const kind = this.#carrier.kind;
-    const source = kind === "ws" || kind === "wss" ? this.#carrier : sniffFirstRead(
-      this.#carrier,
-      () => this.#context.log.log("debug", "tls-on-plain-relay", { client: this.realIp }),
-    );
+    // A TLS client at a plain relay reads as ended: each carrier checks its first bytes.
     return readFrames(
-      source,
+      this.#carrier,
       (packet) => this.#onPacket(packet),
       (bytes, progress) =>
         this.#pacing.afterRead(

@@ -22,7 +22,8 @@ import {
   SMALL_BUFFER_BYTES,
 } from "../transport/buffer_pool.ts";
 import { looksLikeTlsRecord } from "../transport/tls_sniff.ts";
-import type { RelayCarrier } from "./carrier.ts";
+import { closeQuietly, type RelayCarrier } from "./carrier.ts";
+import { writeAll } from "../transport/frame_writer.ts";
 import type { RelayConn } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import {
@@ -54,7 +55,7 @@ const INITIAL_HEAD_BYTES = 1024;
  * Largest payload of one outgoing message: the frame writer's batches are
  * at most this big (128 KiB), so each of its writes is one message.
  */
-const MAX_OUTGOING_PAYLOAD_BYTES = 128 * 1024;
+const MAX_OUTGOING_PAYLOAD_BYTES = LARGE_BUFFER_BYTES;
 
 /** How long the last word (a Close frame, or an HTTP refusal) may take to leave at close. */
 const CLOSE_WRITE_MS = 1000;
@@ -343,11 +344,7 @@ export class WebSocketCarrier implements RelayCarrier {
   }
 
   #closeConn(): void {
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed: by the peer's reset, or by the close's timer.
-    }
+    closeQuietly(this.#conn);
   }
 
   /** Bytes the client sent: what followed its request head first, then the socket. */
@@ -479,10 +476,8 @@ export class WebSocketCarrier implements RelayCarrier {
     }
   }
 
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    for (let written = 0; written < bytes.length;) {
-      written += await this.#conn.write(bytes.subarray(written));
-    }
+  #writeAll(bytes: Uint8Array): Promise<void> {
+    return writeAll(this.#conn, bytes);
   }
 }
 

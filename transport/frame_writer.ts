@@ -29,6 +29,19 @@ export interface ByteSink {
   write(bytes: Uint8Array): Promise<number>;
 }
 
+/**
+ * Writes all of `bytes` to `sink`, however many writes it takes (a write may
+ * take only a first part).
+ *
+ * @param sink Where the bytes go.
+ * @param bytes What to write.
+ */
+export async function writeAll(sink: ByteSink, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) {
+    written += await sink.write(bytes.subarray(written));
+  }
+}
+
 /** Queued bytes above which {@linkcode FrameWriter.room} asks producers to wait. */
 export const WRITE_HIGH_WATER_BYTES = 256 * 1024;
 
