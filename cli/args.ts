@@ -13,6 +13,7 @@ import { parsePort } from "../flags/port.ts";
 import { UsageError } from "../flags/usage_error.ts";
 import { parseJoinToken } from "../crypto/join_token.ts";
 import { parseIpv4 } from "../protocol/mod.ts";
+import { webSocketEndpoint } from "../client/options.ts";
 import { LOG_FORMATS, type LogFormat } from "./log.ts";
 
 /** Relay address used when neither `--server` nor `ALPHANET_SERVER` is given. */
@@ -287,7 +288,9 @@ export function commonOptions(
     throw new UsageError("--no-identity cannot be used with --identity-file");
   }
   return {
-    server: websocket === null ? parseHostPort(server, from) : hostPortOf(new URL(websocket)),
+    server: websocket === null
+      ? parseHostPort(server, from)
+      : webSocketEndpoint(new URL(websocket)),
     websocket,
     identity: file !== undefined
       ? { kind: "file", path: file }
@@ -377,12 +380,6 @@ export function parseWebSocketUrl(text: string, what: string): string {
     throw new UsageError(`bad ${what} "${text}": a relay's URL takes no user name or password`);
   }
   return url.href;
-}
-
-/** The host and port a WebSocket URL names (its scheme's default port when it names none). */
-function hostPortOf(url: URL): HostPort {
-  const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
-  return { hostname, port: Number(url.port || (url.protocol === "wss:" ? 443 : 80)) };
 }
 
 /**

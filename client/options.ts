@@ -302,15 +302,10 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
         'with url: "wss://HOST:PORT/"',
     );
   }
-  const endpoint = websocket === null ? null : new URL(websocket.url);
+  const endpoint = websocket === null ? null : webSocketEndpoint(new URL(websocket.url));
   const config: ClientConfig = {
-    // A URL keeps an IPv6 host in brackets; hostname never does.
-    hostname: endpoint === null
-      ? options.hostname ?? d.hostname
-      : endpoint.hostname.replace(/^\[(.*)\]$/, "$1"),
-    port: endpoint === null
-      ? options.port ?? d.port
-      : Number(endpoint.port || (endpoint.protocol === "wss:" ? 443 : 80)),
+    hostname: endpoint?.hostname ?? options.hostname ?? d.hostname,
+    port: endpoint?.port ?? options.port ?? d.port,
     websocket,
     identity: resolveIdentity(options.identity),
     joinToken: resolveJoinToken(options.joinToken),
@@ -440,6 +435,21 @@ function checkCaCerts(caCerts: unknown): asserts caCerts is string[] {
  * `WebSocket`, and without the TCP options that it replaces. TypeError for
  * anything else.
  */
+/**
+ * The host and port a `ws://` or `wss://` URL names: the host without the
+ * brackets a URL keeps around an IPv6 address, the port the scheme's default
+ * (80, 443) when it names none.
+ *
+ * @param url A WebSocket URL.
+ * @returns Its host and port.
+ */
+export function webSocketEndpoint(url: URL): { hostname: string; port: number } {
+  return {
+    hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: Number(url.port || (url.protocol === "wss:" ? 443 : 80)),
+  };
+}
+
 function resolveWebSocket(options: ClientOptions): WebSocketConfig | null {
   const { url, caCerts } = options;
   if (url === undefined || url === null) return null;
