@@ -9,6 +9,7 @@ import { connect, generateIdentity, Reason, RelayError } from "../mod.ts";
 import { type AdminRelay, SERVER, startAdminRelay } from "./_helpers/server_process.ts";
 import { handleOpsRequest } from "../server/ops_endpoint.ts";
 import { Relay } from "../server.ts";
+import { readExactly } from "./_helpers/streams.ts";
 
 /** Bound on polls of /metrics for a count the relay updates just after the client sees its answer. */
 const MAX_POLLS = 200;
@@ -112,13 +113,7 @@ Deno.test("server.ts --admin-port: /metrics lists every metric and moves with jo
       assert.ok((connected.get("alphanet_requests_total") ?? 0) >= 1);
 
       await conn.write(new Uint8Array(size).fill(7));
-      let received = 0;
-      const buffer = new Uint8Array(16 * 1024);
-      while (received < size) {
-        const n = await far.read(buffer);
-        assert.ok(n !== null, "stream ended early");
-        received += n;
-      }
+      await readExactly(far, size);
       const sent = await scrape(relay);
       assert.ok(
         (sent.get("alphanet_relayed_bytes_total") ?? 0) >= size,

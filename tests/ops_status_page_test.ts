@@ -9,6 +9,7 @@ import { connect, generateIdentity } from "../mod.ts";
 import { runDeno } from "./_helpers/run_deno.ts";
 import { type AdminRelay, SERVER, startAdminRelay } from "./_helpers/server_process.ts";
 import { escapeHtml, renderStatusPage, TrafficRing } from "../server/status_page.ts";
+import { readExactly } from "./_helpers/streams.ts";
 
 /** Bound on polls for the registry and the router to settle after joins and leaves. */
 const MAX_POLLS = 100;
@@ -138,13 +139,7 @@ Deno.test("server.ts --admin-port: /status.json counts each client's relayed byt
       const far = await accepted;
       const size = 32 * 1024;
       await conn.write(new Uint8Array(size).fill(1));
-      let received = 0;
-      const buffer = new Uint8Array(16 * 1024);
-      while (received < size) {
-        const n = await far.read(buffer);
-        assert.ok(n !== null, "stream ended early");
-        received += n;
-      }
+      await readExactly(far, size);
       // Bob has every byte, so the relay has counted them: no poll needed.
       const status = await statusJson(relay);
       const byIp = new Map(status.clients.map((client) => [client.virtualIp, client]));
