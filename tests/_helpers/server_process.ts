@@ -144,20 +144,41 @@ export interface AdminRelay {
 }
 
 /**
+ * Spawns `server.ts` on 127.0.0.1 with `args` (stdout piped, stderr dropped)
+ * and reads its start lines that begin with `prefixes`, in order; kills it
+ * if one does not come.
+ */
+async function spawnRelay(
+  args: string[],
+  prefixes: string[],
+): Promise<{ child: Deno.ChildProcess; lines: Lines; found: string[] }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", ...args],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = new Lines(child.stdout);
+  const found: string[] = [];
+  try {
+    for (const prefix of prefixes) found.push(await lines.expect(prefix, STARTUP_TIMEOUT_MS));
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw error;
+  }
+  return { child, lines, found };
+}
+
+/**
  * Starts `server.ts` on 127.0.0.1 with `--admin-port 0` (registry `--db :memory:`
  * unless `args` names one), and reads both of its start lines.
  */
 export async function startAdminRelay(args: string[] = []): Promise<AdminRelay> {
   const db = args.includes("--db") ? [] : ["--db", ":memory:"];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", "--port", "0", ...db]
-      .concat(["--log-level", "silent", "--admin-port", "0", ...args]),
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines = new Lines(child.stdout);
-  const listening = await lines.expect("listening on ", STARTUP_TIMEOUT_MS);
-  const admin = await lines.expect("admin on ", STARTUP_TIMEOUT_MS);
+  const { child, lines, found: [listening, admin] } = await spawnRelay(
+    ["--port", "0", ...db, "--log-level", "silent", "--admin-port", "0", ...args],
+    ["listening on ", "admin on "],
+  );
   const port = Number(/^listening on 127\.0\.0\.1:(\d+)$/.exec(listening)?.[1]);
   const match = /^admin on (127\.0\.0\.1:\d+)$/.exec(admin);
   assert.ok(match, `unexpected admin line: ${admin}`);
@@ -193,25 +214,13 @@ export async function startWebSocketServer(args: string[] = []): Promise<WebSock
     ...(args.includes("--db") ? [] : ["--db", ":memory:"]),
     ...(args.includes("--websocket-port") ? [] : ["--websocket-port", "0"]),
   ];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SERVER, "--hostname", "127.0.0.1", ...defaults, ...args],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines = new Lines(child.stdout);
-  let port: number;
-  let match: RegExpExecArray | null;
-  try {
-    const listening = await lines.expect("listening on ", STARTUP_TIMEOUT_MS);
-    const websocket = await lines.expect("websocket ", STARTUP_TIMEOUT_MS);
-    port = Number(/^listening on 127\.0\.0\.1:(\d+)$/.exec(listening)?.[1]);
-    match = /^websocket (\(tls\) )?on 127\.0\.0\.1:(\d+)$/.exec(websocket);
-    assert.ok(port > 0 && match, `unexpected start lines: ${lines.seen}`);
-  } catch (error) {
-    child.kill("SIGKILL");
-    await child.status;
-    throw error;
-  }
+  const { child, lines, found: [listening, websocket] } = await spawnRelay(
+    [...defaults, ...args],
+    ["listening on ", "websocket "],
+  );
+  const port = Number(/^listening on 127\.0\.0\.1:(\d+)$/.exec(listening)?.[1]);
+  const match = /^websocket (\(tls\) )?on 127\.0\.0\.1:(\d+)$/.exec(websocket);
+  assert.ok(port > 0 && match, `unexpected start lines: ${lines.seen}`);
   // Keep draining stdout so the child never blocks on a full pipe.
   const drained = lines.rest();
   const websocketPort = Number(match[2]);
