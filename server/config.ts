@@ -322,24 +322,9 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
  */
 export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
   const config: RelayConfig = { ...DEFAULT_RELAY_CONFIG, ...withoutUndefined(options) };
-  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535) {
-    throw new RangeError(`Cannot start relay: port ${config.port} is outside 0..65535`);
-  }
-  if (
-    config.adminPort !== null &&
-    (!Number.isInteger(config.adminPort) || config.adminPort < 0 || config.adminPort > 65_535)
-  ) {
-    throw new RangeError(`Cannot start relay: admin port ${config.adminPort} is outside 0..65535`);
-  }
-  if (
-    config.websocketPort !== null &&
-    (!Number.isInteger(config.websocketPort) || config.websocketPort < 0 ||
-      config.websocketPort > 65_535)
-  ) {
-    throw new RangeError(
-      `Cannot start relay: WebSocket port ${config.websocketPort} is outside 0..65535`,
-    );
-  }
+  checkPort(config.port, "port");
+  checkPort(config.adminPort, "admin port");
+  checkPort(config.websocketPort, "WebSocket port");
   if (
     config.tls !== null &&
     (typeof config.tls?.cert !== "string" || typeof config.tls?.key !== "string")
@@ -419,4 +404,11 @@ function withoutUndefined<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<
     T
   >;
+}
+
+/** Throws a RangeError naming `what` unless `port` is null (off) or a TCP port, 0 picking a free one. */
+function checkPort(port: number | null, what: string): void {
+  if (port !== null && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
+    throw new RangeError(`Cannot start relay: ${what} ${port} is outside 0..65535`);
+  }
 }
