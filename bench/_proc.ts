@@ -1,13 +1,34 @@
 /**
- * Bench helpers: spawn a Deno subprocess, read its stdout line by line with
- * a deadline, write commands to its stdin, read RSS and CPU time from /proc.
+ * Bench helpers: spawn a subprocess (Deno by default, or a tool such as
+ * iperf3), read its stdout line by line with a deadline, write commands to
+ * its stdin, read RSS and CPU time from /proc. Every process spawned here is
+ * kept in one set until it exits, so the watchdog can kill them all.
  *
  * @module
  */
 
 const encoder = new TextEncoder();
 
-/** A spawned Deno subprocess speaking the bench's line protocol. */
+/** Every spawned process that has not exited yet: what {@linkcode killAll} kills. */
+const running = new Set<Proc>();
+
+/** SIGKILLs every process spawned through {@linkcode Proc} that is still running. */
+export function killAll(): void {
+  for (const proc of running) {
+    try {
+      proc.child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** SIGTERMs every process still running, each given `graceMs` before SIGKILL. */
+export async function terminateAll(graceMs = 1000): Promise<void> {
+  await Promise.all([...running].map((proc) => proc.terminate(graceMs)));
+}
+
+/** A spawned subprocess speaking the bench's line protocol (or any tool's stdout lines). */
 export class Proc {
   readonly name: string;
   readonly child: Deno.ChildProcess;
@@ -16,14 +37,17 @@ export class Proc {
   readonly #stderr: Promise<string>;
   #buffer = "";
 
-  constructor(name: string, args: string[]) {
+  /** Spawns `command` (this Deno by default) with `args`, stdin, stdout and stderr piped. */
+  constructor(name: string, args: string[], command: string = Deno.execPath()) {
     this.name = name;
-    this.child = new Deno.Command(Deno.execPath(), {
+    this.child = new Deno.Command(command, {
       args,
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    running.add(this);
+    this.child.status.finally(() => running.delete(this));
     this.#lines = this.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     this.#stdin = this.child.stdin.getWriter();
     this.#stderr = new Response(this.child.stderr).text().catch(() => "");
@@ -71,6 +95,43 @@ export class Proc {
       throw new Error(`${this.name}: expected "${prefix}", got ${JSON.stringify(line)}`);
     }
     return line.slice(prefix.length + 1);
+  }
+
+  /**
+   * Everything left on stdout until the process exits; after `timeoutMs` the
+   * process is killed and this throws.
+   */
+  async rest(timeoutMs: number): Promise<string> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.child.kill("SIGKILL");
+        reject(new Error(`${this.name}: still running after ${timeoutMs} ms, killed`));
+      }, timeoutMs);
+    });
+    try {
+      while (true) {
+        const { value, done } = await Promise.race([this.#lines.read(), deadline]);
+        if (done) break;
+        this.#buffer += value;
+      }
+      await Promise.race([this.child.status, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+    const text = this.#buffer;
+    this.#buffer = "";
+    return text;
+  }
+
+  /**
+   * Reads and discards stdout from now on, so a chatty tool never blocks on a
+   * full pipe; no line can be read after this.
+   */
+  drain(): void {
+    (async () => {
+      while (!(await this.#lines.read()).done) { /* discard */ }
+    })().catch(() => {});
   }
 
   /** Waits for "result <json>" and parses it. */
@@ -134,6 +195,50 @@ export function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** A free TCP port on 127.0.0.1 (bound, then released: another process may take it first). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+/**
+ * Resolves once a TCP connect to 127.0.0.1:`port` succeeds (the connection is
+ * closed at once); throws after `timeoutMs`, or as soon as `proc` exits.
+ */
+export async function waitForPort(port: number, timeoutMs: number, proc?: Proc): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let exited = false;
+  proc?.child.status.then(() => exited = true);
+  while (true) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch (error) {
+      if (exited) throw new Error(`${proc!.name} exited before port ${port} accepted`);
+      if (performance.now() > deadline) {
+        throw new Error(`port ${port} did not accept within ${timeoutMs} ms: ${error}`);
+      }
+      await sleep(50);
+    }
+  }
+}
+
+/** Where `command` is: the first executable file of that name on PATH (plus the sbin dirs). */
+export function findExecutable(command: string): string | null {
+  const dirs = (Deno.env.get("PATH") ?? "").split(":").filter(Boolean);
+  for (const dir of [...dirs, "/usr/local/sbin", "/usr/sbin", "/sbin"]) {
+    try {
+      const info = Deno.statSync(`${dir}/${command}`);
+      if (info.isFile && (info.mode ?? 0) & 0o111) return `${dir}/${command}`;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return null;
 }
 
 /** Resolves after `ms`. */
