@@ -6,13 +6,18 @@
  *
  * Usage: deno run -A bench/peer.ts <tcp|alphanet> <role> '<json options>'
  * (alphanet with a `url` option joins over WebSocket).
- * Roles: sink, source, echo, ping, connrate, hold, joins.
+ * Roles: sink, source, echo, ping, pings, connrate, hold, joins, echoes, game.
  *
  * @module
  */
 
 import process from "node:process";
-import { connect as alphanetConnect, generateIdentity, type Identity } from "../mod.ts";
+import {
+  type AlphaNetClient,
+  connect as alphanetConnect,
+  generateIdentity,
+  type Identity,
+} from "../mod.ts";
 import { nowMs, sleep } from "./_proc.ts";
 
 /** Options every role reads; which ones matter depends on the role. */
@@ -46,6 +51,16 @@ interface Options {
   identities?: "signed" | "anonymous";
   /** Joins: how many times the same clients join, one after the other. */
   rounds?: number;
+  /** Message size in bytes (pings, game). */
+  size?: number;
+  /** Echoes, game: clients (AlphaNET) or connections (TCP) to open. */
+  clients?: number;
+  /** Game: the echoing clients' virtual IPs, one per sending client (AlphaNET). */
+  vips?: string[];
+  /** Game: one message per client every this many ms. */
+  intervalMs?: number;
+  /** Game: seconds of traffic before the timed part. */
+  warmupSeconds?: number;
 }
 
 interface Stream {
@@ -219,23 +234,204 @@ async function source(endpoint: Endpoint): Promise<void> {
   finish({ firstByteAt, written, error, cpu: used });
 }
 
+/** Writes back what `conn` sends until it ends, through a `options.buf`-sized buffer. */
+async function serveEcho(conn: Stream): Promise<void> {
+  const buffer = new Uint8Array(options.buf ?? CHUNK_BYTES);
+  try {
+    while (true) {
+      const count = await conn.read(buffer);
+      if (count === null) break;
+      await writeAll(conn, buffer.subarray(0, count));
+    }
+  } catch {
+    // A reset ends this connection.
+  }
+  conn.close();
+}
+
 async function echo(endpoint: Endpoint): Promise<void> {
   const { addr, conns } = endpoint.listen();
   console.log(`ready ${addr}`);
-  const serve = async (conn: Stream) => {
-    const buffer = new Uint8Array(CHUNK_BYTES);
-    try {
-      while (true) {
-        const count = await conn.read(buffer);
-        if (count === null) break;
-        await writeAll(conn, buffer.subarray(0, count));
-      }
-    } catch {
-      // A reset ends this connection.
+  for await (const conn of conns) void serveEcho(conn);
+}
+
+/** Runs `task(i)` for i in [0, total), at most `inflight` at a time, in order of i. */
+async function pool<T>(
+  total: number,
+  inflight: number,
+  task: (i: number) => Promise<T>,
+): Promise<T[]> {
+  const results: T[] = new Array(total);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(inflight, total) }, async () => {
+    while (next < total) {
+      const i = next++;
+      results[i] = await task(i);
     }
-    conn.close();
-  };
-  for await (const conn of conns) void serve(conn);
+  }));
+  return results;
+}
+
+/** Joins an AlphaNET client with its own identity to the relay at `options.port`. */
+async function joinClient(): Promise<AlphaNetClient> {
+  return await alphanetConnect({
+    hostname: "127.0.0.1",
+    port: options.port!,
+    identity: await identity(),
+    window: options.window,
+  });
+}
+
+/**
+ * AlphaNET: `clients` clients, each listening and echoing; prints
+ * `ready <JSON array of their virtual IPs>`. (A TCP echo server is `echo`.)
+ */
+async function echoes(): Promise<void> {
+  const nets = await pool(options.clients ?? 500, 100, () => joinClient());
+  for (const net of nets) {
+    (async () => {
+      for await (const conn of net.listen({ port: VIRTUAL_PORT })) void serveEcho(conn);
+    })();
+  }
+  console.log(`ready ${JSON.stringify(nets.map((net) => net.virtualIp))}`);
+  await new Promise(() => {}); // Until stdin ends.
+}
+
+/** Writes `message` and reads as many bytes back: one round trip, in ms. */
+async function roundTrip(conn: Stream, message: Uint8Array, reply: Uint8Array): Promise<number> {
+  const start = performance.now();
+  await writeAll(conn, message);
+  for (let got = 0; got < reply.length;) {
+    const n = await conn.read(reply.subarray(got));
+    if (n === null) throw new Error("echo closed early");
+    got += n;
+  }
+  return performance.now() - start;
+}
+
+/** Percentile `q` of sorted `values`, rounded. */
+function percentile(sorted: ArrayLike<number>, q: number, digits = 0): number {
+  if (sorted.length === 0) return 0;
+  const x = sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return Math.round(x * 10 ** digits) / 10 ** digits;
+}
+
+/**
+ * Small messages on many connections at once: `conns` connections, each
+ * doing `warmup` then `count` sequential round trips of `size` bytes, all
+ * connections in parallel; prints "mark" when the timed part starts and
+ * when it ends. Result: round trips per second over all connections, and
+ * p50 / p99 of a round trip in µs.
+ */
+async function pings(endpoint: Endpoint): Promise<void> {
+  const count = options.count ?? 2000;
+  const size = options.size ?? 64;
+  const conns = await Promise.all(
+    Array.from({ length: options.conns ?? 64 }, () => endpoint.connect()),
+  );
+  const micros = new Float64Array(conns.length * count);
+  console.log("ready");
+  await go.promise;
+  const loop = (rounds: number, record: boolean) =>
+    Promise.all(conns.map(async (conn, c) => {
+      const message = new Uint8Array(size).fill(c & 0xff);
+      const reply = new Uint8Array(size);
+      for (let i = 0; i < rounds; i++) {
+        const ms = await roundTrip(conn, message, reply);
+        if (record) micros[c * count + i] = ms * 1000;
+      }
+    }));
+  await loop(options.warmup ?? 200, false);
+  console.log("mark start");
+  const start = performance.now();
+  await loop(count, true);
+  const seconds = (performance.now() - start) / 1000;
+  console.log("mark end");
+  for (const conn of conns) conn.close();
+  await endpoint.close();
+  micros.sort();
+  finish({
+    roundTrips: micros.length,
+    seconds,
+    perSecond: Math.round(micros.length / seconds),
+    p50: percentile(micros, 0.5),
+    p99: percentile(micros, 0.99),
+  });
+}
+
+/**
+ * Game traffic: `clients` senders (AlphaNET clients, one connection each to
+ * their own echoing client in `vips`; or TCP connections to `port`), each
+ * sending `size` bytes every `intervalMs` and reading the echo back, the
+ * senders' ticks spread evenly over the interval. A tick that comes while the
+ * previous reply is still awaited is skipped (and counted). Prints "mark"
+ * when the timed part (`seconds`, after `warmupSeconds`) starts and ends.
+ * Result: round-trip p50 / p99 / max in ms over the timed part, messages
+ * sent in it against those due, ticks skipped.
+ */
+async function game(): Promise<void> {
+  const total = options.clients ?? 500;
+  const size = options.size ?? 100;
+  const interval = options.intervalMs ?? 100;
+  const warmupMs = (options.warmupSeconds ?? 2) * 1000;
+  const timedMs = (options.seconds ?? 10) * 1000;
+  const conns = await pool(total, 100, async (i): Promise<Stream> => {
+    if (kind === "tcp") return await tcpEndpoint().connect();
+    const net = await joinClient();
+    return await net.connect({ hostname: options.vips![i], port: VIRTUAL_PORT });
+  });
+  console.log("ready");
+  await go.promise;
+  const start = performance.now();
+  const timedFrom = start + warmupMs;
+  const end = timedFrom + timedMs;
+  // The marks bound the timed part, also when the last ticks end before it does.
+  const marks = (async () => {
+    await sleep(timedFrom - performance.now());
+    console.log("mark start");
+    await sleep(end - performance.now());
+    console.log("mark end");
+  })();
+  const rtts: number[] = [];
+  let sent = 0;
+  let skipped = 0;
+  let error: string | null = null;
+  await Promise.all(conns.map(async (conn, c) => {
+    const message = new Uint8Array(size).fill(c & 0xff);
+    const reply = new Uint8Array(size);
+    const phase = (c / total) * interval;
+    try {
+      for (let tick = 0;; tick++) {
+        const due = start + phase + tick * interval;
+        const now = performance.now();
+        if (due < now - 1) { // Late by more than the timer's slack: this tick is lost.
+          if (due >= timedFrom && due < end) skipped++;
+          continue;
+        }
+        if (due >= end) break;
+        await sleep(due - now);
+        const sentAt = performance.now();
+        const ms = await roundTrip(conn, message, reply);
+        if (sentAt >= timedFrom && sentAt < end) {
+          rtts.push(ms);
+          sent++;
+        }
+      }
+    } catch (e) {
+      error ??= String(e);
+    }
+  }));
+  await marks;
+  rtts.sort((a, b) => a - b);
+  finish({
+    p50: percentile(rtts, 0.5, 2),
+    p99: percentile(rtts, 0.99, 2),
+    max: percentile(rtts, 1, 2),
+    sent,
+    due: Math.round(total * timedMs / interval),
+    skipped,
+    error,
+  });
 }
 
 async function ping(endpoint: Endpoint): Promise<void> {
@@ -370,6 +566,10 @@ if (role === "hold") {
   await hold();
 } else if (role === "joins") {
   await joins();
+} else if (role === "echoes") {
+  await echoes();
+} else if (role === "game") {
+  await game();
 } else {
   const endpoint = kind === "tcp" ? tcpEndpoint() : await alphanetEndpoint();
   const roles: Record<string, (endpoint: Endpoint) => Promise<void>> = {
@@ -377,6 +577,7 @@ if (role === "hold") {
     source,
     echo,
     ping,
+    pings,
     connrate,
   };
   const run = roles[role];
