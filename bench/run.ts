@@ -5,7 +5,7 @@
  * Prints one markdown table and writes bench/out/results.json.
  *
  * Flags: --reps N (throughput and join repetitions, median kept; default 3),
- * --rows LIST (only these rows, e.g. `9` or `1,3,8` or `10,11`; default all),
+ * --rows LIST (only these rows, e.g. `9` or `1,3,8` or `12,13`; default all),
  * --profile (one extra AlphaNET run of row 1 and one of row 3, among the rows asked for, with
  * sender, relay and receiver each under --cpu-prof; not in the figures),
  * --window BYTES (AlphaNET receive window, for diagnosis; the rows' targets assume the default).
@@ -16,14 +16,16 @@
 import { parseArgs } from "node:util";
 import {
   cpuSeconds,
+  killAll,
   Proc,
   relayArgs,
   rssKiB,
   sleep,
+  terminateAll,
   TLS_CA_FILE,
   TLS_RELAY_FLAGS,
 } from "./_proc.ts";
-import { iperfBench } from "./iperf.ts";
+import { TUNNEL_PATHS, tunnelBench } from "./tunnels.ts";
 import { summarizeProfile } from "./_profile.ts";
 
 const here = (file: string) => new URL(file, import.meta.url).pathname;
@@ -33,7 +35,6 @@ const OUT = here("./out/");
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
-const WATCHDOG_MS = 7 * 60_000;
 const RESULT_MS = 90_000;
 /** Exit grace for a profiled process: it writes its .cpuprofile on the way out. */
 const PROFILED_GRACE_MS = 30_000;
@@ -48,16 +49,56 @@ const { values: flags } = parseArgs({
   },
 });
 const REPS = Math.max(1, Number(flags.reps));
+/**
+ * Generous seconds per repetition of each row on 2 busy vCPUs (rows that do
+ * not repeat count as if they did): the watchdog's deadline is their sum for
+ * the rows asked for, times `--reps`, plus two minutes.
+ */
+const ROW_SECONDS: Readonly<Record<number, number>> = {
+  1: 40,
+  2: 20,
+  3: 20,
+  4: 15,
+  5: 40,
+  6: 30,
+  7: 45,
+  8: 10,
+  9: 25,
+  10: 20,
+  11: 15,
+  12: 35,
+  13: 75,
+};
 /** The rows to run; every row without `--rows`. */
 const ROWS: ReadonlySet<number> = new Set(
-  (flags.rows ?? "1,2,3,4,5,6,7,8,9,10,11").split(",").map((row) => {
+  (flags.rows ?? Object.keys(ROW_SECONDS).join(",")).split(",").map((row) => {
     const id = Number(row.trim());
-    if (!Number.isInteger(id) || id < 1 || id > 11) throw new Error(`bad --rows entry "${row}"`);
+    if (!(id in ROW_SECONDS)) throw new Error(`bad --rows entry "${row}"`);
     return id;
   }),
 );
 /** Whether any of the rows `ids` is to run. */
 const want = (...ids: number[]) => ids.some((id) => ROWS.has(id));
+const WATCHDOG_MS = (120 + REPS * [...ROWS].reduce((sum, id) => sum + ROW_SECONDS[id], 0)) * 1000;
+/** Rows 1 and 2's target: AlphaNET throughput at least this fraction of the proxy's. */
+const THROUGHPUT_TARGET = 0.85;
+const THROUGHPUT_TARGET_TEXT = `≥ ${THROUGHPUT_TARGET} × proxy`;
+/** Row 3's targets: AlphaNET round trip p50 and p99 at most these multiples of the proxy's. */
+const ROUND_TRIP_P50_TARGET = 1.15;
+const ROUND_TRIP_P99_TARGET = 1.4;
+/** Row 7's target: AlphaNET's tunnel at least as fast as `ssh -L`. */
+const TUNNEL_TARGET = 1;
+/** Row 7: length of each iperf3 run, in seconds (after one omitted second). */
+const TUNNEL_SECONDS = 5;
+/** Row 12: connections, 64 B round trips per connection (after a warm-up) and its target. */
+const PINGS = { conns: 64, count: 4000, warmup: 200, size: 64 } as const;
+const PINGS_TARGET = 1;
+/**
+ * Row 13: 500 pairs of clients (1,000 in all), one message of `size` bytes
+ * every `intervalMs` from each: the sending side's ping and the echoing
+ * side's reply.
+ */
+const GAME = { pairs: 500, size: 100, intervalMs: 100, warmupSeconds: 2, seconds: 10 } as const;
 /** Row 10's target: WebSocket sender throughput as a fraction of the TCP client's (report only). */
 const WS_THROUGHPUT_TARGET = 0.5;
 const WS_THROUGHPUT_TARGET_TEXT = `≥ ${WS_THROUGHPUT_TARGET} × TCP client (report only)`;
@@ -78,13 +119,10 @@ const WS_BYTES = GiB;
  * echoing one over TCP, so only the measured side's link changes carrier.
  */
 type Mode = "direct" | "proxy" | "alphanet" | "alphanet-tls" | "alphanet-ws";
-const live = new Set<Proc>();
 
+/** A Deno subprocess; `_proc.ts` keeps every one until it exits, for the watchdog. */
 function spawn(name: string, args: string[]): Proc {
-  const proc = new Proc(name, args);
-  live.add(proc);
-  proc.child.status.finally(() => live.delete(proc));
-  return proc;
+  return new Proc(name, args);
 }
 
 function peer(
@@ -323,6 +361,97 @@ async function connectRate(mode: Mode): Promise<{ perSecond: number; errors: num
   return result;
 }
 
+/** CPU seconds so far of each of `procs` (null stays null), read when `sender` prints "mark". */
+async function cpuAtMark(
+  sender: Proc,
+  procs: (Proc | null)[],
+  timeoutMs: number,
+): Promise<{ at: number; cpu: (number | null)[] }> {
+  await sender.expect("mark", timeoutMs);
+  return { at: performance.now(), cpu: procs.map((proc) => proc ? cpuSeconds(proc.pid) : null) };
+}
+
+/** Row 12's run: round trips per second over all connections, and CPU per round trip. */
+interface ManyPings {
+  perSecond: number;
+  /** Round trip p50 / p99 in µs, over all connections. */
+  p50: number;
+  p99: number;
+  /** CPU µs per round trip of sender, middle (null when none), receiver. */
+  cpu: (number | null)[];
+}
+
+/**
+ * Row 12: `PINGS.conns` connections between the same two processes (TCP
+ * connections, or virtual connections between two AlphaNET clients), each
+ * doing sequential round trips of `PINGS.size` bytes, all in parallel.
+ */
+async function manyPings(mode: Mode): Promise<ManyPings> {
+  const { receiver, middle, target } = await topology(mode, "echo", { buf: 1024 });
+  const sender = peer(kind(mode), "pings", { ...target, ...PINGS });
+  await sender.expect("ready", 30_000);
+  await sender.send("go");
+  const procs = [sender, middle?.proc ?? null, receiver];
+  const before = await cpuAtMark(sender, procs, RESULT_MS);
+  const after = await cpuAtMark(sender, procs, RESULT_MS);
+  const result = await sender.result<
+    { roundTrips: number; perSecond: number; p50: number; p99: number }
+  >(RESULT_MS);
+  await stopRun(middle, undefined, sender, receiver);
+  const cpu = after.cpu.map((x, i) =>
+    x === null ? null : round((x - before.cpu[i]!) / result.roundTrips * 1e6, 1)
+  );
+  return { perSecond: result.perSecond, p50: result.p50, p99: result.p99, cpu };
+}
+
+/** Row 13's run: round-trip latency, and CPU in % of one core over the timed part. */
+interface GameRun {
+  p50: number;
+  p99: number;
+  max: number;
+  sent: number;
+  due: number;
+  skipped: number;
+  error: string | null;
+  /** % of one core of sender, middle (null when none), receiver. */
+  cpu: (number | null)[];
+}
+
+/**
+ * Row 13: `GAME.pairs` pairs. AlphaNET: one process holds the sending
+ * clients, another the echoing clients, each its own identity and link to
+ * the relay; sending client i has one connection to echoing client i. TCP:
+ * one process holds `GAME.pairs` connections to an echo server in the other,
+ * directly or through the proxy. CPU is read over the timed part only.
+ */
+async function gameRun(mode: "direct" | "proxy" | "alphanet"): Promise<GameRun> {
+  let receiver: Proc;
+  let middle: Middle | null;
+  let target: Record<string, unknown>;
+  if (mode === "alphanet") {
+    middle = await startRelay();
+    receiver = peer("alphanet", "echoes", { port: middle.port, clients: GAME.pairs, buf: 1024 });
+    const vips: string[] = JSON.parse(await receiver.expect("ready", 60_000));
+    target = { port: middle.port, vips };
+  } else {
+    ({ receiver, middle, target } = await topology(mode, "echo", { buf: 1024 }));
+  }
+  const { pairs, ...traffic } = GAME;
+  const sender = peer(kind(mode), "game", { ...target, clients: pairs, ...traffic });
+  await sender.expect("ready", 60_000);
+  await sender.send("go");
+  const procs = [sender, middle?.proc ?? null, receiver];
+  const before = await cpuAtMark(sender, procs, RESULT_MS);
+  const after = await cpuAtMark(sender, procs, RESULT_MS);
+  const result = await sender.result<Omit<GameRun, "cpu">>(RESULT_MS);
+  await stopRun(middle, undefined, sender, receiver);
+  const seconds = (after.at - before.at) / 1000;
+  const cpu = after.cpu.map((x, i) =>
+    x === null ? null : round((x - before.cpu[i]!) / seconds * 100, 1)
+  );
+  return { ...result, cpu };
+}
+
 /**
  * Joins per second (row 9): `JOINS` clients, 200 in flight, each closed once
  * joined, against a fresh relay; signed clients join twice (new registry
@@ -486,6 +615,8 @@ interface Row {
   notes: string;
   shown?: { alphanet?: string; direct?: string; proxy?: string };
   series?: Record<string, number[]>;
+  /** The row's other figures (CPU ratios, per-path medians), for results.json. */
+  figures?: Record<string, unknown>;
 }
 
 async function main(): Promise<void> {
@@ -501,6 +632,31 @@ async function main(): Promise<void> {
       }**; `;
   const cpuNote = (label: string, t: Summary | null) =>
     t ? `${label} ${t.cpu.map((x) => x ?? "–").join(" / ")}` : "";
+  const ratio = (a: number | null | undefined, b: number | null | undefined) =>
+    a == null || !b ? null : round(a / b);
+  /** The issue's CPU goals: relay ÷ proxy (middle), AlphaNET ÷ direct (sender, receiver). */
+  const cpuRatios = (t: { alphanet: Summary; proxy: Summary; direct: Summary | null }) => ({
+    relayOverProxy: ratio(t.alphanet.cpu[1], t.proxy.cpu[1]),
+    senderOverDirect: ratio(t.alphanet.cpu[0], t.direct?.cpu[0]),
+    receiverOverDirect: ratio(t.alphanet.cpu[2], t.direct?.cpu[2]),
+  });
+  const cpuOf = (t: Awaited<ReturnType<typeof throughputRow>>) => ({
+    alphanet: t.alphanet.cpu,
+    proxy: t.proxy.cpu,
+    direct: t.direct?.cpu ?? null,
+  });
+  const cpuRatioNote = (r: ReturnType<typeof cpuRatios>) =>
+    `CPU per GB ratios: relay ÷ proxy ${r.relayOverProxy ?? "–"} ×, AlphaNET sender ÷ direct ` +
+    `sender ${r.senderOverDirect ?? "–"} ×, AlphaNET receiver ÷ direct receiver ` +
+    `${r.receiverOverDirect ?? "–"} ×`;
+  const throughputNotes = (t: Awaited<ReturnType<typeof throughputRow>>) =>
+    `${failures(t)}median of ${REPS} (AlphaNET ${t.alphanet.all.join(", ")}; proxy ${
+      t.proxy.all.join(", ")
+    }; direct ${t.direct?.all.join(", ")}); ${cpuRatioNote(cpuRatios(t))}; ` +
+    `CPU core-s/GB sender / middle / receiver: ${
+      [cpuNote("AlphaNET", t.alphanet), cpuNote("proxy", t.proxy), cpuNote("direct", t.direct)]
+        .filter(Boolean).join("; ")
+    }`;
 
   // Row 8 reads the TLS runs of rows 1 and 3: they run for it even when only row 8 is asked for.
   let t1: Awaited<ReturnType<typeof throughputRow>> | null = null;
@@ -518,36 +674,30 @@ async function main(): Promise<void> {
       direct: t1.direct!.gbps,
       proxy: t1.proxy.gbps,
       ratio: t1.alphanet.gbps / t1.proxy.gbps,
-      target: "≥ 0.75 × proxy",
-      pass: t1.alphanet.gbps >= 0.75 * t1.proxy.gbps && t1.alphanet.failures.length === 0,
-      notes: `${failures(t1)}median of ${REPS} (AlphaNET ${t1.alphanet.all.join(", ")}; proxy ${
-        t1.proxy.all.join(", ")
-      }); CPU core-s/GB sender / middle / receiver: ${
-        [cpuNote("AlphaNET", t1.alphanet), cpuNote("proxy", t1.proxy), cpuNote("direct", t1.direct)]
-          .filter(Boolean).join("; ")
-      }`,
+      target: THROUGHPUT_TARGET_TEXT,
+      pass: t1.alphanet.gbps >= THROUGHPUT_TARGET * t1.proxy.gbps &&
+        t1.alphanet.failures.length === 0,
+      notes: throughputNotes(t1),
+      figures: { cpuPerGB: cpuOf(t1), cpuRatios: cpuRatios(t1) },
     });
   }
 
   if (want(2)) {
     log("2: throughput, 16 connections");
-    const t2 = await throughputRow(["proxy", "alphanet"], 16, GiB);
+    const t2 = await throughputRow(["direct", "proxy", "alphanet"], 16, GiB);
     rows.push({
       id: 2,
       scenario: "Throughput, 16 conns × 64 MiB",
       unit: "GB/s",
       alphanet: t2.alphanet.gbps,
-      direct: null,
+      direct: t2.direct!.gbps,
       proxy: t2.proxy.gbps,
       ratio: t2.alphanet.gbps / t2.proxy.gbps,
-      target: "≥ 0.75 × proxy",
-      pass: t2.alphanet.gbps >= 0.75 * t2.proxy.gbps && t2.alphanet.failures.length === 0,
-      notes: `${failures(t2)}median of ${REPS} (AlphaNET ${t2.alphanet.all.join(", ")}; proxy ${
-        t2.proxy.all.join(", ")
-      }); CPU core-s/GB sender / middle / receiver: ${
-        [cpuNote("AlphaNET", t2.alphanet), cpuNote("proxy", t2.proxy), cpuNote("direct", t2.direct)]
-          .filter(Boolean).join("; ")
-      }`,
+      target: THROUGHPUT_TARGET_TEXT,
+      pass: t2.alphanet.gbps >= THROUGHPUT_TARGET * t2.proxy.gbps &&
+        t2.alphanet.failures.length === 0,
+      notes: throughputNotes(t2),
+      figures: { cpuPerGB: cpuOf(t2), cpuRatios: cpuRatios(t2) },
     });
   }
 
@@ -569,9 +719,11 @@ async function main(): Promise<void> {
         direct: p0.p50,
         proxy: p1.p50,
         ratio: p2.p50 / p1.p50,
-        target: "p50 ≤ 1.3 × proxy",
-        pass: p2.p50 <= 1.3 * p1.p50,
-        notes: `p99 ratio ${round(p2.p99 / p1.p99)} × proxy`,
+        target: `p50 ≤ ${ROUND_TRIP_P50_TARGET} × proxy and p99 ≤ ${ROUND_TRIP_P99_TARGET} × proxy`,
+        pass: p2.p50 <= ROUND_TRIP_P50_TARGET * p1.p50 &&
+          p2.p99 <= ROUND_TRIP_P99_TARGET * p1.p99,
+        notes: `ratio on p50; p99 ratio ${round(p2.p99 / p1.p99)} × proxy`,
+        figures: { p99Ratio: round(p2.p99 / p1.p99) },
         shown: { alphanet: fmt(p2), direct: fmt(p0), proxy: fmt(p1) },
       });
     }
@@ -667,38 +819,43 @@ async function main(): Promise<void> {
   }
 
   if (want(7)) {
-    log("7: iperf3");
-    const iperf = await iperfBench(5);
-    rows.push(
-      iperf.installed
-        ? {
-          id: 7,
-          scenario: "iperf3, 1 stream, 5 s: forward -> relay -> expose",
-          unit: "Gbit/s",
-          alphanet: iperf.alphanetGbps,
-          direct: iperf.loopbackGbps,
-          proxy: null,
-          ratio: null,
-          target: "report only",
-          pass: true,
-          notes: `AlphaNET ${
-            round(iperf.alphanetGbps / iperf.loopbackGbps)
-          } × iperf3 over plain loopback`,
-        }
-        : {
-          id: 7,
-          scenario: "iperf3 through forward/expose",
-          unit: "Gbit/s",
-          alphanet: 0,
-          direct: null,
-          proxy: null,
-          ratio: null,
-          target: "report only",
-          pass: true,
-          notes: iperf.note,
-          shown: { alphanet: iperf.note },
-        },
-    );
+    log("7: iperf3 through tunnels");
+    const tunnels = await tunnelBench(TUNNEL_SECONDS, REPS);
+    const mbs = Object.fromEntries(
+      TUNNEL_PATHS.map((path) => {
+        const runs = tunnels.runs[path];
+        return [path, runs ? Math.round(median(runs)) : null];
+      }),
+    ) as Record<typeof TUNNEL_PATHS[number], number | null>;
+    const cellOf = (path: typeof TUNNEL_PATHS[number], label: string) =>
+      mbs[path] === null ? tunnels.skipped[path]! : `${label}${mbs[path]}`;
+    const tunnelRatio = ratio(mbs.alphanet, mbs.ssh);
+    rows.push({
+      id: 7,
+      scenario: `iperf3, 1 stream, ${TUNNEL_SECONDS} s: forward -> relay -> expose, against ` +
+        "ssh -L and two socat hops (ratio: × ssh -L)",
+      unit: "MB/s",
+      alphanet: mbs.alphanet ?? 0,
+      direct: mbs.loopback,
+      proxy: mbs.ssh,
+      ratio: tunnelRatio,
+      target: `≥ ${TUNNEL_TARGET} × ssh -L`,
+      pass: tunnelRatio === null || tunnelRatio >= TUNNEL_TARGET,
+      notes: `${tunnelRatio === null ? "no ssh -L figure: target not checked; " : ""}` +
+        `AlphaNET × socat ${ratio(mbs.alphanet, mbs.socat) ?? "–"}, × loopback ${
+          ratio(mbs.alphanet, mbs.loopback) ?? "–"
+        }; median of ${REPS}, interleaved (${
+          TUNNEL_PATHS.map((path) =>
+            `${path} ${tunnels.runs[path]?.map(Math.round).join(", ") ?? tunnels.skipped[path]}`
+          ).join("; ")
+        }); ssh -L: private sshd on 127.0.0.1, aes128-gcm@openssh.com; socat: default 8 KiB blocks`,
+      shown: {
+        alphanet: cellOf("alphanet", ""),
+        direct: cellOf("loopback", ""),
+        proxy: `${cellOf("ssh", "ssh -L ")}; ${cellOf("socat", "2 × socat ")}`,
+      },
+      figures: { mbPerSecond: mbs, runs: tunnels.runs, skipped: tunnels.skipped },
+    });
   }
   if (tlsRow) rows.push(tlsRow);
 
@@ -819,6 +976,122 @@ async function main(): Promise<void> {
     });
   }
 
+  if (want(12)) {
+    log("12: small messages, 64 connections");
+    const modes = ["direct", "proxy", "alphanet"] as const;
+    const runs = {
+      direct: [] as ManyPings[],
+      proxy: [] as ManyPings[],
+      alphanet: [] as ManyPings[],
+    };
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const mode of modes) runs[mode].push(await manyPings(mode));
+    }
+    const mid = (list: ManyPings[]) => ({
+      perSecond: median(list.map((r) => r.perSecond)),
+      p50: median(list.map((r) => r.p50)),
+      p99: median(list.map((r) => r.p99)),
+      cpu: [0, 1, 2].map((i) => {
+        const values = list.map((r) => r.cpu[i]).filter((x) => x !== null);
+        return values.length ? median(values) : null;
+      }),
+    });
+    const [direct, proxy, alphanet] = modes.map((mode) => mid(runs[mode]));
+    const trips = (r: { p50: number; p99: number }) => `${r.p50} / ${r.p99}`;
+    rows.push({
+      id: 12,
+      scenario: `Small messages: ${PINGS.conns} conns × ${PINGS.count.toLocaleString("en")} ` +
+        `sequential ${PINGS.size} B round trips, in parallel`,
+      unit: "round trips/s",
+      alphanet: alphanet.perSecond,
+      direct: direct.perSecond,
+      proxy: proxy.perSecond,
+      ratio: alphanet.perSecond / proxy.perSecond,
+      target: `≥ ${PINGS_TARGET} × proxy`,
+      pass: alphanet.perSecond >= PINGS_TARGET * proxy.perSecond,
+      notes: `after ${PINGS.warmup} warm-up round trips per conn; AlphaNET: ${PINGS.conns} ` +
+        `virtual conns between two clients; round trip p50 / p99 µs: AlphaNET ${
+          trips(alphanet)
+        }, proxy ${trips(proxy)}, direct ${trips(direct)}; CPU µs per round trip sender / ` +
+        `middle / receiver: ${
+          modes.map((mode, i) =>
+            `${mode} ${[direct, proxy, alphanet][i].cpu.map((x) => x ?? "–").join(" / ")}`
+          ).join("; ")
+        }; relay ÷ proxy CPU per round trip ${ratio(alphanet.cpu[1], proxy.cpu[1]) ?? "–"} ×; ` +
+        `median of ${REPS} (AlphaNET ${runs.alphanet.map((r) => r.perSecond).join(", ")}; proxy ${
+          runs.proxy.map((r) => r.perSecond).join(", ")
+        }; direct ${runs.direct.map((r) => r.perSecond).join(", ")})`,
+      figures: { direct, proxy, alphanet },
+      series: Object.fromEntries(modes.map((m) => [m, runs[m].map((r) => r.perSecond)])),
+    });
+  }
+
+  if (want(13)) {
+    log(`13: game traffic, ${(2 * GAME.pairs).toLocaleString("en")} clients`);
+    const modes = ["alphanet", "proxy", "direct"] as const;
+    const runs = { direct: [] as GameRun[], proxy: [] as GameRun[], alphanet: [] as GameRun[] };
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const mode of modes) runs[mode].push(await gameRun(mode));
+    }
+    const mid = (list: GameRun[]) => ({
+      p50: median(list.map((r) => r.p50)),
+      p99: median(list.map((r) => r.p99)),
+      max: median(list.map((r) => r.max)),
+      sent: median(list.map((r) => r.sent)),
+      due: list[0].due,
+      skipped: median(list.map((r) => r.skipped)),
+      cpu: [0, 1, 2].map((i) => {
+        const values = list.map((r) => r.cpu[i]).filter((x) => x !== null);
+        return values.length ? median(values) : null;
+      }),
+    });
+    const alphanet = mid(runs.alphanet);
+    const proxy = mid(runs.proxy);
+    const direct = mid(runs.direct);
+    const errors = modes.flatMap((mode) =>
+      runs[mode].flatMap((r) => r.error ? [`${mode}: ${r.error}`] : [])
+    );
+    const rtt = (r: { p50: number; p99: number }) => `${r.p50} / ${r.p99} ms`;
+    const load = (r: ReturnType<typeof mid>) => `${r.sent}/${r.due} sent, ${r.skipped} skipped`;
+    rows.push({
+      id: 13,
+      scenario:
+        `Game traffic: ${
+          (2 * GAME.pairs).toLocaleString("en")
+        } clients in ${GAME.pairs} pairs, ${GAME.size} B ` +
+        `every ${GAME.intervalMs} ms each (ping and echo), ${GAME.seconds} s after ` +
+        `${GAME.warmupSeconds} s warm-up: middle CPU; round trip p50 / p99 (ratio: CPU × proxy)`,
+      unit: "% of 1 core; ms",
+      alphanet: alphanet.cpu[1]!,
+      direct: direct.p50,
+      proxy: proxy.cpu[1],
+      ratio: ratio(alphanet.cpu[1], proxy.cpu[1]),
+      target: "report only",
+      pass: errors.length === 0,
+      notes: `${errors.length ? `**ERRORS** ${errors.join("; ")}; ` : ""}AlphaNET: sending and ` +
+        `echoing clients in two processes, each client its own identity and link; TCP: ` +
+        `${GAME.pairs} connections (${
+          2 * GAME.pairs
+        } sockets at the proxy); round trip p50 / p99 ` +
+        `/ max ms: AlphaNET ${alphanet.p50} / ${alphanet.p99} / ${alphanet.max}, proxy ${proxy.p50} ` +
+        `/ ${proxy.p99} / ${proxy.max}, direct ${direct.p50} / ${direct.p99} / ${direct.max}; ` +
+        `p99 × proxy ${ratio(alphanet.p99, proxy.p99) ?? "–"}; CPU % of 1 core sender / middle / ` +
+        `receiver: ${
+          modes.map((mode) =>
+            `${mode} ${{ alphanet, proxy, direct }[mode].cpu.map((x) => x ?? "–").join(" / ")}`
+          ).join("; ")
+        }; load: AlphaNET ${load(alphanet)}, proxy ${load(proxy)}, direct ${load(direct)}; ` +
+        `median of ${REPS} (relay CPU ${runs.alphanet.map((r) => r.cpu[1]).join(", ")}; proxy ` +
+        `${runs.proxy.map((r) => r.cpu[1]).join(", ")})`,
+      shown: {
+        alphanet: `relay ${alphanet.cpu[1]}%; ${rtt(alphanet)}`,
+        direct: rtt(direct),
+        proxy: `proxy ${proxy.cpu[1]}%; ${rtt(proxy)}`,
+      },
+      figures: { alphanet, proxy, direct },
+    });
+  }
+
   const profile = flags.profile ? (log("profile"), await profileRuns()) : [];
   const meta = {
     date: new Date().toISOString(),
@@ -854,14 +1127,14 @@ async function main(): Promise<void> {
 
 const watchdog = setTimeout(() => {
   console.error(`bench: watchdog fired after ${WATCHDOG_MS / 1000} s, killing everything`);
-  for (const proc of live) proc.child.kill("SIGKILL");
+  killAll();
   Deno.exit(1);
 }, WATCHDOG_MS);
 try {
   await main();
 } catch (error) {
   console.error("bench failed:", error);
-  await Promise.all([...live].map((proc) => proc.terminate(1000)));
+  await terminateAll(1000);
   Deno.exitCode = 1;
 } finally {
   clearTimeout(watchdog);
