@@ -70,6 +70,70 @@ const ALLOCATE: BufferLender = {
 };
 
 /**
+ * Decodes the whole frames at the start of `bytes`, in order, in place (no
+ * copy), and says how many bytes they took; what is left is the start of a
+ * frame still to come. The header of that frame is checked as soon as it is
+ * whole, so a bad length is refused before its body arrives. For a reader
+ * that keeps its own buffer (and so can keep partial frames where they are);
+ * {@linkcode FrameDecoder} does the buffering for one that does not.
+ *
+ * @example Decode what a read brought, keep the rest for the next one
+ * ```ts
+ * import { decodeFrames, encode, type Packet, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const ping = encode({ type: PacketType.Ping, nonce: 1 });
+ * const pong = encode({ type: PacketType.Pong, nonce: 1 });
+ * const read = new Uint8Array([...ping, ...pong.subarray(0, 3)]);
+ * const packets: Packet[] = [];
+ * const used = decodeFrames(read, (packet) => packets.push(packet));
+ * assert.equal(used, ping.length);
+ * assert.deepEqual(packets, [{ type: PacketType.Ping, nonce: 1 }]);
+ * ```
+ *
+ * @param bytes Stream bytes that start at a frame boundary.
+ * @param onPacket Called once per whole frame; its byte fields are views of
+ * `bytes`, valid as long as `bytes` is left unchanged.
+ * @returns How many bytes, from the start, the decoded frames took.
+ * @throws {ProtocolError} With reason `Malformed` when the stream breaks the protocol.
+ */
+export function decodeFrames(bytes: Uint8Array, onPacket: (packet: Packet) => void): number {
+  let offset = 0;
+  while (bytes.length - offset >= FRAME_HEADER_BYTES) {
+    const length = readU32(bytes, offset);
+    const type = bytes[offset + FRAME_LENGTH_BYTES];
+    checkFrameHeader(type, length);
+    const end = offset + FRAME_HEADER_BYTES + length;
+    if (end > bytes.length) break;
+    onPacket(decodeBody(type, bytes.subarray(offset + FRAME_HEADER_BYTES, end)));
+    offset = end;
+  }
+  return offset;
+}
+
+/**
+ * How many more bytes the frame that starts `partial` needs to be whole: the
+ * rest of its header while that is incomplete, else the rest of the frame.
+ *
+ * @example A frame of which three bytes have arrived
+ * ```ts
+ * import { encode, frameBytesNeeded, PacketType } from "@alphanet/net/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const frame = encode({ type: PacketType.Ping, nonce: 7 });
+ * assert.equal(frameBytesNeeded(frame.subarray(0, 3)), 2); // the header is 5 bytes
+ * assert.equal(frameBytesNeeded(frame.subarray(0, 6)), frame.length - 6);
+ * ```
+ *
+ * @param partial The bytes of the frame so far (fewer than the whole frame).
+ * @returns The bytes still to come before the header, or the frame, is whole.
+ */
+export function frameBytesNeeded(partial: Uint8Array): number {
+  if (partial.length < FRAME_HEADER_BYTES) return FRAME_HEADER_BYTES - partial.length;
+  return FRAME_HEADER_BYTES + readU32(partial, 0) - partial.length;
+}
+
+/**
  * Decodes a byte stream into packets, whatever the chunk boundaries. Frames
  * that lie whole inside a chunk are decoded in place (no copy); only a frame
  * split across chunks is copied, into one reusable buffer.
@@ -141,15 +205,7 @@ export class FrameDecoder {
       offset = this.#completePending(chunk, onPacket);
       if (this.#pendingLength > 0) return;
     }
-    while (chunk.length - offset >= FRAME_HEADER_BYTES) {
-      const length = readU32(chunk, offset);
-      const type = chunk[offset + FRAME_LENGTH_BYTES];
-      checkFrameHeader(type, length);
-      const end = offset + FRAME_HEADER_BYTES + length;
-      if (end > chunk.length) break;
-      onPacket(decodeBody(type, chunk.subarray(offset + FRAME_HEADER_BYTES, end)));
-      offset = end;
-    }
+    offset += decodeFrames(offset === 0 ? chunk : chunk.subarray(offset), onPacket);
     if (offset < chunk.length) this.#stash(chunk.subarray(offset));
   }
 

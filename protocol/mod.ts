@@ -39,7 +39,12 @@ export * from "./packet_type.ts";
 export * from "./reason.ts";
 export type * from "./packets.ts";
 export { decode, type Decoded, encode, encodedLength, encodeInto } from "./codec.ts";
-export { type BufferLender, FrameDecoder } from "./frame_decoder.ts";
+export {
+  type BufferLender,
+  decodeFrames,
+  frameBytesNeeded,
+  FrameDecoder,
+} from "./frame_decoder.ts";
 export { formatIpv4, type Ipv4Range, parseCidr, parseIpv4 } from "./address.ts";
 export { ProtocolError } from "./errors.ts";
 export {
