@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Slab } from "../transport/slab.ts";
 import { AddressChanged, Closed, ConnectionReset, TimedOut } from "../errors.ts";
 import { formatIpv4 } from "../protocol/address.ts";
 import { PacketType } from "../protocol/packet_type.ts";
@@ -89,7 +90,7 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     this.#linkConfig = linkConfig;
     this.#events = {
       joined: (link, address) => this.#onJoined(link, address),
-      packet: (link, packet) => this.#onPacket(link, packet),
+      packet: (link, packet, slab) => this.#onPacket(link, packet, slab),
       ended: (link, error) => this.#onLinkEnded(link, error),
     };
     this.#sockets = new SocketTable(config, () => this.#applyRef());
@@ -315,7 +316,7 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
   }
 
   /** Routes a packet to its owner: the serving side, the requests in flight, or a connection. */
-  #onPacket(link: Link, packet: Packet): void {
+  #onPacket(link: Link, packet: Packet, slab: Slab | null): void {
     switch (packet.type) {
       case PacketType.SocketStatusRequest:
       case PacketType.SocketConnectionRequest:
@@ -330,7 +331,7 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
       case PacketType.WindowUpdate:
       case PacketType.SocketShutdown:
       case PacketType.SocketClosed:
-        return this.#sockets.route(packet);
+        return this.#sockets.route(packet, slab);
       case PacketType.Hello:
       case PacketType.Challenge:
       case PacketType.Proof:

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Slab } from "../transport/slab.ts";
 import {
   AlphaNetError,
   Closed,
@@ -42,8 +43,12 @@ export interface LinkEvents {
    * refuses the link: it ends with that error and `Link.open` rejects with it.
    */
   joined(link: Link, address: number): void;
-  /** A frame after the VirtualIP that the link does not handle itself; throwing ends the link. */
-  packet(link: Link, packet: Packet): void;
+  /**
+   * A frame after the VirtualIP that the link does not handle itself;
+   * throwing ends the link. Its byte fields are views of `slab` when that is
+   * not null (see `PacketHandler` in transport/read_loop.ts).
+   */
+  packet(link: Link, packet: Packet, slab: Slab | null): void;
   /** A joined link ended by itself (not by {@linkcode Link.close}); called once. */
   ended(link: Link, error: Error): void;
 }
@@ -177,7 +182,7 @@ export class Link {
 
   /** Queues an ArbitraryData frame; dropped once the link has ended. */
   sendData(connectionId: number, payload: Uint8Array): void {
-    if (this.#error === null) this.#writer.writeData(connectionId, payload);
+    if (this.#error === null) this.#writer.appendData(connectionId, payload);
   }
 
   /** Queues a credit grant, merged into one still queued for the same connection; dropped once the link has ended. */
@@ -226,7 +231,7 @@ export class Link {
         () => this.#end(new Deno.errors.InvalidData(RELAY_SPEAKS_TLS), false),
       )
       : this.#conn;
-    this.#readLoop = readFrames(source, (packet) => this.#onPacket(packet)).then(
+    this.#readLoop = readFrames(source, (packet, slab) => this.#onPacket(packet, slab)).then(
       () =>
         this.#end(new ConnectionReset(`Cannot ${this.#action}: the relay closed the connection`)),
       (error) =>
@@ -264,7 +269,7 @@ export class Link {
     }
   }
 
-  #onPacket(packet: Packet): void {
+  #onPacket(packet: Packet, slab: Slab | null): void {
     if (this.#error !== null) return;
     this.#lastHeard = performance.now();
     switch (packet.type) {
@@ -298,7 +303,7 @@ export class Link {
         return;
       default:
         if (this.#step !== "joined") throw unexpected(packet.type);
-        this.#events.packet(this, packet);
+        this.#events.packet(this, packet, slab);
     }
   }
 

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Slab } from "../transport/slab.ts";
 import { AddrInUse } from "../errors.ts";
 import { EPHEMERAL_PORT_FIRST, MAX_PORT } from "../protocol/constants.ts";
 import { PacketType } from "../protocol/packet_type.ts";
@@ -162,10 +163,10 @@ export class SocketTable {
   }
 
   /** Hands a packet to its connection; one for a connection already gone is dropped. */
-  route(packet: ConnectionPacket): void {
+  route(packet: ConnectionPacket, slab: Slab | null = null): void {
     switch (packet.type) {
       case PacketType.ArbitraryData:
-        this.#connections.get(packet.connectionId)?.receive(packet.payload);
+        this.#connections.get(packet.connectionId)?.receive(packet.payload, slab);
         return;
       case PacketType.WindowUpdate:
         this.#connections.get(packet.connectionId)?.grant(packet.increment);

@@ -11,6 +11,21 @@ import { Reason, reasonName } from "../protocol/reason.ts";
 import type { VirtualAddr } from "./addr.ts";
 import { type ConnState, nextConnState, readsOpen, writesShut } from "./conn_state.ts";
 import type { VirtualConn } from "./virtual_conn.ts";
+import type { Slab } from "../transport/slab.ts";
+
+/**
+ * Unread payloads at least this large stay where they arrived, as views of
+ * the link's slab, instead of being copied: the application's read makes the
+ * one copy. A smaller one is cheaper to copy than to pin a slab for.
+ */
+const KEEP_IN_PLACE_MIN_BYTES = 16 * 1024;
+
+/**
+ * Slab views one connection may hold unread. Past it, payloads are copied:
+ * a relay that sends many frames a reader leaves unread pins at most this
+ * many slabs per connection, not one per frame.
+ */
+const MAX_HELD_SLABS = 8;
 
 /** What a connection needs from the client that owns it. */
 export interface ConnectionHost {
@@ -26,10 +41,15 @@ export interface ConnectionHost {
   refChanged(conn: VirtualConnImpl): void;
 }
 
-/** A read waiting for bytes; `resolve(0)` means "look again", n > 0 means n bytes were copied in. */
+/**
+ * A read waiting for bytes. Resolved with `filled` 0, it looks again;
+ * otherwise `filled` bytes were copied into `buffer` (more may be added
+ * until the read resumes).
+ */
 interface ReadWaiter {
   readonly buffer: Uint8Array | null;
-  readonly resolve: (delivered: number) => void;
+  resolve: () => void;
+  filled: number;
 }
 
 /** Static facts of a new connection. */
@@ -62,6 +82,9 @@ export class VirtualConnImpl implements VirtualConn {
 
   // Receive side, owned by the client's read loop and the application's reads.
   #chunks: Uint8Array<ArrayBuffer>[] = [];
+  /** Per chunk, the slab it is a view of (held once for it), or null for a copy. */
+  #chunkSlabs: (Slab | null)[] = [];
+  #heldSlabs = 0;
   #headOffset = 0;
   #buffered = 0;
   #unacknowledged = 0;
@@ -69,6 +92,12 @@ export class VirtualConnImpl implements VirtualConn {
   #window: number;
   /** Pending reads; a waiter with a buffer may be handed bytes directly (one copy, no allocation). */
   #readWaiters: ReadWaiter[] = [];
+  /**
+   * The read last handed bytes directly, until it resumes: later frames of
+   * the same link read fill the rest of its buffer, so one read() returns
+   * what one link read brought instead of one frame.
+   */
+  #filling: ReadWaiter | null = null;
 
   // Send side.
   #credit: number;
@@ -120,10 +149,14 @@ export class VirtualConnImpl implements VirtualConn {
       if (buffer.length === 0) return 0;
       const end = this.#endOfReads();
       if (end !== undefined) return end;
-      const delivered = await new Promise<number>((resolve) =>
-        this.#readWaiters.push({ buffer, resolve })
-      );
-      if (delivered > 0) return delivered;
+      const waiter: ReadWaiter = { buffer, resolve: () => {}, filled: 0 };
+      await new Promise<void>((resolve) => {
+        waiter.resolve = resolve;
+        this.#readWaiters.push(waiter);
+      });
+      if (this.#filling === waiter) this.#filling = null;
+      // Frames decoded from the same link read after the first may have added to it.
+      if (waiter.filled > 0) return waiter.filled;
     }
   }
 
@@ -174,7 +207,8 @@ export class VirtualConnImpl implements VirtualConn {
     if (this.#state === "closed") return;
     this.#state = nextConnState(this.#state, "close");
     if (this.#failure === null) this.#host.sendClosed(this.#setup.id);
-    this.#chunks = [];
+    while (this.#chunks.length > 0) this.#shiftChunk();
+    this.#headOffset = 0;
     this.#buffered = 0;
     this.#host.release(this);
     this.#wakeAll();
@@ -196,8 +230,11 @@ export class VirtualConnImpl implements VirtualConn {
     this.#host.refChanged(this);
   }
 
-  /** Client only: bytes arrived from the peer. Throws if the relay broke credit. */
-  receive(payload: Uint8Array): void {
+  /**
+   * Client only: bytes arrived from the peer, as a view of `slab` when not
+   * null (which this may keep a reference to). Throws if the relay broke credit.
+   */
+  receive(payload: Uint8Array, slab: Slab | null = null): void {
     if (!readsOpen(this.#state)) return;
     if (this.#buffered + this.#unacknowledged + payload.length > this.#window) {
       throw new ProtocolError(
@@ -206,7 +243,14 @@ export class VirtualConnImpl implements VirtualConn {
       );
     }
     let offset = 0;
-    if (this.#buffered === 0) {
+    const filling = this.#filling;
+    if (this.#buffered === 0 && filling !== null && filling.filled < filling.buffer!.length) {
+      // The read resumed by an earlier frame has not run yet: its buffer takes these bytes too.
+      offset = Math.min(filling.buffer!.length - filling.filled, payload.length);
+      filling.buffer!.set(payload.subarray(0, offset), filling.filled);
+      filling.filled += offset;
+      this.#acknowledge(offset);
+    } else if (this.#buffered === 0) {
       // Fast path: a read is waiting, so copy straight into its buffer.
       for (const waiter of this.#readWaiters) {
         if (waiter.buffer === null) continue;
@@ -214,13 +258,27 @@ export class VirtualConnImpl implements VirtualConn {
         waiter.buffer.set(payload.subarray(0, offset));
         this.#readWaiters.splice(this.#readWaiters.indexOf(waiter), 1);
         this.#acknowledge(offset);
-        waiter.resolve(offset);
+        waiter.filled = offset;
+        this.#filling = waiter;
+        waiter.resolve();
         break;
       }
     }
     if (offset < payload.length) {
-      this.#chunks.push(payload.slice(offset));
-      this.#buffered += payload.length - offset;
+      const rest = payload.subarray(offset);
+      if (
+        slab !== null && rest.length >= KEEP_IN_PLACE_MIN_BYTES &&
+        this.#heldSlabs < MAX_HELD_SLABS && slab.holds(rest)
+      ) {
+        slab.retain();
+        this.#heldSlabs++;
+        this.#chunks.push(rest as Uint8Array<ArrayBuffer>);
+        this.#chunkSlabs.push(slab);
+      } else {
+        this.#chunks.push(rest.slice());
+        this.#chunkSlabs.push(null);
+      }
+      this.#buffered += rest.length;
       this.#wake(this.#readWaiters);
     }
   }
@@ -271,15 +329,21 @@ export class VirtualConnImpl implements VirtualConn {
   async #nextChunk(): Promise<Uint8Array<ArrayBuffer> | null> {
     while (true) {
       if (this.#buffered > 0) {
-        const head = this.#chunks.shift()!;
-        const chunk = this.#headOffset === 0 ? head : head.subarray(this.#headOffset);
+        const held = this.#chunkSlabs[0] !== null;
+        const head = this.#chunks[0];
+        const rest = this.#headOffset === 0 ? head : head.subarray(this.#headOffset);
+        // A stream's reader may keep its chunk for good: a view of a slab must become a copy.
+        const chunk = held ? rest.slice() : rest;
+        this.#shiftChunk();
         this.#headOffset = 0;
         this.#consumed(chunk.length);
         return chunk;
       }
       const end = this.#endOfReads();
       if (end !== undefined) return end;
-      await new Promise<number>((resolve) => this.#readWaiters.push({ buffer: null, resolve }));
+      await new Promise<void>((resolve) =>
+        this.#readWaiters.push({ buffer: null, resolve, filled: 0 })
+      );
     }
   }
 
@@ -292,7 +356,7 @@ export class VirtualConnImpl implements VirtualConn {
       buffer.set(head.subarray(this.#headOffset, this.#headOffset + take), copied);
       copied += take;
       if (take === available) {
-        this.#chunks.shift();
+        this.#shiftChunk();
         this.#headOffset = 0;
       } else {
         this.#headOffset += take;
@@ -300,6 +364,16 @@ export class VirtualConnImpl implements VirtualConn {
     }
     this.#consumed(copied);
     return copied;
+  }
+
+  /** Drops the head chunk, giving back its slab if it held one. */
+  #shiftChunk(): void {
+    this.#chunks.shift();
+    const slab = this.#chunkSlabs.shift();
+    if (slab) {
+      this.#heldSlabs--;
+      slab.release();
+    }
   }
 
   #consumed(bytes: number): void {
@@ -351,7 +425,7 @@ export class VirtualConnImpl implements VirtualConn {
     const ready = waiters.splice(0);
     for (const waiter of ready) {
       if (typeof waiter === "function") waiter();
-      else waiter.resolve(0);
+      else waiter.resolve();
     }
   }
 

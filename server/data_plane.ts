@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Slab } from "../transport/slab.ts";
 import { MAX_WINDOW_BYTES } from "../protocol/constants.ts";
 import { PacketType } from "../protocol/packet_type.ts";
 import { Reason } from "../protocol/reason.ts";
@@ -125,8 +126,8 @@ export class DataPlane {
     }
   }
 
-  /** Forwards data within the sender's credit. */
-  onData(book: PeerBook, packet: ArbitraryDataPacket): void {
+  /** Forwards data within the sender's credit, in place when it came in a `slab`. */
+  onData(book: PeerBook, packet: ArbitraryDataPacket, slab: Slab | null = null): void {
     const end = book.endFor(packet.connectionId);
     if (!end) return;
     if (end.state === "writeClosed") {
@@ -149,7 +150,7 @@ export class DataPlane {
     this.budget.sent(end, length);
     this.#metrics.relayedBytes += length;
     book.relayedBytes += length;
-    end.other.peer.sendData(end.other.id, packet.payload);
+    end.other.peer.sendData(end.other.id, packet.payload, slab);
   }
 
   /** Passes credit to the other end, or holds it while the granting peer is congested. */

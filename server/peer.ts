@@ -12,6 +12,7 @@
 
 import type { Reason } from "../protocol/reason.ts";
 import type { HelloPacket, Packet, ProofPacket } from "../protocol/packets.ts";
+import type { Slab } from "../transport/slab.ts";
 
 /** One client as the relay's routing code sees it. */
 export interface Peer {
@@ -35,10 +36,12 @@ export interface Peer {
   /**
    * Queues data on the client's end `connectionId`. Its size is already
    * within the credit the client granted, so it is never capped here; the
-   * payload is only valid during the call. Its own method, not a `send`
-   * of an ArbitraryData packet: the hot path allocates no packet object.
+   * payload is only valid during the call, unless `slab` is given: it is then
+   * a view of that slab, its frame's header just before it, which the peer
+   * may keep a reference to and forward in place. Its own method, not a
+   * `send` of an ArbitraryData packet: the hot path allocates no packet object.
    */
-  sendData(connectionId: number, payload: Uint8Array): void;
+  sendData(connectionId: number, payload: Uint8Array, slab?: Slab | null): void;
   /**
    * Queues a credit grant to the client's end `connectionId`. Its own method
    * so a carrier can merge grants to one end while they wait (a flood of
@@ -81,7 +84,7 @@ export interface Peer {
 }
 
 /** What the relay does with each frame a joined peer sends; throws ProtocolError on a violation. */
-export type Dispatch = (packet: Packet) => void;
+export type Dispatch = (packet: Packet, slab?: Slab | null) => void;
 
 /**
  * One peer's handshake after its Hello was accepted and its Challenge sent:

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Slab } from "../transport/slab.ts";
 import { RelayMetrics } from "./metrics.ts";
 import { PacketType } from "../protocol/packet_type.ts";
 import { Reason } from "../protocol/reason.ts";
@@ -84,7 +85,7 @@ export class Router {
    */
   attach(peer: Peer): Dispatch {
     const book = this.#table.add(peer);
-    return (packet) => this.#dispatch(book, packet);
+    return (packet, slab) => this.#dispatch(book, packet, slab);
   }
 
   /**
@@ -122,7 +123,7 @@ export class Router {
   }
 
   /** Handles one packet from a joined peer. Throws ProtocolError on a violation. */
-  #dispatch(book: PeerBook, packet: Packet): void {
+  #dispatch(book: PeerBook, packet: Packet, slab: Slab | null = null): void {
     switch (packet.type) {
       case PacketType.SocketStatusRequest:
         return this.#requests.onStatusRequest(book, packet);
@@ -137,7 +138,7 @@ export class Router {
       case PacketType.SocketConnectionResponse:
         return this.#requests.onConnectionResponse(book, packet);
       case PacketType.ArbitraryData:
-        return this.#data.onData(book, packet);
+        return this.#data.onData(book, packet, slab);
       case PacketType.WindowUpdate:
         return this.#data.onWindowUpdate(book, packet);
       case PacketType.SocketShutdown:

@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { Slab } from "../transport/slab.ts";
 import { PacketType } from "../protocol/packet_type.ts";
 import { Reason } from "../protocol/reason.ts";
 import { ProtocolError } from "../protocol/errors.ts";
@@ -115,7 +116,7 @@ export class ClientSession implements Peer {
     // A TLS client at a plain relay reads as ended: each carrier checks its first bytes.
     return readFrames(
       this.#carrier,
-      (packet) => this.#onPacket(packet),
+      (packet, slab) => this.#onPacket(packet, slab),
       (bytes, progress) =>
         this.#pacing.afterRead(
           bytes,
@@ -185,8 +186,8 @@ export class ClientSession implements Peer {
   }
 
   /** Queues data on one of this client's ends; its size is already bounded by credit. */
-  sendData(connectionId: number, payload: Uint8Array): void {
-    if (this.#state !== "closed") this.#writer.writeData(connectionId, payload);
+  sendData(connectionId: number, payload: Uint8Array, slab: Slab | null = null): void {
+    if (this.#state !== "closed") this.#writer.writeData(connectionId, payload, slab);
   }
 
   /**
@@ -273,10 +274,10 @@ export class ClientSession implements Peer {
     this.#helloTimer = undefined;
   }
 
-  #onPacket(packet: Packet): void {
+  #onPacket(packet: Packet, slab: Slab | null): void {
     switch (this.#state) {
       case "open":
-        return this.#dispatch!(packet);
+        return this.#dispatch!(packet, slab);
       case "hello":
         return this.#onHello(packet);
       case "proof":

@@ -14,29 +14,38 @@ import type { BufferLender } from "../protocol/frame_decoder.ts";
 export const LARGE_BUFFER_BYTES = 128 * 1024;
 /** Size of the small buffers that batch control frames. */
 export const SMALL_BUFFER_BYTES = 1024;
+/**
+ * Size of the slabs a streaming link reads into (transport/slab.ts): room for
+ * several whole frames per read, and a tail kept free so that every frame
+ * that starts in a slab also ends in it.
+ */
+export const SLAB_BUFFER_BYTES = 256 * 1024;
 
 /** A free list of same-sized buffers with a cap on what it keeps. */
 class BufferPool {
   readonly #size: number;
   readonly #maxFree: number;
-  readonly #free: Uint8Array[] = [];
+  readonly #free: Uint8Array<ArrayBuffer>[] = [];
 
   constructor(size: number, maxFree: number) {
     this.#size = size;
     this.#maxFree = maxFree;
   }
 
-  acquire(): Uint8Array {
+  acquire(): Uint8Array<ArrayBuffer> {
     return this.#free.pop() ?? new Uint8Array(this.#size);
   }
 
   release(buffer: Uint8Array): void {
-    if (buffer.length === this.#size && this.#free.length < this.#maxFree) this.#free.push(buffer);
+    if (buffer.length === this.#size && this.#free.length < this.#maxFree) {
+      this.#free.push(buffer as Uint8Array<ArrayBuffer>);
+    }
   }
 }
 
 const large = new BufferPool(LARGE_BUFFER_BYTES, 64);
 const small = new BufferPool(SMALL_BUFFER_BYTES, 1024);
+const slabs = new BufferPool(SLAB_BUFFER_BYTES, 32);
 
 /** Takes a buffer of {@linkcode LARGE_BUFFER_BYTES} from the pool, or a new one. */
 export function acquireLargeBuffer(): Uint8Array {
@@ -48,9 +57,15 @@ export function acquireSmallBuffer(): Uint8Array {
   return small.acquire();
 }
 
-/** Returns a pooled buffer of either size; the caller must not touch it again. */
+/** Takes a buffer of {@linkcode SLAB_BUFFER_BYTES} from the pool, or a new one. */
+export function acquireSlabBuffer(): Uint8Array<ArrayBuffer> {
+  return slabs.acquire();
+}
+
+/** Returns a pooled buffer of any of the three sizes; the caller must not touch it again. */
 export function releaseBuffer(buffer: Uint8Array): void {
   if (buffer.length === LARGE_BUFFER_BYTES) large.release(buffer);
+  else if (buffer.length === SLAB_BUFFER_BYTES) slabs.release(buffer);
   else small.release(buffer);
 }
 

@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { FrameDecoder, type Packet, PacketType, Reason } from "../../protocol/mod.ts";
-import { LARGE_BUFFER_BYTES } from "../../transport/buffer_pool.ts";
-import { type ByteSink, FrameWriter } from "../../transport/frame_writer.ts";
+
+import { BATCH_BUFFER_BYTES, type ByteSink, FrameWriter } from "../../transport/frame_writer.ts";
 
 /** A sink whose writes complete only when the test says so. */
 class GatedSink implements ByteSink {
@@ -100,7 +100,7 @@ Deno.test("FrameWriter keeps a deep queue in order, in writes of at most one poo
     sent.push(i);
   }
   await drain(sink, writer);
-  for (const write of sink.writes) assert.ok(write.length <= LARGE_BUFFER_BYTES);
+  for (const write of sink.writes) assert.ok(write.length <= BATCH_BUFFER_BYTES);
   const data = decodeAll(sink.writes).filter((p) => p.type === PacketType.ArbitraryData);
   assert.deepEqual(data.map((p) => p.connectionId), sent);
   for (const packet of data) {
