@@ -1,13 +1,15 @@
 /**
- * Byte pumps: copy a reader to a writer through one reused 64 KiB buffer,
- * count the bytes, then half-close the destination. Every direction of every
- * command uses them (stdin to a connection, a connection to stdout, TCP to
- * virtual and back).
+ * Byte pumps: copy a reader to a writer through one reused buffer, count the
+ * bytes, then half-close the destination. Every direction of every command
+ * uses them (stdin to a connection, a connection to stdout, TCP to virtual
+ * and back).
  *
  * @module
  */
 
-/** Size of the one buffer each direction reuses. */
+import { acquireSlabBuffer, releaseBuffer } from "../transport/buffer_pool.ts";
+
+/** Size of the buffer each direction starts with, and goes back to when its source is quiet. */
 export const PIPE_BUFFER_BYTES = 64 * 1024;
 
 /** Anything with `read(buffer)` like `Deno.Reader`: a count, or null at end of stream. */
@@ -46,20 +48,34 @@ export async function pipe(
   counter: Counter = { bytes: 0 },
   peerGoneEndsCopy = false,
 ): Promise<number> {
-  const buffer = new Uint8Array(PIPE_BUFFER_BYTES);
+  const own = new Uint8Array(PIPE_BUFFER_BYTES);
+  // A stream (reads that fill the buffer) moves to a pooled 256 KiB one: a quarter of the
+  // reads and writes for the same bytes. It goes back to the pool when the source is quiet.
+  let large: Uint8Array | null = null;
   let copied = 0;
-  while (true) {
-    const count = await source.read(buffer);
-    if (count === null) break;
-    try {
-      await writeAll(sink, buffer.subarray(0, count));
-    } catch (error) {
-      // Ours is a Deno.errors.BrokenPipe too, so one check covers TCP and virtual sinks.
-      if (peerGoneEndsCopy && error instanceof Deno.errors.BrokenPipe) return copied;
-      throw error;
+  try {
+    while (true) {
+      const buffer = large ?? own;
+      const count = await source.read(buffer);
+      if (count === null) break;
+      try {
+        await writeAll(sink, buffer.subarray(0, count));
+      } catch (error) {
+        // Ours is a Deno.errors.BrokenPipe too, so one check covers TCP and virtual sinks.
+        if (peerGoneEndsCopy && error instanceof Deno.errors.BrokenPipe) return copied;
+        throw error;
+      }
+      copied += count;
+      counter.bytes += count;
+      if (large === null && count === own.length) {
+        large = acquireSlabBuffer();
+      } else if (large !== null && count < own.length) {
+        releaseBuffer(large);
+        large = null;
+      }
     }
-    copied += count;
-    counter.bytes += count;
+  } finally {
+    if (large !== null) releaseBuffer(large);
   }
   try {
     await sink.closeWrite();
