@@ -109,7 +109,7 @@ Deno.test("readFrames hands small frames of a quiet link over without a slab", a
   });
   const reads = [big.subarray(0, 512), big.subarray(512), ping, ping];
   const source: ByteSource = {
-    read(buffer) {
+    read(buffer: Uint8Array): Promise<number | null> {
       const part = reads.shift();
       if (part === undefined) return Promise.resolve(null);
       assert.ok(part.length <= buffer.length);
