@@ -413,8 +413,15 @@ export class FrameWriter {
     if (frameStart < 0) return false;
     const size = DATA_FRAME_OVERHEAD_BYTES + payload.length;
     // Checked before the header is touched: a refused view leaves the slab as it was.
+    const lane = this.#normal;
     const newRun = payload.length >= FORWARD_IN_PLACE_MIN_BYTES;
-    if (!this.#normal.queueView(slab, frameStart, size, newRun)) return false;
+    if (newRun && lane.length !== 0 && lane.views < MAX_QUEUED_VIEWS) {
+      // Frames copied before it (small ones, control) leave first, in their own write: cheaper
+      // than copying this one in after them, and every large frame after it would follow.
+      this.#grantAt?.clear();
+      lane.seal();
+    }
+    if (!lane.queueView(slab, frameStart, size, newRun)) return false;
     encodeDataHeader(slab.bytes, frameStart, connectionId, payload.length);
     return true;
   }

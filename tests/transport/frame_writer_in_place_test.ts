@@ -158,3 +158,39 @@ Deno.test("FrameWriter.appendData fills the last unsent data frame of the same c
   assert.equal(stream1.length, expected.length);
   assert.ok(stream1.every((byte, at) => byte === expected[at]), "connection 1's bytes in order");
 });
+
+Deno.test("FrameWriter forwards a large frame in place after small ones it copied, keeping the order", async () => {
+  const sink = new GatedSink();
+  const writer = new FrameWriter(sink, () => assert.fail("no error expected"));
+  const small = slabWith([100], 1);
+  const large = slabWith([50_000, 30_000], 2);
+  writer.writePacket({ type: PacketType.WindowUpdate, connectionId: 9, increment: 10 });
+  writer.writeData(1, small.payloads[0], small.slab);
+  for (const payload of large.payloads) writer.writeData(2, payload, large.slab);
+  assert.equal(small.slab.shared, false, "the small frame was copied");
+  assert.equal(large.slab.shared, true, "the large ones were not");
+  await drain(sink, writer);
+  assert.deepEqual(sink.writes.map(({ given }) => given.buffer === large.slab.bytes.buffer), [
+    false,
+    true,
+  ]);
+  const decoder = new FrameDecoder();
+  const order: string[] = [];
+  for (const { copy } of sink.writes) {
+    decoder.push(copy, (packet) => {
+      order.push(
+        packet.type === PacketType.ArbitraryData
+          ? `data ${packet.connectionId} ${packet.payload.length}`
+          : `type ${packet.type}`,
+      );
+    });
+  }
+  assert.deepEqual(order, [
+    `type ${PacketType.WindowUpdate}`,
+    "data 1 100",
+    "data 2 50000",
+    "data 2 30000",
+  ]);
+  small.slab.release();
+  large.slab.release();
+});
