@@ -57,9 +57,20 @@ export async function sshTunnel(targetPort: number, dir: string): Promise<Tunnel
   if (missing.length) return `ssh -L: ${missing.join(", ")} not installed`;
   const procs: Proc[] = [];
   let madePrivsepDir = false;
+  // Also when the bench exits early (the watchdog's Deno.exit dispatches "unload").
+  const removePrivsepDir = () => {
+    if (!madePrivsepDir) return;
+    madePrivsepDir = false;
+    globalThis.removeEventListener("unload", removePrivsepDir);
+    try {
+      Deno.removeSync(PRIVSEP_DIR);
+    } catch {
+      // Already gone, or in use by another sshd that started meanwhile.
+    }
+  };
   const close = async () => {
     await terminate(procs);
-    if (madePrivsepDir) await Deno.remove(PRIVSEP_DIR).catch(() => {});
+    removePrivsepDir();
   };
   try {
     if (Deno.uid() === 0) {
@@ -68,6 +79,7 @@ export async function sshTunnel(targetPort: number, dir: string): Promise<Tunnel
       } catch {
         Deno.mkdirSync(PRIVSEP_DIR, { mode: 0o755 });
         madePrivsepDir = true;
+        globalThis.addEventListener("unload", removePrivsepDir);
       }
     }
     for (const key of ["host_key", "user_key"]) {

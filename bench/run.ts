@@ -52,7 +52,7 @@ const REPS = Math.max(1, Number(flags.reps));
 /**
  * Generous seconds per repetition of each row on 2 busy vCPUs (rows that do
  * not repeat count as if they did): the watchdog's deadline is their sum for
- * the rows asked for, times `--reps`, plus two minutes.
+ * the rows asked for, times `--reps`, plus two minutes (and more with `--profile`).
  */
 const ROW_SECONDS: Readonly<Record<number, number>> = {
   1: 40,
@@ -79,7 +79,10 @@ const ROWS: ReadonlySet<number> = new Set(
 );
 /** Whether any of the rows `ids` is to run. */
 const want = (...ids: number[]) => ids.some((id) => ROWS.has(id));
-const WATCHDOG_MS = (120 + REPS * [...ROWS].reduce((sum, id) => sum + ROW_SECONDS[id], 0)) * 1000;
+/** Profiled runs (`--profile`) wait out each process's exit grace: a few minutes more. */
+const PROFILE_SECONDS = 180;
+const WATCHDOG_MS = (120 + (flags.profile ? PROFILE_SECONDS : 0) +
+  REPS * [...ROWS].reduce((sum, id) => sum + ROW_SECONDS[id], 0)) * 1000;
 /** Rows 1 and 2's target: AlphaNET throughput at least this fraction of the proxy's. */
 const THROUGHPUT_TARGET = 0.85;
 const THROUGHPUT_TARGET_TEXT = `≥ ${THROUGHPUT_TARGET} × proxy`;
@@ -1027,7 +1030,8 @@ async function main(): Promise<void> {
   }
 
   if (want(13)) {
-    log(`13: game traffic, ${(2 * GAME.pairs).toLocaleString("en")} clients`);
+    const clients = (2 * GAME.pairs).toLocaleString("en");
+    log(`13: game traffic, ${clients} clients`);
     const modes = ["alphanet", "proxy", "direct"] as const;
     const runs = { direct: [] as GameRun[], proxy: [] as GameRun[], alphanet: [] as GameRun[] };
     for (let rep = 0; rep < REPS; rep++) {
@@ -1055,10 +1059,7 @@ async function main(): Promise<void> {
     const load = (r: ReturnType<typeof mid>) => `${r.sent}/${r.due} sent, ${r.skipped} skipped`;
     rows.push({
       id: 13,
-      scenario:
-        `Game traffic: ${
-          (2 * GAME.pairs).toLocaleString("en")
-        } clients in ${GAME.pairs} pairs, ${GAME.size} B ` +
+      scenario: `Game traffic: ${clients} clients in ${GAME.pairs} pairs, ${GAME.size} B ` +
         `every ${GAME.intervalMs} ms each (ping and echo), ${GAME.seconds} s after ` +
         `${GAME.warmupSeconds} s warm-up: middle CPU; round trip p50 / p99 (ratio: CPU × proxy)`,
       unit: "% of 1 core; ms",
@@ -1070,9 +1071,7 @@ async function main(): Promise<void> {
       pass: errors.length === 0,
       notes: `${errors.length ? `**ERRORS** ${errors.join("; ")}; ` : ""}AlphaNET: sending and ` +
         `echoing clients in two processes, each client its own identity and link; TCP: ` +
-        `${GAME.pairs} connections (${
-          2 * GAME.pairs
-        } sockets at the proxy); round trip p50 / p99 ` +
+        `${GAME.pairs} connections (${clients} sockets at the proxy); round trip p50 / p99 ` +
         `/ max ms: AlphaNET ${alphanet.p50} / ${alphanet.p99} / ${alphanet.max}, proxy ${proxy.p50} ` +
         `/ ${proxy.p99} / ${proxy.max}, direct ${direct.p50} / ${direct.p99} / ${direct.max}; ` +
         `p99 × proxy ${ratio(alphanet.p99, proxy.p99) ?? "–"}; CPU % of 1 core sender / middle / ` +
