@@ -20,7 +20,7 @@ import type {
 } from "../protocol/packets.ts";
 import type { VirtualAddr } from "./addr.ts";
 import type { Link } from "./link.ts";
-import type { ClientConfig } from "./options.ts";
+import { type ClientConfig, WINDOW_GROWTH_BYTES } from "./options.ts";
 import type { VirtualListenOptions } from "./socket_options.ts";
 import { type ConnectionHost, VirtualConnImpl } from "./virtual_conn_impl.ts";
 import { VirtualListenerImpl } from "./virtual_listener_impl.ts";
@@ -53,6 +53,8 @@ export class SocketTable {
   readonly #outboundPorts = new Map<number, VirtualConnImpl | null>();
   #nextEphemeralPort = EPHEMERAL_PORT_FIRST;
   readonly #connections = new Map<number, VirtualConnImpl>();
+  /** What the open connections' receive windows grew by, together (see #growWindow). */
+  #windowGrowth = 0;
   /** Listeners and connections in the maps above that are ref'd. */
   #refs = 0;
 
@@ -74,6 +76,7 @@ export class SocketTable {
       sendData: (id, payload) => link.sendData(id, payload),
       linkRoom: () => link.room(),
       sendWindowUpdate: (id, increment) => link.sendWindowUpdate(id, increment),
+      growWindow: (conn, wanted) => this.#growWindow(conn, wanted),
       sendShutdown: (id) => link.send({ type: PacketType.SocketShutdown, connectionId: id }),
       sendClosed: (id) =>
         link.send({ type: PacketType.SocketClosed, connectionId: id, reason: Reason.Normal }),
@@ -215,9 +218,23 @@ export class SocketTable {
     if (conn.outbound && this.#outboundPorts.get(port) === conn) this.#outboundPorts.delete(port);
   }
 
+  /**
+   * Window growth for one connection, within what all of them together may
+   * add: one bulk stream grows to its `maxWindow`, while many share the
+   * same allowance instead of each filling the relay's queues with its own.
+   */
+  #growWindow(conn: VirtualConnImpl, wanted: number): number {
+    if (this.#connections.get(conn.id) !== conn) return 0;
+    const allowance = Math.max(WINDOW_GROWTH_BYTES, this.#config.maxWindow - this.#config.window);
+    const growth = Math.max(0, Math.min(wanted, allowance - this.#windowGrowth));
+    this.#windowGrowth += growth;
+    return growth;
+  }
+
   /** Removes an open connection from the table. */
   #forget(conn: VirtualConnImpl): void {
     this.#connections.delete(conn.id);
+    this.#windowGrowth -= conn.windowGrowth;
     if (conn.refd) this.#countRef(-1);
   }
 
@@ -225,6 +242,7 @@ export class SocketTable {
   #forgetAll(): VirtualConnImpl[] {
     const all = [...this.#connections.values()];
     this.#connections.clear();
+    this.#windowGrowth = 0;
     const refd = all.filter((conn) => conn.refd).length;
     if (refd > 0) this.#countRef(-refd);
     return all;

@@ -33,6 +33,12 @@ export interface ConnectionHost {
   /** Undefined while the link can take more, else a promise for when it can. */
   linkRoom(): Promise<void> | undefined;
   sendWindowUpdate(connectionId: number, increment: number): void;
+  /**
+   * Asks to grow `conn`'s receive window by `wanted` bytes; returns how much
+   * it may (0..wanted), which the client then counts as that connection's
+   * until it is released. Bounds what all connections together add.
+   */
+  growWindow(conn: VirtualConnImpl, wanted: number): number;
   sendShutdown(connectionId: number): void;
   sendClosed(connectionId: number): void;
   /** Forgets the connection: frees its id and local port. */
@@ -136,6 +142,11 @@ export class VirtualConnImpl implements VirtualConn {
   /** Where the connection is in its life (for tests and diagnostics). */
   get state(): ConnState {
     return this.#state;
+  }
+
+  /** How far the receive window has grown beyond the one announced. */
+  get windowGrowth(): number {
+    return this.#window - this.#setup.receiveWindow;
   }
 
   /** Whether the connection keeps the process alive (see `unref`). */
@@ -392,7 +403,8 @@ export class VirtualConnImpl implements VirtualConn {
     if (this.#unacknowledged < this.#window / 2 || !readsOpen(this.#state)) return;
     let increment = this.#unacknowledged;
     if (this.#buffered === 0 && this.#window < this.#setup.maxReceiveWindow) {
-      const growth = Math.min(this.#window, this.#setup.maxReceiveWindow - this.#window);
+      const wanted = Math.min(this.#window, this.#setup.maxReceiveWindow - this.#window);
+      const growth = this.#host.growWindow(this, wanted);
       this.#window += growth;
       increment += growth;
     }

@@ -221,3 +221,85 @@ Deno.test("a starved reader grows its window by doubling up to maxWindow, and no
     await relay.close();
   }
 });
+
+/**
+ * Streams `total` bytes on a raw sender's connection to a reader that reads
+ * whatever arrives at once, within credit; returns the largest grant, which
+ * is at least half the window the receiver reached (and more while it grows).
+ */
+async function largestGrant(
+  raw: RawClient,
+  answer: SocketConnectionResponsePacket,
+  inbound: VirtualConn,
+  total: number,
+): Promise<number> {
+  const reading = (async () => {
+    const buffer = new Uint8Array(256 * 1024);
+    let read = 0;
+    while (read < total) {
+      const count = await inbound.read(buffer);
+      if (count === null) break;
+      read += count;
+    }
+    return read;
+  })();
+  let credit = answer.window;
+  let sent = 0;
+  let largest = 0;
+  for (let steps = 0; sent < total && steps < 100_000; steps++) {
+    if (credit > 0) {
+      const size = Math.min(credit, 65_535, total - sent);
+      await raw.send({
+        type: PacketType.ArbitraryData,
+        connectionId: answer.connectionId,
+        payload: new Uint8Array(size),
+      });
+      credit -= size;
+      sent += size;
+      continue;
+    }
+    const update = await raw.next(STEP_MS, `credit after ${sent} bytes`);
+    assert.ok(update !== null, "the link ended");
+    // The other connections' last grants and closes may still come in: not this one's credit.
+    if (update.type === PacketType.SocketClosed && update.connectionId !== answer.connectionId) {
+      continue;
+    }
+    assert.equal(update.type, PacketType.WindowUpdate, JSON.stringify(update));
+    if (update.connectionId !== answer.connectionId) continue;
+    credit += update.increment;
+    largest = Math.max(largest, update.increment);
+  }
+  assert.equal(await withTimeout(reading, STEP_MS, "the receiver to read everything"), total);
+  return largest;
+}
+
+Deno.test("a client's connections share one window growth allowance, given back when a connection closes", async () => {
+  const relay = await startRelay({ db: ":memory:" });
+  const raw = await rawClient(relay.port);
+  const receiver = await connect({ port: relay.port, identity: randomIdentity() });
+  const MiB = 1024 * 1024;
+  try {
+    await raw.handshake();
+    // Defaults: window 256 KiB, maxWindow 4 MiB, 4 MiB of growth for all connections together.
+    // All three first: afterwards the raw link also carries other connections' grants.
+    const first = await rawConnectTo(raw, receiver);
+    const second = await rawConnectTo(raw, receiver);
+    const third = await rawConnectTo(raw, receiver);
+    assert.equal(first.answer.window, 256 * 1024);
+    // Growing from 2 to 4 MiB, one grant gives back 1 MiB read and 2 MiB of growth.
+    const firstGrant = await largestGrant(raw, first.answer, first.inbound, 8 * MiB);
+    assert.ok(firstGrant >= 3 * MiB, `one stream grows to maxWindow (grant ${firstGrant})`);
+    // 256 KiB of the allowance is left: the second window stops at 512 KiB.
+    const secondGrant = await largestGrant(raw, second.answer, second.inbound, 8 * MiB);
+    assert.ok(secondGrant <= 512 * 1024, `the second grew past the allowance (${secondGrant})`);
+    first.inbound.close();
+    second.inbound.close();
+    const thirdGrant = await largestGrant(raw, third.answer, third.inbound, 8 * MiB);
+    assert.ok(thirdGrant >= 3 * MiB, `closed connections gave their growth back (${thirdGrant})`);
+    third.inbound.close();
+  } finally {
+    await receiver.close();
+    await raw.close();
+    await relay.close();
+  }
+});

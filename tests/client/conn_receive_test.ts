@@ -16,6 +16,7 @@ function connection(): VirtualConnImpl {
     sendData: () => {},
     linkRoom: () => undefined,
     sendWindowUpdate: () => {},
+    growWindow: (_conn, wanted) => wanted,
     sendShutdown: () => {},
     sendClosed: () => {},
     release: () => {},

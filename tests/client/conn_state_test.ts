@@ -49,6 +49,7 @@ function connection(): { conn: VirtualConnImpl; sent: string[] } {
     sendData: (_id, payload) => sent.push(`data ${payload.length}`),
     linkRoom: () => undefined,
     sendWindowUpdate: (_id, increment) => sent.push(`window ${increment}`),
+    growWindow: (_conn, wanted) => wanted,
     sendShutdown: () => sent.push("shutdown"),
     sendClosed: () => sent.push("closed"),
     release: () => sent.push("release"),

@@ -61,6 +61,7 @@ function quietHost(): { sent: string[]; host: ConnectionHost } {
       sendData: () => sent.push("data"),
       linkRoom: () => undefined,
       sendWindowUpdate: () => sent.push("window"),
+      growWindow: (_conn, wanted) => wanted,
       sendShutdown: () => sent.push("shutdown"),
       sendClosed: () => sent.push("closed"),
       release: () => sent.push("release"),
