@@ -67,49 +67,23 @@ export async function readFrames(
   onPacket: PacketHandler,
   beforeRead?: (lastReadBytes: number, progress: FrameProgress) => Promise<void> | undefined,
 ): Promise<void> {
-  const idle = new Uint8Array(IDLE_READ_BYTES);
-  let slab = null as Slab | null; // Assigned in the helpers below too.
-  let buffer: Uint8Array = idle;
-  /** Bytes of `buffer` before `start` are decoded; from `start` to `end`, a partial frame. */
-  let start = 0;
-  let end = 0;
+  const link = new LinkBuffer();
   let lastReadBytes = 0;
   let progress: FrameProgress = "between";
-  const deliver = (packet: Packet): void => onPacket(packet, slab);
-
-  /** Moves the partial frame to the top of a fresh slab (or of this one, when nobody shares it). */
-  const nextSlab = (): void => {
-    const next = slab !== null && !slab.shared ? slab : new Slab();
-    if (next === slab) next.bytes.copyWithin(0, start, end);
-    else next.bytes.set(buffer.subarray(start, end));
-    if (slab !== null && next !== slab) slab.release();
-    slab = next;
-    buffer = next.bytes;
-    end -= start;
-    start = 0;
-  };
-  /** Back to the small buffer: the link went quiet, with at most a small partial frame. */
-  const toIdle = (): void => {
-    idle.set(buffer.subarray(start, end));
-    slab?.release();
-    slab = null;
-    buffer = idle;
-    end -= start;
-    start = 0;
-  };
-
+  // The one closure a link keeps: an idle relay holds thousands of these frames.
+  const deliver = (packet: Packet): void => onPacket(packet, link.slab);
   try {
     while (true) {
       const gate = beforeRead?.(lastReadBytes, progress);
       if (gate) await gate;
-      const before = end - start;
-      const asked = readSize(slab, buffer, start, end);
-      const count = await source.read(buffer.subarray(end, end + asked));
+      const before = link.end - link.start;
+      const asked = link.readSize();
+      const count = await source.read(link.bytes.subarray(link.end, link.end + asked));
       if (count === null) return;
       lastReadBytes = count;
-      end += count;
-      start += decodeFrames(buffer.subarray(start, end), deliver);
-      const after = end - start;
+      link.end += count;
+      link.start += decodeFrames(link.bytes.subarray(link.start, link.end), deliver);
+      const after = link.end - link.start;
       // Every byte of the read still pending means no frame completed: the same one goes on.
       progress = after === 0
         ? "between"
@@ -117,37 +91,78 @@ export async function readFrames(
         ? "continued"
         : "started";
       // A read that did not fill what it asked for found the socket empty: the peer is quiet.
-      const quiet = count < asked;
-      if (slab === null) {
-        const large = after > 0 &&
-          after + frameBytesNeeded(buffer.subarray(start, end)) > idle.length;
-        if (!quiet || large) {
-          nextSlab(); // Streaming, or a frame larger than the small buffer.
-        } else {
-          idle.copyWithin(0, start, end);
-          end = after;
-          start = 0;
-        }
-      } else if (quiet && count < IDLE_READ_BYTES && after <= IDLE_READ_BYTES / 2) {
-        toIdle();
-      } else if (after === 0 && buffer.length - end - MAX_FRAME_BYTES < MIN_SLAB_READ_BYTES) {
-        nextSlab();
-      }
+      link.afterRead(count, count < asked);
     }
   } finally {
-    slab?.release();
+    link.slab?.release();
   }
 }
 
 /**
- * How much the next read may take. In a slab: up to a whole frame's room
- * short of the end, so any frame that starts in this read ends in the slab;
- * but never less than what completes the partial frame, which (by the same
- * rule, kept by every earlier read) fits. In the small buffer: all its room.
+ * Where a link's bytes land: its small buffer or a slab, with the partial
+ * frame from `start` to `end` (bytes before `start` are decoded).
  */
-function readSize(slab: Slab | null, buffer: Uint8Array, start: number, end: number): number {
-  const room = buffer.length - end;
-  if (slab === null) return room;
-  const needed = end > start ? frameBytesNeeded(buffer.subarray(start, end)) : 0;
-  return Math.min(room, Math.max(room - MAX_FRAME_BYTES, needed));
+class LinkBuffer {
+  readonly #idle = new Uint8Array(IDLE_READ_BYTES);
+  slab: Slab | null = null;
+  bytes: Uint8Array = this.#idle;
+  start = 0;
+  end = 0;
+
+  /**
+   * How much the next read may take. In a slab: up to a whole frame's room
+   * short of the end, so any frame that starts in this read ends in the slab;
+   * but never less than what completes the partial frame, which (by the same
+   * rule, kept by every earlier read) fits. In the small buffer: all its room.
+   */
+  readSize(): number {
+    const room = this.bytes.length - this.end;
+    if (this.slab === null) return room;
+    const partial = this.bytes.subarray(this.start, this.end);
+    const needed = partial.length > 0 ? frameBytesNeeded(partial) : 0;
+    return Math.min(room, Math.max(room - MAX_FRAME_BYTES, needed));
+  }
+
+  /** Picks the buffer for the next read after one of `count` bytes (`quiet`: it came back short). */
+  afterRead(count: number, quiet: boolean): void {
+    const after = this.end - this.start;
+    if (this.slab === null) {
+      const large = after > 0 &&
+        after + frameBytesNeeded(this.bytes.subarray(this.start, this.end)) > IDLE_READ_BYTES;
+      if (!quiet || large) return this.#nextSlab(); // Streaming, or a frame too large for it.
+      this.#idle.copyWithin(0, this.start, this.end);
+      this.end = after;
+      this.start = 0;
+    } else if (quiet && count < IDLE_READ_BYTES && after <= IDLE_READ_BYTES / 2) {
+      this.#toIdle();
+    } else if (
+      after === 0 && this.bytes.length - this.end - MAX_FRAME_BYTES < MIN_SLAB_READ_BYTES
+    ) {
+      this.#nextSlab();
+    }
+  }
+
+  /** Moves the partial frame to the top of a fresh slab (or of this one, when nobody shares it). */
+  #nextSlab(): void {
+    const slab = this.slab;
+    const next = slab !== null && !slab.shared ? slab : new Slab();
+    if (next === slab) next.bytes.copyWithin(0, this.start, this.end);
+    else next.bytes.set(this.bytes.subarray(this.start, this.end));
+    if (slab !== null && next !== slab) slab.release();
+    this.#moveTo(next, next.bytes);
+  }
+
+  /** Back to the small buffer: the link went quiet, with at most a small partial frame. */
+  #toIdle(): void {
+    this.#idle.set(this.bytes.subarray(this.start, this.end));
+    this.slab?.release();
+    this.#moveTo(null, this.#idle);
+  }
+
+  #moveTo(slab: Slab | null, bytes: Uint8Array): void {
+    this.slab = slab;
+    this.bytes = bytes;
+    this.end -= this.start;
+    this.start = 0;
+  }
 }
