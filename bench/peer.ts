@@ -444,14 +444,8 @@ async function ping(endpoint: Endpoint): Promise<void> {
   console.log("ready");
   await go.promise;
   for (let i = 0; i < warmup + count; i++) {
-    const start = performance.now();
-    await writeAll(conn, message);
-    for (let got = 0; got < reply.length;) {
-      const n = await conn.read(reply.subarray(got));
-      if (n === null) throw new Error("echo closed early");
-      got += n;
-    }
-    if (i >= warmup) micros.push((performance.now() - start) * 1000);
+    const ms = await roundTrip(conn, message, reply);
+    if (i >= warmup) micros.push(ms * 1000);
   }
   conn.close();
   await endpoint.close();

@@ -175,41 +175,9 @@ Deno.test("a starved reader grows its window by doubling up to maxWindow, and no
   try {
     await raw.handshake();
     const { answer, inbound } = await rawConnectTo(raw, receiver);
-    // The application reads whatever arrives at once, so every grant finds it waiting.
     const total = 8 * 1024 * 1024;
-    const reading = (async () => {
-      const buffer = new Uint8Array(256 * 1024);
-      let read = 0;
-      while (read < total) {
-        const count = await inbound.read(buffer);
-        if (count === null) break;
-        read += count;
-      }
-      return read;
-    })();
-    let credit = answer.window;
-    let sent = 0;
-    let largestCredit = credit;
-    let granted = 0;
-    for (let steps = 0; sent < total && steps < 100_000; steps++) {
-      if (credit > 0) {
-        const size = Math.min(credit, 65_535, total - sent);
-        await raw.send({
-          type: PacketType.ArbitraryData,
-          connectionId: answer.connectionId,
-          payload: new Uint8Array(size),
-        });
-        credit -= size;
-        sent += size;
-        continue;
-      }
-      const update = await raw.expect(PacketType.WindowUpdate, `credit after ${sent} bytes`);
-      credit += update.increment;
-      granted += update.increment;
-      largestCredit = Math.max(largestCredit, credit);
-      assert.ok(credit <= maxWindow, `credit ${credit} beyond maxWindow ${maxWindow}`);
-    }
-    assert.equal(await withTimeout(reading, STEP_MS, "the receiver to read everything"), total);
+    const { largestCredit, granted } = await streamToReader(raw, answer, inbound, total);
+    assert.ok(largestCredit <= maxWindow, `credit ${largestCredit} beyond maxWindow ${maxWindow}`);
     // Grants beyond the bytes read are growth: some, so more credit than the first window
     // was ever on offer, and never more than maxWindow - window in all.
     assert.ok(largestCredit > window, `credit never exceeded the first window (${largestCredit})`);
@@ -224,15 +192,16 @@ Deno.test("a starved reader grows its window by doubling up to maxWindow, and no
 
 /**
  * Streams `total` bytes on a raw sender's connection to a reader that reads
- * whatever arrives at once, within credit; returns the largest grant, which
- * is at least half the window the receiver reached (and more while it grows).
+ * whatever arrives at once (so every grant finds it waiting), within credit.
+ * Returns the largest grant (at least half the window the receiver reached,
+ * more while it grows), the most credit the sender held, and all it was granted.
  */
-async function largestGrant(
+async function streamToReader(
   raw: RawClient,
   answer: SocketConnectionResponsePacket,
   inbound: VirtualConn,
   total: number,
-): Promise<number> {
+): Promise<{ largestGrant: number; largestCredit: number; granted: number }> {
   const reading = (async () => {
     const buffer = new Uint8Array(256 * 1024);
     let read = 0;
@@ -245,7 +214,9 @@ async function largestGrant(
   })();
   let credit = answer.window;
   let sent = 0;
-  let largest = 0;
+  let largestGrant = 0;
+  let largestCredit = credit;
+  let granted = 0;
   for (let steps = 0; sent < total && steps < 100_000; steps++) {
     if (credit > 0) {
       const size = Math.min(credit, 65_535, total - sent);
@@ -267,10 +238,12 @@ async function largestGrant(
     assert.equal(update.type, PacketType.WindowUpdate, JSON.stringify(update));
     if (update.connectionId !== answer.connectionId) continue;
     credit += update.increment;
-    largest = Math.max(largest, update.increment);
+    granted += update.increment;
+    largestGrant = Math.max(largestGrant, update.increment);
+    largestCredit = Math.max(largestCredit, credit);
   }
   assert.equal(await withTimeout(reading, STEP_MS, "the receiver to read everything"), total);
-  return largest;
+  return { largestGrant, largestCredit, granted };
 }
 
 Deno.test("a client's connections share one window growth allowance, given back when a connection closes", async () => {
@@ -287,14 +260,17 @@ Deno.test("a client's connections share one window growth allowance, given back 
     const third = await rawConnectTo(raw, receiver);
     assert.equal(first.answer.window, 256 * 1024);
     // Growing from 2 to 4 MiB, one grant gives back 1 MiB read and 2 MiB of growth.
-    const firstGrant = await largestGrant(raw, first.answer, first.inbound, 8 * MiB);
+    const firstGrant =
+      (await streamToReader(raw, first.answer, first.inbound, 8 * MiB)).largestGrant;
     assert.ok(firstGrant >= 3 * MiB, `one stream grows to maxWindow (grant ${firstGrant})`);
     // 256 KiB of the allowance is left: the second window stops at 512 KiB.
-    const secondGrant = await largestGrant(raw, second.answer, second.inbound, 8 * MiB);
+    const secondGrant =
+      (await streamToReader(raw, second.answer, second.inbound, 8 * MiB)).largestGrant;
     assert.ok(secondGrant <= 512 * 1024, `the second grew past the allowance (${secondGrant})`);
     first.inbound.close();
     second.inbound.close();
-    const thirdGrant = await largestGrant(raw, third.answer, third.inbound, 8 * MiB);
+    const thirdGrant =
+      (await streamToReader(raw, third.answer, third.inbound, 8 * MiB)).largestGrant;
     assert.ok(thirdGrant >= 3 * MiB, `closed connections gave their growth back (${thirdGrant})`);
     third.inbound.close();
   } finally {
