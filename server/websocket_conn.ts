@@ -52,10 +52,18 @@ import {
 const INITIAL_HEAD_BYTES = 1024;
 
 /**
- * Largest payload of one outgoing message: the frame writer's batches are
- * at most this big (128 KiB), so each of its writes is one message.
+ * Largest payload of one outgoing message (128 KiB): a frame writer's batch
+ * of up to 256 KiB leaves in at most two messages, and the relay's messages
+ * stay within what PROTOCOL.md §2.4 promises.
  */
 const MAX_OUTGOING_PAYLOAD_BYTES = LARGE_BUFFER_BYTES;
+
+/**
+ * Reads into a buffer smaller than this (the read loop's 512-byte idle
+ * buffer) may go through the stage; a slab's reads, however much room is
+ * left, go straight into it.
+ */
+const STAGED_READ_BELOW_BYTES = 16 * 1024;
 
 /** How long the last word (a Close frame, or an HTTP refusal) may take to leave at close. */
 const CLOSE_WRITE_MS = 1000;
@@ -180,7 +188,7 @@ export class WebSocketCarrier implements RelayCarrier {
       }
       if (reader.closeReceived) return null;
       if (this.#overheadBytes >= OVERHEAD_YIELD_BYTES) return 0;
-      const direct = !this.#stageNext || buffer.length >= LARGE_BUFFER_BYTES;
+      const direct = !this.#stageNext || buffer.length >= STAGED_READ_BELOW_BYTES;
       const target = direct ? buffer : (this.#stage ??= acquireLargeBuffer());
       let count: number | null;
       try {
@@ -206,7 +214,9 @@ export class WebSocketCarrier implements RelayCarrier {
       // A small buffer the socket filled: the link is busy, and the read loop only moves
       // to its large buffer when a read fills the small one, which headers taken out of
       // the stream would prevent. The next read goes through the stage, which fills it.
-      if (count === buffer.length && buffer.length < LARGE_BUFFER_BYTES) this.#stageNext = true;
+      if (count === buffer.length && buffer.length < STAGED_READ_BELOW_BYTES) {
+        this.#stageNext = true;
+      }
       if (stream > 0) return stream;
     }
   }
