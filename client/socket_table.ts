@@ -21,6 +21,13 @@ import type {
 import type { VirtualAddr } from "./addr.ts";
 import type { Link } from "./link.ts";
 import { type ClientConfig, WINDOW_GROWTH_BYTES } from "./options.ts";
+
+/**
+ * Slab views a client may hold unread, all connections together (4 MiB of
+ * slabs at most): a relay that sends frames a reader leaves unread, or
+ * spreads them over many slabs, gets copies past it, not more pinned slabs.
+ */
+const MAX_HELD_SLABS = 16;
 import type { VirtualListenOptions } from "./socket_options.ts";
 import { type ConnectionHost, VirtualConnImpl } from "./virtual_conn_impl.ts";
 import { VirtualListenerImpl } from "./virtual_listener_impl.ts";
@@ -53,6 +60,11 @@ export class SocketTable {
   readonly #outboundPorts = new Map<number, VirtualConnImpl | null>();
   #nextEphemeralPort = EPHEMERAL_PORT_FIRST;
   readonly #connections = new Map<number, VirtualConnImpl>();
+  /**
+   * Unread payloads kept as views of a link slab, all connections together:
+   * each pins up to a whole 256 KiB slab, so past the cap they are copied.
+   */
+  #heldSlabs = 0;
   /** What the open connections' receive windows grew by, together (see #growWindow). */
   #windowGrowth = 0;
   /** Listeners and connections in the maps above that are ref'd. */
@@ -77,6 +89,8 @@ export class SocketTable {
       linkRoom: () => link.room(),
       sendWindowUpdate: (id, increment) => link.sendWindowUpdate(id, increment),
       growWindow: (conn, wanted) => this.#growWindow(conn, wanted),
+      holdSlab: () => this.#holdSlab(),
+      releaseSlab: () => void this.#heldSlabs--,
       sendShutdown: (id) => link.send({ type: PacketType.SocketShutdown, connectionId: id }),
       sendClosed: (id) =>
         link.send({ type: PacketType.SocketClosed, connectionId: id, reason: Reason.Normal }),
@@ -229,6 +243,13 @@ export class SocketTable {
     const growth = Math.max(0, Math.min(wanted, allowance - this.#windowGrowth));
     this.#windowGrowth += growth;
     return growth;
+  }
+
+  /** Counts one more slab view held, if the client is under its cap. */
+  #holdSlab(): boolean {
+    if (this.#heldSlabs >= MAX_HELD_SLABS) return false;
+    this.#heldSlabs++;
+    return true;
   }
 
   /** Removes an open connection from the table. */

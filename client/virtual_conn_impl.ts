@@ -20,13 +20,6 @@ import type { Slab } from "../transport/slab.ts";
  */
 const KEEP_IN_PLACE_MIN_BYTES = 16 * 1024;
 
-/**
- * Slab views one connection may hold unread. Past it, payloads are copied:
- * a relay that sends many frames a reader leaves unread pins at most this
- * many slabs per connection, not one per frame.
- */
-const MAX_HELD_SLABS = 8;
-
 /** What a connection needs from the client that owns it. */
 export interface ConnectionHost {
   sendData(connectionId: number, payload: Uint8Array): void;
@@ -39,6 +32,14 @@ export interface ConnectionHost {
    * until it is released. Bounds what all connections together add.
    */
   growWindow(conn: VirtualConnImpl, wanted: number): number;
+  /**
+   * Asks to keep one more unread payload as a view of its slab; false when
+   * the client already holds its share of slabs that way (the payload is
+   * then copied). Each true is matched by one {@linkcode releaseSlab}.
+   */
+  holdSlab(): boolean;
+  /** One slab view taken with {@linkcode holdSlab} was read or dropped. */
+  releaseSlab(): void;
   sendShutdown(connectionId: number): void;
   sendClosed(connectionId: number): void;
   /** Forgets the connection: frees its id and local port. */
@@ -90,7 +91,6 @@ export class VirtualConnImpl implements VirtualConn {
   #chunks: Uint8Array<ArrayBuffer>[] = [];
   /** Per chunk, the slab it is a view of (held once for it), or null for a copy. */
   #chunkSlabs: (Slab | null)[] = [];
-  #heldSlabs = 0;
   #headOffset = 0;
   #buffered = 0;
   #unacknowledged = 0;
@@ -279,10 +279,9 @@ export class VirtualConnImpl implements VirtualConn {
       const rest = payload.subarray(offset);
       if (
         slab !== null && rest.length >= KEEP_IN_PLACE_MIN_BYTES &&
-        this.#heldSlabs < MAX_HELD_SLABS && slab.holds(rest)
+        slab.holds(rest) && this.#host.holdSlab()
       ) {
         slab.retain();
-        this.#heldSlabs++;
         this.#chunks.push(rest as Uint8Array<ArrayBuffer>);
         this.#chunkSlabs.push(slab);
       } else {
@@ -382,7 +381,7 @@ export class VirtualConnImpl implements VirtualConn {
     this.#chunks.shift();
     const slab = this.#chunkSlabs.shift();
     if (slab) {
-      this.#heldSlabs--;
+      this.#host.releaseSlab();
       slab.release();
     }
   }

@@ -1,12 +1,14 @@
 /**
  * A connection's receive path on its own (no socket): unread payloads kept
  * as views of their slab and given back as they are read, a cap on the slabs
- * one connection holds, stream chunks that never alias a slab, and a read
+ * one client holds, stream chunks that never alias a slab, and a read
  * that takes every frame of one link read.
  */
 
 import assert from "node:assert/strict";
 import { type ConnectionHost, VirtualConnImpl } from "../../client/virtual_conn_impl.ts";
+import type { Link } from "../../client/link.ts";
+import { SocketTable } from "../../client/socket_table.ts";
 import { Slab } from "../../transport/slab.ts";
 
 const WINDOW = 4 * 1024 * 1024;
@@ -17,6 +19,8 @@ function connection(): VirtualConnImpl {
     linkRoom: () => undefined,
     sendWindowUpdate: () => {},
     growWindow: (_conn, wanted) => wanted,
+    holdSlab: () => true,
+    releaseSlab: () => {},
     sendShutdown: () => {},
     sendClosed: () => {},
     release: () => {},
@@ -64,12 +68,28 @@ Deno.test("unread payloads of 16 KiB or more stay in their slab until read, then
   conn.close();
 });
 
-Deno.test("a connection holds at most 8 slabs; later payloads are copied, and close gives every slab back", () => {
-  const conn = connection();
-  const slabs = Array.from({ length: 12 }, (_, i) => deliver(conn, 20_000, i));
-  assert.equal(slabs.filter((s) => s.shared).length, 8);
-  conn.close();
-  assert.ok(slabs.every((s) => !s.shared));
+Deno.test("a client holds at most 16 slabs for all its connections; later payloads are copied, and close gives every slab back", () => {
+  const table = new SocketTable({ window: WINDOW, maxWindow: WINDOW }, () => {});
+  // The table's connections only queue frames on the link: a stand-in that drops them.
+  const link = {
+    sendData: () => {},
+    room: () => undefined,
+    sendWindowUpdate: () => {},
+    send: () => {},
+  } as unknown as Link;
+  table.attach(link, "10.0.0.1");
+  const remote = { transport: "tcp", hostname: "10.0.0.2", port: 80 } as const;
+  const conns = [1, 2, 3].map((id) => table.adopt(id, 1000 + id, WINDOW, remote, false));
+  const slabs = conns.flatMap((conn) =>
+    Array.from({ length: 8 }, (_, i) => deliver(conn, 20_000, i))
+  );
+  assert.equal(slabs.filter((s) => s.shared).length, 16);
+  assert.ok(slabs.slice(16).every((s) => !s.shared), "the third connection's were copied");
+  conns[0].close(); // gives back 8: the next payload is kept in place again
+  const again = deliver(conns[2], 20_000, 9);
+  assert.equal(again.shared, true);
+  for (const conn of conns) conn.close();
+  assert.ok([...slabs, again].every((s) => !s.shared));
 });
 
 Deno.test("readable's chunks are copies: the slab goes back at once and later bytes cannot change them", async () => {

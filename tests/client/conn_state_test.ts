@@ -50,6 +50,8 @@ function connection(): { conn: VirtualConnImpl; sent: string[] } {
     linkRoom: () => undefined,
     sendWindowUpdate: (_id, increment) => sent.push(`window ${increment}`),
     growWindow: (_conn, wanted) => wanted,
+    holdSlab: () => true,
+    releaseSlab: () => {},
     sendShutdown: () => sent.push("shutdown"),
     sendClosed: () => sent.push("closed"),
     release: () => sent.push("release"),

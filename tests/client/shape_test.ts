@@ -62,6 +62,8 @@ function quietHost(): { sent: string[]; host: ConnectionHost } {
       linkRoom: () => undefined,
       sendWindowUpdate: () => sent.push("window"),
       growWindow: (_conn, wanted) => wanted,
+      holdSlab: () => true,
+      releaseSlab: () => {},
       sendShutdown: () => sent.push("shutdown"),
       sendClosed: () => sent.push("closed"),
       release: () => sent.push("release"),
