@@ -64,3 +64,24 @@ export async function readStreamAll(
   }
   throw new Error(`readStreamAll: no end of stream after ${limit + 1} reads`);
 }
+
+/**
+ * A byte source that hands out `parts` one read at a time, then ends; each
+ * part must fit the buffer it is read into.
+ */
+export function chunkSource(
+  ...parts: Uint8Array[]
+): { read(buffer: Uint8Array): Promise<number | null> } {
+  return {
+    read(buffer: Uint8Array): Promise<number | null> {
+      const next = parts.shift();
+      if (next === undefined) return Promise.resolve(null);
+      assert.ok(
+        next.length <= buffer.length,
+        `a part of ${next.length} bytes, a read of ${buffer.length}`,
+      );
+      buffer.set(next);
+      return Promise.resolve(next.length);
+    },
+  };
+}

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { encode, MAX_DATA_BYTES, type Packet, PacketType } from "../../protocol/mod.ts";
 import { type ByteSource, readFrames } from "../../transport/read_loop.ts";
 import type { Slab } from "../../transport/slab.ts";
+import { chunkSource } from "../_helpers/streams.ts";
 
 /** A deterministic generator (LCG), so a failing split can be replayed. */
 function random(seed: number): (below: number) => number {
@@ -107,16 +108,7 @@ Deno.test("readFrames hands small frames of a quiet link over without a slab", a
     connectionId: 1,
     payload: new Uint8Array(MAX_DATA_BYTES).fill(7),
   });
-  const reads = [big.subarray(0, 512), big.subarray(512), ping, ping];
-  const source: ByteSource = {
-    read(buffer: Uint8Array): Promise<number | null> {
-      const part = reads.shift();
-      if (part === undefined) return Promise.resolve(null);
-      assert.ok(part.length <= buffer.length);
-      buffer.set(part);
-      return Promise.resolve(part.length);
-    },
-  };
+  const source = chunkSource(big.subarray(0, 512), big.subarray(512), ping, ping);
   const seen: [number, boolean][] = [];
   await readFrames(source, (packet, slab) => seen.push([packet.type, slab !== null]));
   assert.deepEqual(seen, [

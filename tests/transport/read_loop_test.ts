@@ -12,27 +12,15 @@ import {
   FrameDecoder,
   PacketType,
 } from "../../protocol/mod.ts";
-import { type ByteSource, type FrameProgress, readFrames } from "../../transport/read_loop.ts";
-
-/** A source that hands out the given chunks one read at a time, then ends. */
-function chunks(...parts: Uint8Array[]): ByteSource {
-  return {
-    read(buffer: Uint8Array): Promise<number | null> {
-      const next = parts.shift();
-      if (next === undefined) return Promise.resolve(null);
-      assert.ok(next.length <= buffer.length);
-      buffer.set(next);
-      return Promise.resolve(next.length);
-    },
-  };
-}
+import { type FrameProgress, readFrames } from "../../transport/read_loop.ts";
+import { chunkSource } from "../_helpers/streams.ts";
 
 Deno.test("readFrames reports whether each read left the stream between frames, in a new frame or in the same one", async () => {
   const ping = encode({ type: PacketType.Ping, nonce: 1 });
   const pong = encode({ type: PacketType.Pong, nonce: 2 });
   const progress: FrameProgress[] = [];
   await readFrames(
-    chunks(
+    chunkSource(
       ping, // whole: between
       pong.subarray(0, 3), // a frame starts
       pong.subarray(3, 6), // the same frame goes on
