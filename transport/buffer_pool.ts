@@ -8,9 +8,7 @@
  * @module
  */
 
-import type { BufferLender } from "../protocol/frame_decoder.ts";
-
-/** Size of the large buffers busy links read into, batch writes in and reassemble frames in. */
+/** Size of the large buffers the WebSocket carrier stages reads and frames messages in. */
 export const LARGE_BUFFER_BYTES = 128 * 1024;
 /** Size of the small buffers that batch control frames. */
 export const SMALL_BUFFER_BYTES = 1024;
@@ -68,10 +66,3 @@ export function releaseBuffer(buffer: Uint8Array): void {
   else if (buffer.length === SLAB_BUFFER_BYTES) slabs.release(buffer);
   else small.release(buffer);
 }
-
-/** Lends frame decoders pooled buffers for frames split across reads. */
-export const POOLED_LENDER: BufferLender = {
-  acquire: (minBytes) =>
-    minBytes <= LARGE_BUFFER_BYTES ? large.acquire() : new Uint8Array(minBytes),
-  release: (buffer) => large.release(buffer),
-};
