@@ -8,6 +8,7 @@
  */
 
 import { acquireSlabBuffer, releaseBuffer } from "../transport/buffer_pool.ts";
+import { writeAll } from "../transport/frame_writer.ts";
 
 /** Size of the buffer each direction starts with, and goes back to when its source is quiet. */
 export const PIPE_BUFFER_BYTES = 64 * 1024;
@@ -83,15 +84,6 @@ export async function pipe(
     // The other end is gone; nothing left to tell it.
   }
   return copied;
-}
-
-/** Writes every byte of `bytes` (each write takes at least one, so at most `length` writes). */
-export async function writeAll(sink: Sink, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  for (let writes = 0; written < bytes.length; writes++) {
-    if (writes > bytes.length) throw new Error("write made no progress");
-    written += await sink.write(bytes.subarray(written));
-  }
 }
 
 /** A duplex byte stream: both a source and a sink, closable. */

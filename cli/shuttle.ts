@@ -21,7 +21,8 @@
 import type { VirtualConn } from "../mod.ts";
 import { RuntimeError, stateOf } from "./errors.ts";
 import type { EventLog } from "./log.ts";
-import { type Counter, pipe, writeAll } from "./pipe.ts";
+import { writeAll } from "../transport/frame_writer.ts";
+import { type Counter, pipe } from "./pipe.ts";
 import { startProgress } from "./progress.ts";
 import { type InputChunks, stdoutSink } from "./stdio.ts";
 

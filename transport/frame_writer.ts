@@ -38,13 +38,16 @@ export interface ByteSink {
 
 /**
  * Writes all of `bytes` to `sink`, however many writes it takes (a write may
- * take only a first part).
+ * take only a first part). Each write must take at least one byte, so there
+ * are at most `bytes.length` of them; a sink that takes none fails.
  *
  * @param sink Where the bytes go.
  * @param bytes What to write.
  */
 export async function writeAll(sink: ByteSink, bytes: Uint8Array): Promise<void> {
-  for (let written = 0; written < bytes.length;) {
+  let written = 0;
+  for (let writes = 0; written < bytes.length; writes++) {
+    if (writes > bytes.length) throw new Error("write made no progress");
     written += await sink.write(bytes.subarray(written));
   }
 }
