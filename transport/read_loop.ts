@@ -118,8 +118,9 @@ class LinkBuffer {
   readSize(): number {
     const room = this.bytes.length - this.end;
     if (this.slab === null) return room;
-    const partial = this.bytes.subarray(this.start, this.end);
-    const needed = partial.length > 0 ? frameBytesNeeded(partial) : 0;
+    const needed = this.end > this.start
+      ? frameBytesNeeded(this.bytes.subarray(this.start, this.end))
+      : 0;
     return Math.min(room, Math.max(room - MAX_FRAME_BYTES, needed));
   }
 
