@@ -55,7 +55,7 @@ export interface ConnectionHost {
  */
 interface ReadWaiter {
   readonly buffer: Uint8Array | null;
-  resolve: () => void;
+  readonly resolve: () => void;
   filled: number;
 }
 
@@ -160,9 +160,9 @@ export class VirtualConnImpl implements VirtualConn {
       if (buffer.length === 0) return 0;
       const end = this.#endOfReads();
       if (end !== undefined) return end;
-      const waiter: ReadWaiter = { buffer, resolve: () => {}, filled: 0 };
+      let waiter!: ReadWaiter;
       await new Promise<void>((resolve) => {
-        waiter.resolve = resolve;
+        waiter = { buffer, resolve, filled: 0 };
         this.#readWaiters.push(waiter);
       });
       if (this.#filling === waiter) this.#filling = null;
@@ -257,22 +257,15 @@ export class VirtualConnImpl implements VirtualConn {
     const filling = this.#filling;
     if (this.#buffered === 0 && filling !== null && filling.filled < filling.buffer!.length) {
       // The read resumed by an earlier frame has not run yet: its buffer takes these bytes too.
-      offset = Math.min(filling.buffer!.length - filling.filled, payload.length);
-      filling.buffer!.set(payload.subarray(0, offset), filling.filled);
-      filling.filled += offset;
-      this.#acknowledge(offset);
+      offset = this.#fill(filling, payload);
     } else if (this.#buffered === 0) {
       // Fast path: a read is waiting, so copy straight into its buffer.
-      for (const waiter of this.#readWaiters) {
-        if (waiter.buffer === null) continue;
-        offset = Math.min(waiter.buffer.length, payload.length);
-        waiter.buffer.set(payload.subarray(0, offset));
-        this.#readWaiters.splice(this.#readWaiters.indexOf(waiter), 1);
-        this.#acknowledge(offset);
-        waiter.filled = offset;
+      const at = this.#readWaiters.findIndex((waiter) => waiter.buffer !== null);
+      if (at >= 0) {
+        const [waiter] = this.#readWaiters.splice(at, 1);
+        offset = this.#fill(waiter, payload);
         this.#filling = waiter;
         waiter.resolve();
-        break;
       }
     }
     if (offset < payload.length) {
@@ -374,6 +367,16 @@ export class VirtualConnImpl implements VirtualConn {
     }
     this.#consumed(copied);
     return copied;
+  }
+
+  /** Copies what fits of `payload` into a waiting read's buffer, after what it has; returns how much. */
+  #fill(waiter: ReadWaiter, payload: Uint8Array): number {
+    const buffer = waiter.buffer!;
+    const count = Math.min(buffer.length - waiter.filled, payload.length);
+    buffer.set(payload.subarray(0, count), waiter.filled);
+    waiter.filled += count;
+    this.#acknowledge(count);
+    return count;
   }
 
   /** Drops the head chunk, giving back its slab if it held one. */
