@@ -68,16 +68,8 @@ function selfMicros(path: string): { micros: Map<string, number>; total: number 
 
 const pct = (part: number, whole: number) => whole > 0 ? Math.round((part / whole) * 1000) / 10 : 0;
 
-/** Top `limit` functions by self time in the profile at `path` (pseudo-frames included). */
-export function topSelfTime(path: string, limit = 12): SelfTime[] {
-  return summarizeProfile(path, limit, true).top;
-}
-
-/**
- * Totals and top `limit` functions of the profile at `path`; `withPseudo`
- * keeps idle, program and GC in the list.
- */
-export function summarizeProfile(path: string, limit = 12, withPseudo = false): ProfileSummary {
+/** Totals and top `limit` functions of the profile at `path` (idle, program and GC apart). */
+export function summarizeProfile(path: string, limit = 12): ProfileSummary {
   const { micros, total } = selfMicros(path);
   const idle = micros.get("(idle)") ?? 0;
   const busy = total - idle;
@@ -87,7 +79,7 @@ export function summarizeProfile(path: string, limit = 12, withPseudo = false): 
     program: pct(micros.get("(program)") ?? 0, total),
     gc: pct(micros.get("(garbage collector)") ?? 0, total),
     top: [...micros.entries()]
-      .filter(([name]) => withPseudo || !PSEUDO.has(name))
+      .filter(([name]) => !PSEUDO.has(name))
       .sort((a, b) => b[1] - a[1])
       .slice(0, limit)
       .map(([name, us]) => ({

@@ -450,9 +450,7 @@ async function ping(endpoint: Endpoint): Promise<void> {
   conn.close();
   await endpoint.close();
   micros.sort((a, b) => a - b);
-  const at = (q: number) =>
-    Math.round(micros[Math.min(micros.length - 1, Math.floor(q * micros.length))]);
-  finish({ p50: at(0.5), p99: at(0.99), count: micros.length });
+  finish({ p50: percentile(micros, 0.5), p99: percentile(micros, 0.99), count: micros.length });
 }
 
 async function connrate(endpoint: Endpoint): Promise<void> {

@@ -123,11 +123,6 @@ const WS_BYTES = GiB;
  */
 type Mode = "direct" | "proxy" | "alphanet" | "alphanet-tls" | "alphanet-ws";
 
-/** A Deno subprocess; `_proc.ts` keeps every one until it exits, for the watchdog. */
-function spawn(name: string, args: string[]): Proc {
-  return new Proc(name, args);
-}
-
 function peer(
   kind: "tcp" | "alphanet",
   role: string,
@@ -135,7 +130,7 @@ function peer(
   denoFlags: string[] = [],
 ): Proc {
   if (kind === "alphanet" && flags.window) options = { ...options, window: Number(flags.window) };
-  return spawn(`${kind} ${role}`, [
+  return new Proc(`${kind} ${role}`, [
     "run",
     "-A",
     ...denoFlags,
@@ -163,7 +158,7 @@ interface Middle {
 }
 
 async function startRelay(extra: string[] = [], relayFlags: string[] = []): Promise<Middle> {
-  const proc = spawn("relay", relayArgs(extra, relayFlags));
+  const proc = new Proc("relay", relayArgs(extra, relayFlags));
   const line = await proc.line(30_000);
   const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
   if (!match) throw new Error(`relay: unexpected first line ${JSON.stringify(line)}`);
@@ -176,7 +171,7 @@ async function startRelay(extra: string[] = [], relayFlags: string[] = []): Prom
 }
 
 async function startProxy(targetPort: number): Promise<Middle> {
-  const proc = spawn("proxy", ["run", "-A", PROXY, String(targetPort)]);
+  const proc = new Proc("proxy", ["run", "-A", PROXY, String(targetPort)]);
   return { proc, port: Number(await proc.expect("ready", 30_000)) };
 }
 
@@ -212,10 +207,6 @@ async function topology(
   return { receiver, middle, target: { port: middle?.port ?? port } };
 }
 
-async function stopAll(...procs: (Proc | undefined)[]): Promise<void> {
-  await Promise.all(procs.map((proc) => proc?.stop()));
-}
-
 /**
  * Stops the peers (stdin closed: they `Deno.exit(0)`) and SIGTERMs the middle
  * (the relay's handler closes it and exits); a profiled run waits longer
@@ -224,10 +215,10 @@ async function stopAll(...procs: (Proc | undefined)[]): Promise<void> {
 async function stopRun(
   middle: Middle | null,
   prof: string | undefined,
-  ...peers: Proc[]
+  ...peers: (Proc | undefined)[]
 ): Promise<void> {
   const grace = prof ? PROFILED_GRACE_MS : undefined;
-  await Promise.all(peers.map((proc) => proc.stop(grace)));
+  await Promise.all(peers.map((proc) => proc?.stop(grace)));
   await middle?.proc.terminate(grace);
 }
 
@@ -359,8 +350,7 @@ async function connectRate(mode: Mode): Promise<{ perSecond: number; errors: num
   await sender.expect("ready", 30_000);
   await sender.send("go");
   const result = await sender.result<{ perSecond: number; errors: number }>(RESULT_MS);
-  await stopAll(sender, receiver);
-  await middle?.proc.terminate();
+  await stopRun(middle, undefined, sender, receiver);
   return result;
 }
 
@@ -485,8 +475,7 @@ async function joinRate(
   const result = await joiner.result<
     { perSecond: number[]; errors: number; firstError: string | null }
   >(RESULT_MS);
-  await stopAll(joiner, receiver);
-  await middle?.proc.terminate();
+  await stopRun(middle, undefined, joiner, receiver);
   return result;
 }
 
@@ -503,8 +492,7 @@ async function idleCost(mode: Mode, count: number): Promise<{ perLink: number; s
   if (held.errors > 0) throw new Error(`${mode} hold: ${held.errors} connects failed`);
   await sleep(2000); // Fixed settle time before the measurement.
   const after = rssKiB(measured.pid);
-  await stopAll(holder, receiver);
-  await middle?.proc.terminate();
+  await stopRun(middle, undefined, holder, receiver);
   return { perLink: (after - before) / count, seconds: held.seconds };
 }
 
@@ -527,8 +515,7 @@ async function slowConsumer(
   }
   const got = await result;
   await sender.result(20_000);
-  await stopAll(sender, receiver);
-  await middle!.proc.terminate();
+  await stopRun(middle, undefined, sender, receiver);
   // Growth after the first second, over the RSS at 1 s: the warm-up (JIT, heap) left out.
   const late = series.slice(10);
   return {
