@@ -7,6 +7,9 @@
  * under CI (`CI=true`), where they fail.
  */
 
+import { withTimeout } from "./async.ts";
+import { freePort } from "./ports.ts";
+
 /** Where Debian's `postgresql` package puts its server programs: /usr/lib/postgresql/<major>/bin. */
 const POSTGRES_LIB = "/usr/lib/postgresql";
 
@@ -73,14 +76,6 @@ if (POSTGRES_BIN === null || NATS_SERVER === null) {
  */
 export function clusterTest(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, ignore: SKIP_CLUSTER_TESTS, fn });
-}
-
-/** A free TCP port on 127.0.0.1 (bound, then released for the engine to take). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 /** Runs a command to its end; throws with its output if it fails. */
@@ -187,21 +182,13 @@ export async function startNats(port: number = freePort()): Promise<Nats> {
       log += value;
     }
   })();
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await Promise.race([
-      ready,
-      new Promise((_, reject) =>
-        timer = setTimeout(() => reject(new Error("nats-server was not ready in time")), START_MS)
-      ),
-    ]);
+    await withTimeout(ready, START_MS, "nats-server to be ready");
   } catch (error) {
     child.kill("SIGKILL");
     await reader.cancel().catch(() => {});
     await status;
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
   const draining = (async () => {
     while (!(await reader.read()).done) { /* discard */ }

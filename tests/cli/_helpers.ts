@@ -167,13 +167,7 @@ export async function stopCli(spawned: Spawned): Promise<number> {
   return status.code;
 }
 
-/** A TCP port that was free a moment ago: bound, then released. */
-export function freePort(): number {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
-  return port;
-}
+export { freePort } from "../_helpers/ports.ts";
 
 /** Lines of a stderr text, without blank ones. */
 export function linesOf(text: string): string[] {

@@ -5,7 +5,6 @@
 
 import assert from "node:assert/strict";
 import { FrameDecoder, type Packet, PacketType, Reason } from "../../protocol/mod.ts";
-
 import { BATCH_BUFFER_BYTES, type ByteSink, FrameWriter } from "../../transport/frame_writer.ts";
 
 /** A sink whose writes complete only when the test says so. */

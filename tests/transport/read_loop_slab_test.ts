@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { encode, MAX_DATA_BYTES, type Packet, PacketType } from "../../protocol/mod.ts";
 import { type ByteSource, readFrames } from "../../transport/read_loop.ts";
 import type { Slab } from "../../transport/slab.ts";
+import { concatBytes } from "../_helpers/bytes.ts";
 import { chunkSource } from "../_helpers/streams.ts";
 
 /** A deterministic generator (LCG), so a failing split can be replayed. */
@@ -33,19 +34,12 @@ function dataStream(frames: number, next: (below: number) => number): {
     payloads.push(payload);
     parts.push(encode({ type: PacketType.ArbitraryData, connectionId: i + 1, payload }));
   }
-  const stream = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    stream.set(part, at);
-    at += part.length;
-  }
-  return { stream, payloads };
+  return { stream: concatBytes(parts), payloads };
 }
 
 /**
  * Hands out `stream` in reads of random size (each at most what the reader
- * asked for), as a busy socket does; `quietAfter` reads of 1 byte at the end
- * stand for a peer that went quiet.
+ * asked for), as a busy socket does.
  */
 function splitSource(stream: Uint8Array, next: (below: number) => number): ByteSource {
   let at = 0;
