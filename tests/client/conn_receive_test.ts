@@ -6,26 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import { type ConnectionHost, VirtualConnImpl } from "../../client/virtual_conn_impl.ts";
+import { VirtualConnImpl } from "../../client/virtual_conn_impl.ts";
 import type { Link } from "../../client/link.ts";
 import { SocketTable } from "../../client/socket_table.ts";
 import { Slab } from "../../transport/slab.ts";
+import { stubHost } from "./_stub_host.ts";
 
 const WINDOW = 4 * 1024 * 1024;
 
 function connection(): VirtualConnImpl {
-  const host: ConnectionHost = {
-    sendData: () => {},
-    linkRoom: () => undefined,
-    sendWindowUpdate: () => {},
-    growWindow: (_conn, wanted) => wanted,
-    holdSlab: () => true,
-    releaseSlab: () => {},
-    sendShutdown: () => {},
-    sendClosed: () => {},
-    release: () => {},
-    refChanged: () => {},
-  };
+  const host = stubHost();
   const addr = { transport: "tcp", hostname: "10.0.0.1", port: 1 } as const;
   return new VirtualConnImpl(host, {
     id: 1,

@@ -6,7 +6,8 @@ import {
   readsOpen,
   writesShut,
 } from "../../client/conn_state.ts";
-import { type ConnectionHost, VirtualConnImpl } from "../../client/virtual_conn_impl.ts";
+import { VirtualConnImpl } from "../../client/virtual_conn_impl.ts";
+import { stubHost } from "./_stub_host.ts";
 import { BrokenPipe, Closed, ConnectionReset, Reason } from "../../mod.ts";
 
 const STATES: readonly ConnState[] = ["open", "writeShut", "readShut", "bothShut", "closed"];
@@ -45,18 +46,13 @@ Deno.test("nextConnState() follows the half-close table", async (t) => {
 /** A connection on no socket: records what it would send. */
 function connection(): { conn: VirtualConnImpl; sent: string[] } {
   const sent: string[] = [];
-  const host: ConnectionHost = {
-    sendData: (_id, payload) => sent.push(`data ${payload.length}`),
-    linkRoom: () => undefined,
-    sendWindowUpdate: (_id, increment) => sent.push(`window ${increment}`),
-    growWindow: (_conn, wanted) => wanted,
-    holdSlab: () => true,
-    releaseSlab: () => {},
-    sendShutdown: () => sent.push("shutdown"),
-    sendClosed: () => sent.push("closed"),
-    release: () => sent.push("release"),
-    refChanged: () => {},
-  };
+  const host = stubHost({
+    sendData: (_id, payload) => void sent.push(`data ${payload.length}`),
+    sendWindowUpdate: (_id, increment) => void sent.push(`window ${increment}`),
+    sendShutdown: () => void sent.push("shutdown"),
+    sendClosed: () => void sent.push("closed"),
+    release: () => void sent.push("release"),
+  });
   const addr = { transport: "tcp", hostname: "10.0.0.1", port: 1 } as const;
   const conn = new VirtualConnImpl(host, {
     id: 7,

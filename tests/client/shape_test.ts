@@ -19,6 +19,7 @@ import {
 } from "../../mod.ts";
 import { type ConnectionHost, VirtualConnImpl } from "../../client/virtual_conn_impl.ts";
 import { VirtualListenerImpl } from "../../client/virtual_listener_impl.ts";
+import { stubHost } from "./_stub_host.ts";
 
 const local: VirtualAddr = { transport: "tcp", hostname: "83.12.4.200", port: 50000 };
 const remote: VirtualAddr = { transport: "tcp", hostname: "45.33.2.10", port: 80 };
@@ -57,18 +58,14 @@ function quietHost(): { sent: string[]; host: ConnectionHost } {
   const sent: string[] = [];
   return {
     sent,
-    host: {
-      sendData: () => sent.push("data"),
-      linkRoom: () => undefined,
-      sendWindowUpdate: () => sent.push("window"),
-      growWindow: (_conn, wanted) => wanted,
-      holdSlab: () => true,
-      releaseSlab: () => {},
-      sendShutdown: () => sent.push("shutdown"),
-      sendClosed: () => sent.push("closed"),
-      release: () => sent.push("release"),
-      refChanged: (conn: VirtualConnImpl) => sent.push(conn.refd ? "ref" : "unref"),
-    },
+    host: stubHost({
+      sendData: () => void sent.push("data"),
+      sendWindowUpdate: () => void sent.push("window"),
+      sendShutdown: () => void sent.push("shutdown"),
+      sendClosed: () => void sent.push("closed"),
+      release: () => void sent.push("release"),
+      refChanged: (conn: VirtualConnImpl) => void sent.push(conn.refd ? "ref" : "unref"),
+    }),
   };
 }
 
