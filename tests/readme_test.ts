@@ -14,12 +14,12 @@ const README = new URL("README.md", ROOT);
 const CONFIG = new URL("deno.json", ROOT).pathname;
 const RUN_TIMEOUT_MS = 30_000;
 
-/** The first TypeScript block after the "## Client" heading. */
-async function clientExample(): Promise<string> {
+/** The first TypeScript block after the README heading `heading` (e.g. "## Client"). */
+async function readmeExample(heading: string): Promise<string> {
   const text = await Deno.readTextFile(README);
-  const section = text.slice(text.indexOf("\n## Client\n"));
+  const section = text.slice(text.indexOf(`\n${heading}\n`));
   const match = /```ts\n([\s\S]*?)```/.exec(section);
-  assert.ok(match, "README has a ts block under ## Client");
+  assert.ok(match, `README has a ts block under ${heading}`);
   return match[1];
 }
 
@@ -69,7 +69,7 @@ Deno.test("the README's client example runs as written against server.ts", async
   const dir = await Deno.makeTempDir({ prefix: "alphanet_readme_db_" });
   const server = await startServer(["--port", "0", "--db", `${dir}/alphanet.db`]);
   try {
-    const example = withPort(await clientExample(), server.port);
+    const example = withPort(await readmeExample("## Client"), server.port);
 
     await t.step("as written", async () => {
       const { code, stdout, stderr } = await runExample(example);
@@ -95,20 +95,11 @@ Deno.test("the README's client example runs as written against server.ts", async
   }
 });
 
-/** The first TypeScript block after the "### HTTP on the virtual network" heading. */
-async function httpExample(): Promise<string> {
-  const text = await Deno.readTextFile(README);
-  const section = text.slice(text.indexOf("\n### HTTP on the virtual network\n"));
-  const match = /```ts\n([\s\S]*?)```/.exec(section);
-  assert.ok(match, "README has a ts block under ### HTTP on the virtual network");
-  return match[1];
-}
-
 Deno.test("the README's HTTP example serves and fetches as written against server.ts", async () => {
   const dir = await Deno.makeTempDir({ prefix: "alphanet_readme_db_" });
   const server = await startServer(["--port", "0", "--db", `${dir}/alphanet.db`]);
   try {
-    const example = await httpExample();
+    const example = await readmeExample("### HTTP on the virtual network");
     assert.equal(example.split("port: 1337").length - 1, 2, "both clients name the relay port");
     const { code, stdout, stderr } = await runExample(
       example.replaceAll("port: 1337", `port: ${server.port}`),
