@@ -226,6 +226,14 @@ const kind = (mode: Mode) => mode === "direct" || mode === "proxy" ? "tcp" : "al
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** Per process (sender, middle, receiver), the median of the runs' CPU figures; null if none has one. */
+function medianCpu(runs: readonly { cpu: readonly (number | null)[] }[]): (number | null)[] {
+  return [0, 1, 2].map((i) => {
+    const values = runs.map((r) => r.cpu[i]).filter((x) => x !== null);
+    return values.length ? median(values) : null;
+  });
+}
+
 /** A throughput run: GB/s, and CPU seconds per GB of sender, middle and receiver. */
 interface Throughput {
   /** Null when the receiver's connections ended with bytes missing. */
@@ -308,10 +316,7 @@ async function throughputRow(
     const list = runs.get(mode);
     if (!list) return null;
     const complete = list.filter((r) => r.gbps !== null);
-    const cpu = [0, 1, 2].map((i) => {
-      const values = complete.map((r) => r.cpu[i]).filter((x) => x !== null);
-      return values.length ? round(median(values)) : null;
-    });
+    const cpu = medianCpu(complete).map((x) => x === null ? null : round(x));
     return {
       gbps: complete.length ? median(complete.map((r) => r.gbps!)) : 0,
       failures: list.flatMap((r) => r.failure ? [r.failure] : []),
@@ -981,10 +986,7 @@ async function main(): Promise<void> {
       perSecond: median(list.map((r) => r.perSecond)),
       p50: median(list.map((r) => r.p50)),
       p99: median(list.map((r) => r.p99)),
-      cpu: [0, 1, 2].map((i) => {
-        const values = list.map((r) => r.cpu[i]).filter((x) => x !== null);
-        return values.length ? median(values) : null;
-      }),
+      cpu: medianCpu(list),
     });
     const [direct, proxy, alphanet] = modes.map((mode) => mid(runs[mode]));
     const trips = (r: { p50: number; p99: number }) => `${r.p50} / ${r.p99}`;
@@ -1031,10 +1033,7 @@ async function main(): Promise<void> {
       sent: median(list.map((r) => r.sent)),
       due: list[0].due,
       skipped: median(list.map((r) => r.skipped)),
-      cpu: [0, 1, 2].map((i) => {
-        const values = list.map((r) => r.cpu[i]).filter((x) => x !== null);
-        return values.length ? median(values) : null;
-      }),
+      cpu: medianCpu(list),
     });
     const alphanet = mid(runs.alphanet);
     const proxy = mid(runs.proxy);
