@@ -35,9 +35,9 @@ async function run(command: string, args: string[]): Promise<void> {
   }
 }
 
-/** Terminates `procs` last-started first (a client before its server). */
-async function terminate(procs: Proc[]): Promise<void> {
-  for (const proc of [...procs].reverse()) await proc.terminate(2000);
+/** Terminates `procs` last-started first (a client before its server), each given `graceMs`. */
+export async function terminate(procs: Proc[], graceMs?: number): Promise<void> {
+  for (const proc of [...procs].reverse()) await proc.terminate(graceMs);
 }
 
 /**
@@ -69,7 +69,7 @@ export async function sshTunnel(targetPort: number, dir: string): Promise<Tunnel
     }
   };
   const close = async () => {
-    await terminate(procs);
+    await terminate(procs, 2000);
     removePrivsepDir();
   };
   try {
@@ -157,7 +157,7 @@ export async function socatTunnel(targetPort: number): Promise<Tunnel | string> 
   const socat = findExecutable("socat");
   if (!socat) return "socat: not installed";
   const procs: Proc[] = [];
-  const close = () => terminate(procs);
+  const close = () => terminate(procs, 2000);
   try {
     let next = targetPort;
     for (const hop of [2, 1]) {

@@ -12,7 +12,7 @@
  */
 
 import { findExecutable, freePort, Proc, relayArgs, sleep } from "./_proc.ts";
-import { socatTunnel, sshTunnel, type Tunnel } from "./_tunnel_tools.ts";
+import { socatTunnel, sshTunnel, terminate, type Tunnel } from "./_tunnel_tools.ts";
 
 const here = (file: string): string => new URL(file, import.meta.url).pathname;
 const CLI = here("../cli.ts");
@@ -91,9 +91,7 @@ async function iperfServer(iperf3: string, port: number): Promise<Proc> {
 /** forward -> relay -> expose, ending at `targetPort`: the relay and two `cli.ts` processes. */
 async function alphanetTunnel(targetPort: number, dir: string): Promise<Tunnel> {
   const procs: Proc[] = [];
-  const close = async () => {
-    for (const proc of procs.reverse()) await proc.terminate();
-  };
+  const close = () => terminate(procs);
   try {
     const relay = new Proc("relay", relayArgs());
     procs.push(relay);
