@@ -243,6 +243,34 @@ export interface RelayConfig {
   maxNewIdentitiesPerIp: number;
   /** Free the address of a client offline and unseen this long (ms); 0 = never. @default {0} */
   addressTtlMs: number;
+  /**
+   * The shared registry of a cluster: `postgres://USER@HOST:PORT/DB` (or
+   * `postgresql://`; the password in the URL or in `PGPASSWORD`). Null keeps
+   * the registry in the SQLite file `db`. @default {null}
+   */
+  registry: string | null;
+  /**
+   * NATS servers of a cluster's presence, `nats://HOST:PORT`, several
+   * separated by commas. With `meshPort` and `meshKey`, and a `registry`. @default {null}
+   */
+  nats: string | null;
+  /**
+   * TCP port of the links to the other relays of a cluster, on `hostname`;
+   * 0 picks a free one. With `nats` and `meshKey`. @default {null}
+   */
+  meshPort: number | null;
+  /**
+   * The secret every relay of a cluster shares to authenticate its links:
+   * 32 bytes (given as 64 hex digits or the bytes). Never sent in clear,
+   * never logged (the resolved bytes print as `[redacted]`). @default {null}
+   */
+  meshKey: Uint8Array | null;
+  /**
+   * The host the other relays dial to reach this one's `meshPort`. Defaults
+   * to `hostname` unless that is a wildcard (`0.0.0.0`, `::`), where a mesh
+   * needs it said. @default {null}
+   */
+  advertise: string | null;
 }
 
 /**
@@ -260,7 +288,10 @@ export interface RelayConfig {
  * assert.notEqual(relay.addr.port, 0);
  * ```
  */
-export type RelayOptions = Partial<RelayConfig>;
+export type RelayOptions = Partial<Omit<RelayConfig, "meshKey">> & {
+  /** {@linkcode RelayConfig.meshKey}: 64 hex digits, or the 32 bytes. @default {null} */
+  meshKey?: string | Uint8Array | null;
+};
 
 /**
  * The defaults of every relay setting, frozen: what a relay started with no
@@ -311,6 +342,11 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   maxRequestsPerIp: 20_000,
   maxNewIdentitiesPerIp: 60,
   addressTtlMs: 0,
+  registry: null,
+  nats: null,
+  meshPort: null,
+  meshKey: null,
+  advertise: null,
 });
 
 /**
@@ -321,7 +357,13 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
  * @returns The complete configuration; throws `RangeError` naming the first bad field.
  */
 export function resolveRelayConfig(options: RelayOptions = {}): RelayConfig {
-  const config: RelayConfig = { ...DEFAULT_RELAY_CONFIG, ...withoutUndefined(options) };
+  const { meshKey, ...rest } = withoutUndefined(options);
+  const config: RelayConfig = {
+    ...DEFAULT_RELAY_CONFIG,
+    ...rest,
+    meshKey: meshKey === undefined ? null : meshKeyBytes(meshKey),
+  };
+  checkCluster(config);
   checkPort(config.port, "port");
   checkPort(config.adminPort, "admin port");
   checkPort(config.websocketPort, "WebSocket port");
@@ -411,4 +453,160 @@ function checkPort(port: number | null, what: string): void {
   if (port !== null && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
     throw new RangeError(`Cannot start relay: ${what} ${port} is outside 0..65535`);
   }
+}
+
+/** Bytes of the mesh key: 32, like DERP's. */
+export const MESH_KEY_BYTES = 32;
+
+/** Hosts that mean "every interface": nobody can dial them. */
+const WILDCARD_HOSTS: ReadonlySet<string> = new Set(["0.0.0.0", "::", "[::]", ""]);
+
+/**
+ * The mesh key's bytes, which print as `[redacted]` (a log line of the whole
+ * config, or a key passed to a template string, shows nothing of it).
+ */
+class MeshKey extends Uint8Array {
+  override toString(): string {
+    return "[redacted]";
+  }
+  toJSON(): string {
+    return "[redacted]";
+  }
+  [Symbol.for("Deno.customInspect")](): string {
+    return "MeshKey [redacted]";
+  }
+}
+
+/** The 32 bytes of a mesh key given as 64 hex digits or as bytes; RangeError otherwise. */
+function meshKeyBytes(key: string | Uint8Array | null): Uint8Array | null {
+  if (key === null) return null;
+  if (typeof key === "string") {
+    // The text is never echoed: it may be a key with one digit wrong.
+    if (!/^[0-9a-fA-F]{64}$/.test(key)) {
+      throw new RangeError("Cannot start relay: meshKey is not 64 hex digits");
+    }
+    const bytes = new MeshKey(MESH_KEY_BYTES);
+    for (let i = 0; i < MESH_KEY_BYTES; i++) bytes[i] = parseInt(key.slice(2 * i, 2 * i + 2), 16);
+    return bytes;
+  }
+  if (!(key instanceof Uint8Array) || key.length !== MESH_KEY_BYTES) {
+    throw new RangeError(`Cannot start relay: meshKey is not ${MESH_KEY_BYTES} bytes`);
+  }
+  const bytes = new MeshKey(MESH_KEY_BYTES);
+  bytes.set(key);
+  return bytes;
+}
+
+/**
+ * Whether `url` is a PostgreSQL URL the registry can use: `postgres://` or
+ * `postgresql://` with a host.
+ *
+ * @param url The text of `--registry`.
+ * @returns Whether it is such a URL.
+ */
+export function isPostgresUrl(url: string): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  return (parsed.protocol === "postgres:" || parsed.protocol === "postgresql:") &&
+    parsed.hostname !== "";
+}
+
+/**
+ * A registry URL as it may be logged or shown: its password replaced by `***`.
+ *
+ * @param url A `postgres://` URL.
+ * @returns The same URL without its password.
+ */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password === "") return url;
+    parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "[unparsable URL]";
+  }
+}
+
+/** The NATS servers of `nats`, or a RangeError: each `nats://HOST[:PORT]`. */
+function checkNats(nats: string): void {
+  for (const server of nats.split(",")) {
+    let url: URL | null = null;
+    try {
+      url = new URL(server);
+    } catch {
+      // Reported below.
+    }
+    if (url === null || url.protocol !== "nats:" || url.hostname === "" || url.pathname !== "") {
+      throw new RangeError(
+        `Cannot start relay: nats server "${redactedUrl(server)}" is not nats://HOST:PORT`,
+      );
+    }
+  }
+}
+
+/**
+ * The cluster settings together: `nats`, `meshPort` and `meshKey` all or
+ * none, and only with a PostgreSQL `registry` (relays that share a network
+ * share its registry); a mesh needs a host the others can dial. Fills in
+ * `advertise` from a hostname that is not a wildcard.
+ */
+function checkCluster(config: RelayConfig): void {
+  if (config.registry !== null && !isPostgresUrl(config.registry)) {
+    throw new RangeError(
+      `Cannot start relay: registry "${
+        redactedUrl(config.registry)
+      }" is not a postgres://USER@HOST:PORT/DB URL`,
+    );
+  }
+  if (config.nats !== null) checkNats(config.nats);
+  checkPort(config.meshPort, "mesh port");
+  const mesh = [config.nats !== null, config.meshPort !== null, config.meshKey !== null];
+  if (mesh.some(Boolean) && !mesh.every(Boolean)) {
+    throw new RangeError(
+      "Cannot start relay: nats, meshPort and meshKey go together (a cluster needs all three)",
+    );
+  }
+  if (mesh[0] && config.registry === null) {
+    throw new RangeError(
+      "Cannot start relay: a cluster (nats, meshPort, meshKey) needs a shared registry (postgres://)",
+    );
+  }
+  if (config.advertise !== null) {
+    if (!/^[^\s/?#@]+$/.test(config.advertise) || WILDCARD_HOSTS.has(config.advertise)) {
+      throw new RangeError(
+        `Cannot start relay: advertise "${config.advertise}" is not a host other relays can dial`,
+      );
+    }
+  } else if (!WILDCARD_HOSTS.has(config.hostname)) {
+    config.advertise = config.hostname;
+  } else if (mesh[0]) {
+    throw new RangeError(
+      `Cannot start relay: hostname ${config.hostname} is a wildcard, so a mesh needs advertise (the host other relays dial)`,
+    );
+  }
+}
+
+/**
+ * The name a relay holds its clients' online marks under in a shared
+ * registry: `ADVERTISE:MESHPORT` in a cluster, else `HOST:PORT` of its
+ * relay port (the advertised host if any). Unique per running relay as long
+ * as the hosts are.
+ *
+ * @param config The relay's resolved settings.
+ * @param relayPort The relay port it listens on (the real one, when 0 was asked).
+ * @param meshPort The mesh port it listens on, or null without a mesh.
+ * @returns The node name.
+ */
+export function relayNodeName(
+  config: RelayConfig,
+  relayPort: number,
+  meshPort: number | null,
+): string {
+  const host = config.advertise ?? config.hostname;
+  return meshPort === null ? `${host}:${relayPort}` : `${host}:${meshPort}`;
 }

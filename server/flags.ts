@@ -12,9 +12,11 @@ import { parseCidr } from "../protocol/address.ts";
 import { parseDuration } from "./duration.ts";
 import {
   DEFAULT_RELAY_CONFIG,
+  isPostgresUrl,
   JOIN_MODES,
   LOG_FORMATS,
   LOG_LEVELS,
+  redactedUrl,
   type RelayConfig,
   type RelayOptions,
 } from "./config.ts";
@@ -188,6 +190,26 @@ ${
       `interface of --admin-port (default ${DEFAULT_RELAY_CONFIG.adminHostname})`,
     ],
     ["--db PATH", `SQLite registry file, or :memory: (default ${DEFAULT_RELAY_CONFIG.db})`],
+    [
+      "--registry URL",
+      "keep the registry in PostgreSQL instead, postgres://USER@HOST:PORT/DB, shared by every relay of a cluster (password in the URL or PGPASSWORD)",
+    ],
+    [
+      "--nats URL",
+      "cluster: NATS servers for presence, nats://HOST:PORT[,nats://...] (with --mesh-port, --mesh-key-file, --registry)",
+    ],
+    [
+      "--mesh-port PORT",
+      "cluster: TCP port of the links to the other relays, on --hostname, 0 for any free port",
+    ],
+    [
+      "--mesh-key-file FILE",
+      "cluster: file of the secret the relays share, 64 hex digits (openssl rand -hex 32)",
+    ],
+    [
+      "--advertise HOST",
+      "cluster: the host other relays dial to reach --mesh-port (default --hostname unless 0.0.0.0 or ::)",
+    ],
     ["--tls-cert FILE", "serve TLS with this PEM certificate chain (with --tls-key)"],
     ["--tls-key FILE", "the PEM private key of --tls-cert; clients then need --tls"],
     [
@@ -266,6 +288,11 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
       "address-ttl": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      registry: { type: "string" },
+      nats: { type: "string" },
+      "mesh-port": { type: "string" },
+      "mesh-key-file": { type: "string" },
+      advertise: { type: "string" },
       help: { type: "boolean" },
       ...Object.fromEntries(
         NUMERIC_FLAGS.map((entry) => [entry.flag, { type: "string" as const }]),
@@ -320,11 +347,64 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
     }
     options.addressTtlMs = ms;
   }
+  parseClusterFlags(values, options);
   for (const entry of NUMERIC_FLAGS) {
     const text = values[entry.flag];
     if (typeof text === "string") options[entry.field] = parseNumeric(entry, text);
   }
   return { help: false, options: options as RelayOptions, tlsFiles: parseTlsFiles(values) };
+}
+
+/**
+ * `--registry`, `--nats`, `--mesh-port`, `--mesh-key-file` and
+ * `--advertise`, each on its own; their combinations are checked by
+ * `resolveRelayConfig`. The mesh key is read here, and never echoed.
+ */
+function parseClusterFlags(
+  values: Record<string, string | boolean | undefined>,
+  options: Record<string, unknown>,
+): void {
+  const registry = values.registry as string | undefined;
+  if (registry !== undefined) {
+    if (values.db !== undefined) throw new UsageError("--registry and --db are alternatives");
+    if (!isPostgresUrl(registry)) {
+      throw new UsageError(
+        `bad --registry "${redactedUrl(registry)}": expected postgres://USER@HOST:PORT/DB`,
+      );
+    }
+    options.registry = registry;
+  }
+  const nats = values.nats as string | undefined;
+  if (nats !== undefined) {
+    if (!nats.split(",").every((server) => /^nats:\/\/[^\s/,]+$/.test(server))) {
+      throw new UsageError(`bad --nats "${nats}": expected nats://HOST:PORT[,nats://HOST:PORT]`);
+    }
+    options.nats = nats;
+  }
+  if (values["mesh-port"] !== undefined) {
+    options.meshPort = parsePort(values["mesh-port"] as string, "--mesh-port", { min: 0 });
+  }
+  const keyFile = values["mesh-key-file"] as string | undefined;
+  if (keyFile !== undefined) options.meshKey = readMeshKey(keyFile);
+  if (values.advertise !== undefined) options.advertise = values.advertise as string;
+}
+
+/** The 64 hex digits of a mesh key file (surrounding whitespace trimmed), lowercase. */
+function readMeshKey(path: string): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    const why = error instanceof Error ? error.name : "unreadable";
+    throw new UsageError(`cannot read --mesh-key-file ${path}: ${why}`);
+  }
+  const key = text.trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(key)) {
+    throw new UsageError(
+      `bad --mesh-key-file ${path}: expected 64 hex digits (32 random bytes: openssl rand -hex 32)`,
+    );
+  }
+  return key.toLowerCase();
 }
 
 /** `--tls-cert` and `--tls-key`: both or neither. */
