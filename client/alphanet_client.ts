@@ -23,8 +23,10 @@ import type { VirtualListener } from "./virtual_listener.ts";
  * If the link to the relay drops, the client reconnects by itself (see the
  * `reconnect` option): open connections and requests in flight fail with
  * `ConnectionReset`, listeners stay bound and accept again once the link is
- * back, under the same virtual IP. `state` and the `statechange` event
- * report where it is; `closed` resolves when it ends for good.
+ * back, under the same virtual IP. With several relays (the `relays`
+ * option) it comes back on the next one that admits it; `relay` says which.
+ * `state` and the `statechange` event report where it is; `closed`
+ * resolves when it ends for good.
  *
  * @example Serve and connect on one client
  * ```ts
@@ -43,8 +45,11 @@ import type { VirtualListener } from "./virtual_listener.ts";
 export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable {
   /**
    * This client's permanent virtual IPv4, dotted quad: the address other
-   * clients connect to. It stays the same across reconnects (the client
-   * closes with `AddressChanged` rather than carry on under another one).
+   * clients connect to. It stays the same across reconnects to relays of one
+   * registry, a cluster's included (the client closes with `AddressChanged`
+   * rather than carry on under another one). Only a client given `relays` of
+   * different registries (each relay its own id) gets each one's address,
+   * and this changes when it moves between them.
    *
    * @example Tell a peer where to connect
    * ```ts
@@ -63,9 +68,12 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
    * with `--db :memory:` makes a new one at each start). The client pins it:
    * the first join fixes it (or the `relayId` option does, checked on the
    * first link too), and a later link whose Challenge shows another id ends
-   * the client with `RelayIdMismatch` before anything is signed. So it never
-   * changes while the client is open. Pass it as `relayId` to a later client
-   * to pin its first link as well.
+   * the client with `RelayIdMismatch` before anything is signed. The relays
+   * of one cluster share one id, so it never changes while the client is
+   * open, except for a client given `relays` of different registries without
+   * `relayId`: each of those is pinned to its own id, and this is the id of
+   * the relay the client is on. Pass it as `relayId` to a later client to
+   * pin its first link as well.
    *
    * @example Remember the relay, and pin it for the next client
    * ```ts
@@ -79,6 +87,25 @@ export interface AlphaNetClient extends EventTarget, AsyncDisposable, Disposable
    * ```
    */
   readonly relayId: string;
+  /**
+   * The relay this client's link goes to (or went to, while it reconnects):
+   * `HOST:PORT` as the `relays` option lists it (an IPv6 host in brackets),
+   * else `hostname` and `port`, or the host and port of a WebSocket `url`.
+   * With several relays it changes when the client moves to another.
+   *
+   * @example See which relay of a list took the client
+   * ```ts
+   * import { connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * await using net = await connect({ relays: ["127.0.0.1:1337", "[::1]:1337"] });
+   * assert.ok(["127.0.0.1:1337", "[::1]:1337"].includes(net.relay));
+   * net.addEventListener("statechange", (event) => {
+   *   if (event.state === "connected") console.log(`back on ${net.relay}`);
+   * });
+   * ```
+   */
+  readonly relay: string;
   /**
    * Where the client is in its life: `"connected"`, `"reconnecting"` (the
    * link dropped and the client is getting it back) or `"closed"` (for good).

@@ -26,6 +26,7 @@ import { type ServeHost, serveHttp } from "./http_server_impl.ts";
 import { hex, Link, type LinkConfig, type LinkEvents, unexpected } from "./link.ts";
 import { type ClientConfig, type ClientOptions, resolveClientConfig } from "./options.ts";
 import { isFatal, Reconnector } from "./reconnect.ts";
+import { passOrder } from "./relays.ts";
 import { Requester } from "./requester.ts";
 import { Responder } from "./responder.ts";
 import type {
@@ -48,16 +49,31 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
   readonly #config: ClientConfig;
   /**
    * The link settings, with the credentials resolved once: every link proves
-   * the same. Its relayId is pinned at the first join when the options left it
-   * unset, so every reconnect must reach the same relay.
+   * the same. Each link goes to one of `config.relays`, pinned as `#pins` says.
    */
-  #linkConfig: LinkConfig;
+  readonly #linkConfig: LinkConfig;
   readonly #reconnector: Reconnector | null;
-  readonly #events: LinkEvents;
-  /** The virtual IP, fixed by the first link; 0 until then. */
+  /** What every link tells the client; `joined` is per relay (see #joinAny). */
+  readonly #events: Omit<LinkEvents, "joined">;
+
+  // Owned by #onJoined: where the links went and what they were given.
+  /**
+   * The relay id each of `config.relays` must show, hex: the `relayId`
+   * option for all, else the id each showed at its first join (null before),
+   * so a reconnect to a relay never reaches another relay under its name.
+   */
+  readonly #pins: (string | null)[];
+  /**
+   * The address each relay id (one registry) gave this client: a relay with
+   * that id must give it again. At most one id per relay, as each is pinned.
+   */
+  readonly #addresses = new Map<string, number>();
+  /** The virtual IP of the current (or last) link; 0 until the first join. */
   #address = 0;
-  /** The relay's id from the joined links' Challenges (all the same: pinned), as hex. */
+  /** The id of the relay of the current (or last) link, as hex. */
   #relayId = "";
+  /** Which of `config.relays` the current (or last) link went to. */
+  #relayIndex = 0;
 
   // The current link, null while reconnecting or closed.
   #link: Link | null = null;
@@ -88,8 +104,8 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     super();
     this.#config = config;
     this.#linkConfig = linkConfig;
+    this.#pins = config.relays.map(() => config.relayId);
     this.#events = {
-      joined: (link, address) => this.#onJoined(link, address),
       packet: (link, packet, slab) => this.#onPacket(link, packet, slab),
       ended: (link, error) => this.#onLinkEnded(link, error),
     };
@@ -104,17 +120,15 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     });
     this.#reconnector = config.reconnect === null ? null : new Reconnector(
       config.reconnect,
-      async (signal) => {
-        await Link.open(this.#linkConfig, this.#events, signal);
-      },
+      (signal) => this.#joinAny(this.#relayIndex, signal),
       (error) => this.#finish(error),
     );
   }
 
   /**
    * Checks the options, resolves the credentials (before any connection:
-   * a bad option throws first), connects to the relay and waits for the
-   * VirtualIP; no retry. See {@linkcode connect}.
+   * a bad option throws first), connects to the relay (one pass over the
+   * relays) and waits for the VirtualIP; no retry. See {@linkcode connect}.
    */
   static async open(options: ClientOptions = {}): Promise<AlphaNetClientImpl> {
     const config = resolveClientConfig(options);
@@ -123,8 +137,43 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
       config.joinToken ?? undefined,
     );
     const client = new AlphaNetClientImpl(config, Object.freeze({ ...config, credentials }));
-    await Link.open(client.#linkConfig, client.#events);
+    await client.#joinAny(null);
     return client;
+  }
+
+  /**
+   * One pass over the relays (see `passOrder`): resolves once a link joined.
+   * A fatal error ends the pass at once (the relays of one list are meant to
+   * be one cluster, which would refuse alike); with one relay its error is
+   * thrown as it is, else an AggregateError of each relay's, in the order tried.
+   */
+  async #joinAny(after: number | null, signal?: AbortSignal): Promise<void> {
+    const relays = this.#config.relays;
+    const failures: { index: number; error: Error }[] = [];
+    for (const index of passOrder(relays.length, after)) {
+      const config: LinkConfig = Object.freeze({
+        ...this.#linkConfig,
+        hostname: relays[index].hostname,
+        port: relays[index].port,
+        relayId: this.#pins[index],
+      });
+      const events: LinkEvents = {
+        ...this.#events,
+        joined: (link, address) => this.#onJoined(link, address, index),
+      };
+      try {
+        await Link.open(config, events, signal);
+        return;
+      } catch (error) {
+        if (relays.length === 1 || isFatal(error) || signal?.aborted) throw error;
+        failures.push({ index, error: error as Error });
+      }
+    }
+    throw new AggregateError(
+      failures.map(({ error }) => error),
+      `Cannot join any of the ${relays.length} relays: ` +
+        failures.map(({ index, error }) => `${relays[index].name}: ${error.message}`).join("; "),
+    );
   }
 
   get virtualIp(): string {
@@ -133,6 +182,10 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
 
   get relayId(): string {
     return this.#relayId;
+  }
+
+  get relay(): string {
+    return this.#config.relays[this.#relayIndex].name;
   }
 
   get state(): ClientState {
@@ -262,20 +315,25 @@ export class AlphaNetClientImpl extends EventTarget implements AlphaNetClient {
     if (to !== "closing") this.dispatchEvent(new StateChangeEventImpl(to, error));
   }
 
-  /** A link got its VirtualIP: adopt it if the address is ours, else refuse it (fatal). */
-  #onJoined(link: Link, address: number): void {
+  /**
+   * A link to relay `index` got its VirtualIP: adopt it if it is the address
+   * that relay id gave before (or the first it gives), else refuse it (fatal).
+   */
+  #onJoined(link: Link, address: number, index: number): void {
     if (this.#state === "closing" || this.#state === "closed") {
       throw new Closed("Cannot join relay: the client is closed");
     }
-    if (this.#address === 0) this.#address = address;
-    else if (address !== this.#address) {
-      throw new AddressChanged(formatIpv4(this.#address), formatIpv4(address));
+    const relayId = hex(link.relayId);
+    const known = this.#addresses.get(relayId);
+    if (known !== undefined && address !== known) {
+      throw new AddressChanged(formatIpv4(known), formatIpv4(address));
     }
-    this.#relayId = hex(link.relayId);
-    // Pin the first relay: a later link's Challenge from another relay id is refused unsigned.
-    if (this.#linkConfig.relayId === null) {
-      this.#linkConfig = Object.freeze({ ...this.#linkConfig, relayId: this.#relayId });
-    }
+    this.#addresses.set(relayId, address);
+    // Pin the relay: a later link's Challenge from another relay id is refused unsigned.
+    this.#pins[index] ??= relayId;
+    this.#address = address;
+    this.#relayId = relayId;
+    this.#relayIndex = index;
     this.#link = link;
     link.setRef(this.#keepsAlive());
     this.#sockets.attach(link, this.virtualIp);

@@ -8,6 +8,7 @@
 
 import { Closed, TimedOut } from "../errors.ts";
 import type { ClientConfig } from "./options.ts";
+import { relayName } from "./relays.ts";
 
 /** The settings dialling reads. */
 export type DialConfig = Pick<ClientConfig, "hostname" | "port" | "tls">;
@@ -28,14 +29,16 @@ export const RELAY_MAY_NOT_SPEAK_TLS =
 
 /**
  * Connects to the relay, with `TCP_NODELAY`, and completes the TLS handshake
- * if `config.tls` says so. Rejects with Deno's connection error, a
+ * if `config.tls` says so. Rejects with Deno's connection error, TimedOut
+ * when no TCP connection is made within `timeoutMs` (a relay whose machine
+ * is gone answers nothing, and the OS would wait minutes), a
  * `Deno.errors.InvalidData` whose message starts "TLS handshake failed: "
  * (the relay's certificate, or a relay that does not speak TLS), TimedOut
  * when the handshake takes longer than `timeoutMs`, or Closed when `signal`
  * aborts. A rejected dial leaves nothing open.
  *
  * @param config Where the relay is and whether it speaks TLS.
- * @param timeoutMs How long the TLS handshake may take.
+ * @param timeoutMs How long the TCP connect, then the TLS handshake, may take (each).
  * @param signal Aborts the dial.
  * @returns The connection, ready for the first frame.
  */
@@ -44,12 +47,7 @@ export async function dialRelay(
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<Deno.Conn> {
-  const tcp = await Deno.connect({
-    hostname: config.hostname,
-    port: config.port,
-    transport: "tcp",
-    signal,
-  });
+  const tcp = await connectTcp(config, timeoutMs, signal);
   // Set before TLS takes the socket over: a TlsConn has no setNoDelay of its own.
   tcp.setNoDelay(true);
   if (config.tls === null) return tcp;
@@ -65,6 +63,45 @@ export async function dialRelay(
   }
   await handshake(conn, timeoutMs, signal);
   return conn;
+}
+
+/**
+ * Opens the TCP connection, bounded by `timeoutMs`: so a pass over several
+ * relays moves on from one that answers nothing. Rejects with Deno's error,
+ * or TimedOut.
+ */
+async function connectTcp(
+  config: DialConfig,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Deno.TcpConn> {
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, timeoutMs);
+  const forward = (): void => abort.abort(signal?.reason);
+  signal?.addEventListener("abort", forward);
+  try {
+    if (signal?.aborted) forward();
+    return await Deno.connect({
+      hostname: config.hostname,
+      port: config.port,
+      transport: "tcp",
+      signal: abort.signal,
+    });
+  } catch (error) {
+    if (!timedOut) throw error;
+    throw new TimedOut(
+      `Cannot join relay: no TCP connection to ${relayName(config.hostname, config.port)} within ` +
+        `${timeoutMs} ms`,
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", forward);
+  }
 }
 
 /** Completes the TLS handshake of `conn` or closes it and rejects with the worded failure. */

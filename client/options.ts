@@ -12,6 +12,7 @@ import {
   MIN_WINDOW_BYTES,
 } from "../protocol/constants.ts";
 import { type Identity, MAX_SECRET_BYTES, MIN_SECRET_BYTES } from "./identity.ts";
+import { MAX_RELAYS, parseRelays, type RelayEndpoint, relayEndpoint } from "./relays.ts";
 
 /**
  * Largest receive window a connection grows to by default. With the zero-copy data
@@ -83,6 +84,45 @@ export interface ClientOptions {
   hostname?: string;
   /** Relay TCP port. @default {1337} */
   port?: number;
+  /**
+   * Several relays, tried in order: `"HOST:PORT"`, `"HOST"` (port 1337),
+   * `"[IPV6]:PORT"` or `"[IPV6]"`; 1..32 entries, none twice. It replaces
+   * `hostname` and `port` (giving either too, or `url`, is a TypeError); a
+   * bad entry is a TypeError, a port outside 1..65535 or an empty list a
+   * RangeError. `tls` and `caCerts` apply to every entry, each certificate
+   * checked against its own host.
+   *
+   * `connect()` tries each relay once, in the listed order, and resolves on
+   * the first that admits the client; it rejects at once with a fatal
+   * refusal (the same as on one relay: a refused identity or join token,
+   * `RelayIdMismatch`, a protocol error), and with an `AggregateError` of
+   * every relay's error (in the listed order) when none admits it. After a
+   * lost link, each reconnect attempt (see `reconnect`) is one pass over the
+   * list that starts with the relay after the one the link was on and ends
+   * with that one, with the usual backoff between passes. Listeners stay
+   * bound across the move, as on any reconnect, and `AlphaNetClient.relay`
+   * says where the client is.
+   *
+   * Relays of one cluster share one registry and one relay id: the client
+   * keeps its virtual IP on every one of them, and `relayId`, when given,
+   * must be theirs. Without `relayId` each entry is pinned to the id it
+   * showed at its first join; a list of independent relays (each its own
+   * registry, so its own id) then works too, but the virtual IP is each
+   * relay's own and changes when the client moves.
+   * @default {undefined}
+   *
+   * @example Fail over between the relays of a cluster
+   * ```ts
+   * import { type ClientOptions, connect } from "@alphanet/net";
+   * import assert from "node:assert/strict";
+   *
+   * const options: ClientOptions = { relays: ["127.0.0.1:1337", "127.0.0.1:1338"] };
+   * await using net = await connect(options);
+   * assert.ok(options.relays?.includes(net.relay));
+   * await assert.rejects(connect({ relays: ["127.0.0.1:1337"], port: 1337 }), TypeError);
+   * ```
+   */
+  relays?: readonly string[];
   /**
    * The relay's WebSocket endpoint, `ws://HOST:PORT/` or `wss://HOST:PORT/`
    * (a string or a URL): the link is then a WebSocket, opened through the
@@ -218,10 +258,12 @@ export interface ClientOptions {
 
 /** The settings a client runs with: {@linkcode ClientOptions} with every default filled in. */
 export interface ClientConfig {
-  /** Relay host (the URL's, over WebSocket). */
+  /** Relay host (the URL's, over WebSocket; the first relay's with `relays`). */
   readonly hostname: string;
-  /** Relay port (the URL's, over WebSocket). */
+  /** Relay port (the URL's, over WebSocket; the first relay's with `relays`). */
   readonly port: number;
+  /** Every relay the client may join, in the order of the first pass (one without `relays`). */
+  readonly relays: readonly RelayEndpoint[];
   /** The WebSocket endpoint of the link, or null for TCP. */
   readonly websocket: WebSocketConfig | null;
   /**
@@ -269,7 +311,8 @@ export interface TlsConfig {
  * Defaults of every {@linkcode ClientOptions} field but `identity` (none by
  * default: the relay keys the virtual IP on the client's real IP),
  * `joinToken` (none), `relayId` (pin the first relay joined), `url` (none:
- * TCP to `hostname` and `port`) and `caCerts` (the default roots only).
+ * TCP to `hostname` and `port`), `relays` (none: the one relay of `hostname`
+ * and `port`) and `caCerts` (the default roots only).
  *
  * @example Start from the defaults
  * ```ts
@@ -285,7 +328,10 @@ export interface TlsConfig {
  */
 export const DEFAULT_CLIENT_OPTIONS: Readonly<
   & Required<
-    Omit<ClientOptions, "identity" | "joinToken" | "relayId" | "reconnect" | "caCerts" | "url">
+    Omit<
+      ClientOptions,
+      "identity" | "joinToken" | "relayId" | "reconnect" | "caCerts" | "url" | "relays"
+    >
   >
   & { reconnect: Readonly<Required<ReconnectOptions>> }
 > = Object.freeze({
@@ -307,6 +353,7 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<
  */
 export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
   const d = DEFAULT_CLIENT_OPTIONS;
+  const relays = resolveRelays(options);
   const websocket = resolveWebSocket(options);
   if (websocket === null && !canDialTcp()) {
     throw new TypeError(
@@ -314,10 +361,18 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
         'with url: "wss://HOST:PORT/"',
     );
   }
-  const endpoint = websocket === null ? null : webSocketEndpoint(new URL(websocket.url));
+  const endpoint = websocket === null
+    ? relays?.[0] ?? null
+    : webSocketEndpoint(new URL(websocket.url));
+  const hostname = endpoint?.hostname ?? options.hostname ?? d.hostname;
+  const port = endpoint?.port ?? options.port ?? d.port;
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new RangeError(`Cannot connect: relay port ${port} is outside 1..65535`);
+  }
   const config: ClientConfig = {
-    hostname: endpoint?.hostname ?? options.hostname ?? d.hostname,
-    port: endpoint?.port ?? options.port ?? d.port,
+    hostname,
+    port,
+    relays: relays ?? Object.freeze([relayEndpoint(hostname, port)]),
     websocket,
     identity: resolveIdentity(options.identity),
     joinToken: resolveJoinToken(options.joinToken),
@@ -331,9 +386,6 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
     tls: websocket === null ? resolveTls(options.tls ?? d.tls, options.caCerts) : null,
     reconnect: resolveReconnect(options.reconnect ?? true),
   };
-  if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65_535) {
-    throw new RangeError(`Cannot connect: relay port ${config.port} is outside 1..65535`);
-  }
   if (
     !Number.isInteger(config.window) || config.window < MIN_WINDOW_BYTES ||
     config.window > MAX_WINDOW_BYTES
@@ -358,6 +410,24 @@ export function resolveClientConfig(options: ClientOptions = {}): ClientConfig {
   checkTimer("keepaliveMs", config.keepaliveMs, 1);
   checkTimer("peerTimeoutMs", config.peerTimeoutMs, config.keepaliveMs + 1);
   return config;
+}
+
+/**
+ * The relays option, checked (see `relays.ts`): null without one; TypeError
+ * when it comes with the options it replaces.
+ */
+function resolveRelays(options: ClientOptions): readonly RelayEndpoint[] | null {
+  if (options.relays === undefined || options.relays === null) return null;
+  const clash = (["hostname", "port", "url"] as const).filter((field) =>
+    options[field] !== undefined && options[field] !== null
+  );
+  if (clash.length > 0) {
+    throw new TypeError(
+      `Cannot connect: relays cannot be combined with ${clash.join(", ")}: its entries name ` +
+        `the relays (HOST:PORT, at most ${MAX_RELAYS})`,
+    );
+  }
+  return parseRelays(options.relays);
 }
 
 /**

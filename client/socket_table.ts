@@ -81,8 +81,15 @@ export class SocketTable {
     return this.#refs;
   }
 
-  /** A link joined as `hostname`: connections adopted from now on send through it. */
+  /**
+   * A link joined as `hostname`: connections adopted from now on send
+   * through it. A new hostname (a relay of another registry) moves the
+   * listeners' addresses with it.
+   */
   attach(link: Link, hostname: string): void {
+    if (hostname !== this.#hostname) {
+      for (const listener of this.#listeners.values()) listener.rehome(hostname);
+    }
     this.#hostname = hostname;
     this.#host = {
       sendData: (id, payload) => link.sendData(id, payload),

@@ -22,11 +22,13 @@ export interface ListenerHooks {
 /** The implementation of {@linkcode VirtualListener}; created by the client's socket table. */
 export class VirtualListenerImpl implements VirtualListener {
   // Static after construction.
-  readonly #addr: VirtualAddr;
   readonly #backlog: number;
   readonly #hooks: ListenerHooks;
   /** The owner's accept filter, if any. */
   readonly filter: AcceptFilter | undefined;
+
+  /** Changed by the socket table when the client moved to a relay that gave it another address. */
+  #addr: VirtualAddr;
 
   // Owned by the client's read loop and accept().
   #queue: VirtualConnImpl[] = [];
@@ -50,6 +52,11 @@ export class VirtualListenerImpl implements VirtualListener {
 
   get addr(): VirtualAddr {
     return this.#addr;
+  }
+
+  /** The client's virtual IP changed (it moved to a relay of another registry). */
+  rehome(hostname: string): void {
+    this.#addr = { ...this.#addr, hostname };
   }
 
   /** Whether another accepted connection fits in the backlog (client only). */
