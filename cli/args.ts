@@ -14,6 +14,7 @@ import { UsageError } from "../flags/usage_error.ts";
 import { parseJoinToken } from "../crypto/join_token.ts";
 import { parseIpv4 } from "../protocol/mod.ts";
 import { webSocketEndpoint } from "../client/options.ts";
+import { MAX_RELAYS } from "../client/relays.ts";
 import { LOG_FORMATS, type LogFormat } from "./log.ts";
 
 /** Relay address used when neither `--server` nor `ALPHANET_SERVER` is given. */
@@ -39,8 +40,17 @@ export type IdentitySource =
 
 /** The flags every command takes. */
 export interface CommonOptions {
-  /** The relay to connect to: its host and port (a WebSocket URL's, when `websocket` is set). */
+  /**
+   * The relay to connect to: its host and port (a WebSocket URL's, when
+   * `websocket` is set; the first of `relays` for a list).
+   */
   readonly server: HostPort;
+  /**
+   * Every relay of `--server`, in its order: one, or several for a
+   * comma-separated list (`HOST:PORT,HOST:PORT`), which the client tries in
+   * turn (the `relays` option).
+   */
+  readonly relays: readonly HostPort[];
   /**
    * The relay's WebSocket endpoint when `--server` is a `ws://` or `wss://`
    * URL (the client then joins over WebSocket), else null (TCP to `server`).
@@ -86,7 +96,12 @@ export const COMMON_HELP = `Global flags (before or after the command):
   --server RELAY         relay to use (default ${DEFAULT_SERVER}, or $ALPHANET_SERVER):
                          HOST:PORT joins over TCP; ws://HOST:PORT/ joins over
                          WebSocket (a relay run with --websocket-port), and
-                         wss://HOST:PORT/ over WebSocket with TLS
+                         wss://HOST:PORT/ over WebSocket with TLS. Several
+                         relays (of one cluster), comma-separated:
+                         HOST:PORT,HOST:PORT,... (up to ${MAX_RELAYS}, TCP only; --tls
+                         applies to each): joining tries them in order, and a
+                         command that loses its relay tries the next ones
+                         first, wrapping around
   --identity-file PATH   identity (a key pair) that keys this client's permanent
                          virtual IP; created (a new key pair, mode 0600, missing
                          folders 0700) on first use. A file of the old format (a
@@ -268,7 +283,8 @@ export function commonOptions(
 ): CommonOptions {
   const server = values.server ?? Deno.env.get("ALPHANET_SERVER") ?? DEFAULT_SERVER;
   const from = values.server === undefined ? "ALPHANET_SERVER" : "--server";
-  const websocket = isUrl(server) ? parseWebSocketUrl(server, from) : null;
+  const relays = server.includes(",") ? parseServerList(server, from) : null;
+  const websocket = relays === null && isUrl(server) ? parseWebSocketUrl(server, from) : null;
   const tls = values.tls ?? false;
   if (websocket !== null && tls) {
     throw new UsageError(
@@ -287,10 +303,11 @@ export function commonOptions(
   if (file !== undefined && values["no-identity"]) {
     throw new UsageError("--no-identity cannot be used with --identity-file");
   }
+  const first = relays?.[0] ??
+    (websocket === null ? parseHostPort(server, from) : webSocketEndpoint(new URL(websocket)));
   return {
-    server: websocket === null
-      ? parseHostPort(server, from)
-      : webSocketEndpoint(new URL(websocket)),
+    server: first,
+    relays: relays ?? [first],
     websocket,
     identity: file !== undefined
       ? { kind: "file", path: file }
@@ -303,6 +320,38 @@ export function commonOptions(
     tls,
     caCertFile: values["ca-cert"] ?? null,
   };
+}
+
+/**
+ * Parses a comma-separated `--server` list: each entry `HOST:PORT` (a
+ * bracketed IPv6 host works too), 1..32 of them, none twice. UsageError for
+ * an empty entry, a URL (over WebSocket a command joins one relay), or a
+ * relay listed twice.
+ */
+export function parseServerList(text: string, what: string): HostPort[] {
+  const entries = text.split(",");
+  if (entries.length > MAX_RELAYS) {
+    throw new UsageError(
+      `bad ${what} "${text}": ${entries.length} relays, at most ${MAX_RELAYS}`,
+    );
+  }
+  const seen = new Set<string>();
+  return entries.map((entry) => {
+    if (entry === "") {
+      throw new UsageError(`bad ${what} "${text}": an empty entry; expected HOST:PORT,HOST:PORT`);
+    }
+    if (isUrl(entry)) {
+      throw new UsageError(
+        `bad ${what} "${text}": a list takes HOST:PORT entries only; a ws:// or wss:// ` +
+          "relay is given alone",
+      );
+    }
+    const relay = parseHostPort(entry, `${what} entry`);
+    const key = formatHostPort(relay).toLowerCase();
+    if (seen.has(key)) throw new UsageError(`bad ${what} "${text}": ${entry} is listed twice`);
+    seen.add(key);
+    return relay;
+  });
 }
 
 /**
@@ -384,10 +433,10 @@ export function parseWebSocketUrl(text: string, what: string): string {
 
 /**
  * How a command names its relay in what it prints: the WebSocket URL as
- * given to `--server`, else `HOST:PORT`.
+ * given to `--server`, else `HOST:PORT`, or the list `HOST:PORT,HOST:PORT`.
  */
-export function relayName(common: Pick<CommonOptions, "server" | "websocket">): string {
-  return common.websocket ?? formatHostPort(common.server);
+export function relayName(common: Pick<CommonOptions, "relays" | "websocket">): string {
+  return common.websocket ?? common.relays.map(formatHostPort).join(",");
 }
 
 /** `HOST:PORT` of `address`, with an IPv6 host in brackets. */

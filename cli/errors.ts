@@ -101,6 +101,10 @@ export function stateOf(error: unknown): string {
   if (error instanceof AddrInUse) return "in use";
   if (error instanceof Closed) return "closed";
   if (error instanceof AlphaNetError) return error.name; // A class added after this table.
+  // Every relay of a list failed: each one's state, in the order tried.
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return error.errors.map(stateOf).join("; ");
+  }
   return oneLine(error);
 }
 

@@ -1,7 +1,8 @@
 /**
  * Opens the AlphaNET client a command runs with: the relay from `--server`
  * (over TLS with `--tls`, trusting `--ca-cert`; over WebSocket for a `ws://`
- * or `wss://` URL), the identity from
+ * or `wss://` URL; a comma-separated list becomes the client's `relays`),
+ * the identity from
  * `--identity-file` (else the default file; none with `--no-identity`), the
  * join token from `--join-token` (else `$ALPHANET_JOIN_TOKEN`).
  * Long-running commands keep trying to join a relay that is down, with the
@@ -14,7 +15,13 @@
 import { type AlphaNetClient, connect } from "../mod.ts";
 import { DEFAULT_CLIENT_OPTIONS } from "../client/options.ts";
 import { backoffDelay, isFatal } from "../client/reconnect.ts";
-import { type CommonOptions, type IdentitySource, relayName } from "./args.ts";
+import {
+  type CommonOptions,
+  formatHostPort,
+  type HostPort,
+  type IdentitySource,
+  relayName,
+} from "./args.ts";
 import { oneLine } from "../flags/one_line.ts";
 import { RuntimeError, stateOf } from "./errors.ts";
 import { defaultIdentityPath, type IdentityFileContent, loadIdentity } from "./identity.ts";
@@ -64,6 +71,8 @@ export async function openClient(
   const where = relayName(common);
   const relay = common.websocket !== null
     ? { url: common.websocket }
+    : common.relays.length > 1
+    ? { relays: common.relays.map(formatHostPort), tls: common.tls }
     : { hostname: common.server.hostname, port: common.server.port, tls: common.tls };
   const join = (): Promise<AlphaNetClient> =>
     connect({
@@ -78,12 +87,32 @@ export async function openClient(
   const stop = options.retryUntil;
   let net: AlphaNetClient | null;
   try {
-    net = stop === undefined ? await join() : await joinWithRetry(join, options, where, stop);
+    net = stop === undefined
+      ? await join()
+      : await joinWithRetry(join, options, common.relays, where, stop);
   } catch (error) {
-    throw new RuntimeError(`cannot join relay at ${where}: ${stateOf(error)}`, { cause: error });
+    throw new RuntimeError(joinFailure(error, common.relays, where), { cause: error });
   }
-  if (net !== null && options.reconnect) reportStates(net, options, where);
+  if (net !== null && options.reconnect) reportStates(net, options, common.relays, where);
   return net;
+}
+
+/**
+ * The line of a failed join: "cannot join relay at HOST:PORT: <why>"; for a
+ * list that every relay refused, "cannot join any relay of A,B: A: <why>;
+ * B: <why>" (the client's AggregateError holds their errors in list order).
+ */
+function joinFailure(error: unknown, relays: readonly HostPort[], where: string): string {
+  if (relays.length > 1 && error instanceof AggregateError) {
+    const each = relays.map((relay, i) => `${formatHostPort(relay)}: ${stateOf(error.errors[i])}`);
+    return `cannot join any relay of ${where}: ${each.join("; ")}`;
+  }
+  return `cannot join relay at ${where}: ${stateOf(error)}`;
+}
+
+/** Which relay a client is on, as its lines say: the one of a list it joined, else `where`. */
+function joinedRelay(net: AlphaNetClient, relays: readonly HostPort[], where: string): string {
+  return relays.length > 1 ? net.relay : where;
 }
 
 /** The identity (or old-format secret) a command joins with; undefined with `--no-identity`. */
@@ -119,6 +148,7 @@ async function readCaCert(path: string): Promise<string> {
 async function joinWithRetry(
   join: () => Promise<AlphaNetClient>,
   { command, log }: SessionOptions,
+  relays: readonly HostPort[],
   where: string,
   stop: AbortSignal,
 ): Promise<AlphaNetClient | null> {
@@ -129,22 +159,22 @@ async function joinWithRetry(
     try {
       const net = await join();
       if (reported !== null) {
-        log.log("info", "joined", `${command}: joined relay at ${where}`, { relay: where });
+        const relay = joinedRelay(net, relays, where);
+        log.log("info", "joined", `${command}: joined relay at ${relay}`, { relay });
       }
       return net;
     } catch (error) {
       if (isFatal(error)) throw error;
-      const state = stateOf(error);
+      const line = joinFailure(error, relays, where);
       // One line per reason, not per attempt: a relay down for an hour is one line.
-      if (state !== reported) {
-        const line = `cannot join relay at ${where}: ${state}`;
+      if (line !== reported) {
         log.log(
           "warn",
           "join-retry",
           `${command}: ${line}; retrying (--fail-fast to exit instead)`,
           { relay: where, error: line },
         );
-        reported = state;
+        reported = line;
       }
     }
     await sleep(backoffDelay(attempt, policy), stop);
@@ -166,17 +196,29 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Logs one event each time a reconnecting client loses or regains the relay. */
-function reportStates(net: AlphaNetClient, { command, log }: SessionOptions, where: string): void {
+/**
+ * Logs one event each time a reconnecting client loses or regains the relay;
+ * with a list of relays, each names the relay (the one lost, the one joined).
+ */
+function reportStates(
+  net: AlphaNetClient,
+  { command, log }: SessionOptions,
+  relays: readonly HostPort[],
+  where: string,
+): void {
+  const list = relays.length > 1;
   net.addEventListener("statechange", (event) => {
+    const relay = joinedRelay(net, relays, where);
     if (event.state === "reconnecting") {
       const state = stateOf(event.error);
-      log.log("warn", "relay-lost", `${command}: lost the relay (${state}), reconnecting`, {
-        relay: where,
+      const lost = list ? `lost the relay at ${relay}` : "lost the relay";
+      log.log("warn", "relay-lost", `${command}: ${lost} (${state}), reconnecting`, {
+        relay,
         reason: state,
       });
     } else if (event.state === "connected") {
-      log.log("info", "reconnected", `${command}: reconnected to the relay`, { relay: where });
+      const back = list ? `reconnected to the relay at ${relay}` : "reconnected to the relay";
+      log.log("info", "reconnected", `${command}: ${back}`, { relay });
     }
   });
 }

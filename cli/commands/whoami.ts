@@ -10,7 +10,6 @@ import {
   commonOptions,
   JSON_OPTION,
   parseCommandLine,
-  relayName,
 } from "../args.ts";
 import type { Command } from "../command.ts";
 import { EventLog } from "../log.ts";
@@ -27,8 +26,9 @@ Replaced: give your long-running commands identity files of their own.
 Flags:
   --json                 print one JSON object: {"virtualIp": "83.12.4.200",
                          "relay": "HOST:PORT", "relayId": "<64 hex digits>"};
-                         relay is --server as given (a ws:// or wss:// URL for
-                         a WebSocket relay); relayId is the relay's id, for
+                         relay is the relay joined: HOST:PORT (the one of a
+                         --server list that took the client), or the ws:// or
+                         wss:// URL as given; relayId is the relay's id, for
                          --relay-id
 
 ${COMMON_HELP}`;
@@ -53,7 +53,7 @@ export const whoami: Command = {
         values.json
           ? JSON.stringify({
             virtualIp: net.virtualIp,
-            relay: relayName(common),
+            relay: common.websocket ?? net.relay,
             relayId: net.relayId,
           })
           : net.virtualIp,
