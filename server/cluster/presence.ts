@@ -11,24 +11,16 @@
  * @module
  */
 
-import {
-  connect,
-  type Msg,
-  type NatsConnection,
-  RequestError,
-  type Status,
-  type Subscription,
-  TimeoutError,
-} from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../log.ts";
-import { RateLimitedLog } from "../log_limiter.ts";
+import { DialServer, requestDial } from "./dial_requests.ts";
+import { connectNats, NatsStatus, redactUrl } from "./nats_connection.ts";
+import { PresenceLog } from "./presence_log.ts";
 import {
   checkAddress,
   decodeClaim,
-  decodeDialAnswer,
   decodeNodeInfo,
   encodeClaim,
-  encodeDialAnswer,
   encodeNodeInfo,
   isNodeId,
   isNodeInfo,
@@ -61,33 +53,11 @@ export const PRESENCE_DEFAULTS = {
   dialTimeoutMs: 5_000,
 } as const;
 
-/** Time to reach NATS at start; after that it is retried forever. */
-const CONNECT_TIMEOUT_MS = 5_000;
-/** Wait between reconnect attempts (plus up to the jitter), so a restarted NATS is back in a second. */
-const RECONNECT_WAIT_MS = 250;
-const RECONNECT_JITTER_MS = 100;
-/** Client pings: a NATS server that vanished without closing TCP is noticed in about 30 s. */
-const PING_INTERVAL_MS = 10_000;
-const MAX_PINGS_OUT = 2;
-/** Dial requests served at once; more are answered "busy" (each one dials a TCP link). */
-const MAX_CONCURRENT_DIALS = 16;
-/** How often suppressed counts of refused payloads are reported, at the earliest. */
-const SUPPRESSED_REPORT_MS = 10_000;
-
-/** A subject can be long (a wildcard token is anyone's choice): logs keep its start. */
-const MAX_LOGGED_SUBJECT_CHARS = 120;
-
 const EMPTY = new Uint8Array(0);
-
-/** `nats://user:pass@host` → `nats://***@host`, for logs and errors. */
-function redact(url: string): string {
-  return url.replace(/\/\/[^/@]*@/g, "//***@");
-}
 
 /**
  * One relay's presence in its cluster: the clients it holds, found by the
- * others through NATS, and dial requests between relays. See the module
- * documentation for the subjects.
+ * others through NATS, takeover claims, and dial requests between relays.
  */
 export class Presence {
   // Static after construction.
@@ -95,25 +65,22 @@ export class Presence {
   readonly #subjects: PresenceSubjects;
   readonly #self: NodeInfo;
   readonly #selfAnswer: Uint8Array;
-  readonly #log: Logger;
-  readonly #wireLog: RateLimitedLog;
+  readonly #log: PresenceLog;
+  readonly #status: NatsStatus;
   readonly #locateTimeoutMs: number;
-  readonly #statusLoop: Promise<void>;
 
-  // Owned by announce/withdraw/claim and the status loop.
+  // Owned by announce/withdraw/claim/serveDial/close and the reconnect handler.
   readonly #announced = new Map<number, Subscription>();
-  /** Claims made while NATS was down (published again on reconnect if still announced). */
+  /** Claims made while NATS was down (nats.js drops those), published on reconnect. */
   readonly #unsentClaims = new Set<number>();
+  #dialServer: DialServer | null = null;
   #dialSub: Subscription | null = null;
-  #dialsRunning = 0;
-  #connected = true;
   #state: "open" | "closing" | "closed" = "open";
   #closing: Promise<void> | null = null;
-  #lastSuppressedReport = performance.now();
 
   /** Called with the address and node id of each claim another relay publishes. */
   onClaim: ((address: number, node: string) => void) | null = null;
-  /** Called after NATS came back and every subscription is in place again. */
+  /** Called after NATS came back and NATS has every subscription again. */
   onReconnect: (() => void) | null = null;
 
   private constructor(nc: NatsConnection, subjects: PresenceSubjects, options: PresenceOptions) {
@@ -121,12 +88,9 @@ export class Presence {
     this.#subjects = subjects;
     this.#self = { node: options.self.node, mesh: options.self.mesh };
     this.#selfAnswer = encodeNodeInfo(this.#self);
-    this.#log = options.log;
-    this.#wireLog = new RateLimitedLog(options.log);
+    this.#log = new PresenceLog(options.log);
+    this.#status = new NatsStatus(nc, this.#log, () => void this.#afterReconnect());
     this.#locateTimeoutMs = options.locateTimeoutMs ?? PRESENCE_DEFAULTS.locateTimeoutMs;
-    this.#statusLoop = this.#watchStatus().catch((error) =>
-      this.#log.log("error", "internal-error", { during: "nats-status", error: String(error) })
-    );
     nc.subscribe(subjects.claims(), { callback: (error, msg) => this.#onClaimMessage(error, msg) });
   }
 
@@ -145,38 +109,16 @@ export class Presence {
     if (!Number.isInteger(timeout) || timeout < 1) {
       throw new RangeError(`Cannot start presence: locateTimeoutMs ${timeout} is not positive`);
     }
-    const servers = options.url.split(",").map((url) => url.trim()).filter((url) => url !== "");
-    if (servers.length === 0) throw new TypeError("Cannot start presence: no NATS URL given");
-    let nc: NatsConnection;
-    try {
-      nc = await connect({
-        servers,
-        name: `alphanet-relay ${options.self.node}`,
-        timeout: CONNECT_TIMEOUT_MS,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: RECONNECT_WAIT_MS,
-        reconnectJitter: RECONNECT_JITTER_MS,
-        reconnectJitterTLS: RECONNECT_JITTER_MS,
-        pingInterval: PING_INTERVAL_MS,
-        maxPingOut: MAX_PINGS_OUT,
-        // Our own locate requests never reach our own subscriptions (those
-        // clients are local), and our own claims never come back.
-        noEcho: true,
-      });
-    } catch (error) {
-      throw new Error(`Cannot connect to NATS at ${redact(options.url)}: ${error}`, {
-        cause: error,
-      });
-    }
+    const nc = await connectNats(options.url, `alphanet-relay ${options.self.node}`);
     const presence = new Presence(nc, subjects, options);
-    options.log.log("info", "nats-connected", { server: redact(nc.getServer()) });
+    options.log.log("info", "nats-connected", { server: redactUrl(nc.getServer()) });
     await presence.flush(); // the claim subscription is live when connect resolves
     return presence;
   }
 
   /** Whether the NATS connection is up now. */
   get connected(): boolean {
-    return this.#connected && this.#state === "open";
+    return this.#status.connected && this.#state === "open";
   }
 
   /** This relay now holds the client at `address`: answer locates for it. Idempotent. */
@@ -209,21 +151,14 @@ export class Presence {
     if (!this.connected) return null;
     let data: Uint8Array;
     try {
-      const reply = await this.#nc.request(this.#subjects.vip(address), EMPTY, {
-        timeout: this.#locateTimeoutMs,
-      });
-      data = reply.data;
-    } catch (error) {
-      if (
-        error instanceof TimeoutError || (error instanceof RequestError && !error.isNoResponders())
-      ) {
-        this.#wireLog.log("debug", "locate-failed", { vip: address, error: String(error) });
-      }
-      return null;
+      const options = { timeout: this.#locateTimeoutMs };
+      data = (await this.#nc.request(this.#subjects.vip(address), EMPTY, options)).data;
+    } catch {
+      return null; // no responders, time-out, or the connection went
     }
     const holder = decodeNodeInfo(data);
     if (holder === null) {
-      this.#refused("locate answer", this.#subjects.vip(address));
+      this.#log.refused("locate answer", this.#subjects.vip(address));
       return null;
     }
     return holder.node === this.#self.node ? null : holder;
@@ -233,23 +168,29 @@ export class Presence {
   claim(address: number): void {
     checkAddress(address);
     if (this.#state !== "open") return;
-    if (!this.#connected) {
-      this.#unsentClaims.add(address); // nats.js drops what is published while it is down
+    if (!this.#status.connected) {
+      this.#unsentClaims.add(address);
       return;
     }
-    this.#publish(this.#subjects.claim(address), encodeClaim(this.#self.node));
+    try {
+      this.#nc.publish(this.#subjects.claim(address), encodeClaim(this.#self.node));
+    } catch (error) {
+      this.#log.limited("warn", "nats-publish-failed", { error: String(error) });
+    }
   }
 
   /**
    * Serves dial requests from other relays: runs `handler` with the
-   * requester (it resolves once the relay link is up) and answers ok or
-   * its error text. At most one handler; a second call throws.
+   * requester (it resolves once the relay link is up, and must settle within
+   * its own bound) and answers ok or its error's message. At most 16 at once
+   * (more are answered "busy"). A second call throws.
    */
   serveDial(handler: (from: NodeInfo) => Promise<void>): void {
-    if (this.#dialSub !== null) throw new Error("Cannot serve dial requests twice");
+    if (this.#dialServer !== null) throw new Error("Cannot serve dial requests twice");
     if (this.#state !== "open") return;
+    const server = this.#dialServer = new DialServer(this.#self, handler, this.#log);
     this.#dialSub = this.#nc.subscribe(this.#subjects.dial(this.#self.node), {
-      callback: (error, msg) => this.#serveDialMessage(handler, error, msg),
+      callback: (error, msg) => server.onMessage(error, msg),
     });
   }
 
@@ -263,28 +204,11 @@ export class Presence {
     timeoutMs: number = PRESENCE_DEFAULTS.dialTimeoutMs,
   ): Promise<void> {
     if (!isNodeId(node)) throw new TypeError(`Cannot request a dial: bad node id ${node}`);
-    const what = `Cannot request a dial from node ${node}`;
-    if (!this.connected) throw new Error(`${what}: NATS is not connected`);
-    let data: Uint8Array;
-    try {
-      const reply = await this.#nc.request(this.#subjects.dial(node), this.#selfAnswer, {
-        timeout: timeoutMs,
-      });
-      data = reply.data;
-    } catch (error) {
-      const reason = error instanceof RequestError && error.isNoResponders()
-        ? "no relay with that id is connected to NATS"
-        : error instanceof TimeoutError
-        ? `no answer within ${timeoutMs} ms`
-        : String(error);
-      throw new Error(`${what}: ${reason}`, { cause: error });
+    if (!this.connected) {
+      throw new Error(`Cannot request a dial from node ${node}: NATS is not connected`);
     }
-    const answer = decodeDialAnswer(data);
-    if (answer === null) {
-      this.#refused("dial answer", this.#subjects.dial(node));
-      throw new Error(`${what}: malformed answer`);
-    }
-    if (!answer.ok) throw new Error(`${what}: it answered: ${answer.error}`);
+    const subject = this.#subjects.dial(node);
+    await requestDial(this.#nc, subject, this.#self, node, timeoutMs, this.#log);
   }
 
   /**
@@ -297,15 +221,15 @@ export class Presence {
       await this.#nc.flush();
       return true;
     } catch {
-      return false;
+      return false; // a flush pending while NATS is down is refused at the next reconnect attempt
     }
   }
 
   /**
    * Leaves the cluster: withdraws every address and stops serving dials
    * first, and waits until NATS has processed that (when it is up), so from
-   * then on locates of its clients get "no responders" (or their new relay)
-   * and never this relay; then closes the connection. Idempotent.
+   * then on locates of its clients get "no responders" (or their new relay),
+   * never this relay; then closes the connection. Idempotent.
    */
   close(): Promise<void> {
     return this.#closing ??= this.#close();
@@ -318,77 +242,27 @@ export class Presence {
 
   async #close(): Promise<void> {
     this.#state = "closing";
+    this.#status.closing();
     for (const sub of this.#announced.values()) this.#unsubscribe(sub);
     this.#announced.clear();
     this.#unsentClaims.clear();
     if (this.#dialSub !== null) this.#unsubscribe(this.#dialSub);
-    // A flush pending while NATS is down is rejected at the next reconnect attempt, so this
-    // never waits longer than one reconnect wait.
-    if (this.#connected) await this.#nc.flush().catch(() => {});
+    this.#dialServer?.close();
+    if (this.#status.connected) await this.#nc.flush().catch(() => {});
     this.#state = "closed";
     await this.#nc.close().catch(() => {});
-    await this.#statusLoop;
-    this.#wireLog.report();
+    await this.#status.done;
+    this.#log.report();
   }
 
-  /** Logs every NATS status change; ends when the connection closes. */
-  async #watchStatus(): Promise<void> {
-    for await (const status of this.#nc.status()) this.#onStatus(status);
-  }
-
-  #onStatus(status: Status): void {
-    switch (status.type) {
-      case "disconnect":
-        if (this.#connected && this.#state === "open") {
-          this.#log.log("warn", "nats-disconnected", { server: redact(status.server) });
-        }
-        this.#connected = false;
-        return;
-      case "reconnect":
-        this.#connected = true;
-        this.#log.log("info", "nats-reconnected", {
-          server: redact(status.server),
-          announced: this.#announced.size,
-        });
-        void this.#afterReconnect();
-        return;
-      case "ldm":
-        this.#log.log("warn", "nats-lame-duck", { server: redact(status.server) });
-        return;
-      case "error":
-        this.#wireLog.log("warn", "nats-error", { error: String(status.error) });
-        return;
-      case "slowConsumer":
-        this.#wireLog.log("warn", "nats-slow-consumer", {
-          subject: status.sub.getSubject(),
-          pending: status.pending,
-        });
-        return;
-      case "staleConnection":
-        this.#log.log("warn", "nats-stale-connection");
-        return;
-      case "close":
-        if (this.#state === "open") this.#log.log("error", "nats-closed");
-        this.#connected = false;
-        return;
-      case "reconnecting":
-      case "forceReconnect":
-      case "update":
-      case "ping":
-        return; // one per attempt or ping: too many to log, and nothing to do
-      default: {
-        const _never: never = status;
-      }
-    }
-  }
-
-  /** nats.js has sent every live subscription again; waits until NATS has them, then tells. */
+  /** nats.js has sent every live subscription again: waits until NATS has them, then tells. */
   async #afterReconnect(): Promise<void> {
     for (const address of this.#unsentClaims) {
       if (this.#announced.has(address)) this.claim(address);
     }
     this.#unsentClaims.clear();
     if (!(await this.flush()) || this.#state !== "open") return;
+    this.#log.log("info", "presence-restored", { announced: this.#announced.size });
     try {
       this.onReconnect?.();
     } catch (error) {
@@ -398,26 +272,26 @@ export class Presence {
 
   #answerLocate(error: Error | null, msg: Msg): void {
     if (error !== null) {
-      this.#wireLog.log("warn", "nats-subscription-error", { error: String(error) });
+      this.#log.limited("warn", "nats-subscription-error", { error: String(error) });
       return;
     }
     if (this.#state !== "open" || !msg.reply) return;
     try {
       msg.respond(this.#selfAnswer);
     } catch (failure) {
-      this.#wireLog.log("debug", "locate-answer-failed", { error: String(failure) });
+      this.#log.limited("debug", "locate-answer-failed", { error: String(failure) });
     }
   }
 
   #onClaimMessage(error: Error | null, msg: Msg): void {
     if (error !== null) {
-      this.#wireLog.log("warn", "nats-subscription-error", { error: String(error) });
+      this.#log.limited("warn", "nats-subscription-error", { error: String(error) });
       return;
     }
     const address = this.#subjects.claimAddress(msg.subject);
     const node = decodeClaim(msg.data);
     if (address === null || node === null) {
-      this.#refused("claim", msg.subject);
+      this.#log.refused("claim", msg.subject);
       return;
     }
     if (node === this.#self.node || this.#state !== "open") return;
@@ -428,78 +302,11 @@ export class Presence {
     }
   }
 
-  #serveDialMessage(
-    handler: (from: NodeInfo) => Promise<void>,
-    error: Error | null,
-    msg: Msg,
-  ): void {
-    if (error !== null) {
-      this.#wireLog.log("warn", "nats-subscription-error", { error: String(error) });
-      return;
-    }
-    if (!msg.reply) return; // nobody to answer
-    const from = decodeNodeInfo(msg.data);
-    if (from === null || from.node === this.#self.node) {
-      this.#refused("dial request", msg.subject);
-      this.#answerDial(msg, { ok: false, error: "malformed dial request" });
-      return;
-    }
-    if (this.#dialsRunning >= MAX_CONCURRENT_DIALS) {
-      this.#answerDial(msg, { ok: false, error: "busy: too many dials at once" });
-      return;
-    }
-    this.#dialsRunning++;
-    let running: Promise<void>;
-    try {
-      running = Promise.resolve(handler(from));
-    } catch (failure) {
-      running = Promise.reject(failure);
-    }
-    running.then(
-      () => this.#answerDial(msg, { ok: true }),
-      (failure) =>
-        this.#answerDial(msg, {
-          ok: false,
-          error: failure instanceof Error ? failure.message : String(failure),
-        }),
-    ).finally(() => this.#dialsRunning--);
-  }
-
-  #answerDial(msg: Msg, answer: Parameters<typeof encodeDialAnswer>[0]): void {
-    if (this.#state === "closed") return;
-    try {
-      msg.respond(encodeDialAnswer(answer));
-    } catch (failure) {
-      this.#wireLog.log("debug", "dial-answer-failed", { error: String(failure) });
-    }
-  }
-
-  #publish(subject: string, payload: Uint8Array): void {
-    try {
-      this.#nc.publish(subject, payload);
-    } catch (error) {
-      this.#wireLog.log("warn", "nats-publish-failed", { subject, error: String(error) });
-    }
-  }
-
   #unsubscribe(sub: Subscription): void {
     try {
       sub.unsubscribe();
     } catch (error) {
-      this.#wireLog.log("debug", "nats-unsubscribe-failed", { error: String(error) });
-    }
-  }
-
-  /** A payload from NATS that is not what its subject carries: logged (rate-limited), dropped. */
-  #refused(what: string, subject: string): void {
-    this.#wireLog.log("warn", "presence-malformed", {
-      what,
-      subject: subject.slice(0, MAX_LOGGED_SUBJECT_CHARS),
-    });
-    const now = performance.now();
-    if (now - this.#lastSuppressedReport >= SUPPRESSED_REPORT_MS) {
-      this.#lastSuppressedReport = now;
-      this.#wireLog.report(now);
+      this.#log.limited("debug", "nats-unsubscribe-failed", { error: String(error) });
     }
   }
 }

@@ -160,6 +160,30 @@ clusterTest(
 );
 
 clusterTest(
+  "a relay runs at most 16 dial handlers at once and answers the next one busy",
+  async () => {
+    await using nats = await startNats();
+    await using a = await startPresence(nats);
+    await using b = await startPresence(nats);
+    const release = Promise.withResolvers<void>();
+    const sixteen = Promise.withResolvers<void>();
+    let running = 0;
+    a.serveDial(() => {
+      if (++running === 16) sixteen.resolve();
+      return release.promise;
+    });
+    assert.ok(await a.flush());
+    const waiting = Array.from({ length: 16 }, () => b.requestDial(a.self.node));
+    await withTimeout(sixteen.promise, STEP_MS, "16 handlers running");
+    await assert.rejects(b.requestDial(a.self.node), /it answered: busy/);
+    release.resolve();
+    await Promise.all(waiting);
+    await b.requestDial(a.self.node);
+    assert.equal(running, 17);
+  },
+);
+
+clusterTest(
   "a closed Presence's addresses are gone at once, and close() is idempotent",
   async () => {
     await using nats = await startNats();
@@ -217,6 +241,7 @@ clusterTest("NATS restarted on its port: both relays reconnect and presence is b
   // One line each way per outage, not one per reconnect attempt.
   assert.equal(logA.count("nats-disconnected"), 1);
   assert.equal(logA.count("nats-reconnected"), 1);
+  assert.equal(logA.count("presence-restored"), 1);
 });
 
 clusterTest("close() while NATS is down ends at once", async () => {
