@@ -144,10 +144,14 @@ export class Presence {
   /**
    * The relay holding the client at `address`: the first answer, or null when
    * nobody holds it (at once), on time-out, while NATS is down or closed.
-   * Never rejects; an answer naming this relay counts as null.
+   * Never rejects (an address that is not a u32 throws a RangeError at the
+   * call); an answer naming this relay counts as null.
    */
-  async locate(address: number): Promise<NodeInfo | null> {
-    checkAddress(address);
+  locate(address: number): Promise<NodeInfo | null> {
+    return this.#locate(checkAddress(address));
+  }
+
+  async #locate(address: number): Promise<NodeInfo | null> {
     if (!this.connected) return null;
     let data: Uint8Array;
     try {

@@ -93,6 +93,7 @@ clusterTest(
     assert.equal(await before(b.locate(7), AT_ONCE_MS), null);
     assert.throws(() => a.announce(2 ** 32), RangeError);
     assert.throws(() => a.withdraw(-1), RangeError);
+    assert.throws(() => a.locate(1.5), RangeError, "thrown at the call, never a rejection");
     assert.equal(a.connected, true);
   },
 );
