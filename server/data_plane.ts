@@ -177,14 +177,18 @@ export class DataPlane {
     end.other.peer.send({ type: PacketType.SocketShutdown, connectionId: end.other.id });
   }
 
-  /** Closes a connection at one end's request; the other end is told. */
-  onClosed(book: PeerBook, packet: SocketClosedPacket): void {
+  /**
+   * Closes a connection at one end's request; the other end is told, with
+   * `reason`: Normal for a client's close, the original reason when another
+   * relay passes on a close it made (a client of its own left, an idle sweep).
+   */
+  onClosed(book: PeerBook, packet: SocketClosedPacket, reason: Reason = Reason.Normal): void {
     const end = book.endFor(packet.connectionId);
     if (!end || !this.#unlink(book, end)) return;
     end.other.peer.send({
       type: PacketType.SocketClosed,
       connectionId: end.other.id,
-      reason: Reason.Normal,
+      reason,
     });
   }
 

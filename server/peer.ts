@@ -28,6 +28,13 @@ export interface Peer {
    */
   readonly realIp: string;
   /**
+   * True for a client of another relay of the cluster, reached over a relay
+   * link (`server/mesh/remote_peer.ts`); absent or false for this relay's own
+   * clients. The router counts only its own clients as online and never
+   * routes a remote client's request on to another remote one (one relay hop).
+   */
+  readonly remote?: boolean;
+  /**
    * Queues a control frame. Never blocks: control frames are not bounded by
    * credit, so a carrier caps them itself and closes a client that does not
    * read them (SlowConsumer). Dropped once the peer is closed.

@@ -44,6 +44,12 @@ export class PeerBook {
    */
   misses = 0;
   missesSince = 0;
+  /**
+   * Request ids of this client whose destination is being looked up in the
+   * cluster (see `Requests.locate`): in flight like its pending requests,
+   * and counted with them. Owned by Requests; null while none is.
+   */
+  looking: Set<number> | null = null;
   /** When the peer joined (Date.now() ms), for the status page. */
   readonly joinedAt: number = Date.now();
   /** Payload bytes this peer sent that the relay forwarded; bumped by the data plane. */

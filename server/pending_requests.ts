@@ -66,12 +66,13 @@ export class PendingRequests {
   /**
    * Settles the request an owner's answer names and returns it, or
    * undefined for a late answer. Throws ProtocolError for an id never
-   * issued to the owner or an answer of the wrong kind.
+   * issued to the owner or an answer of the wrong kind (`kind` null: any
+   * kind, for a relay link's RequestFailed).
    */
   settle(
     owner: PeerBook,
     ownerRequestId: number,
-    kind: PendingRequest["kind"],
+    kind: PendingRequest["kind"] | null,
   ): PendingRequest | undefined {
     const request = owner.incoming.get(ownerRequestId);
     if (!request) {
@@ -83,7 +84,7 @@ export class PendingRequests {
       }
       return undefined;
     }
-    if (request.kind !== kind) {
+    if (kind !== null && request.kind !== kind) {
       throw new ProtocolError(
         `Cannot accept response: request ${ownerRequestId} is a ${request.kind} request`,
         Reason.UnexpectedPacket,

@@ -15,6 +15,7 @@ import { ProtocolError } from "../protocol/errors.ts";
 import type {
   EchoReplyPacket,
   EchoRequestPacket,
+  RequestFailedPacket,
   SocketConnectionRequestPacket,
   SocketConnectionResponsePacket,
   SocketStatusRequestPacket,
@@ -38,6 +39,16 @@ export type RequestConfig = Pick<
 >;
 
 const NO_CONNECTION = { ownerConnectionId: 0, requesterPort: 0, requesterWindow: 0 } as const;
+
+/**
+ * Finds a client that is not on this relay: resolves once a peer for
+ * `address` is in the routing table (a client of another relay, behind a
+ * relay link), or once it is known that no relay holds it. Never rejects.
+ */
+export type Locator = (address: number) => Promise<void>;
+
+/** What {@linkcode Requests.locate}'s callers do with a request once its destination is looked up. */
+const LOOKING_UP = "looking-up";
 
 /** Credit a pending connect told its owner, counted in the requester's inbox meanwhile. */
 interface Reservation {
@@ -75,6 +86,11 @@ export class Requests {
    * insertion order is deadline order, as in the pending table.
    */
   readonly #reserved = new Map<PendingRequest, Reservation>();
+  /**
+   * Where a request for an address no peer here holds is looked up, when
+   * the relay is part of a cluster; set once, before any client joins.
+   */
+  locate: Locator | null = null;
 
   /** Request routing with nothing in flight. */
   constructor(
@@ -116,10 +132,16 @@ export class Requests {
   }
 
   /** Asks the destination's owner whether a port listens. */
-  onStatusRequest(book: PeerBook, packet: SocketStatusRequestPacket): void {
+  onStatusRequest(book: PeerBook, packet: SocketStatusRequestPacket, located = false): void {
     const now = performance.now();
-    const owner = this.#admit(book, packet.requestId, packet.source, packet.destination, now);
-    if (!owner) return;
+    const owner = this.#admit(
+      book,
+      packet,
+      now,
+      located,
+      () => this.onStatusRequest(book, packet, true),
+    );
+    if (owner === undefined || owner === LOOKING_UP) return;
     const request = this.#pending.track(book, packet.requestId, owner, {
       kind: "status",
       ...NO_CONNECTION,
@@ -147,10 +169,16 @@ export class Requests {
   }
 
   /** Asks the destination's owner for an echo. */
-  onEchoRequest(book: PeerBook, packet: EchoRequestPacket): void {
+  onEchoRequest(book: PeerBook, packet: EchoRequestPacket, located = false): void {
     const now = performance.now();
-    const owner = this.#admit(book, packet.requestId, packet.source, packet.destination, now);
-    if (!owner) return;
+    const owner = this.#admit(
+      book,
+      packet,
+      now,
+      located,
+      () => this.onEchoRequest(book, packet, true),
+    );
+    if (owner === undefined || owner === LOOKING_UP) return;
     const request = this.#pending.track(book, packet.requestId, owner, {
       kind: "echo",
       ...NO_CONNECTION,
@@ -172,7 +200,11 @@ export class Requests {
   }
 
   /** Asks the destination's owner to accept a connection, under the end id it would get. */
-  onConnectionRequest(book: PeerBook, packet: SocketConnectionRequestPacket): void {
+  onConnectionRequest(
+    book: PeerBook,
+    packet: SocketConnectionRequestPacket,
+    located = false,
+  ): void {
     if (packet.connectionId !== 0) {
       throw new ProtocolError(
         `Cannot accept connection request: connection id must be 0, got ${packet.connectionId}`,
@@ -180,8 +212,14 @@ export class Requests {
       );
     }
     const now = performance.now();
-    const owner = this.#admit(book, packet.requestId, packet.source, packet.destination, now);
-    if (!owner) return;
+    const owner = this.#admit(
+      book,
+      packet,
+      now,
+      located,
+      () => this.onConnectionRequest(book, packet, true),
+    );
+    if (owner === undefined || owner === LOOKING_UP) return;
     if (book.ends.size >= this.#config.maxConnectionsPerClient) {
       return this.#refuse(book.peer, packet.requestId, Reason.TooManyConnections);
     }
@@ -298,6 +336,18 @@ export class Requests {
     });
   }
 
+  /**
+   * A request made to a client of another relay failed there (Offline, a
+   * limit): the requester gets the same reason. Only relay links send it.
+   */
+  onRequestFailed(book: PeerBook, packet: RequestFailedPacket): void {
+    const request = this.#pending.settle(book, packet.requestId, null);
+    if (!request) return;
+    this.#release(request);
+    if (packet.reason === Reason.Offline) this.#noteMiss(request.requester, performance.now());
+    sendRequestFailed(request.requester, request.requesterRequestId, packet.reason);
+  }
+
   /** Gives back the credit a pending connect reserved, if it still holds it. */
   #release(request: PendingRequest): void {
     this.#giveBack(this.#takeReservation(request));
@@ -316,41 +366,54 @@ export class Requests {
 
   /**
    * Checks a new request made at `now`: the source must be the sender's own
-   * address and the request id new. Returns the online owner's book, or
-   * answers RequestFailed and returns undefined.
+   * address and the request id new. Returns the online owner's book; or
+   * answers RequestFailed and returns undefined; or, in a cluster, starts
+   * looking the destination up and returns LOOKING_UP: `retry` then runs
+   * the request again (`located`: its token is spent, its checks passed).
    */
   #admit(
     book: PeerBook,
-    requestId: number,
-    source: number,
-    destination: number,
+    packet: { requestId: number; source: number; destination: number },
     now: number,
-  ): PeerBook | undefined {
-    this.#metrics.requests++;
+    located: boolean,
+    retry: () => void,
+  ): PeerBook | undefined | typeof LOOKING_UP {
+    const { requestId, source, destination } = packet;
     const sender = book.peer;
-    if (source !== sender.address) {
-      throw new ProtocolError(
-        `Cannot accept request: source ${formatIpv4(source)} is not your address ${
-          formatIpv4(sender.address)
-        }`,
-        Reason.SpoofedAddress,
-      );
+    if (!located) {
+      this.#metrics.requests++;
+      if (source !== sender.address) {
+        throw new ProtocolError(
+          `Cannot accept request: source ${formatIpv4(source)} is not your address ${
+            formatIpv4(sender.address)
+          }`,
+          Reason.SpoofedAddress,
+        );
+      }
+      if (book.outgoing.has(requestId) || book.looking?.has(requestId)) {
+        throw new ProtocolError(
+          `Cannot accept request: request id ${requestId} is already in flight`,
+          Reason.UnexpectedPacket,
+        );
+      }
+      if (!sender.takeRequestToken(now)) {
+        this.#refuse(sender, requestId, Reason.RateLimited);
+        return undefined;
+      }
     }
-    if (book.outgoing.has(requestId)) {
-      throw new ProtocolError(
-        `Cannot accept request: request id ${requestId} is already in flight`,
-        Reason.UnexpectedPacket,
-      );
-    }
-    if (!sender.takeRequestToken(now)) {
-      this.#refuse(sender, requestId, Reason.RateLimited);
-      return undefined;
-    }
-    if (book.outgoing.size >= this.#config.maxPendingPerClient) {
+    if (book.outgoing.size + (book.looking?.size ?? 0) >= this.#config.maxPendingPerClient) {
       this.#refuse(sender, requestId, Reason.TooManyPending);
       return undefined;
     }
-    const owner = this.#table.bookAt(destination);
+    let owner = this.#table.bookAt(destination);
+    if (owner === undefined && !located && this.locate !== null && sender.remote !== true) {
+      this.#lookUp(book, requestId, destination, retry);
+      return LOOKING_UP;
+    }
+    // One relay hop at most: another relay's client reaches only this relay's own clients.
+    if (owner !== undefined && owner.peer.remote === true && sender.remote === true) {
+      owner = undefined;
+    }
     if (owner && !owner.canIssueIds) this.#retire(owner);
     if (!owner || !owner.canIssueIds) {
       this.#refuse(sender, requestId, Reason.Offline, destination);
@@ -358,6 +421,26 @@ export class Requests {
       return undefined;
     }
     return owner;
+  }
+
+  /**
+   * Looks `destination` up in the cluster for the request `requestId` of
+   * `book`, then runs it again unless the requester left meanwhile.
+   */
+  #lookUp(book: PeerBook, requestId: number, destination: number, retry: () => void): void {
+    const looking = book.looking ??= new Set();
+    looking.add(requestId);
+    void this.locate!(destination).then(() => {
+      looking.delete(requestId);
+      if (this.#table.bookOf(book.peer) !== book) return;
+      try {
+        retry();
+      } catch (error) {
+        // The checks that throw ran before the lookup; anything now is a relay bug, this client's only.
+        this.#log.log("error", "internal-error", { during: "request", error: String(error) });
+        void book.peer.close(Reason.Internal, "Cannot route request: internal error");
+      }
+    });
   }
 
   /**

@@ -18,8 +18,22 @@ import { DataPlane } from "./data_plane.ts";
 import type { Logger } from "./log.ts";
 import type { PeerBook } from "./peer_book.ts";
 import type { Dispatch, Peer } from "./peer.ts";
-import { Requests } from "./requests.ts";
+import { type Locator, Requests } from "./requests.ts";
 import { RoutingTable } from "./routing_table.ts";
+
+/**
+ * What the cluster layer (`server/mesh/`) learns from the router: this
+ * relay's own clients coming and going, so it can announce and withdraw
+ * them, and where a request for an address no one here holds is looked up.
+ */
+export interface RouterCluster {
+  /** A client of this relay joined at `address` (also after a takeover). */
+  joined(address: number): void;
+  /** No client of this relay holds `address` any more. */
+  left(address: number): void;
+  /** See {@linkcode Locator}. */
+  readonly locate: Locator;
+}
 
 /** The relay's routing state: who is online, what is pending, what is connected. */
 export class Router {
@@ -27,6 +41,8 @@ export class Router {
   readonly #table = new RoutingTable();
   readonly #requests: Requests;
   readonly #data: DataPlane;
+  /** Set once, when the relay is part of a cluster. */
+  #cluster: RouterCluster | null = null;
 
   /** Creates an empty router. */
   constructor(
@@ -46,6 +62,16 @@ export class Router {
     this.#requests = new Requests(config, log, this.#table, this.#data, metrics);
   }
 
+  /**
+   * Makes this router part of a cluster: its clients are announced as they
+   * come and go, and requests for addresses no one here holds are looked up.
+   * Called once, before any client joins.
+   */
+  joinCluster(cluster: RouterCluster): void {
+    this.#cluster = cluster;
+    this.#requests.locate = cluster.locate;
+  }
+
   /** Virtual connections open now: counted on scrape, so the data path keeps no count. */
   get connectionsOpen(): number {
     let ends = 0;
@@ -58,9 +84,9 @@ export class Router {
     return this.#data.budget.used;
   }
 
-  /** The books of the peers online now, read by the status page. */
-  online(): IterableIterator<PeerBook> {
-    return this.#table.online();
+  /** The books of this relay's own clients online now, read by the status page. */
+  *online(): IterableIterator<PeerBook> {
+    for (const book of this.#table.online()) if (book.peer.remote !== true) yield book;
   }
 
   /** Peers online now. */
@@ -85,7 +111,21 @@ export class Router {
    */
   attach(peer: Peer): Dispatch {
     const book = this.#table.add(peer);
+    this.#cluster?.joined(peer.address);
     return (packet, slab) => this.#dispatch(book, packet, slab);
+  }
+
+  /**
+   * Adds a client of another relay, reached over a relay link, at its
+   * address, unless a peer holds that address here already (null): a
+   * client of this relay always wins. Its frames go through the returned
+   * dispatch, which also takes what only a relay sends (RequestFailed, and
+   * SocketClosed reasons passed on as they are).
+   */
+  attachRemote(peer: Peer): Dispatch | null {
+    if (this.#table.bookAt(peer.address) !== undefined) return null;
+    const book = this.#table.add(peer);
+    return (packet, slab) => this.#dispatchRemote(book, packet, slab);
   }
 
   /**
@@ -106,6 +146,9 @@ export class Router {
         this.#table.remove(book);
       }
     }
+    if (peer.remote !== true && this.#table.bookAt(peer.address) === undefined) {
+      this.#cluster?.left(peer.address);
+    }
     return true;
   }
 
@@ -120,6 +163,18 @@ export class Router {
   /** Fails every request whose owner did not answer in time. */
   expireRequests(now: number): void {
     this.#requests.expire(now);
+  }
+
+  /** Handles one packet from a client of another relay: what only a relay sends, then the rest. */
+  #dispatchRemote(book: PeerBook, packet: Packet, slab: Slab | null = null): void {
+    switch (packet.type) {
+      case PacketType.RequestFailed:
+        return this.#requests.onRequestFailed(book, packet);
+      case PacketType.SocketClosed:
+        return this.#data.onClosed(book, packet, packet.reason);
+      default:
+        return this.#dispatch(book, packet, slab);
+    }
   }
 
   /** Handles one packet from a joined peer. Throws ProtocolError on a violation. */

@@ -16,10 +16,12 @@ export class RoutingTable {
   readonly #online = new Map<number, PeerBook>();
   /** Every joined peer until it leaves, a replaced one included until its close detaches it. */
   readonly #books = new Map<Peer, PeerBook>();
+  /** Of the online peers, those that are clients of other relays (see `Peer.remote`). */
+  #remoteCount = 0;
 
-  /** Peers online now. */
+  /** This relay's own clients online now; clients of other relays reached over links are not counted. */
   get onlineCount(): number {
-    return this.#online.size;
+    return this.#online.size - this.#remoteCount;
   }
 
   /** The book of the peer online at `address`, if any. */
@@ -41,6 +43,9 @@ export class RoutingTable {
   add(peer: Peer): PeerBook {
     const book = new PeerBook(peer);
     this.#books.set(peer, book);
+    const replaced = this.#online.get(peer.address);
+    if (replaced?.peer.remote === true) this.#remoteCount--;
+    if (peer.remote === true) this.#remoteCount++;
     this.#online.set(peer.address, book);
     return book;
   }
@@ -48,6 +53,8 @@ export class RoutingTable {
   /** Forgets `book`; its address goes free unless a newer peer took it over. */
   remove(book: PeerBook): void {
     this.#books.delete(book.peer);
-    if (this.#online.get(book.peer.address) === book) this.#online.delete(book.peer.address);
+    if (this.#online.get(book.peer.address) !== book) return;
+    this.#online.delete(book.peer.address);
+    if (book.peer.remote === true) this.#remoteCount--;
   }
 }

@@ -1,0 +1,446 @@
+/**
+ * The relay's part in a cluster: the relay-link port, one authenticated link
+ * per other relay, and the directory (NATS presence) through which it
+ * announces its own clients and finds the relay that holds any other.
+ *
+ * A link between two relays is always dialed by the one whose node id is
+ * lower: the higher asks it to, through the directory, and waits for the
+ * link to arrive. So there is never more than one link per pair.
+ *
+ * @module
+ */
+
+import { Reason } from "../../protocol/reason.ts";
+import type { Logger } from "../log.ts";
+import type { Dispatch, Peer } from "../peer.ts";
+import type { Router, RouterCluster } from "../router.ts";
+import { MeshFrameReader, NODE_ID_BYTES } from "./mesh_frames.ts";
+import { acceptHandshake, dialHandshake, importMeshKey } from "./mesh_handshake.ts";
+import { MeshLink, type MeshLinkHost } from "./mesh_link.ts";
+import { RemotePeer } from "./remote_peer.ts";
+
+/** A relay of the cluster as the directory knows it. */
+export interface NodeInfo {
+  /** Its instance id: 32 lowercase hex digits, new at every start. */
+  readonly node: string;
+  /** Where its relay-link port is reached: `host:port`. */
+  readonly mesh: string;
+}
+
+/**
+ * Where the relays of a cluster find each other's clients: the NATS
+ * presence (`server/cluster/presence.ts`) implements it.
+ */
+export interface Directory {
+  /** This relay now holds the client at `address`. */
+  announce(address: number): void;
+  /** This relay no longer holds it. */
+  withdraw(address: number): void;
+  /** Which other relay holds it; null at once when none does. Never rejects. */
+  locate(address: number): Promise<NodeInfo | null>;
+  /** Tells the other relays this one just admitted the client at `address`. */
+  claim(address: number): void;
+  /** Called when another relay claims an address. */
+  onClaim: ((address: number, node: string) => void) | null;
+  /** Answers other relays' requests that this one dial them. */
+  serveDial(handler: (from: NodeInfo) => Promise<void>): void;
+  /** Asks relay `node` to dial this one; resolves once it says the link is up. */
+  requestDial(node: string, timeoutMs?: number): Promise<void>;
+}
+
+/** What the mesh needs of the relay. */
+export interface MeshOptions {
+  /** Where the relay-link port listens. */
+  readonly hostname: string;
+  /** The relay-link port; 0 picks a free one. */
+  readonly port: number;
+  /** The shared mesh key: 32 bytes. */
+  readonly key: Uint8Array;
+  /** The host other relays dial. */
+  readonly advertise: string;
+  /** How long a link's handshake may take, and a dial. */
+  readonly handshakeTimeoutMs: number;
+  /** A quiet link is pinged this often ... */
+  readonly keepaliveMs: number;
+  /** ... and closed when silent this long. */
+  readonly peerTimeoutMs: number;
+  /** Most clients of one other relay routed here at once. */
+  readonly maxPeersPerLink: number;
+  readonly log: Logger;
+}
+
+/** Links still in their handshake at once, at most: the port is for relays, not the public. */
+const MAX_HANDSHAKES = 16;
+/** Lookups in flight at once, relay-wide; past that, a request finds its destination Offline. */
+const MAX_LOOKUPS = 4096;
+/** Redials of a broken link: the first after this, doubling... */
+const REDIAL_FIRST_MS = 250;
+/** ... up to this, ... */
+const REDIAL_MAX_MS = 4000;
+/** ... this many times. */
+const REDIAL_ATTEMPTS = 8;
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** `host:port` with an IPv6 host bracketed. */
+export function joinHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The host and port of `host:port` (IPv6 bracketed); null when it is not that shape. */
+export function splitHostPort(text: string): { hostname: string; port: number } | null {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(text);
+  if (match === null) return null;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65_535) return null;
+  return { hostname: match[1] ?? match[2], port };
+}
+
+/** The relay's links to the other relays of its cluster. */
+export class Mesh implements RouterCluster {
+  /** This relay as the directory knows it. */
+  readonly self: NodeInfo;
+
+  // Static after construction.
+  readonly #options: MeshOptions;
+  readonly #listener: Deno.TcpListener;
+  readonly #key: CryptoKey;
+  readonly #nodeBytes: Uint8Array;
+  readonly #router: Router;
+  readonly #linkHost: MeshLinkHost;
+  #directory: Directory | null = null;
+
+  // Owned by the accept loop, the dials and close().
+  readonly #links = new Map<string, MeshLink>();
+  readonly #runs = new Set<Promise<void>>();
+  readonly #dials = new Map<string, Promise<MeshLink | null>>();
+  readonly #linkWaiters = new Map<string, Set<(link: MeshLink) => void>>();
+  /** Where each relay seen was reached: what a redial dials. */
+  readonly #known = new Map<string, string>();
+  readonly #lookups = new Map<number, Promise<void>>();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #sweepTimer: ReturnType<typeof setInterval>;
+  #handshakes = 0;
+  #accepting: Promise<void>;
+  #closed = false;
+
+  private constructor(
+    options: MeshOptions,
+    listener: Deno.TcpListener,
+    key: CryptoKey,
+    router: Router,
+  ) {
+    this.#options = options;
+    this.#listener = listener;
+    this.#key = key;
+    this.#router = router;
+    this.#nodeBytes = crypto.getRandomValues(new Uint8Array(NODE_ID_BYTES));
+    this.self = {
+      node: hex(this.#nodeBytes),
+      mesh: joinHostPort(options.advertise, listener.addr.port),
+    };
+    const log = options.log;
+    this.#linkHost = {
+      log,
+      maxPeers: options.maxPeersPerLink,
+      attachRemote: (peer: Peer): Dispatch | null => router.attachRemote(peer),
+      detach: (peer: Peer, reason: Reason) => void router.detach(peer, reason),
+      ended: (link, reason) => this.#ended(link, reason),
+    };
+    this.#accepting = this.#accept();
+    const interval = Math.max(50, Math.min(1000, Math.floor(options.keepaliveMs / 4)));
+    this.#sweepTimer = setInterval(() => this.#sweep(), interval);
+  }
+
+  /**
+   * Listens on the relay-link port. Throws `Deno.listen`'s error (a port in
+   * use). The directory is attached with {@linkcode join}.
+   */
+  static async listen(options: MeshOptions, router: Router): Promise<Mesh> {
+    const key = await importMeshKey(options.key);
+    const listener = Deno.listen({
+      hostname: options.hostname,
+      port: options.port,
+      transport: "tcp",
+    });
+    return new Mesh(options, listener, key, router);
+  }
+
+  /** The relay-link port's address, with the real port. */
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  /** Links open now. */
+  get linkCount(): number {
+    return this.#links.size;
+  }
+
+  /** The open link to relay `node`, if any (for tests and the status of the cluster). */
+  linkTo(node: string): MeshLink | undefined {
+    return this.#links.get(node);
+  }
+
+  /** Starts serving the cluster through `directory`, and makes the router part of it. */
+  join(directory: Directory): void {
+    this.#directory = directory;
+    directory.onClaim = (address, node) => this.#onClaim(address, node);
+    directory.serveDial(async (from) => {
+      if (splitHostPort(from.mesh) === null || !/^[0-9a-f]{32}$/.test(from.node)) {
+        throw new Error("a dial request names no relay-link address");
+      }
+      this.#known.set(from.node, from.mesh);
+      const link = await this.#dial(from.node);
+      if (link === null) throw new Error(`could not dial ${from.mesh}`);
+    });
+    this.#router.joinCluster(this);
+  }
+
+  /** See {@linkcode RouterCluster.joined}: announce, and claim it from any relay that held it. */
+  joined(address: number): void {
+    this.#directory?.announce(address);
+    this.#directory?.claim(address);
+  }
+
+  /** See {@linkcode RouterCluster.left}. */
+  left(address: number): void {
+    this.#directory?.withdraw(address);
+    for (const link of this.#links.values()) link.gone(address);
+  }
+
+  /** See {@linkcode RouterCluster.locate}: at most one lookup per address at a time. */
+  readonly locate = (address: number): Promise<void> => {
+    const running = this.#lookups.get(address);
+    if (running !== undefined) return running;
+    if (this.#lookups.size >= MAX_LOOKUPS || this.#closed) return Promise.resolve();
+    const lookup = this.#locate(address).catch((error) => {
+      this.#options.log.log("error", "internal-error", { during: "lookup", error: String(error) });
+    }).finally(() => this.#lookups.delete(address));
+    this.#lookups.set(address, lookup);
+    return lookup;
+  };
+
+  async #locate(address: number): Promise<void> {
+    const holder = await this.#directory?.locate(address) ?? null;
+    if (holder === null || holder.node === this.self.node || this.#closed) return;
+    if (splitHostPort(holder.mesh) === null) return;
+    this.#known.set(holder.node, holder.mesh);
+    const link = this.#links.get(holder.node) ?? await this.#connect(holder.node);
+    // Attached unless a client of this relay took the address meanwhile.
+    link?.peerFor(address);
+  }
+
+  /** A link to `node`: dialed when this relay's id is the lower, else asked for. */
+  #connect(node: string): Promise<MeshLink | null> {
+    if (this.self.node < node) return this.#dial(node);
+    const arrived = this.#waitForLink(node);
+    return this.#directory!.requestDial(node, this.#options.handshakeTimeoutMs).then(
+      () => arrived,
+      (error) => {
+        this.#options.log.log("warn", "mesh-dial-refused", { node, error: String(error) });
+        return null;
+      },
+    );
+  }
+
+  /** Resolves with the link to `node` once it is open, or null after the handshake time-out. */
+  #waitForLink(node: string): Promise<MeshLink | null> {
+    const open = this.#links.get(node);
+    if (open !== undefined) return Promise.resolve(open);
+    return new Promise((resolve) => {
+      const waiters = this.#linkWaiters.get(node) ?? new Set();
+      this.#linkWaiters.set(node, waiters);
+      const done = (link: MeshLink | null) => {
+        clearTimeout(timer);
+        this.#timers.delete(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.#linkWaiters.get(node) === waiters) {
+          this.#linkWaiters.delete(node);
+        }
+        resolve(link);
+      };
+      const timer = setTimeout(() => done(null), this.#options.handshakeTimeoutMs);
+      this.#timers.add(timer);
+      waiters.add(done);
+    });
+  }
+
+  /** Dials relay `node` at its known address, once at a time; null when it fails. */
+  #dial(node: string): Promise<MeshLink | null> {
+    const open = this.#links.get(node);
+    if (open !== undefined) return Promise.resolve(open);
+    let dial = this.#dials.get(node);
+    if (dial === undefined) {
+      dial = this.#dialOnce(node).finally(() => this.#dials.delete(node));
+      this.#dials.set(node, dial);
+    }
+    return dial;
+  }
+
+  async #dialOnce(node: string): Promise<MeshLink | null> {
+    const target = splitHostPort(this.#known.get(node) ?? "");
+    if (target === null || this.#closed) return null;
+    let conn: Deno.TcpConn | null = null;
+    const timer = setTimeout(() => {
+      try {
+        conn?.close();
+      } catch {
+        // Closed already.
+      }
+    }, this.#options.handshakeTimeoutMs);
+    try {
+      conn = await Deno.connect({ hostname: target.hostname, port: target.port });
+      conn.setNoDelay(true);
+      const reader = new MeshFrameReader();
+      const theirs = hex(await dialHandshake(conn, reader, this.#key, this.#nodeBytes));
+      if (theirs !== node) throw new Error(`${target.hostname}:${target.port} is relay ${theirs}`);
+      clearTimeout(timer);
+      return this.#opened(conn, reader, theirs);
+    } catch (error) {
+      clearTimeout(timer);
+      try {
+        conn?.close();
+      } catch {
+        // Closed already.
+      }
+      if (!this.#closed) {
+        this.#options.log.log("warn", "mesh-dial-failed", {
+          relay: this.#known.get(node) ?? node,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+      return null;
+    }
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        if (this.#handshakes >= MAX_HANDSHAKES) {
+          conn.close();
+          continue;
+        }
+        this.#handshakes++;
+        void this.#welcome(conn).finally(() => this.#handshakes--);
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        this.#options.log.log("error", "accept-failed", { port: "mesh", error: String(error) });
+      }
+    }
+  }
+
+  async #welcome(conn: Deno.TcpConn): Promise<void> {
+    const timer = setTimeout(() => {
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
+    }, this.#options.handshakeTimeoutMs);
+    try {
+      conn.setNoDelay(true);
+      const reader = new MeshFrameReader();
+      const node = hex(await acceptHandshake(conn, reader, this.#key, this.#nodeBytes));
+      clearTimeout(timer);
+      if (this.#closed) return conn.close();
+      this.#opened(conn, reader, node);
+    } catch (error) {
+      clearTimeout(timer);
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
+      // Anyone can reach the port: refusals are logged at debug, bounded by MAX_HANDSHAKES.
+      this.#options.log.log("debug", "mesh-refused", {
+        client: (conn.remoteAddr as Deno.NetAddr).hostname,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+
+  /** Makes an authenticated socket the link to `node`, replacing an older one. */
+  #opened(conn: Deno.TcpConn, reader: MeshFrameReader, node: string): MeshLink {
+    const link = new MeshLink(
+      conn,
+      reader,
+      node,
+      (conn.remoteAddr as Deno.NetAddr).hostname,
+      this.#linkHost,
+    );
+    // The newer link wins: the old one's other end thought it dead, or will.
+    this.#links.get(node)?.close("replaced by a newer link");
+    this.#links.set(node, link);
+    this.#options.log.log("info", "mesh-link", { relay: link.remoteIp, node });
+    const run = link.run().finally(() => this.#runs.delete(run));
+    this.#runs.add(run);
+    for (const wake of [...(this.#linkWaiters.get(node) ?? [])]) wake(link);
+    return link;
+  }
+
+  #ended(link: MeshLink, reason: string): void {
+    if (this.#links.get(link.node) !== link) return;
+    this.#links.delete(link.node);
+    if (this.#closed) return;
+    this.#options.log.log("warn", "mesh-link-down", { relay: link.remoteIp, reason });
+    if (this.self.node < link.node) this.#redial(link.node, 0);
+  }
+
+  /** Dials a lost link again, backing off, while the other relay may still be there. */
+  #redial(node: string, attempt: number): void {
+    if (attempt >= REDIAL_ATTEMPTS || this.#closed) return;
+    const delay = Math.min(REDIAL_MAX_MS, REDIAL_FIRST_MS * 2 ** attempt);
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.#links.has(node) || this.#closed) return;
+      void this.#dial(node).then((link) => {
+        if (link === null) this.#redial(node, attempt + 1);
+      });
+    }, delay);
+    this.#timers.add(timer);
+  }
+
+  /** Another relay admitted `address`: an older link of that client here goes. */
+  #onClaim(address: number, node: string): void {
+    if (node === this.self.node) return;
+    const peer = this.#router.peerAt(address);
+    if (peer === undefined) return;
+    if (peer instanceof RemotePeer) {
+      // Reached through the claimant already; else stale, its relay lost the client to the claimant.
+      if (peer.relayNode !== node) void peer.close(Reason.Replaced);
+      return;
+    }
+    void peer.close(
+      Reason.Replaced,
+      "a newer client with your identity joined another relay of the cluster",
+    );
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const link of [...this.#links.values()]) {
+      link.checkLiveness(now, this.#options.keepaliveMs, this.#options.peerTimeoutMs);
+    }
+  }
+
+  /** Stops listening and closes every link; the directory is the relay's to close. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweepTimer);
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    try {
+      this.#listener.close();
+    } catch {
+      // Closed already.
+    }
+    await this.#accepting;
+    for (const link of [...this.#links.values()]) link.close("the relay is shutting down");
+    await Promise.all([...this.#runs, ...this.#dials.values()]);
+    await Promise.all(this.#lookups.values());
+  }
+}

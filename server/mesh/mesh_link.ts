@@ -1,0 +1,363 @@
+/**
+ * One open relay link: the socket to another relay of the cluster after the
+ * handshake, the clients of that relay this one routes to (one
+ * {@linkcode RemotePeer} each), and the batched writer they share.
+ *
+ * @module
+ */
+
+import { PacketType } from "../../protocol/packet_type.ts";
+import { ProtocolError } from "../../protocol/errors.ts";
+import { Reason, reasonName } from "../../protocol/reason.ts";
+import type { Packet } from "../../protocol/packets.ts";
+import { readU32 } from "../../protocol/layout.ts";
+import { writeAll } from "../../transport/frame_writer.ts";
+import type { Dispatch, Peer } from "../peer.ts";
+import type { Logger } from "../log.ts";
+import {
+  decodeRouted,
+  encodeMeshU32,
+  encodeRoutedInto,
+  type MeshFrameReader,
+  MeshProtocolError,
+  MeshType,
+  routedLength,
+} from "./mesh_frames.ts";
+import { RemotePeer, type RemotePeerLink } from "./remote_peer.ts";
+import type { MeshSocket } from "./mesh_handshake.ts";
+
+/** Bytes one write of a link carries at most: frames are batched up to this. */
+const BATCH_BYTES = 256 * 1024;
+/**
+ * Queued bytes at which the link counts as congested: the clients behind it
+ * then hold back credit (as a client's own link does at its mark), so
+ * senders slow down instead of the queue growing.
+ */
+const CONGESTED_BYTES = 1024 * 1024;
+/**
+ * Queued bytes at which the other relay is taken to have stopped reading:
+ * data is bounded by credit, so only control frames can pile up this far.
+ */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/** What a link asks of the relay it belongs to. */
+export interface MeshLinkHost {
+  readonly log: Logger;
+  /** Most clients of the other relay this link routes to at once. */
+  readonly maxPeers: number;
+  /** Adds a client of the other relay to the router; null when a client of this relay holds the address. */
+  attachRemote(peer: Peer): Dispatch | null;
+  /** Removes it from the router: its connections close, its requests fail. */
+  detach(peer: Peer, reason: Reason): void;
+  /** The link ended (after every remote peer left). */
+  ended(link: MeshLink, reason: string): void;
+}
+
+interface Batch {
+  readonly bytes: Uint8Array;
+  length: number;
+  /** Data bytes (as the budget counts them) per remote peer, told once written. */
+  readonly data: Map<RemotePeer, number>;
+}
+
+/** An authenticated link to one other relay. */
+export class MeshLink implements RemotePeerLink {
+  /** The other relay's node id, as 32 hex digits. */
+  readonly node: string;
+  /** The other relay's IP, as the socket saw it. */
+  readonly remoteIp: string;
+
+  // Static after construction.
+  readonly #socket: MeshSocket & { close(): void };
+  readonly #reader: MeshFrameReader;
+  readonly #host: MeshLinkHost;
+
+  // Owned by the read loop, the router's sends and close().
+  /** The clients of the other relay routed here, by address. */
+  readonly #peers = new Map<number, RemotePeer>();
+  /** Addresses of this relay's clients the other relay has heard of over this link. */
+  readonly #exported = new Set<number>();
+  #open: Batch | null = null;
+  readonly #full: Batch[] = [];
+  #queued = 0;
+  #flushing = false;
+  #roomWaiters: (() => void)[] = [];
+  #closed = false;
+  /** performance.now() of the last byte read, and of the last Ping sent. */
+  #heardAt = performance.now();
+  #pingedAt = 0;
+
+  /** A link over `socket`, whose handshake read into `reader` (it may hold frames already). */
+  constructor(
+    socket: MeshSocket & { close(): void },
+    reader: MeshFrameReader,
+    node: string,
+    remoteIp: string,
+    host: MeshLinkHost,
+  ) {
+    this.#socket = socket;
+    this.#reader = reader;
+    this.node = node;
+    this.remoteIp = remoteIp;
+    this.#host = host;
+  }
+
+  /** Whether the link has ended. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Clients of the other relay this link routes to now. */
+  get peerCount(): number {
+    return this.#peers.size;
+  }
+
+  /** Whether more is queued than the link is taking. */
+  get congested(): boolean {
+    return this.#queued >= CONGESTED_BYTES;
+  }
+
+  /** Undefined unless congested, else resolves once the queue is down to half the mark. */
+  room(): Promise<void> | undefined {
+    if (!this.congested) return undefined;
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
+
+  /** Reads frames until the link ends; never rejects. */
+  async run(): Promise<void> {
+    let reason = "closed by the other relay";
+    try {
+      this.#drain();
+      for (;;) {
+        const count = await this.#socket.read(this.#reader.space());
+        if (count === null) break;
+        this.#heardAt = performance.now();
+        this.#reader.filled(count);
+        this.#drain();
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        reason = error instanceof MeshProtocolError || error instanceof ProtocolError
+          ? `protocol error: ${error.message}`
+          : `read failed: ${error instanceof Error ? error.message : error}`;
+        this.#host.log.log("warn", "mesh-link-error", { relay: this.remoteIp, error: reason });
+      }
+    }
+    this.close(reason);
+  }
+
+  /** Pings a quiet link; closes one silent past `timeoutMs`. */
+  checkLiveness(now: number, keepaliveMs: number, timeoutMs: number): void {
+    if (this.#closed) return;
+    if (now - this.#heardAt > timeoutMs) {
+      this.#host.log.log("warn", "mesh-link-timeout", { relay: this.remoteIp });
+      return this.close("the other relay went silent");
+    }
+    if (now - this.#heardAt > keepaliveMs && now - this.#pingedAt > keepaliveMs) {
+      this.#pingedAt = now;
+      this.#queueRaw(encodeMeshU32(MeshType.Ping, 0));
+    }
+  }
+
+  /**
+   * The peer for the other relay's client at `address`, made and attached
+   * on first use; null while a client of this relay holds the address, or
+   * when the link routes to as many clients as it may.
+   */
+  peerFor(address: number): RemotePeer | null {
+    const known = this.#peers.get(address);
+    if (known !== undefined) return known;
+    if (this.#closed || this.#peers.size >= this.#host.maxPeers) return null;
+    const peer = new RemotePeer(this, address);
+    const dispatch = this.#host.attachRemote(peer);
+    if (dispatch === null) return null;
+    peer.attach(dispatch);
+    this.#peers.set(address, peer);
+    return peer;
+  }
+
+  /** Tells the other relay that this relay's client at `address` left, if it ever heard of it. */
+  gone(address: number): void {
+    if (!this.#exported.delete(address) || this.#closed) return;
+    this.#queueRaw(encodeMeshU32(MeshType.Gone, address));
+  }
+
+  /** Forgets a remote peer this relay closed, telling the other relay what it routed here is gone. */
+  forget(peer: RemotePeer, reason: Reason): void {
+    if (this.#peers.get(peer.address) !== peer) return;
+    this.#peers.delete(peer.address);
+    peer.shut(true);
+    this.#host.detach(peer, reason);
+    this.#host.log.log("debug", "mesh-peer-closed", {
+      relay: this.remoteIp,
+      reason: reasonName(reason),
+    });
+  }
+
+  /** Queues a Routed frame; see {@linkcode RemotePeerLink.route}. */
+  route(from: number, to: number, aux: number, packet: Packet, owner: RemotePeer | null): void {
+    if (this.#closed) return;
+    // Sent for the router: `from` is a client of this relay, which the other relay now knows.
+    if (owner !== null) this.#exported.add(from);
+    const size = routedLength(packet);
+    const batch = this.#batchFor(size);
+    batch.length += encodeRoutedInto(batch.bytes, batch.length, from, to, aux, packet);
+    if (owner !== null && packet.type === PacketType.ArbitraryData) {
+      const bytes = RemotePeer.dataBytes(packet.payload.length);
+      batch.data.set(owner, (batch.data.get(owner) ?? 0) + bytes);
+    }
+    this.#queued += size;
+    this.#scheduled();
+  }
+
+  /**
+   * Ends the link: the socket closes and every client of the other relay
+   * leaves this relay's router (their connections close with
+   * PeerDisconnected, requests to them fail). Idempotent.
+   */
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#socket.close();
+    } catch {
+      // Closed already.
+    }
+    const peers = [...this.#peers.values()];
+    this.#peers.clear();
+    for (const peer of peers) {
+      peer.shut(false);
+      this.#host.detach(peer, Reason.PeerDisconnected);
+    }
+    this.#full.length = 0;
+    this.#open = null;
+    this.#queued = 0;
+    this.#wakeRoom();
+    this.#host.ended(this, reason);
+  }
+
+  /** Handles every whole frame read so far. */
+  #drain(): void {
+    for (let frame = this.#reader.take(); frame !== null; frame = this.#reader.take()) {
+      if (this.#closed) return;
+      this.#onFrame(frame.type, frame.body);
+    }
+  }
+
+  #onFrame(type: number, body: Uint8Array): void {
+    switch (type) {
+      case MeshType.Routed:
+        return this.#onRouted(body);
+      case MeshType.Gone: {
+        const peer = this.#peers.get(readU32(body, 0));
+        if (peer === undefined) return;
+        this.#peers.delete(peer.address);
+        peer.shut(false);
+        this.#host.detach(peer, Reason.PeerDisconnected);
+        return;
+      }
+      case MeshType.Ping:
+        return this.#queueRaw(encodeMeshU32(MeshType.Pong, readU32(body, 0)));
+      case MeshType.Pong:
+        return;
+      default:
+        throw new MeshProtocolError(`frame type 0x${type.toString(16)} after the handshake`);
+    }
+  }
+
+  #onRouted(body: Uint8Array): void {
+    const routed = decodeRouted(body);
+    const packet = routed.packet;
+    let peer = this.#peers.get(routed.from);
+    if (peer === undefined && isRequest(packet.type)) {
+      peer = this.peerFor(routed.from) ?? undefined;
+      if (peer === undefined) {
+        // A client of this relay holds that address now (it moved here), or the link is full.
+        return this.route(routed.to, routed.from, 0, {
+          type: PacketType.RequestFailed,
+          requestId: (packet as { requestId: number }).requestId,
+          reason: Reason.Offline,
+        }, null);
+      }
+    }
+    if (peer === undefined) {
+      // A late frame of a client this relay no longer routes to: an accept it undoes.
+      if (packet.type === PacketType.SocketConnectionResponse && packet.accepted) {
+        this.route(routed.to, routed.from, 0, {
+          type: PacketType.SocketClosed,
+          connectionId: routed.aux,
+          reason: Reason.PeerDisconnected,
+        }, null);
+      }
+      return;
+    }
+    // A frame for a client that left here finds its ends closed, its requests Offline.
+    peer.deliver(routed);
+  }
+
+  #batchFor(size: number): Batch {
+    let batch = this.#open;
+    if (batch !== null && batch.length + size <= batch.bytes.length) return batch;
+    if (batch !== null) this.#full.push(batch);
+    batch = { bytes: new Uint8Array(Math.max(BATCH_BYTES, size)), length: 0, data: new Map() };
+    this.#open = batch;
+    return batch;
+  }
+
+  #queueRaw(frame: Uint8Array): void {
+    if (this.#closed) return;
+    const batch = this.#batchFor(frame.length);
+    batch.bytes.set(frame, batch.length);
+    batch.length += frame.length;
+    this.#queued += frame.length;
+    this.#scheduled();
+  }
+
+  #scheduled(): void {
+    if (this.#queued > MAX_QUEUED_BYTES) {
+      this.#host.log.log("warn", "mesh-link-stalled", { relay: this.remoteIp });
+      return this.close("the other relay stopped reading");
+    }
+    if (this.#flushing) return;
+    this.#flushing = true;
+    // After the current turn, so the frames it queues go in one write.
+    queueMicrotask(() => void this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.#closed) return;
+        const batch = this.#full.shift() ?? this.#open;
+        if (batch === null || batch === undefined || batch.length === 0) break;
+        if (batch === this.#open) this.#open = null;
+        await writeAll(this.#socket, batch.bytes.subarray(0, batch.length));
+        this.#queued -= batch.length;
+        for (const [peer, bytes] of batch.data) peer.dataWritten?.(bytes);
+        if (this.#queued <= CONGESTED_BYTES / 2) this.#wakeRoom();
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        this.#host.log.log("warn", "mesh-link-error", {
+          relay: this.remoteIp,
+          error: `write failed: ${error instanceof Error ? error.message : error}`,
+        });
+      }
+      this.close("write failed");
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #wakeRoom(): void {
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/** Whether a client frame of `type` starts a request. */
+function isRequest(type: number): boolean {
+  return type === PacketType.SocketStatusRequest || type === PacketType.EchoRequest ||
+    type === PacketType.SocketConnectionRequest;
+}

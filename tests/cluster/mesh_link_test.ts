@@ -1,0 +1,250 @@
+import assert from "node:assert/strict";
+import { PacketType } from "../../protocol/packet_type.ts";
+import { Reason } from "../../protocol/reason.ts";
+import { waitUntil } from "../_helpers/async.ts";
+import {
+  meshKey,
+  type RecordingPeer,
+  startTestRelay,
+  TestDirectoryHub,
+  type TestRelay,
+} from "./_mesh_pair.ts";
+
+const C = 0x0a00_0001; // a client of relay A
+const X = 0x0a00_0002; // a client of relay B
+const WINDOW = 64 * 1024;
+
+async function pair(): Promise<{ a: TestRelay; b: TestRelay; close(): Promise<void> }> {
+  const hub = new TestDirectoryHub();
+  const key = meshKey();
+  const a = await startTestRelay(hub, key);
+  const b = await startTestRelay(hub, key);
+  return { a, b, close: () => Promise.all([a.mesh.close(), b.mesh.close()]).then(() => {}) };
+}
+
+/** `c` connects to `x` (behind the other relay) and `x` accepts; returns both ends' ids. */
+async function openConnection(
+  c: RecordingPeer,
+  x: RecordingPeer,
+  requestId = 1,
+): Promise<{ cId: number; xId: number }> {
+  c.dispatch!({
+    type: PacketType.SocketConnectionRequest,
+    requestId,
+    connectionId: 0,
+    source: c.address,
+    sourcePort: 50_000 + requestId,
+    destination: x.address,
+    destinationPort: 80,
+    window: WINDOW,
+  });
+  const asked = await x.next(PacketType.SocketConnectionRequest, "the connect at X");
+  assert.equal(asked.source, c.address);
+  assert.equal(asked.destinationPort, 80);
+  assert.ok(asked.connectionId > 0);
+  assert.ok(asked.window > 0 && asked.window <= WINDOW);
+  x.dispatch!({
+    type: PacketType.SocketConnectionResponse,
+    requestId: asked.requestId,
+    connectionId: asked.connectionId,
+    accepted: true,
+    window: WINDOW,
+  });
+  const answer = await c.next(PacketType.SocketConnectionResponse, "the accept at C");
+  assert.equal(answer.requestId, requestId);
+  assert.equal(answer.accepted, true);
+  assert.ok(answer.window > 0);
+  return { cId: answer.connectionId, xId: asked.connectionId };
+}
+
+Deno.test("relay link: a connection between clients of two relays carries data, credit, shutdown and close both ways", async () => {
+  const { a, b, close } = await pair();
+  try {
+    const c = a.client(C);
+    const x = b.client(X);
+    const { cId, xId } = await openConnection(c, x);
+    assert.equal(a.mesh.linkCount, 1);
+    assert.equal(a.router.onlineCount, 1, "a remote client is not counted as this relay's");
+
+    c.dispatch!({
+      type: PacketType.ArbitraryData,
+      connectionId: cId,
+      payload: new Uint8Array([1, 2, 3]),
+    });
+    const atX = await x.next(PacketType.ArbitraryData);
+    assert.equal(atX.connectionId, xId);
+    assert.deepEqual([...atX.payload], [1, 2, 3]);
+
+    x.dispatch!({
+      type: PacketType.ArbitraryData,
+      connectionId: xId,
+      payload: new Uint8Array([9]),
+    });
+    const atC = await c.next(PacketType.ArbitraryData);
+    assert.equal(atC.connectionId, cId);
+    assert.deepEqual([...atC.payload], [9]);
+
+    x.dispatch!({ type: PacketType.WindowUpdate, connectionId: xId, increment: 3 });
+    const grant = await c.next(PacketType.WindowUpdate);
+    assert.equal(grant.connectionId, cId);
+    assert.equal(grant.increment, 3);
+
+    c.dispatch!({ type: PacketType.SocketShutdown, connectionId: cId });
+    assert.equal((await x.next(PacketType.SocketShutdown)).connectionId, xId);
+
+    x.dispatch!({ type: PacketType.SocketClosed, connectionId: xId, reason: Reason.Normal });
+    const closed = await c.next(PacketType.SocketClosed);
+    assert.equal(closed.connectionId, cId);
+    assert.equal(closed.reason, Reason.Normal);
+    await waitUntil(() => a.router.connectionsOpen === 0, "A forgets the connection");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("relay link: status and echo requests reach a client of the other relay and come back", async () => {
+  const { a, b, close } = await pair();
+  try {
+    const c = a.client(C);
+    const x = b.client(X);
+    c.dispatch!({
+      type: PacketType.SocketStatusRequest,
+      requestId: 7,
+      source: C,
+      destination: X,
+      destinationPort: 22,
+    });
+    const status = await x.next(PacketType.SocketStatusRequest);
+    assert.equal(status.source, C);
+    x.dispatch!({
+      type: PacketType.SocketStatusResponse,
+      requestId: status.requestId,
+      listening: true,
+    });
+    const answer = await c.next(PacketType.SocketStatusResponse);
+    assert.deepEqual([answer.requestId, answer.listening], [7, true]);
+
+    // And the other way, over the same link.
+    x.dispatch!({ type: PacketType.EchoRequest, requestId: 3, source: X, destination: C });
+    const echo = await c.next(PacketType.EchoRequest);
+    c.dispatch!({ type: PacketType.EchoReply, requestId: echo.requestId });
+    assert.equal((await x.next(PacketType.EchoReply)).requestId, 3);
+    assert.equal(a.mesh.linkCount, 1);
+    assert.equal(b.mesh.linkCount, 1, "one link per pair of relays");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("relay link: an address no relay holds is Offline, and a refusal on the far relay keeps its reason", async () => {
+  const { a, b, close } = await pair();
+  try {
+    const c = a.client(C);
+    const x = b.client(X);
+    c.dispatch!({
+      type: PacketType.EchoRequest,
+      requestId: 1,
+      source: C,
+      destination: 0x0a00_00ff,
+    });
+    const failed = await c.next(PacketType.RequestFailed);
+    assert.deepEqual([failed.requestId, failed.reason], [1, Reason.Offline]);
+    assert.equal(a.mesh.linkCount, 0, "no link is made for an address nobody holds");
+
+    // X refuses the connection: the refusal crosses back as a refusal.
+    c.dispatch!({
+      type: PacketType.SocketConnectionRequest,
+      requestId: 2,
+      connectionId: 0,
+      source: C,
+      sourcePort: 40_000,
+      destination: X,
+      destinationPort: 81,
+      window: WINDOW,
+    });
+    const asked = await x.next(PacketType.SocketConnectionRequest);
+    x.dispatch!({
+      type: PacketType.SocketConnectionResponse,
+      requestId: asked.requestId,
+      connectionId: 0,
+      accepted: false,
+      window: 0,
+    });
+    const refused = await c.next(PacketType.SocketConnectionResponse);
+    assert.deepEqual([refused.requestId, refused.accepted], [2, false]);
+
+    // X leaves its relay: C's next request is answered Offline by B, and A drops its peer for X.
+    b.router.detach(x, Reason.PeerDisconnected);
+    await waitUntil(() => a.router.peerAt(X) === undefined, "A hears that X left");
+    c.dispatch!({ type: PacketType.EchoRequest, requestId: 3, source: C, destination: X });
+    const gone = await c.next(PacketType.RequestFailed);
+    assert.deepEqual([gone.requestId, gone.reason], [3, Reason.Offline]);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("relay link: a client leaving its relay resets its cross-relay connections with PeerDisconnected", async () => {
+  const { a, b, close } = await pair();
+  try {
+    const c = a.client(C);
+    const x = b.client(X);
+    const { cId } = await openConnection(c, x);
+    b.router.detach(x, Reason.PeerDisconnected);
+    const closed = await c.next(PacketType.SocketClosed);
+    assert.deepEqual([closed.connectionId, closed.reason], [cId, Reason.PeerDisconnected]);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("relay link: a broken link resets the connections crossing it, and the lower relay dials again", async () => {
+  const { a, b, close } = await pair();
+  try {
+    const c = a.client(C);
+    const x = b.client(X);
+    const { cId, xId } = await openConnection(c, x);
+    const linkOfA = a.mesh.linkTo(b.mesh.self.node)!;
+    linkOfA.close("broken by the test");
+    const atC = await c.next(PacketType.SocketClosed, "C's reset");
+    assert.deepEqual([atC.connectionId, atC.reason], [cId, Reason.PeerDisconnected]);
+    const atX = await x.next(PacketType.SocketClosed, "X's reset");
+    assert.deepEqual([atX.connectionId, atX.reason], [xId, Reason.PeerDisconnected]);
+    await waitUntil(
+      () => a.mesh.linkCount === 1 && b.mesh.linkCount === 1,
+      "the relays dial again",
+    );
+    // And the new link carries a new connection.
+    await openConnection(c, x, 5);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("relay link: a relay without the mesh key gets no link, and its requests find nobody", async () => {
+  const hub = new TestDirectoryHub();
+  const a = await startTestRelay(hub, meshKey());
+  const b = await startTestRelay(hub, meshKey());
+  try {
+    const c = a.client(C);
+    b.client(X);
+    c.dispatch!({ type: PacketType.EchoRequest, requestId: 1, source: C, destination: X });
+    const failed = await c.next(PacketType.RequestFailed);
+    assert.equal(failed.reason, Reason.Offline);
+    assert.equal(a.mesh.linkCount + b.mesh.linkCount, 0);
+  } finally {
+    await Promise.all([a.mesh.close(), b.mesh.close()]);
+  }
+});
+
+Deno.test("relay link: a client that joins another relay is dropped by the one it left (takeover across relays)", async () => {
+  const { a, b, close } = await pair();
+  try {
+    const old = a.client(X);
+    b.client(X);
+    await waitUntil(() => old.closedWith !== null, "A drops its older link of X");
+    assert.equal(old.closedWith, Reason.Replaced);
+  } finally {
+    await close();
+  }
+});
