@@ -108,8 +108,9 @@ export class Mesh implements RouterCluster {
   readonly #listener: Deno.TcpListener;
   readonly #key: CryptoKey;
   readonly #nodeBytes: Uint8Array;
-  readonly #router: Router;
-  readonly #linkHost: MeshLinkHost;
+  // Set once, by join().
+  #router: Router | null = null;
+  #linkHost: MeshLinkHost | null = null;
   #directory: Directory | null = null;
 
   // Owned by the accept loop, the dials and close().
@@ -121,51 +122,34 @@ export class Mesh implements RouterCluster {
   readonly #known = new Map<string, string>();
   readonly #lookups = new Map<number, Promise<void>>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
-  readonly #sweepTimer: ReturnType<typeof setInterval>;
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #handshakes = 0;
-  #accepting: Promise<void>;
+  #accepting: Promise<void> = Promise.resolve();
   #closed = false;
 
-  private constructor(
-    options: MeshOptions,
-    listener: Deno.TcpListener,
-    key: CryptoKey,
-    router: Router,
-  ) {
+  private constructor(options: MeshOptions, listener: Deno.TcpListener, key: CryptoKey) {
     this.#options = options;
     this.#listener = listener;
     this.#key = key;
-    this.#router = router;
     this.#nodeBytes = crypto.getRandomValues(new Uint8Array(NODE_ID_BYTES));
     this.self = {
       node: hex(this.#nodeBytes),
       mesh: joinHostPort(options.advertise, listener.addr.port),
     };
-    const log = options.log;
-    this.#linkHost = {
-      log,
-      maxPeers: options.maxPeersPerLink,
-      attachRemote: (peer: Peer): Dispatch | null => router.attachRemote(peer),
-      detach: (peer: Peer, reason: Reason) => void router.detach(peer, reason),
-      ended: (link, reason) => this.#ended(link, reason),
-    };
-    this.#accepting = this.#accept();
-    const interval = Math.max(50, Math.min(1000, Math.floor(options.keepaliveMs / 4)));
-    this.#sweepTimer = setInterval(() => this.#sweep(), interval);
   }
 
   /**
-   * Listens on the relay-link port. Throws `Deno.listen`'s error (a port in
-   * use). The directory is attached with {@linkcode join}.
+   * Listens on the relay-link port (links are accepted once the mesh
+   * {@linkcode join}s its router). Throws `Deno.listen`'s error (a port in use).
    */
-  static async listen(options: MeshOptions, router: Router): Promise<Mesh> {
+  static async listen(options: MeshOptions): Promise<Mesh> {
     const key = await importMeshKey(options.key);
     const listener = Deno.listen({
       hostname: options.hostname,
       port: options.port,
       transport: "tcp",
     });
-    return new Mesh(options, listener, key, router);
+    return new Mesh(options, listener, key);
   }
 
   /** The relay-link port's address, with the real port. */
@@ -183,8 +167,20 @@ export class Mesh implements RouterCluster {
     return this.#links.get(node);
   }
 
-  /** Starts serving the cluster through `directory`, and makes the router part of it. */
-  join(directory: Directory): void {
+  /**
+   * Starts serving the cluster: makes `router` part of it (before any client
+   * joins it), finds other relays' clients through `directory`, and accepts links.
+   */
+  join(directory: Directory, router: Router): void {
+    if (this.#router !== null) throw new Error("Cannot join: the mesh has joined already");
+    this.#router = router;
+    this.#linkHost = {
+      log: this.#options.log,
+      maxPeers: this.#options.maxPeersPerLink,
+      attachRemote: (peer: Peer): Dispatch | null => router.attachRemote(peer),
+      detach: (peer: Peer, reason: Reason) => void router.detach(peer, reason),
+      ended: (link, reason) => this.#ended(link, reason),
+    };
     this.#directory = directory;
     directory.onClaim = (address, node) => this.#onClaim(address, node);
     directory.serveDial(async (from) => {
@@ -195,7 +191,10 @@ export class Mesh implements RouterCluster {
       const link = await this.#dial(from.node);
       if (link === null) throw new Error(`could not dial ${from.mesh}`);
     });
-    this.#router.joinCluster(this);
+    router.joinCluster(this);
+    this.#accepting = this.#accept();
+    const interval = Math.max(50, Math.min(1000, Math.floor(this.#options.keepaliveMs / 4)));
+    this.#sweepTimer = setInterval(() => this.#sweep(), interval);
   }
 
   /** See {@linkcode RouterCluster.joined}: announce, and claim it from any relay that held it. */
@@ -369,7 +368,7 @@ export class Mesh implements RouterCluster {
       reader,
       node,
       (conn.remoteAddr as Deno.NetAddr).hostname,
-      this.#linkHost,
+      this.#linkHost!,
     );
     // The newer link wins: the old one's other end thought it dead, or will.
     this.#links.get(node)?.close("replaced by a newer link");
@@ -406,7 +405,7 @@ export class Mesh implements RouterCluster {
   /** Another relay admitted `address`: an older link of that client here goes. */
   #onClaim(address: number, node: string): void {
     if (node === this.self.node) return;
-    const peer = this.#router.peerAt(address);
+    const peer = this.#router?.peerAt(address);
     if (peer === undefined) return;
     if (peer instanceof RemotePeer) {
       // Reached through the claimant already; else stale, its relay lost the client to the claimant.

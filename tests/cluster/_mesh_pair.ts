@@ -142,8 +142,8 @@ export async function startTestRelay(
     peerTimeoutMs: config.peerTimeoutMs,
     maxPeersPerLink: 1000,
     log,
-  }, router);
-  mesh.join(hub.directoryFor(mesh.self));
+  });
+  mesh.join(hub.directoryFor(mesh.self), router);
   return {
     router,
     mesh,
