@@ -1,0 +1,87 @@
+/**
+ * What a relay started with `nats` (and `meshPort`, `meshKey`) runs beside
+ * its client ports: the relay-link port and its links, and its presence in
+ * NATS. Started before the relay accepts clients, joined to its router
+ * before any client joins, closed before its clients are let go.
+ *
+ * @module
+ */
+
+import type { RelayConfig } from "../config.ts";
+import type { Logger } from "../log.ts";
+import { Mesh } from "../mesh/mesh.ts";
+import type { Router } from "../router.ts";
+import { Presence } from "./presence.ts";
+
+/** Hex digits of the network id in the NATS subject prefix: enough to keep two networks apart. */
+const PREFIX_ID_DIGITS = 16;
+
+/** The NATS subject prefix of the network whose id is `networkId` (hex). */
+export function subjectPrefix(networkId: string): string {
+  return `alphanet.${networkId.slice(0, PREFIX_ID_DIGITS)}`;
+}
+
+/** A relay's links and presence in its cluster. */
+export class RelayCluster {
+  /** The relay links. */
+  readonly mesh: Mesh;
+  /** The presence in NATS. */
+  readonly presence: Presence;
+  #closing: Promise<void> | null = null;
+
+  private constructor(mesh: Mesh, presence: Presence) {
+    this.mesh = mesh;
+    this.presence = presence;
+  }
+
+  /**
+   * Listens on the relay-link port and connects to NATS; null for a relay
+   * without `nats`. Throws when either cannot start (a port in use, NATS not
+   * reachable): a relay that cannot be part of its cluster does not start.
+   */
+  static async start(
+    config: RelayConfig,
+    networkId: string,
+    log: Logger,
+  ): Promise<RelayCluster | null> {
+    if (config.nats === null || config.meshPort === null || config.meshKey === null) return null;
+    const mesh = await Mesh.listen({
+      hostname: config.hostname,
+      port: config.meshPort,
+      key: config.meshKey,
+      advertise: config.advertise ?? config.hostname,
+      handshakeTimeoutMs: config.helloTimeoutMs,
+      keepaliveMs: config.keepaliveMs,
+      peerTimeoutMs: config.peerTimeoutMs,
+      maxPeersPerLink: config.maxClients,
+      log,
+    });
+    try {
+      const presence = await Presence.connect({
+        url: config.nats,
+        prefix: subjectPrefix(networkId),
+        self: mesh.self,
+        log,
+      });
+      log.log("info", "cluster", { node: mesh.self.node, mesh: mesh.self.mesh });
+      return new RelayCluster(mesh, presence);
+    } catch (error) {
+      await mesh.close();
+      throw error;
+    }
+  }
+
+  /** Makes `router` part of the cluster; before any client joins it. */
+  join(router: Router): void {
+    this.mesh.join(this.presence, router);
+  }
+
+  /**
+   * Leaves the cluster: the presence first (other relays find this one's
+   * clients nowhere from then on), then the links. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.presence.close().finally(() => this.mesh.close());
+    return this.#closing;
+  }
+}
