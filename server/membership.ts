@@ -7,9 +7,16 @@
  * the VirtualIP reply; then, as the peer closes, the detach, the registry's
  * offline mark and the log line that says why.
  *
+ * The registry is asynchronous (a PostgreSQL one is a round trip away): a
+ * peer may close during any of its steps. After each, a closed peer goes no
+ * further and gets nothing attached; one that closed after its row was
+ * marked online has it marked offline again, unless a newer link holds the
+ * address or is joining under the same key.
+ *
  * @module
  */
 
+import { Closed } from "../errors.ts";
 import { RelayMetrics } from "./metrics.ts";
 import { joinTokenIdText } from "../crypto/join_token.ts";
 import { formatIpv4 } from "../protocol/address.ts";
@@ -23,8 +30,9 @@ import type { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
 import type { Dispatch, Handshake, Peer, PeerHost } from "./peer.ts";
 import { checkProof, copyProof, type ProofEvidence, type ProofVerdict } from "./proof_check.ts";
-import { KeyReleased, PoolExhausted, type Registry, type RegistryKey } from "./registry.ts";
+import { KeyReleased, PoolExhausted, type RegistryKey } from "./registry.ts";
 import { hexOf } from "./registry_key.ts";
+import { type RegistryStore, RegistryUnavailable } from "./registry_store.ts";
 import type { Router } from "./router.ts";
 import type { SourceLimits } from "./source_limits.ts";
 
@@ -61,6 +69,25 @@ const TOKEN_REFUSALS: Readonly<Record<JoinTokenRefusal, { reason: Reason; messag
   },
 };
 
+/** What a client that joined while the registry was unreachable is told: it retries (Internal). */
+const UNAVAILABLE_MESSAGE = "Cannot join: the registry is unavailable; try again shortly";
+
+/**
+ * Offline marks remembered for joins in flight, at most: past it the memory
+ * is dropped and every join then in flight marks its address online again
+ * once attached (a spare write rather than a lost mark).
+ */
+const MAX_OFFLINE_MARKS = 4096;
+
+/** How a registry write ended for a join: the address it holds and how it got it. */
+interface Assignment {
+  readonly address: number;
+  /** A key already registered, a version 1 row claimed, or a new row. */
+  readonly how: "known" | "claimed" | "new";
+  /** The join token spent on a new row, or null. */
+  readonly token: string | null;
+}
+
 /** Bytes of a Challenge's nonce. */
 const NONCE_BYTES = HandshakeBytes.nonce;
 
@@ -68,7 +95,7 @@ const NONCE_BYTES = HandshakeBytes.nonce;
 export class Membership implements PeerHost {
   // Static after construction; the registry and the router are the relay's.
   readonly #log: Logger;
-  readonly #registry: Registry;
+  readonly #registry: RegistryStore;
   readonly #router: Router;
   /** Refusals a remote party can cause at will (a Hello flood) are logged within a budget. */
   readonly #refusals: RateLimitedLog;
@@ -77,8 +104,23 @@ export class Membership implements PeerHost {
   readonly #tokens: boolean;
   readonly #metrics: RelayMetrics;
 
+  // Owned by the joins in flight: offline marks that raced a join's registry write.
+  /** Joins whose registry write is issued and not yet attached or given up. */
+  #writing = 0;
+  /** Counts offline marks; a join notes it before its write. */
+  #offlineSeq = 0;
+  /** Address → the sequence number of its latest offline mark, while joins are writing. */
+  readonly #offlineMarks = new Map<number, number>();
+  /** Marks up to this sequence number were forgotten (see MAX_OFFLINE_MARKS). */
+  #forgottenUpTo = 0;
+
   /** Admits peers into `router` under the addresses `registry` gives them, as `options` say. */
-  constructor(log: Logger, registry: Registry, router: Router, options: MembershipOptions = {}) {
+  constructor(
+    log: Logger,
+    registry: RegistryStore,
+    router: Router,
+    options: MembershipOptions = {},
+  ) {
     this.#log = log;
     this.#registry = registry;
     this.#router = router;
@@ -132,12 +174,14 @@ export class Membership implements PeerHost {
     proof: ProofPacket,
   ): Promise<Dispatch | null> {
     try {
-      const evidence = this.#evidence(peer, proof);
+      const evidence = await this.#evidence(peer, proof);
+      if (peer.closed) return null;
       const verdict = await checkProof(challenge, proof, evidence);
       // The client may have left, or timed out, while its signatures were checked.
       if (peer.closed) return null;
-      return this.#join(peer, proof, evidence, verdict);
+      return await this.#join(peer, proof, evidence, verdict);
     } catch (error) {
+      if (error instanceof RegistryUnavailable) return this.#unavailable(peer, error);
       this.#log.log("error", "internal-error", {
         client: peer.realIp,
         during: "handshake",
@@ -149,30 +193,33 @@ export class Membership implements PeerHost {
   }
 
   /** What the registry holds for the Proof's join token and legacy claim (reads only). */
-  #evidence(peer: Peer, proof: ProofPacket): ProofEvidence {
+  async #evidence(peer: Peer, proof: ProofPacket): Promise<ProofEvidence> {
     // A known key reconnects on its signature alone: its token and claim cost no verification.
-    const registered = this.#registry.lookup(keyOf(peer, proof)) !== null;
-    const token = !registered && this.#tokens && proof.joinToken !== null
-      ? this.#registry.joinToken(joinTokenIdText(proof.joinToken.id))
-      : null;
-    const secret = !registered && proof.identity !== null && proof.legacyClaim !== null
-      ? this.#registry.secretRow(proof.legacyClaim.tag)
-      : null;
+    const registered = (await this.#registry.lookup(keyOf(peer, proof))) !== null;
+    if (registered) return { token: null, secret: null, registered };
+    const wantsToken = this.#tokens && proof.joinToken !== null;
+    const wantsSecret = proof.identity !== null && proof.legacyClaim !== null;
+    if (!wantsToken && !wantsSecret) return { token: null, secret: null, registered };
+    // Both reads at once, settled together: neither rejection is left unhandled.
+    const [token, secret] = await Promise.all([
+      wantsToken ? this.#registry.joinToken(joinTokenIdText(proof.joinToken!.id)) : null,
+      wantsSecret ? this.#registry.secretRow(proof.legacyClaim!.tag) : null,
+    ]);
     return { token, secret, registered };
   }
 
   /**
-   * The join proper, synchronous from the first check to the VirtualIP, in
-   * the order of PROTOCOL.md §4: nothing can change the registry between a
-   * check and the write it allows (but another process, whose changes the
-   * registry's statements re-check).
+   * The join proper, in the order of PROTOCOL.md §4. Another join may run
+   * between its steps (an await each), and other relays share a PostgreSQL
+   * registry: the registry's statements re-check what a step relies on (a
+   * key registered meanwhile, a token spent, a row released).
    */
-  #join(
+  async #join(
     peer: Peer,
     proof: ProofPacket,
     evidence: ProofEvidence,
     verdict: ProofVerdict,
-  ): Dispatch | null {
+  ): Promise<Dispatch | null> {
     if (!verdict.identity) {
       return this.#refuse(
         peer,
@@ -189,7 +236,7 @@ export class Membership implements PeerHost {
       );
     }
     const key = keyOf(peer, proof);
-    if (!this.#assign(peer, key, proof, evidence, verdict)) return null;
+    if (!(await this.#place(peer, key, proof, evidence, verdict))) return null;
     const previous = this.#router.peerAt(peer.address);
     const dispatch = this.#router.attach(peer);
     if (previous !== undefined && previous !== peer) {
@@ -216,100 +263,168 @@ export class Membership implements PeerHost {
   }
 
   /**
-   * Gives `peer` its address and marks it online: a known key's, a claimed
-   * version 1 row's, or a new one, each only past its checks. Closes the
-   * peer and returns false when it is refused or the registry fails.
+   * Gives an open `peer` its address (true), or refuses it, or finds it
+   * closed (false). A peer that closed while its row was marked online has
+   * it marked offline again, unless a newer link holds the address; a peer
+   * whose address an older link of its key marked offline during the write
+   * has it marked online again.
    */
-  #assign(
+  async #place(
     peer: Peer,
     key: RegistryKey,
     proof: ProofPacket,
     evidence: ProofEvidence,
     verdict: ProofVerdict,
-  ): boolean {
+  ): Promise<boolean> {
+    const offlineSeq = this.#offlineSeq;
+    this.#writing++;
     try {
-      const now = Date.now();
-      const known = this.#registry.lookup(key);
-      if (known === null && evidence.registered) {
-        // Released by an operator during the verification: its token was not checked, so join again.
-        throw new KeyReleased("Cannot assign: the address was released while its client joined");
-      }
-      if (known === null && evidence.secret !== null) {
-        if (!verdict.legacy) {
-          this.#refuse(
-            peer,
-            Reason.InvalidIdentity,
-            "Cannot join: the claim of a version 1 address does not verify",
-          );
-          return false;
+      const assignment = await this.#assign(peer, key, proof, evidence, verdict);
+      if (assignment === null) return false;
+      if (peer.closed) {
+        if (this.#router.peerAt(assignment.address) === undefined) {
+          this.#markOffline(assignment.address);
         }
-        const claimed = this.#registry.claimSecretRow(proof.legacyClaim!.tag, key, now, {
-          online: true,
-        });
-        // Null: another link claimed it a moment ago; this one goes on as a new key.
-        if (claimed !== null) {
-          peer.address = claimed;
-          // Audit: an address moved from a version 1 secret to a key pair.
-          this.#log.log("info", "legacy-claim", {
-            client: peer.realIp,
-            vip: formatIpv4(claimed),
-            publicKey: hexOf(proof.identity!.publicKey),
-          });
-          return true;
-        }
+        return false;
       }
-      const token = known === null ? this.#admitNewKey(peer, proof, evidence, verdict, now) : null;
-      if (token === false) return false;
-      try {
-        peer.address = this.#registry.assign(key, now, {
-          online: true,
-          joinToken: token,
-          registered: known !== null,
-        });
-      } catch (error) {
-        // Nothing registered (a full pool, a token spent elsewhere meanwhile): no allowance used.
-        if (known === null) this.#newIdentities?.refundNewIdentity(peer.realIp, performance.now());
-        throw error;
-      }
-      if (known === null) {
-        this.#log.log("info", "assign", {
-          client: peer.realIp,
-          vip: formatIpv4(peer.address),
-          kind: key.kind,
-        });
-        // Audit: which token let whom in.
-        if (token !== null) {
-          this.#log.log("info", "token-used", {
-            token,
-            client: peer.realIp,
-            vip: formatIpv4(peer.address),
-          });
-        }
-      }
+      peer.address = assignment.address;
+      if (this.#markedOfflineSince(peer.address, offlineSeq)) this.#markOnline(peer.address);
       return true;
-    } catch (error) {
-      if (error instanceof JoinTokenRefused) {
-        const { reason, message } = TOKEN_REFUSALS[error.refusal];
-        this.#refuse(peer, reason, message);
-        return false;
-      }
-      if (error instanceof KeyReleased) {
-        // Released by an operator between the lookup and the write: joined again, it is a new key.
-        this.#refuse(peer, Reason.Internal, "Cannot join: your address was released; join again");
-        return false;
-      }
-      if (error instanceof PoolExhausted) {
-        this.#refuse(
-          peer,
-          Reason.PoolExhausted,
-          "Cannot assign a virtual IP: the pool is exhausted",
-        );
-        return false;
-      }
-      this.#log.log("error", "registry-error", { client: peer.realIp, error: String(error) });
-      this.#refuse(peer, Reason.Internal, "Cannot assign a virtual IP: registry error");
-      return false;
+    } finally {
+      if (--this.#writing === 0) this.#offlineMarks.clear();
     }
+  }
+
+  /**
+   * Gives `peer` its address and marks it online: a known key's, a claimed
+   * version 1 row's, or a new one, each only past its checks; logs what the
+   * registry wrote (it stays written if the peer closed meanwhile). Closes
+   * the peer and returns null when it is refused or the registry fails.
+   */
+  async #assign(
+    peer: Peer,
+    key: RegistryKey,
+    proof: ProofPacket,
+    evidence: ProofEvidence,
+    verdict: ProofVerdict,
+  ): Promise<Assignment | null> {
+    let assignment: Assignment | null;
+    try {
+      assignment = await this.#write(peer, key, proof, evidence, verdict);
+    } catch (error) {
+      return this.#refuseFailure(peer, error);
+    }
+    if (assignment === null) return null;
+    const vip = formatIpv4(assignment.address);
+    if (assignment.how === "claimed") {
+      // Audit: an address moved from a version 1 secret to a key pair.
+      this.#log.log("info", "legacy-claim", {
+        client: peer.realIp,
+        vip,
+        publicKey: hexOf(proof.identity!.publicKey),
+      });
+    } else if (assignment.how === "new") {
+      this.#log.log("info", "assign", { client: peer.realIp, vip, kind: key.kind });
+      // Audit: which token let whom in.
+      if (assignment.token !== null) {
+        this.#log.log("info", "token-used", { token: assignment.token, client: peer.realIp, vip });
+      }
+    }
+    return assignment;
+  }
+
+  /**
+   * The registry's part of {@linkcode #assign}, in the order of PROTOCOL.md
+   * §4; null when the peer was refused, or closed before anything was written.
+   */
+  async #write(
+    peer: Peer,
+    key: RegistryKey,
+    proof: ProofPacket,
+    evidence: ProofEvidence,
+    verdict: ProofVerdict,
+  ): Promise<Assignment | null> {
+    const now = Date.now();
+    if (evidence.registered) {
+      // Its row gone since (an operator's release): KeyReleased, as its token was never checked.
+      const address = await this.#registry.assign(key, now, { online: true, registered: true });
+      return { address, how: "known", token: null };
+    }
+    const known = await this.#registry.lookup(key);
+    if (peer.closed) return null;
+    if (known === null && evidence.secret !== null) {
+      if (!verdict.legacy) {
+        return this.#refuse(
+          peer,
+          Reason.InvalidIdentity,
+          "Cannot join: the claim of a version 1 address does not verify",
+        );
+      }
+      const claimed = await this.#registry.claimSecretRow(proof.legacyClaim!.tag, key, now, {
+        online: true,
+      });
+      // Null: another link claimed it a moment ago; this one goes on as a new key.
+      if (claimed !== null) return { address: claimed, how: "claimed", token: null };
+      if (peer.closed) return null;
+    }
+    if (known !== null) {
+      // Registered meanwhile by another link of the same key: no token, no allowance.
+      const address = await this.#registry.assign(key, now, { online: true, registered: true });
+      return { address, how: "known", token: null };
+    }
+    const token = await this.#admitNewKey(peer, proof, evidence, verdict, now);
+    if (token === false) return null;
+    if (peer.closed) {
+      this.#newIdentities?.refundNewIdentity(peer.realIp, performance.now());
+      return null;
+    }
+    try {
+      const address = await this.#registry.assign(key, now, { online: true, joinToken: token });
+      return { address, how: "new", token };
+    } catch (error) {
+      // Nothing registered (a full pool, a token spent elsewhere meanwhile): no allowance used.
+      this.#newIdentities?.refundNewIdentity(peer.realIp, performance.now());
+      throw error;
+    }
+  }
+
+  /** Refuses a peer whose registry write failed, with the reason its error calls for. Null. */
+  #refuseFailure(peer: Peer, error: unknown): null {
+    if (error instanceof JoinTokenRefused) {
+      const { reason, message } = TOKEN_REFUSALS[error.refusal];
+      return this.#refuse(peer, reason, message);
+    }
+    if (error instanceof KeyReleased) {
+      // Released by an operator between the lookup and the write: joined again, it is a new key.
+      return this.#refuse(
+        peer,
+        Reason.Internal,
+        "Cannot join: your address was released; join again",
+      );
+    }
+    if (error instanceof PoolExhausted) {
+      return this.#refuse(
+        peer,
+        Reason.PoolExhausted,
+        "Cannot assign a virtual IP: the pool is exhausted",
+      );
+    }
+    if (error instanceof RegistryUnavailable) return this.#unavailable(peer, error);
+    this.#log.log("error", "registry-error", { client: peer.realIp, error: String(error) });
+    return this.#refuse(peer, Reason.Internal, "Cannot assign a virtual IP: registry error");
+  }
+
+  /**
+   * Refuses a peer because the registry cannot be reached: Internal, which
+   * clients retry; logged within the refusal budget (a database outage
+   * refuses every join at once).
+   */
+  #unavailable(peer: Peer, error: RegistryUnavailable): null {
+    this.#refusals.log("warn", "registry-unavailable", {
+      client: peer.realIp,
+      error: error.message,
+    });
+    return this.#refuse(peer, Reason.Internal, UNAVAILABLE_MESSAGE);
   }
 
   /**
@@ -317,13 +432,13 @@ export class Membership implements PeerHost {
    * relay, then the source IP's allowance. Returns the token id to spend
    * (null: none), or false when the peer was refused (and closed).
    */
-  #admitNewKey(
+  async #admitNewKey(
     peer: Peer,
     proof: ProofPacket,
     evidence: ProofEvidence,
     verdict: ProofVerdict,
     now: number,
-  ): string | null | false {
+  ): Promise<string | null | false> {
     let token: string | null = null;
     if (this.#tokens) {
       if (proof.joinToken === null) {
@@ -335,7 +450,10 @@ export class Membership implements PeerHost {
         return false;
       }
       // Read again: a use may have been spent, or the token revoked, during the checks.
-      const record = evidence.token === null ? null : this.#registry.joinToken(evidence.token.id);
+      const record = evidence.token === null
+        ? null
+        : await this.#registry.joinToken(evidence.token.id);
+      if (peer.closed) return false;
       const refusal = verdict.token ? joinTokenRefusal(record, now) : "invalid";
       if (refusal !== null) {
         const { reason, message } = TOKEN_REFUSALS[refusal];
@@ -381,13 +499,42 @@ export class Membership implements PeerHost {
     }
   }
 
+  /** Marks `address` offline; remembered for the joins whose registry writes it may have raced. */
   #markOffline(address: number): void {
-    try {
-      this.#registry.markOnline(address, false);
-    } catch (error) {
-      // The registry closes last on shutdown; a failure here must not stop the close.
-      this.#log.log("error", "registry-error", { vip: formatIpv4(address), error: String(error) });
+    if (this.#writing > 0) {
+      if (this.#offlineMarks.size >= MAX_OFFLINE_MARKS) {
+        this.#forgottenUpTo = this.#offlineSeq;
+        this.#offlineMarks.clear();
+      }
+      this.#offlineMarks.set(address, ++this.#offlineSeq);
     }
+    this.#registry.markOnline(address, false).catch((error) => this.#markFailed(address, error));
+  }
+
+  /** Marks `address` online again for the peer attached to it. */
+  #markOnline(address: number): void {
+    this.#registry.markOnline(address, true).catch((error) => this.#markFailed(address, error));
+  }
+
+  /** Whether `address` may have been marked offline since `seq` (see {@linkcode #join}). */
+  #markedOfflineSince(address: number, seq: number): boolean {
+    if (seq < this.#forgottenUpTo) return true;
+    return (this.#offlineMarks.get(address) ?? 0) > seq;
+  }
+
+  #markFailed(address: number, error: unknown): void {
+    // The registry closes last on shutdown, and a closing PostgreSQL store clears this
+    // relay's marks itself; a mark that fails otherwise is only a stale online flag.
+    if (error instanceof Closed) return;
+    if (error instanceof RegistryUnavailable) {
+      // An outage fails every client's mark at once: logged within the budget.
+      this.#refusals.log("warn", "registry-unavailable", {
+        vip: formatIpv4(address),
+        error: error.message,
+      });
+      return;
+    }
+    this.#log.log("error", "registry-error", { vip: formatIpv4(address), error: String(error) });
   }
 }
 

@@ -11,8 +11,11 @@ import { renderStatusPage, type StatusSnapshot } from "./status_page.ts";
 
 /** What the endpoint asks of the running relay. */
 export interface OpsSource {
-  /** Whether the relay accepts links and its registry answers a cheap read. */
-  ready(): boolean;
+  /**
+   * Whether the relay accepts links and its registry answers a cheap read
+   * (a PostgreSQL registry is a round trip away, bounded by its time-outs).
+   */
+  ready(): boolean | Promise<boolean>;
   /** The Prometheus text exposition of the relay's metrics now. */
   metricsText(): string;
   /** What the status page shows now. */
@@ -29,7 +32,7 @@ function text(status: number, body: string, headers: Record<string, string> = {}
 }
 
 /** Answers one request to the endpoint; exported for tests of the routing alone. */
-export function handleOpsRequest(source: OpsSource, request: Request): Response {
+export async function handleOpsRequest(source: OpsSource, request: Request): Promise<Response> {
   const path = new URL(request.url).pathname;
   if (!PATHS.has(path)) {
     return text(404, "not found\n");
@@ -41,7 +44,7 @@ export function handleOpsRequest(source: OpsSource, request: Request): Response 
     case "/livez":
       return text(200, "ok\n");
     case "/readyz":
-      return source.ready() ? text(200, "ready\n") : text(503, "not ready\n");
+      return (await source.ready()) ? text(200, "ready\n") : text(503, "not ready\n");
     case "/":
       return new Response(renderStatusPage(source.status()), {
         status: 200,

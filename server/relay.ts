@@ -11,7 +11,12 @@ import { encode } from "../protocol/codec.ts";
 import { PacketType } from "../protocol/packet_type.ts";
 import { Reason } from "../protocol/reason.ts";
 import { AddressPool } from "./address_pool.ts";
-import { type RelayConfig, type RelayOptions, resolveRelayConfig } from "./config.ts";
+import {
+  type RelayConfig,
+  relayNodeName,
+  type RelayOptions,
+  resolveRelayConfig,
+} from "./config.ts";
 import { type RelayCarrier, streamCarrier } from "./carrier.ts";
 import { writeAll } from "../transport/frame_writer.ts";
 import {
@@ -28,8 +33,9 @@ import { formatMetrics, RelayMetrics } from "./metrics.ts";
 import { OpsEndpoint, type OpsSource } from "./ops_endpoint.ts";
 import { formatIpv4 } from "../protocol/address.ts";
 import { type StatusSnapshot, TrafficRing } from "./status_page.ts";
-import { Registry } from "./registry.ts";
 import { hexOf } from "./registry_key.ts";
+import { PostgresRegistry } from "./registry_postgres.ts";
+import { type RegistryStore, SqliteRegistryStore } from "./registry_store.ts";
 import { Router } from "./router.ts";
 import { ClientSession, type SessionContext } from "./session.ts";
 import { SourceLimits } from "./source_limits.ts";
@@ -107,7 +113,7 @@ export class Relay implements AsyncDisposable {
   readonly #listener: RelayListener;
   /** The WebSocket carrier's listener, when `websocketPort` asks for one. */
   readonly #websocketListener: RelayListener | null;
-  readonly #registry: Registry;
+  readonly #registry: RegistryStore;
   readonly #router: Router;
   /** What every session gets: one object, rather than a `.finally()` closure per session. */
   readonly #context: SessionContext;
@@ -155,7 +161,7 @@ export class Relay implements AsyncDisposable {
     listener: RelayListener,
     websocketListener: RelayListener | null,
     log: Logger,
-    registry: Registry,
+    registry: RegistryStore,
   ) {
     this.#config = config;
     this.#listener = listener;
@@ -208,34 +214,45 @@ export class Relay implements AsyncDisposable {
    * @param options Any subset of the settings; the rest take their defaults.
    * @returns The running relay.
    */
-  static start(options: RelayOptions = {}): Promise<Relay> {
+  static async start(options: RelayOptions = {}): Promise<Relay> {
     const config: RelayConfig = resolveRelayConfig(options);
     const pool = config.vipRange === null
       ? AddressPool.default()
       : AddressPool.fromCidr(config.vipRange);
-    const registry = Registry.open(config.db, pool, {
-      exclusive: true,
-      addressTtlMs: config.addressTtlMs,
-    });
+    // A SQLite file is held before anything listens: a second relay on it changes nothing.
+    const sqlite = config.registry === null
+      ? SqliteRegistryStore.open(config.db, pool, {
+        exclusive: true,
+        addressTtlMs: config.addressTtlMs,
+      })
+      : null;
     let listener: RelayListener;
     let websocketListener: RelayListener | null = null;
     try {
       listener = listenRelay(config);
     } catch (error) {
-      registry.close();
+      await sqlite?.close();
       throw error;
     }
+    let registry: RegistryStore | null = sqlite;
     try {
       if (config.websocketPort !== null) websocketListener = listenWebSocket(config);
+      // PostgreSQL, shared: this relay's online marks carry its node name, known once it listens.
+      registry ??= await PostgresRegistry.open(config.registry!, pool, {
+        node: relayNodeName(config, listener.addr.port, null),
+        addressTtlMs: config.addressTtlMs,
+      });
+      // Nothing is online here before the relay listens, even after a crash.
+      await registry.markAllOffline();
     } catch (error) {
       listener.close();
-      registry.close();
+      websocketListener?.close();
+      await registry?.close();
       throw error;
     }
     const log = new Logger(config.logLevel, config.logFormat);
-    registry.markAllOffline(); // nothing is online before the relay listens, even after a crash
     const relay = new Relay(config, listener, websocketListener, log, registry);
-    if (config.adminPort === null) return Promise.resolve(relay);
+    if (config.adminPort === null) return relay;
     try {
       relay.#ops = OpsEndpoint.start(relay.#opsSource(), config.adminHostname, config.adminPort);
       relay.#trafficTimer = setInterval(
@@ -246,9 +263,10 @@ export class Relay implements AsyncDisposable {
       Deno.unrefTimer(relay.#trafficTimer);
     } catch (error) {
       // A relay its operator cannot watch as asked does not start.
-      return relay.close().then(() => Promise.reject(error));
+      await relay.close();
+      throw error;
     }
-    return Promise.resolve(relay);
+    return relay;
   }
 
   /**
@@ -271,10 +289,10 @@ export class Relay implements AsyncDisposable {
   /** What the operations endpoint reads: readiness and the metrics text. */
   #opsSource(): OpsSource {
     return {
-      ready: () => {
+      ready: async () => {
         if (this.#closing !== null) return false;
         try {
-          this.#registry.get(0); // an indexed read of an address never assigned
+          await this.#registry.get(0); // an indexed read of an address never assigned
           return true;
         } catch {
           return false;
@@ -577,7 +595,7 @@ export class Relay implements AsyncDisposable {
       void session.close(Reason.Shutdown, "the relay is shutting down");
     }
     await Promise.all([...this.#sessions.values(), ...this.#refusals]);
-    this.#registry.close();
+    await this.#registry.close();
     await this.#ops?.close();
     globalThis.removeEventListener("unhandledrejection", this.#onUnhandledRejection);
   }

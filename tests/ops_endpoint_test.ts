@@ -168,14 +168,14 @@ Deno.test("/readyz answers 503 while the relay is not ready; HEAD is allowed, ot
       refusals: {},
     }),
   };
-  const ask = (method: string, path: string): Response =>
+  const ask = (method: string, path: string): Promise<Response> =>
     handleOpsRequest(source, new Request(`http://127.0.0.1${path}`, { method }));
-  const notReady = ask("GET", "/readyz");
+  const notReady = await ask("GET", "/readyz");
   assert.deepEqual([notReady.status, await notReady.text()], [503, "not ready\n"]);
   ready = true;
-  assert.equal(ask("GET", "/readyz").status, 200);
-  assert.equal(ask("HEAD", "/livez").status, 200);
-  const put = ask("PUT", "/livez");
+  assert.equal((await ask("GET", "/readyz")).status, 200);
+  assert.equal((await ask("HEAD", "/livez")).status, 200);
+  const put = await ask("PUT", "/livez");
   assert.equal(put.status, 405);
   assert.equal(put.headers.get("allow"), "GET, HEAD");
   await put.body?.cancel();

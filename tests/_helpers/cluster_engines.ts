@@ -100,6 +100,10 @@ export interface Postgres extends AsyncDisposable {
   readonly port: number;
   /** Stops the server (immediate shutdown) and removes its directory. */
   stop(): Promise<void>;
+  /** Stops the server (immediate shutdown) and keeps its data, for {@linkcode Postgres.resume}. */
+  halt(): Promise<void>;
+  /** Starts a halted server again: the same port, the same data. */
+  resume(): Promise<void>;
 }
 
 /**
@@ -125,7 +129,34 @@ export async function startPostgres(): Promise<Postgres> {
       await Deno.chown(base, postgresUid, null);
     }
     await exec("initdb", ["-D", data, "-U", "alphanet", "-A", "trust", "--no-sync", "-E", "UTF8"]);
-    await exec("pg_ctl", [
+    await start();
+  } catch (error) {
+    await Deno.remove(base, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  let stopped: Promise<void> | null = null;
+  let halted = false;
+  const halt = (): Promise<void> => exec("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
+  const stop = (): Promise<void> =>
+    stopped ??= (halted ? Promise.resolve() : halt())
+      .finally(() => Deno.remove(base, { recursive: true }).catch(() => {}));
+  return {
+    url: `postgres://alphanet@127.0.0.1:${port}/postgres`,
+    port,
+    stop,
+    halt: async () => {
+      await halt();
+      halted = true;
+    },
+    resume: async () => {
+      await start();
+      halted = false;
+    },
+    [Symbol.asyncDispose]: stop,
+  };
+
+  function start(): Promise<void> {
+    return exec("pg_ctl", [
       "-D",
       data,
       "-l",
@@ -137,20 +168,7 @@ export async function startPostgres(): Promise<Postgres> {
       `-p ${port} -h 127.0.0.1 -k ${base} -c fsync=off -c full_page_writes=off`,
       "start",
     ]);
-  } catch (error) {
-    await Deno.remove(base, { recursive: true }).catch(() => {});
-    throw error;
   }
-  let stopped: Promise<void> | null = null;
-  const stop = (): Promise<void> =>
-    stopped ??= exec("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
-      .finally(() => Deno.remove(base, { recursive: true }).catch(() => {}));
-  return {
-    url: `postgres://alphanet@127.0.0.1:${port}/postgres`,
-    port,
-    stop,
-    [Symbol.asyncDispose]: stop,
-  };
 }
 
 /** A running private nats-server. */

@@ -11,6 +11,7 @@ import { RateLimitedLog } from "../../server/log_limiter.ts";
 import { Membership, type MembershipOptions } from "../../server/membership.ts";
 import type { Dispatch } from "../../server/peer.ts";
 import { Registry } from "../../server/registry.ts";
+import { SqliteRegistryStore } from "../../server/registry_store.ts";
 import { SourceLimits } from "../../server/source_limits.ts";
 import { tokenIn } from "../_helpers/join_tokens.ts";
 import { proofFor, type RawIdentity } from "../_helpers/raw_client.ts";
@@ -27,7 +28,12 @@ function relayCore(cidr = "10.0.0.0/29", options: MembershipOptions = {}): {
 } {
   const registry = Registry.open(":memory:", AddressPool.fromCidr(cidr));
   const router = testRouter();
-  const members = new Membership(new Logger("silent"), registry, router, options);
+  const members = new Membership(
+    new Logger("silent"),
+    new SqliteRegistryStore(registry),
+    router,
+    options,
+  );
   return { members, registry, router };
 }
 
@@ -250,7 +256,7 @@ function limitedCore(perHour: number, join: JoinMode = "open"): {
     maxNewIdentitiesPerIp: perHour,
   });
   const log = new Logger("silent");
-  const members = new Membership(log, registry, testRouter(), {
+  const members = new Membership(log, new SqliteRegistryStore(registry), testRouter(), {
     refusals: new RateLimitedLog(log),
     newIdentities: sources,
     join,
@@ -415,7 +421,9 @@ Deno.test("Membership gives back the new-address allowance of a join the full po
     maxNewIdentitiesPerIp: 3,
   });
   const log = new Logger("silent");
-  const members = new Membership(log, registry, testRouter(), { newIdentities: sources });
+  const members = new Membership(log, new SqliteRegistryStore(registry), testRouter(), {
+    newIdentities: sources,
+  });
   try {
     const first = new FakePeer(0, "192.0.2.7");
     assert.ok(await join(members, first, await generateIdentity()));

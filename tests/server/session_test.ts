@@ -15,6 +15,7 @@ import { Membership } from "../../server/membership.ts";
 import type { Peer, PeerHost } from "../../server/peer.ts";
 import { copyProof } from "../../server/proof_check.ts";
 import { Registry } from "../../server/registry.ts";
+import { SqliteRegistryStore } from "../../server/registry_store.ts";
 import { streamCarrier } from "../../server/carrier.ts";
 import { ClientSession } from "../../server/session.ts";
 import { SourceShare } from "../../server/source_limits.ts";
@@ -49,7 +50,7 @@ async function heldSession(
   const registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/29"));
   const router = testRouter();
   const log = new Logger("silent");
-  const members = new Membership(log, registry, router);
+  const members = new Membership(log, new SqliteRegistryStore(registry), router);
   const gate = Promise.withResolvers<void>();
   const held = Promise.withResolvers<void>();
   const left = Promise.withResolvers<Reason>();

@@ -1,0 +1,561 @@
+/**
+ * The registry of a cluster, in PostgreSQL: every relay shares it, so an
+ * identity keeps its address whichever relay it joins. Atomic by
+ * constraints, never by locks in our code: the address is the primary key
+ * and the client's key unique, so two relays never hand out one address;
+ * the walk's cursor moves by one `UPDATE ... RETURNING`; a join token's use
+ * is spent by one conditional `UPDATE` in the transaction that inserts the
+ * key it admits. Online marks name the relay that holds the link (its node
+ * name), so a relay clears only its own.
+ *
+ * A database that cannot be reached fails a call within a few seconds
+ * (connect and statement time-outs) with {@linkcode RegistryUnavailable};
+ * the relay refuses the join with a reason clients retry.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import { AlphaNetError, Closed } from "../errors.ts";
+import type { AddressPool } from "./address_pool.ts";
+import { redactedUrl } from "./config.ts";
+import { type JoinTokenRecord, joinTokenRefusal, JoinTokenRefused } from "./join_tokens.ts";
+import {
+  type AssignOptions,
+  type ClientRecord,
+  KeyReleased,
+  type NewJoinToken,
+  PoolExhausted,
+  type SecretRow,
+} from "./registry.ts";
+import { bytesOfHex, keyText, type RegistryKey } from "./registry_key.ts";
+import { expectPostgresSchema, migratePostgres } from "./registry_postgres_schema.ts";
+import { PostgresWalk, type RegistryTx } from "./registry_postgres_walk.ts";
+import { RELAY_ID_BYTES } from "./registry_schema.ts";
+import { type RegistryStore, RegistryUnavailable } from "./registry_store.ts";
+
+/** Connections each relay keeps to the registry: joins are a round trip or two each. */
+const POOL_CONNECTIONS = 4;
+/** A registry that does not accept a connection this long is unavailable (seconds). */
+const CONNECT_TIMEOUT_S = 3;
+/** Longest a statement may run, lock waits included, before the server cancels it. */
+const STATEMENT_TIMEOUT_MS = 5000;
+/** A transaction left idle this long (a relay gone mid-join) is ended by the server. */
+const IDLE_IN_TRANSACTION_MS = 10_000;
+/** Idle connections close after this long (seconds), so an idle relay holds none open. */
+const IDLE_TIMEOUT_S = 60;
+/** Offline clients one expiry pass frees at most, so a join never waits on a long delete. */
+const EXPIRY_BATCH = 256;
+/** A join checks for expired addresses at most this often. */
+const EXPIRY_CHECK_MS = 1000;
+/** A transaction that lost a deadlock or serialization race is tried again this often in all. */
+const TRANSACTION_ATTEMPTS = 3;
+/** How long close() lets queries in flight finish (seconds). */
+const END_TIMEOUT_S = 5;
+
+/** Error codes of connections that failed or ended: Node's and postgres.js's own. */
+const CONNECTION_CODES: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+]);
+
+/** SQLSTATE classes of a database that cannot serve now: connection exception,
+ * insufficient resources, operator intervention (shut down, statement time-out). */
+const UNAVAILABLE_CLASSES: ReadonlySet<string> = new Set(["08", "53", "57"]);
+
+/** SQLSTATEs of a transaction that lost a race and may simply be run again. */
+const RETRY_CODES: ReadonlySet<string> = new Set(["40001", "40P01"]);
+
+/** Options of {@linkcode PostgresRegistry.open}. */
+export interface PostgresRegistryOptions {
+  /**
+   * This relay's node name, which its online marks carry; null for the
+   * admin commands, which mark nothing. @default {null}
+   */
+  readonly node?: string | null;
+  /**
+   * Free the address of a client offline and unseen this long; 0 never
+   * does. A relay records it for the admin commands. @default {0}
+   */
+  readonly addressTtlMs?: number;
+  /**
+   * Create or migrate the schema (a relay), or only check it is there (the
+   * admin commands). @default {true}
+   */
+  readonly migrate?: boolean;
+}
+
+/** A client row as selected: `online` computed from the holder. */
+const CLIENT_COLUMNS = `address, kind, first_seen AS "firstSeen", last_seen AS "lastSeen",
+  holder IS NOT NULL AS online, CASE kind WHEN 'key' THEN substr(key, 5) END AS "publicKey"`;
+
+const TOKEN_COLUMNS = `id, public_key AS "publicKey", uses, max_uses AS "maxUses",
+  expires_at AS "expiresAt", created_at AS "createdAt", revoked_at AS "revokedAt",
+  last_used_at AS "lastUsedAt"`;
+
+/** Thrown inside an insert's transaction when the key was registered meanwhile: rolls it back. */
+class KeyTaken extends Error {}
+
+/**
+ * A registry in a PostgreSQL database, shared by every relay of a cluster.
+ *
+ * @example
+ * ```ts ignore
+ * import { AddressPool } from "./address_pool.ts";
+ * import { PostgresRegistry } from "./registry_postgres.ts";
+ *
+ * const store = await PostgresRegistry.open(
+ *   "postgres://alphanet@127.0.0.1:5432/alphanet",
+ *   AddressPool.default(),
+ *   { node: "10.0.0.1:7000" },
+ * );
+ * const address = await store.assign({ kind: "ip", realIp: "192.0.2.7" });
+ * await store.close();
+ * ```
+ */
+export class PostgresRegistry implements RegistryStore {
+  // Static after construction.
+  readonly #sql: postgres.Sql<{ int8: number }>;
+  readonly #where: string;
+  readonly #node: string | null;
+  readonly #ttlMs: number;
+  readonly #pool: AddressPool;
+  readonly #relayId: Uint8Array<ArrayBuffer>;
+
+  // Owned by the calls.
+  /** Built on the first new key: the admin commands never need it. */
+  #walk: Promise<PostgresWalk> | null = null;
+  #nextExpiryCheck = 0;
+  #closing: Promise<void> | null = null;
+
+  private constructor(
+    sql: postgres.Sql<{ int8: number }>,
+    where: string,
+    pool: AddressPool,
+    relayId: Uint8Array<ArrayBuffer>,
+    options: PostgresRegistryOptions,
+  ) {
+    this.#sql = sql;
+    this.#where = where;
+    this.#pool = pool;
+    this.#relayId = relayId;
+    this.#node = options.node ?? null;
+    this.#ttlMs = options.addressTtlMs ?? 0;
+  }
+
+  /**
+   * Connects to `url` (password in it or in `PGPASSWORD`), creates or
+   * migrates the schema (or, without `migrate`, checks it), and reads the
+   * network's id. A relay records its address TTL and frees what expired.
+   * Rejects with {@linkcode RegistryUnavailable} if the database cannot be
+   * reached, {@linkcode AlphaNetError} if it holds no registry of ours.
+   */
+  static async open(
+    url: string,
+    pool: AddressPool,
+    options: PostgresRegistryOptions = {},
+  ): Promise<PostgresRegistry> {
+    const ttl = options.addressTtlMs ?? 0;
+    if (!Number.isFinite(ttl) || ttl < 0) {
+      throw new RangeError(`Cannot open registry: addressTtlMs ${ttl} is negative`);
+    }
+    const where = redactedUrl(url);
+    const sql = postgres(url, {
+      max: POOL_CONNECTIONS,
+      connect_timeout: CONNECT_TIMEOUT_S,
+      idle_timeout: IDLE_TIMEOUT_S,
+      fetch_types: false,
+      onnotice: () => {},
+      connection: {
+        application_name: options.node ? `alphanet-relay ${options.node}` : "alphanet-admin",
+        statement_timeout: STATEMENT_TIMEOUT_MS,
+        idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+      },
+      // bigint columns (addresses, unix ms, counts) as numbers: all below 2^53.
+      types: {
+        int8: {
+          to: 20,
+          from: [20],
+          serialize: (value: number) => String(value),
+          parse: (text: string) => Number(text),
+        },
+      },
+    });
+    try {
+      if (options.migrate ?? true) await migratePostgres(sql, where);
+      else await expectPostgresSchema(sql, where);
+      const [meta] = await sql`SELECT network_id FROM alphanet.meta`;
+      const id = meta?.network_id as Uint8Array | undefined;
+      if (id === undefined || id.length !== RELAY_ID_BYTES) {
+        throw new AlphaNetError(`Cannot open registry ${where}: it holds no network id`);
+      }
+      const registry = new PostgresRegistry(sql, where, pool, new Uint8Array(id), options);
+      if (registry.#node !== null) await registry.#takeOver();
+      return registry;
+    } catch (error) {
+      await sql.end({ timeout: 0 }).catch(() => {});
+      throw unavailable(error, `open registry ${where}`);
+    }
+  }
+
+  /** Records the relay's address TTL for the admin commands, and frees what expired meanwhile. */
+  async #takeOver(): Promise<void> {
+    await this
+      .#sql`INSERT INTO alphanet.settings (name, value) VALUES ('address_ttl_ms', ${this.#ttlMs})
+      ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`;
+    if (this.#ttlMs > 0) {
+      while ((await this.#expire(Date.now())) === EXPIRY_BATCH) {
+        /* next */
+      }
+    }
+  }
+
+  /** The network's id, one for every relay of the cluster. */
+  get relayId(): Uint8Array<ArrayBuffer> {
+    return this.#relayId;
+  }
+
+  /** Runs `body` as one call: refused once closed, a database out of reach as RegistryUnavailable. */
+  async #call<T>(action: string, body: () => Promise<T>): Promise<T> {
+    if (this.#closing !== null) throw new Closed(`Cannot ${action}: registry is closed`);
+    try {
+      return await body();
+    } catch (error) {
+      throw unavailable(error, `${action}: registry ${this.#where}`);
+    }
+  }
+
+  /** See {@linkcode RegistryStore.lookup}. */
+  lookup(key: RegistryKey): Promise<number | null> {
+    return this.#call("look up", async () => {
+      const text = keyText(key);
+      const [row] = await this.#sql`SELECT address FROM alphanet.clients WHERE key = ${text}`;
+      return row === undefined ? null : row.address as number;
+    });
+  }
+
+  /** See {@linkcode RegistryStore.secretRow}. */
+  secretRow(tag: Uint8Array): Promise<SecretRow | null> {
+    return this.#call("look up a version 1 row", async () => {
+      const [row] = await this.#sql`SELECT address, key FROM alphanet.clients
+        WHERE legacy_tag = ${tag} AND kind = 'secret'`;
+      const hash = row === undefined ? null : bytesOfHex((row.key as string).slice(3));
+      return row === undefined || hash === null ? null : { address: row.address as number, hash };
+    });
+  }
+
+  /** See {@linkcode RegistryStore.claimSecretRow}; null also if the key was registered meanwhile. */
+  claimSecretRow(
+    tag: Uint8Array,
+    key: RegistryKey,
+    now: number = Date.now(),
+    options: AssignOptions = {},
+  ): Promise<number | null> {
+    return this.#call("claim a version 1 row", async () => {
+      const text = keyText(key);
+      const holder = this.#holder(options.online === true);
+      try {
+        const [row] = await this.#sql`UPDATE alphanet.clients SET key = ${text}, kind = 'key',
+            legacy_tag = NULL, last_seen = ${now}, holder = ${holder}
+          WHERE legacy_tag = ${tag} AND kind = 'secret' RETURNING address`;
+        return row === undefined ? null : row.address as number;
+      } catch (error) {
+        // The key was registered by another link meanwhile: the join goes on as that key's.
+        if (error instanceof postgres.PostgresError && error.code === "23505") return null;
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * See {@linkcode RegistryStore.assign}: a known key in one statement; a
+   * new one in one transaction that advances the walk, inserts the row and
+   * spends the join token, or writes nothing.
+   */
+  assign(key: RegistryKey, now: number = Date.now(), options: AssignOptions = {}): Promise<number> {
+    return this.#call("assign", async () => {
+      const text = keyText(key);
+      const holder = this.#holder(options.online === true);
+      for (let attempt = 1;; attempt++) {
+        const existing = await this.#touch(text, now, holder);
+        if (existing !== null) return existing;
+        if (options.registered === true) {
+          throw new KeyReleased("Cannot assign: the address was released while its client joined");
+        }
+        if (this.#ttlMs > 0 && now >= this.#nextExpiryCheck) {
+          // A full batch means more may be due: check again at the next join.
+          this.#nextExpiryCheck = (await this.#expire(now)) === EXPIRY_BATCH
+            ? 0
+            : now + EXPIRY_CHECK_MS;
+        }
+        try {
+          return await this.#insertNew(text, key, now, holder, options.joinToken ?? null);
+        } catch (error) {
+          // Registered by another relay meanwhile: it is a known key now (touched above).
+          if (error instanceof KeyTaken && attempt < TRANSACTION_ATTEMPTS) continue;
+          if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
+          throw error instanceof KeyTaken
+            ? new Error("Cannot assign: the key keeps moving")
+            : error;
+        }
+      }
+    });
+  }
+
+  /** The key's address, seen at `now` (and held by `holder` if not null), or null if it has none. */
+  async #touch(text: string, now: number, holder: string | null): Promise<number | null> {
+    const [row] = holder === null
+      ? await this.#sql`UPDATE alphanet.clients SET last_seen = ${now} WHERE key = ${text}
+          RETURNING address`
+      : await this.#sql`UPDATE alphanet.clients SET last_seen = ${now}, holder = ${holder}
+          WHERE key = ${text} RETURNING address`;
+    return row === undefined ? null : row.address as number;
+  }
+
+  /** Inserts a new key at a free address, spending `token`, in one transaction. */
+  async #insertNew(
+    text: string,
+    key: RegistryKey,
+    now: number,
+    holder: string | null,
+    token: string | null,
+  ): Promise<number> {
+    const walk = await (this.#walk ??= PostgresWalk.open(this.#sql, this.#pool).catch((error) => {
+      this.#walk = null; // tried again at the next join
+      throw error;
+    }));
+    const address = await this.#sql.begin(async (tx) => {
+      const taken = await walk.take(tx, (candidate) => tryInsert(tx, candidate));
+      if (taken !== null && token !== null) await spendToken(tx, token, now);
+      return taken;
+    });
+    if (address === null) {
+      throw new PoolExhausted(`Cannot assign an address: all ${this.#pool.size} are taken`);
+    }
+    return address;
+
+    async function tryInsert(tx: RegistryTx, candidate: number): Promise<boolean> {
+      const [row] = await tx`INSERT INTO alphanet.clients
+          (address, key, kind, first_seen, last_seen, holder)
+        VALUES (${candidate}, ${text}, ${key.kind}, ${now}, ${now}, ${holder})
+        ON CONFLICT DO NOTHING RETURNING address`;
+      if (row !== undefined) return true;
+      const [known] = await tx`SELECT 1 FROM alphanet.clients WHERE key = ${text}`;
+      if (known !== undefined) throw new KeyTaken();
+      return false;
+    }
+  }
+
+  #holder(online: boolean): string | null {
+    if (!online) return null;
+    if (this.#node === null) {
+      throw new TypeError("Cannot mark a client online: this registry was opened without a node");
+    }
+    return this.#node;
+  }
+
+  /** See {@linkcode RegistryStore.joinToken}. */
+  joinToken(id: string): Promise<JoinTokenRecord | null> {
+    return this.#call("read a join token", () => readToken(this.#sql, id));
+  }
+
+  /** See {@linkcode RegistryStore.joinTokens}. */
+  joinTokens(): Promise<JoinTokenRecord[]> {
+    return this.#call("list join tokens", async () => {
+      const rows = await this.#sql.unsafe(
+        `SELECT ${TOKEN_COLUMNS} FROM alphanet.join_tokens ORDER BY created_at, id`,
+      );
+      return rows.map(toToken);
+    });
+  }
+
+  /** See {@linkcode RegistryStore.createJoinToken}. */
+  createJoinToken(token: NewJoinToken, now: number = Date.now()): Promise<JoinTokenRecord> {
+    return this.#call("create a join token", async () => {
+      await this.#sql`INSERT INTO alphanet.join_tokens
+          (id, public_key, max_uses, expires_at, created_at)
+        VALUES (${token.id}, ${token.publicKey}, ${token.maxUses}, ${token.expiresAt}, ${now})`;
+      return (await readToken(this.#sql, token.id))!;
+    });
+  }
+
+  /** See {@linkcode RegistryStore.revokeJoinToken}. */
+  revokeJoinToken(id: string, now: number = Date.now()): Promise<boolean> {
+    return this.#call("revoke a join token", async () => {
+      const result = await this.#sql`UPDATE alphanet.join_tokens SET revoked_at = ${now}
+        WHERE id = ${id} AND revoked_at IS NULL`;
+      return result.count > 0;
+    });
+  }
+
+  /** See {@linkcode RegistryStore.markOnline}: offline clears the mark only if this relay holds it. */
+  markOnline(address: number, online: boolean, now: number = Date.now()): Promise<void> {
+    return this.#call("mark online", async () => {
+      const holder = this.#holder(true);
+      if (online) {
+        await this.#sql`UPDATE alphanet.clients SET holder = ${holder}, last_seen = ${now}
+          WHERE address = ${address}`;
+      } else {
+        await this.#sql`UPDATE alphanet.clients SET holder = NULL, last_seen = ${now}
+          WHERE address = ${address} AND holder = ${holder}`;
+      }
+    });
+  }
+
+  /** See {@linkcode RegistryStore.markAllOffline}: the marks of this relay's node name. */
+  markAllOffline(): Promise<void> {
+    return this.#call("mark offline", async () => {
+      const holder = this.#holder(true);
+      await this.#sql`UPDATE alphanet.clients SET holder = NULL WHERE holder = ${holder}`;
+    });
+  }
+
+  /** See {@linkcode RegistryStore.get}. */
+  get(address: number): Promise<ClientRecord | null> {
+    return this.#call("get", async () => {
+      const [row] = await this.#sql.unsafe(
+        `SELECT ${CLIENT_COLUMNS} FROM alphanet.clients WHERE address = $1`,
+        [address],
+        { prepare: true },
+      );
+      return row === undefined ? null : toClient(row);
+    });
+  }
+
+  /** See {@linkcode RegistryStore.list}. */
+  list(): Promise<ClientRecord[]> {
+    return this.#call("list", async () => {
+      const rows = await this.#sql.unsafe(
+        `SELECT ${CLIENT_COLUMNS} FROM alphanet.clients ORDER BY address`,
+      );
+      return rows.map(toClient);
+    });
+  }
+
+  /** See {@linkcode RegistryStore.release}: one statement, so an online client is never released. */
+  release(address: number): Promise<boolean> {
+    return this.#call("release", async () => {
+      const result = await this.#sql`DELETE FROM alphanet.clients
+        WHERE address = ${address} AND holder IS NULL`;
+      return result.count > 0;
+    });
+  }
+
+  /** See {@linkcode RegistryStore.expire}. */
+  expire(now: number = Date.now()): Promise<number> {
+    return this.#call("expire", () => this.#expire(now));
+  }
+
+  async #expire(now: number): Promise<number> {
+    if (this.#ttlMs === 0) return 0;
+    // Rows another relay is expiring are skipped, not waited for.
+    const result = await this.#sql`DELETE FROM alphanet.clients WHERE address IN (
+      SELECT address FROM alphanet.clients WHERE holder IS NULL AND last_seen < ${now - this.#ttlMs}
+      LIMIT ${EXPIRY_BATCH} FOR UPDATE SKIP LOCKED)`;
+    return result.count;
+  }
+
+  /** See {@linkcode RegistryStore.addressTtlMs}: the value the last relay to start recorded. */
+  addressTtlMs(): Promise<number> {
+    return this.#call("read settings", async () => {
+      const [row] = await this.#sql`SELECT value FROM alphanet.settings
+        WHERE name = 'address_ttl_ms'`;
+      return row === undefined ? 0 : row.value as number;
+    });
+  }
+
+  /**
+   * Clears this relay's online marks (its links are gone) and closes the
+   * connections once the queries in flight are done. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#node !== null) {
+        // Best effort: a registry out of reach keeps the marks until this node starts again.
+        await this.#sql`UPDATE alphanet.clients SET holder = NULL WHERE holder = ${this.#node}`
+          .catch(() => {});
+      }
+      await this.#sql.end({ timeout: END_TIMEOUT_S });
+    })();
+    return this.#closing;
+  }
+}
+
+/** Spends one use of the join token `id` in `tx`; throws JoinTokenRefused (rolling it back) if it has none. */
+async function spendToken(tx: RegistryTx, id: string, now: number): Promise<void> {
+  // One statement decides a use: a race for the last one is lost by all but one join.
+  const result = await tx`UPDATE alphanet.join_tokens SET uses = uses + 1, last_used_at = ${now}
+    WHERE id = ${id} AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ${now})
+      AND (max_uses IS NULL OR uses < max_uses)`;
+  if (result.count > 0) return;
+  const refusal = joinTokenRefusal(await readToken(tx, id), now) ?? "invalid";
+  throw new JoinTokenRefused(refusal, `Cannot spend join token ${id}: it is ${refusal}`);
+}
+
+async function readToken(
+  sql: postgres.Sql<{ int8: number }> | RegistryTx,
+  id: string,
+): Promise<JoinTokenRecord | null> {
+  const [row] = await sql.unsafe(
+    `SELECT ${TOKEN_COLUMNS} FROM alphanet.join_tokens WHERE id = $1`,
+    [id],
+    { prepare: true },
+  );
+  return row === undefined ? null : toToken(row);
+}
+
+function toToken(row: postgres.Row): JoinTokenRecord {
+  return {
+    id: row.id,
+    publicKey: new Uint8Array(row.publicKey),
+    uses: row.uses,
+    maxUses: row.maxUses,
+    expiresAt: row.expiresAt,
+    createdAt: row.createdAt,
+    revokedAt: row.revokedAt,
+    lastUsedAt: row.lastUsedAt,
+  };
+}
+
+function toClient(row: postgres.Row): ClientRecord {
+  return {
+    address: row.address,
+    kind: row.kind,
+    publicKey: row.publicKey,
+    firstSeen: row.firstSeen,
+    lastSeen: row.lastSeen,
+    online: row.online,
+  };
+}
+
+/** Whether a transaction lost a deadlock or serialization race. */
+function isRetryable(error: unknown): boolean {
+  return error instanceof postgres.PostgresError && RETRY_CODES.has(error.code);
+}
+
+/**
+ * `error` as {@linkcode RegistryUnavailable} if it says the database cannot
+ * be reached or cannot serve now; otherwise `error` itself.
+ */
+function unavailable(error: unknown, what: string): unknown {
+  if (error instanceof RegistryUnavailable) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return error;
+  const postgresError = error instanceof postgres.PostgresError;
+  if (postgresError ? UNAVAILABLE_CLASSES.has(code.slice(0, 2)) : CONNECTION_CODES.has(code)) {
+    return new RegistryUnavailable(`Cannot ${what}: the database is unavailable (${code})`, {
+      cause: error,
+    });
+  }
+  return error;
+}
