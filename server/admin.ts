@@ -1,6 +1,7 @@
 /**
  * `server.ts clients ...`: read and manage the registry of a relay without
- * stopping it. SQLite in WAL mode lets these commands run beside the relay.
+ * stopping it. SQLite in WAL mode lets these commands run beside the relay;
+ * a cluster's PostgreSQL registry (`--registry`) serves them beside every relay.
  *
  * @module
  */
@@ -8,15 +9,24 @@
 import { parseFlags } from "../flags/parse_args.ts";
 import { UsageError } from "../flags/usage_error.ts";
 import { formatIpv4, parseIpv4 } from "../protocol/address.ts";
-import { auditLogger, operator, withAdminRegistry } from "./admin_registry.ts";
+import {
+  type AdminTarget,
+  adminTarget,
+  auditLogger,
+  operator,
+  targetField,
+  withAdminRegistry,
+} from "./admin_registry.ts";
 import { DEFAULT_RELAY_CONFIG } from "./config.ts";
 import type { Logger } from "./log.ts";
-import type { ClientKind, ClientRecord, Registry } from "./registry.ts";
+import type { ClientKind, ClientRecord } from "./registry.ts";
+import type { RegistryStore } from "./registry_store.ts";
 
 /** Usage text of the `clients` subcommand. */
-export const ADMIN_USAGE = `Usage: deno run -A server.ts clients [list] [--db PATH] [--json]
-       deno run -A server.ts clients show VIP [--db PATH] [--json]
-       deno run -A server.ts clients release VIP [--db PATH] [--json]
+export const ADMIN_USAGE =
+  `Usage: deno run -A server.ts clients [list] [--db PATH | --registry URL] [--json]
+       deno run -A server.ts clients show VIP [--db PATH | --registry URL] [--json]
+       deno run -A server.ts clients release VIP [--db PATH | --registry URL] [--json]
 
 Reads the registry of a relay, running or not:
   list      every client: virtual IP, kind (ip: keyed by real IP; key: by a public key;
@@ -29,6 +39,7 @@ Reads the registry of a relay, running or not:
 
 Flags:
   --db PATH             the relay's SQLite registry (default ${DEFAULT_RELAY_CONFIG.db})
+  --registry URL        a cluster's PostgreSQL registry instead, postgres://USER@HOST:PORT/DB
   --json                machine-readable output
   --log-format FORMAT   text | json: the audit line's format (default text)
   --help                print this help and exit
@@ -121,6 +132,7 @@ export function runClientsCommand(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       db: { type: "string" },
+      registry: { type: "string" },
       json: { type: "boolean" },
       "log-format": { type: "string" },
       help: { type: "boolean" },
@@ -145,10 +157,11 @@ export function runClientsCommand(args: string[]): Promise<number> {
     );
   }
   const audit = auditLogger(values["log-format"], "clients");
-  const db = values.db ?? DEFAULT_RELAY_CONFIG.db;
+  const where = adminTarget(values, "clients");
   return withAdminRegistry(
-    db,
-    (registry) => runAction(registry, action, address, { json: values.json === true, audit, db }),
+    where,
+    (registry) =>
+      runAction(registry, action, address, { json: values.json === true, audit, target: where }),
   );
 }
 
@@ -156,39 +169,39 @@ export function runClientsCommand(args: string[]): Promise<number> {
 interface ActionOutput {
   readonly json: boolean;
   readonly audit: Logger;
-  readonly db: string;
+  readonly target: AdminTarget;
 }
 
 /** Runs a checked `clients` action on an open registry; returns the exit code. */
-function runAction(
-  registry: Registry,
+async function runAction(
+  registry: RegistryStore,
   action: string,
   address: number,
-  { json, audit, db }: ActionOutput,
-): number {
-  const ttlMs = registry.addressTtlMs;
+  { json, audit, target }: ActionOutput,
+): Promise<number> {
+  const ttlMs = await registry.addressTtlMs();
   if (action === "list") {
-    const clients = registry.list().map((record) => toJson(record, ttlMs));
+    const clients = (await registry.list()).map((record) => toJson(record, ttlMs));
     console.log(json ? JSON.stringify(clients) : table(clients, ttlMs));
     return 0;
   }
   const vip = formatIpv4(address);
-  const record = registry.get(address);
+  const record = await registry.get(address);
   if (record !== null && action === "show") {
     const client = toJson(record, ttlMs);
     console.log(json ? JSON.stringify(client) : table([client], ttlMs));
     return 0;
   }
   // One statement decides; what is read around it only words the outcome.
-  if (action === "release" && registry.release(address)) {
+  if (action === "release" && await registry.release(address)) {
     const seen = record === null
       ? {}
       : { kind: record.kind, lastSeen: new Date(record.lastSeen).toISOString() };
-    audit.log("info", "admin-release", { vip, ...seen, db, ...operator() });
+    audit.log("info", "admin-release", { vip, ...seen, ...targetField(target), ...operator() });
     console.log(json ? JSON.stringify({ released: vip }) : `released ${vip}`);
     return 0;
   }
-  if (registry.get(address) === null) {
+  if (await registry.get(address) === null) {
     console.error(`alphanet relay: no client has virtual IP ${vip}`);
   } else {
     console.error(`alphanet relay: cannot release ${vip}: the client is online now`);

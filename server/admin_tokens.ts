@@ -16,17 +16,24 @@ import {
 } from "../crypto/join_token.ts";
 import { parseFlags } from "../flags/parse_args.ts";
 import { UsageError } from "../flags/usage_error.ts";
-import { auditLogger, operator, withAdminRegistry } from "./admin_registry.ts";
+import {
+  type AdminTarget,
+  adminTarget,
+  auditLogger,
+  operator,
+  targetField,
+  withAdminRegistry,
+} from "./admin_registry.ts";
 import { DEFAULT_RELAY_CONFIG } from "./config.ts";
 import { parseDuration } from "./duration.ts";
 import { type JoinTokenRecord, joinTokenRefusal } from "./join_tokens.ts";
-import type { Registry } from "./registry.ts";
+import type { RegistryStore } from "./registry_store.ts";
 
 /** Usage text of the `tokens` subcommand. */
 export const TOKENS_USAGE =
-  `Usage: deno run -A server.ts tokens create [--uses N] [--expires DURATION] [--db PATH] [--json]
-       deno run -A server.ts tokens list [--db PATH] [--json]
-       deno run -A server.ts tokens revoke ID [--db PATH] [--json]
+  `Usage: deno run -A server.ts tokens create [--uses N] [--expires DURATION] [--db PATH | --registry URL] [--json]
+       deno run -A server.ts tokens list [--db PATH | --registry URL] [--json]
+       deno run -A server.ts tokens revoke ID [--db PATH | --registry URL] [--json]
 
 Join tokens let new clients register at a relay run with --join token (a client
 already registered reconnects without one). Works beside a running relay:
@@ -46,6 +53,7 @@ Flags:
   --expires DURATION    create: the token stops working this long from now, e.g. 7d, 12h,
                         30m, 90 (seconds) (default: never)
   --db PATH             the relay's SQLite registry (default ${DEFAULT_RELAY_CONFIG.db})
+  --registry URL        a cluster's PostgreSQL registry instead, postgres://USER@HOST:PORT/DB
   --json                machine-readable output
   --log-format FORMAT   text | json: the audit line's format (default text)
   --help                print this help and exit
@@ -129,6 +137,7 @@ export function runTokensCommand(args: string[]): Promise<number> {
       uses: { type: "string" },
       expires: { type: "string" },
       db: { type: "string" },
+      registry: { type: "string" },
       json: { type: "boolean" },
       "log-format": { type: "string" },
       help: { type: "boolean" },
@@ -167,22 +176,24 @@ export function runTokensCommand(args: string[]): Promise<number> {
   const maxUses = values.uses === undefined ? 1 : parseUses(values.uses);
   const lifetimeMs = values.expires === undefined ? null : parseLifetime(values.expires);
   const audit = auditLogger(values["log-format"], "tokens");
-  const db = values.db ?? DEFAULT_RELAY_CONFIG.db;
+  const where = adminTarget(values, "tokens");
   const json = values.json === true;
-  return withAdminRegistry(db, async (registry) => {
+  return withAdminRegistry(where, async (registry) => {
     const now = Date.now();
     if (action === "list") {
-      const tokens = registry.joinTokens().map((token) => toJson(token, now));
+      const tokens = (await registry.joinTokens()).map((token) => toJson(token, now));
       console.log(json ? JSON.stringify(tokens) : table(tokens));
       return 0;
     }
-    if (action === "revoke") return revoke(registry, joinTokenIdText(id!), now, json, audit, db);
+    if (action === "revoke") {
+      return revoke(registry, joinTokenIdText(id!), now, json, audit, where);
+    }
     const token = await createToken(registry, maxUses, lifetimeMs, now);
     audit.log("info", "admin-token-create", {
       token: token.id,
       maxUses,
       expiresAt: iso(token.record.expiresAt),
-      db,
+      ...targetField(where),
       ...operator(),
     });
     console.log(
@@ -223,7 +234,7 @@ interface CreatedToken {
 
 /** Makes a token: a random id and seed; only the id and the seed's public key are stored. */
 async function createToken(
-  registry: Registry,
+  registry: RegistryStore,
   maxUses: number | null,
   lifetimeMs: number | null,
   now: number,
@@ -231,7 +242,7 @@ async function createToken(
   const id = crypto.getRandomValues(new Uint8Array(JOIN_TOKEN_ID_BYTES));
   const seed = crypto.getRandomValues(new Uint8Array(JOIN_TOKEN_SECRET_BYTES));
   const { publicKey } = await keyPairFromSeed(seed, false);
-  const record = registry.createJoinToken({
+  const record = await registry.createJoinToken({
     id: joinTokenIdText(id),
     publicKey,
     maxUses,
@@ -241,20 +252,20 @@ async function createToken(
 }
 
 /** Revokes the token `id` in one statement; what is read after only words the outcome. */
-function revoke(
-  registry: Registry,
+async function revoke(
+  registry: RegistryStore,
   id: string,
   now: number,
   json: boolean,
   audit: ReturnType<typeof auditLogger>,
-  db: string,
-): number {
-  if (registry.revokeJoinToken(id, now)) {
-    audit.log("info", "admin-token-revoke", { token: id, db, ...operator() });
+  target: AdminTarget,
+): Promise<number> {
+  if (await registry.revokeJoinToken(id, now)) {
+    audit.log("info", "admin-token-revoke", { token: id, ...targetField(target), ...operator() });
     console.log(json ? JSON.stringify({ revoked: id }) : `revoked ${id}`);
     return 0;
   }
-  if (registry.joinToken(id) === null) {
+  if (await registry.joinToken(id) === null) {
     console.error(`alphanet relay: no join token has id ${id}`);
   } else {
     console.error(`alphanet relay: join token ${id} is revoked already`);
