@@ -74,7 +74,7 @@ if (POSTGRES_BIN === null || NATS_SERVER === null) {
  * Registers a cluster test: ignored (with the one-line notice above) when an
  * engine is missing outside CI. Sanitizers stay on.
  */
-export function clusterTest(name: string, fn: () => Promise<void>): void {
+export function clusterTest(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
   Deno.test({ name, ignore: SKIP_CLUSTER_TESTS, fn });
 }
 
