@@ -236,7 +236,21 @@ export class Membership implements PeerHost {
       );
     }
     const key = keyOf(peer, proof);
-    if (!(await this.#place(peer, key, proof, evidence, verdict))) return null;
+    const offlineSeq = this.#offlineSeq;
+    this.#writing++;
+    try {
+      let assignment: Assignment | null;
+      try {
+        assignment = await this.#write(peer, key, proof, evidence, verdict);
+      } catch (error) {
+        return this.#refuseFailure(peer, error);
+      }
+      if (assignment === null || !this.#place(peer, key, proof, assignment, offlineSeq)) {
+        return null;
+      }
+    } finally {
+      if (--this.#writing === 0) this.#offlineMarks.clear();
+    }
     const previous = this.#router.peerAt(peer.address);
     const dispatch = this.#router.attach(peer);
     if (previous !== undefined && previous !== peer) {
@@ -263,58 +277,20 @@ export class Membership implements PeerHost {
   }
 
   /**
-   * Gives an open `peer` its address (true), or refuses it, or finds it
-   * closed (false). A peer that closed while its row was marked online has
-   * it marked offline again, unless a newer link holds the address; a peer
-   * whose address an older link of its key marked offline during the write
-   * has it marked online again.
+   * Logs what the registry wrote for `peer` (it stays written if the peer
+   * closed meanwhile), then gives an open peer its address (true). A peer
+   * that closed while its row was marked online has it marked offline
+   * again, unless a newer link holds the address (false); a peer whose
+   * address an older link of its key marked offline during the write has it
+   * marked online again.
    */
-  async #place(
+  #place(
     peer: Peer,
     key: RegistryKey,
     proof: ProofPacket,
-    evidence: ProofEvidence,
-    verdict: ProofVerdict,
-  ): Promise<boolean> {
-    const offlineSeq = this.#offlineSeq;
-    this.#writing++;
-    try {
-      const assignment = await this.#assign(peer, key, proof, evidence, verdict);
-      if (assignment === null) return false;
-      if (peer.closed) {
-        if (this.#router.peerAt(assignment.address) === undefined) {
-          this.#markOffline(assignment.address);
-        }
-        return false;
-      }
-      peer.address = assignment.address;
-      if (this.#markedOfflineSince(peer.address, offlineSeq)) this.#markOnline(peer.address);
-      return true;
-    } finally {
-      if (--this.#writing === 0) this.#offlineMarks.clear();
-    }
-  }
-
-  /**
-   * Gives `peer` its address and marks it online: a known key's, a claimed
-   * version 1 row's, or a new one, each only past its checks; logs what the
-   * registry wrote (it stays written if the peer closed meanwhile). Closes
-   * the peer and returns null when it is refused or the registry fails.
-   */
-  async #assign(
-    peer: Peer,
-    key: RegistryKey,
-    proof: ProofPacket,
-    evidence: ProofEvidence,
-    verdict: ProofVerdict,
-  ): Promise<Assignment | null> {
-    let assignment: Assignment | null;
-    try {
-      assignment = await this.#write(peer, key, proof, evidence, verdict);
-    } catch (error) {
-      return this.#refuseFailure(peer, error);
-    }
-    if (assignment === null) return null;
+    assignment: Assignment,
+    offlineSeq: number,
+  ): boolean {
     const vip = formatIpv4(assignment.address);
     if (assignment.how === "claimed") {
       // Audit: an address moved from a version 1 secret to a key pair.
@@ -330,12 +306,22 @@ export class Membership implements PeerHost {
         this.#log.log("info", "token-used", { token: assignment.token, client: peer.realIp, vip });
       }
     }
-    return assignment;
+    if (peer.closed) {
+      if (this.#router.peerAt(assignment.address) === undefined) {
+        this.#markOffline(assignment.address);
+      }
+      return false;
+    }
+    peer.address = assignment.address;
+    if (this.#markedOfflineSince(peer.address, offlineSeq)) this.#markOnline(peer.address);
+    return true;
   }
 
   /**
-   * The registry's part of {@linkcode #assign}, in the order of PROTOCOL.md
-   * §4; null when the peer was refused, or closed before anything was written.
+   * Gives `peer` an address and marks it online, in the order of PROTOCOL.md
+   * §4: a known key's, a claimed version 1 row's, or a new one, each only
+   * past its checks. Null when the peer was refused (and closed), or closed
+   * before anything was written; rejects when the registry fails.
    */
   async #write(
     peer: Peer,
