@@ -24,7 +24,12 @@ import { parseRelayFlags, USAGE } from "./server/flags.ts";
 import { Relay } from "./server/relay.ts";
 import { runClientsCommand } from "./server/admin.ts";
 import { runTokensCommand } from "./server/admin_tokens.ts";
-import { type RelayConfig, type RelayTls, resolveRelayConfig } from "./server/config.ts";
+import {
+  redactedUrl,
+  type RelayConfig,
+  type RelayTls,
+  resolveRelayConfig,
+} from "./server/config.ts";
 import { Logger } from "./server/log.ts";
 import { readTlsFiles } from "./server/tls_files.ts";
 
@@ -109,9 +114,13 @@ async function main(args: string[]): Promise<number> {
   }
   const admin = relay.adminAddr;
   if (admin !== null) console.log(`admin on ${admin.hostname}:${admin.port}`);
+  const mesh = relay.meshAddr;
+  if (mesh !== null) console.log(`mesh on ${mesh.hostname}:${mesh.port}`);
   // What a debugging operator wants first: every setting the relay really runs with.
   log.log("debug", "config", {
     ...config,
+    // A password in the URL stays out of logs.
+    registry: config.registry === null ? null : redactedUrl(config.registry),
     tls: config.tls !== null,
     port: relay.addr.port,
     websocketPort: websocket?.port ?? null,

@@ -37,6 +37,8 @@ import { hexOf } from "./registry_key.ts";
 import { PostgresRegistry } from "./registry_postgres.ts";
 import { type RegistryStore, SqliteRegistryStore } from "./registry_store.ts";
 import { Router } from "./router.ts";
+import { RelayCluster } from "./cluster/relay_cluster.ts";
+import type { Mesh } from "./mesh/mesh.ts";
 import { ClientSession, type SessionContext } from "./session.ts";
 import { SourceLimits } from "./source_limits.ts";
 import { WebSocketCarrier } from "./websocket_conn.ts";
@@ -115,6 +117,8 @@ export class Relay implements AsyncDisposable {
   readonly #websocketListener: RelayListener | null;
   readonly #registry: RegistryStore;
   readonly #router: Router;
+  /** The relay links and NATS presence, when the relay is part of a cluster. */
+  readonly #cluster: RelayCluster | null;
   /** What every session gets: one object, rather than a `.finally()` closure per session. */
   readonly #context: SessionContext;
   readonly #sweepTimer: ReturnType<typeof setInterval>;
@@ -162,12 +166,16 @@ export class Relay implements AsyncDisposable {
     websocketListener: RelayListener | null,
     log: Logger,
     registry: RegistryStore,
+    cluster: RelayCluster | null,
   ) {
     this.#config = config;
     this.#listener = listener;
     this.#websocketListener = websocketListener;
     this.#registry = registry;
     this.#router = new Router(config, log, this.#metrics);
+    this.#cluster = cluster;
+    // Before any client joins: every join is announced to the cluster.
+    cluster?.join(this.#router);
     this.#refusalLog = new RateLimitedLog(log);
     this.#sources = new SourceLimits(config);
     this.#context = {
@@ -235,23 +243,31 @@ export class Relay implements AsyncDisposable {
       throw error;
     }
     let registry: RegistryStore | null = sqlite;
+    let mesh: Mesh | null = null;
+    let cluster: RelayCluster | null = null;
+    const log = new Logger(config.logLevel, config.logFormat);
     try {
       if (config.websocketPort !== null) websocketListener = listenWebSocket(config);
+      mesh = await RelayCluster.listen(config, log);
       // PostgreSQL, shared: this relay's online marks carry its node name, known once it listens.
       registry ??= await PostgresRegistry.open(config.registry!, pool, {
-        node: relayNodeName(config, listener.addr.port, null),
+        node: relayNodeName(config, listener.addr.port, mesh?.addr.port ?? null),
         addressTtlMs: config.addressTtlMs,
       });
       // Nothing is online here before the relay listens, even after a crash.
       await registry.markAllOffline();
+      // The NATS subjects are the network's: its id comes from the shared registry.
+      if (mesh !== null) {
+        cluster = await RelayCluster.connect(mesh, config, hexOf(registry.relayId), log);
+      }
     } catch (error) {
       listener.close();
       websocketListener?.close();
+      if (cluster === null) await mesh?.close();
       await registry?.close();
       throw error;
     }
-    const log = new Logger(config.logLevel, config.logFormat);
-    const relay = new Relay(config, listener, websocketListener, log, registry);
+    const relay = new Relay(config, listener, websocketListener, log, registry, cluster);
     if (config.adminPort === null) return relay;
     try {
       relay.#ops = OpsEndpoint.start(relay.#opsSource(), config.adminHostname, config.adminPort);
@@ -284,6 +300,23 @@ export class Relay implements AsyncDisposable {
    */
   get adminAddr(): Deno.NetAddr | null {
     return this.#ops?.addr ?? null;
+  }
+
+  /**
+   * The address of the relay-link port, with the real port, when the relay
+   * is part of a cluster (`nats`, `meshPort`, `meshKey`); null otherwise.
+   *
+   * @example A lone relay has no relay-link port
+   * ```ts
+   * import { Relay } from "@alphanet/net/server";
+   * import assert from "node:assert/strict";
+   *
+   * await using relay = await Relay.start({ hostname: "127.0.0.1", port: 0, db: ":memory:" });
+   * assert.equal(relay.meshAddr, null);
+   * ```
+   */
+  get meshAddr(): Deno.NetAddr | null {
+    return this.#cluster?.mesh.addr ?? null;
   }
 
   /** What the operations endpoint reads: readiness and the metrics text. */
@@ -591,6 +624,8 @@ export class Relay implements AsyncDisposable {
     await Promise.all(this.#acceptLoops);
     clearInterval(this.#sweepTimer);
     if (this.#trafficTimer !== null) clearInterval(this.#trafficTimer);
+    // First out of the cluster: other relays find this one's clients nowhere from now on.
+    await this.#cluster?.close();
     for (const session of this.#sessions.keys()) {
       void session.close(Reason.Shutdown, "the relay is shutting down");
     }

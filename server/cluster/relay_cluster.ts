@@ -35,17 +35,15 @@ export class RelayCluster {
   }
 
   /**
-   * Listens on the relay-link port and connects to NATS; null for a relay
-   * without `nats`. Throws when either cannot start (a port in use, NATS not
-   * reachable): a relay that cannot be part of its cluster does not start.
+   * Listens on the relay-link port; null for a relay without `nats`. The
+   * port comes first: the registry names this relay by it. Throws when it
+   * cannot listen (a port in use).
    */
-  static async start(
-    config: RelayConfig,
-    networkId: string,
-    log: Logger,
-  ): Promise<RelayCluster | null> {
-    if (config.nats === null || config.meshPort === null || config.meshKey === null) return null;
-    const mesh = await Mesh.listen({
+  static listen(config: RelayConfig, log: Logger): Promise<Mesh | null> {
+    if (config.nats === null || config.meshPort === null || config.meshKey === null) {
+      return Promise.resolve(null);
+    }
+    return Mesh.listen({
       hostname: config.hostname,
       port: config.meshPort,
       key: config.meshKey,
@@ -56,9 +54,22 @@ export class RelayCluster {
       maxPeersPerLink: config.maxClients,
       log,
     });
+  }
+
+  /**
+   * Connects `mesh`'s relay to NATS, in the subjects of the network whose id
+   * is `networkId` (hex). Throws (and closes the mesh) when NATS cannot be
+   * reached: a relay that cannot be part of its cluster does not start.
+   */
+  static async connect(
+    mesh: Mesh,
+    config: RelayConfig,
+    networkId: string,
+    log: Logger,
+  ): Promise<RelayCluster> {
     try {
       const presence = await Presence.connect({
-        url: config.nats,
+        url: config.nats!,
         prefix: subjectPrefix(networkId),
         self: mesh.self,
         log,
