@@ -266,9 +266,11 @@ export interface RelayConfig {
    */
   meshKey: Uint8Array | null;
   /**
-   * The host the other relays dial to reach this one's `meshPort`. Defaults
-   * to `hostname` unless that is a wildcard (`0.0.0.0`, `::`), where a mesh
-   * needs it said. @default {null}
+   * Where the other relays dial to reach this one's `meshPort`: a host
+   * (`HOST`, the port then is `meshPort`), or `HOST:PORT` (`[IPV6]:PORT`)
+   * when a NAT or proxy maps another port onto it. Defaults to `hostname`
+   * unless that is a wildcard (`0.0.0.0`, `::`), where a mesh needs it
+   * said. @default {null}
    */
   advertise: string | null;
 }
@@ -577,7 +579,8 @@ function checkCluster(config: RelayConfig): void {
     );
   }
   if (config.advertise !== null) {
-    if (!/^[^\s/?#@]+$/.test(config.advertise) || WILDCARD_HOSTS.has(config.advertise)) {
+    const host = advertisedHostPort(config.advertise)?.host ?? config.advertise;
+    if (!/^[^\s/?#@]+$/.test(config.advertise) || WILDCARD_HOSTS.has(host)) {
       throw new RangeError(
         `Cannot start relay: advertise "${config.advertise}" is not a host other relays can dial`,
       );
@@ -608,5 +611,26 @@ export function relayNodeName(
   meshPort: number | null,
 ): string {
   const host = config.advertise ?? config.hostname;
-  return meshPort === null ? `${host}:${relayPort}` : `${host}:${meshPort}`;
+  return meshPort === null ? `${host}:${relayPort}` : advertisedMesh(host, meshPort);
+}
+
+/** `advertise` split as `HOST:PORT` (IPv6 bracketed); null when it names only a host. */
+function advertisedHostPort(advertise: string): { host: string; port: number } | null {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(advertise);
+  if (match === null) return null;
+  const port = Number(match[3]);
+  return port >= 1 && port <= 65_535 ? { host: match[1] ?? match[2], port } : null;
+}
+
+/**
+ * Where other relays dial this one's relay links: `advertise` itself when it
+ * names a port, else its host (bracketed if IPv6) with `meshPort`.
+ *
+ * @param advertise The `advertise` setting (or the hostname it defaults to).
+ * @param meshPort The mesh port the relay listens on (the real one, when 0 was asked).
+ * @returns `HOST:PORT`.
+ */
+export function advertisedMesh(advertise: string, meshPort: number): string {
+  if (advertisedHostPort(advertise) !== null) return advertise;
+  return advertise.includes(":") ? `[${advertise}]:${meshPort}` : `${advertise}:${meshPort}`;
 }

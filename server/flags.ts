@@ -207,8 +207,8 @@ ${
       "cluster: file of the secret the relays share, 64 hex digits (openssl rand -hex 32)",
     ],
     [
-      "--advertise HOST",
-      "cluster: the host other relays dial to reach --mesh-port (default --hostname unless 0.0.0.0 or ::)",
+      "--advertise HOST[:PORT]",
+      "cluster: where other relays dial to reach --mesh-port (default --hostname unless 0.0.0.0 or ::)",
     ],
     ["--tls-cert FILE", "serve TLS with this PEM certificate chain (with --tls-key)"],
     ["--tls-key FILE", "the PEM private key of --tls-cert; clients then need --tls"],

@@ -11,6 +11,7 @@
  */
 
 import { Reason } from "../../protocol/reason.ts";
+import { advertisedMesh } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Dispatch, Peer } from "../peer.ts";
 import type { Router, RouterCluster } from "../router.ts";
@@ -56,7 +57,7 @@ export interface MeshOptions {
   readonly port: number;
   /** The shared mesh key: 32 bytes. */
   readonly key: Uint8Array;
-  /** The host other relays dial. */
+  /** Where other relays dial: a host (with `port`'s real port), or `HOST:PORT`. */
   readonly advertise: string;
   /** How long a link's handshake may take, and a dial. */
   readonly handshakeTimeoutMs: number;
@@ -82,11 +83,6 @@ const REDIAL_ATTEMPTS = 8;
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-/** `host:port` with an IPv6 host bracketed. */
-export function joinHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** The host and port of `host:port` (IPv6 bracketed); null when it is not that shape. */
@@ -134,7 +130,7 @@ export class Mesh implements RouterCluster {
     this.#nodeBytes = crypto.getRandomValues(new Uint8Array(NODE_ID_BYTES));
     this.self = {
       node: hex(this.#nodeBytes),
-      mesh: joinHostPort(options.advertise, listener.addr.port),
+      mesh: advertisedMesh(options.advertise, listener.addr.port),
     };
   }
 

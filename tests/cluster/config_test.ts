@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../flags/usage_error.ts";
 import {
+  advertisedMesh,
   DEFAULT_RELAY_CONFIG,
   redactedUrl,
   relayNodeName,
@@ -152,4 +153,17 @@ Deno.test("a registry URL is shown without its password, and node names follow t
   assert.equal(relayNodeName(resolveRelayConfig({}), 1337, null), "0.0.0.0:1337");
   assert.match(USAGE, /--registry URL +keep the registry in PostgreSQL/);
   assert.match(USAGE, /--mesh-key-file FILE +cluster: file of the secret/);
+});
+
+Deno.test("advertise may name the port other relays dial (a NAT or proxy maps it), else the mesh port is it", () => {
+  assert.equal(advertisedMesh("relay1.example", 7000), "relay1.example:7000");
+  assert.equal(advertisedMesh("relay1.example:17000", 7000), "relay1.example:17000");
+  assert.equal(advertisedMesh("::1", 7000), "[::1]:7000");
+  assert.equal(advertisedMesh("[::1]:17000", 7000), "[::1]:17000");
+  const mapped = resolveRelayConfig({ ...CLUSTER, advertise: "203.0.113.9:17000" });
+  assert.equal(relayNodeName(mapped, 1337, 7000), "203.0.113.9:17000");
+  assert.throws(
+    () => resolveRelayConfig({ ...CLUSTER, hostname: "0.0.0.0", advertise: "0.0.0.0:7000" }),
+    /advertise "0\.0\.0\.0:7000" is not a host other relays can dial/,
+  );
 });
