@@ -32,6 +32,18 @@ export interface RelayGauges {
   readonly bufferedBytes: number;
   /** The relay-wide ceiling on buffered bytes. */
   readonly bufferedBytesLimit: number;
+  /** A clustered relay's links and presence; absent for a lone relay. */
+  readonly cluster?: ClusterGauges;
+}
+
+/** The gauges of a relay that is part of a cluster. */
+export interface ClusterGauges {
+  /** Relay links open now. */
+  readonly links: number;
+  /** Clients of other relays this relay routes to now, over its links. */
+  readonly remoteClients: number;
+  /** Whether the NATS connection is up. */
+  readonly natsConnected: boolean;
 }
 
 /** One metric family: its name, type, help and samples (label text, value). */
@@ -98,5 +110,26 @@ export function formatMetrics(metrics: RelayMetrics, gauges: RelayGauges): strin
       "Requests (status, echo, connect) clients made, refused ones included.",
       [["", metrics.requests]],
     ),
+    ...(gauges.cluster === undefined ? [] : clusterFamilies(gauges.cluster)),
   ].join("");
+}
+
+function clusterFamilies(cluster: ClusterGauges): string[] {
+  return [
+    family("alphanet_cluster_links", "gauge", "Relay links to other relays open now.", [
+      ["", cluster.links],
+    ]),
+    family(
+      "alphanet_cluster_remote_clients",
+      "gauge",
+      "Clients of other relays this relay routes to now.",
+      [["", cluster.remoteClients]],
+    ),
+    family(
+      "alphanet_cluster_nats_connected",
+      "gauge",
+      "1 while the relay's NATS connection is up, else 0.",
+      [["", cluster.natsConnected ? 1 : 0]],
+    ),
+  ];
 }

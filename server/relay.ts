@@ -337,6 +337,13 @@ export class Relay implements AsyncDisposable {
           connectionsOpen: this.#router.connectionsOpen,
           bufferedBytes: this.#router.bufferedBytes,
           bufferedBytesLimit: this.#config.maxBufferedBytes,
+          ...(this.#cluster === null ? {} : {
+            cluster: {
+              links: this.#cluster.mesh.linkCount,
+              remoteClients: this.#router.remoteCount,
+              natsConnected: this.#cluster.presence.connected,
+            },
+          }),
         }),
       status: () => this.#status(),
     };

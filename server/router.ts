@@ -94,6 +94,11 @@ export class Router {
     return this.#table.onlineCount;
   }
 
+  /** Clients of other relays this router routes to now, over relay links. */
+  get remoteCount(): number {
+    return this.#table.remoteCount;
+  }
+
   /** Requests in flight now. */
   get pendingCount(): number {
     return this.#requests.size;

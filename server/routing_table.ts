@@ -24,6 +24,11 @@ export class RoutingTable {
     return this.#online.size - this.#remoteCount;
   }
 
+  /** Clients of other relays routed to now (see `Peer.remote`). */
+  get remoteCount(): number {
+    return this.#remoteCount;
+  }
+
   /** The book of the peer online at `address`, if any. */
   bookAt(address: number): PeerBook | undefined {
     return this.#online.get(address);
