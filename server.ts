@@ -31,7 +31,7 @@ import {
   resolveRelayConfig,
 } from "./server/config.ts";
 import { Logger } from "./server/log.ts";
-import { readTlsFiles } from "./server/tls_files.ts";
+import { readMeshCa, readTlsFiles } from "./server/tls_files.ts";
 
 export { Relay } from "./server/relay.ts";
 export {
@@ -75,8 +75,10 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   let tls: RelayTls | undefined;
+  let meshCaCerts: string[] | null = null;
   try {
     tls = parsed.tlsFiles === null ? undefined : readTlsFiles(parsed.tlsFiles);
+    meshCaCerts = parsed.tlsFiles === null ? null : readMeshCa(parsed.tlsFiles);
   } catch (error) {
     console.error(`alphanet relay: ${oneLine(error)}`);
     return 1;
@@ -84,7 +86,7 @@ async function main(args: string[]): Promise<number> {
   let config: RelayConfig;
   try {
     // Combinations, e.g. --peer-timeout above --keepalive.
-    config = resolveRelayConfig({ ...parsed.options, tls });
+    config = resolveRelayConfig({ ...parsed.options, tls, meshCaCerts });
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     console.error(`alphanet relay: ${oneLine(error)}`);
@@ -122,6 +124,7 @@ async function main(args: string[]): Promise<number> {
     // A password in the URL stays out of logs.
     registry: config.registry === null ? null : redactedUrl(config.registry),
     tls: config.tls !== null,
+    meshCaCerts: config.meshCaCerts?.length ?? 0,
     port: relay.addr.port,
     websocketPort: websocket?.port ?? null,
     relayId: relay.relayId,

@@ -273,6 +273,14 @@ export interface RelayConfig {
    * said. @default {null}
    */
   advertise: string | null;
+  /**
+   * PEM certificates of the authorities trusted for other relays' link
+   * ports. Relay links use TLS when the relay serves TLS (`tls`): it serves
+   * its link port with the same certificate and dials the others' over TLS,
+   * checking each one's certificate against the host it dials, against these
+   * authorities or, when null, the system's. @default {null}
+   */
+  meshCaCerts: string[] | null;
 }
 
 /**
@@ -349,6 +357,7 @@ export const DEFAULT_RELAY_CONFIG: Readonly<RelayConfig> = Object.freeze({
   meshPort: null,
   meshKey: null,
   advertise: null,
+  meshCaCerts: null,
 });
 
 /**
@@ -558,6 +567,18 @@ function checkNats(nats: string): void {
  * `advertise` from a hostname that is not a wildcard.
  */
 function checkCluster(config: RelayConfig): void {
+  if (
+    config.meshCaCerts !== null &&
+    (!Array.isArray(config.meshCaCerts) ||
+      !config.meshCaCerts.every((pem) => typeof pem === "string"))
+  ) {
+    throw new TypeError("Cannot start relay: meshCaCerts must be PEM strings");
+  }
+  if (config.meshCaCerts !== null && config.tls === null) {
+    throw new RangeError(
+      "Cannot start relay: meshCaCerts needs tls (relay links use TLS when the relay serves it)",
+    );
+  }
   if (config.registry !== null && !isPostgresUrl(config.registry)) {
     throw new RangeError(
       `Cannot start relay: registry "${

@@ -213,6 +213,10 @@ ${
     ["--tls-cert FILE", "serve TLS with this PEM certificate chain (with --tls-key)"],
     ["--tls-key FILE", "the PEM private key of --tls-cert; clients then need --tls"],
     [
+      "--mesh-ca-file FILE",
+      "cluster with --tls-cert: PEM CA trusted for the other relays' links (default: the system's)",
+    ],
+    [
       "--vip-range CIDR",
       "draw virtual IPs from this block only (default: all public unicast IPv4)",
     ],
@@ -258,6 +262,8 @@ export interface TlsFiles {
   readonly cert: string;
   /** Path of the private key. */
   readonly key: string;
+  /** Path of `--mesh-ca-file`: the CA trusted for other relays' links; null: the system's. */
+  readonly meshCa: string | null;
 }
 
 /** The outcome of parsing: options to run with, or a request for help. */
@@ -288,6 +294,7 @@ export function parseRelayFlags(args: string[]): ParsedFlags {
       "address-ttl": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      "mesh-ca-file": { type: "string" },
       registry: { type: "string" },
       nats: { type: "string" },
       "mesh-port": { type: "string" },
@@ -411,10 +418,16 @@ function readMeshKey(path: string): string {
 function parseTlsFiles(values: Record<string, string | boolean | undefined>): TlsFiles | null {
   const cert = values["tls-cert"] as string | undefined;
   const key = values["tls-key"] as string | undefined;
+  const meshCa = (values["mesh-ca-file"] as string | undefined) ?? null;
+  if (meshCa !== null && cert === undefined) {
+    throw new UsageError(
+      "--mesh-ca-file needs --tls-cert (relay links use TLS when the relay does)",
+    );
+  }
   if (cert === undefined && key === undefined) return null;
   if (cert === undefined) throw new UsageError("--tls-key needs --tls-cert");
   if (key === undefined) throw new UsageError("--tls-cert needs --tls-key");
-  return { cert, key };
+  return { cert, key, meshCa };
 }
 
 /** `text` if it is one of `choices`; else a UsageError naming the flag and the choices. */

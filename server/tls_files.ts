@@ -20,6 +20,16 @@ export function readTlsFiles(files: TlsFiles): RelayTls {
   return { cert: readPem("--tls-cert", files.cert), key: readPem("--tls-key", files.key) };
 }
 
+/**
+ * Reads `--mesh-ca-file`, if given.
+ *
+ * @param files The paths given on the command line.
+ * @returns The CA as PEM text in a list, or null when the flag was not given.
+ */
+export function readMeshCa(files: TlsFiles): string[] | null {
+  return files.meshCa === null ? null : [readPem("--mesh-ca-file", files.meshCa)];
+}
+
 function readPem(flag: string, path: string): string {
   try {
     return Deno.readTextFileSync(path);

@@ -47,6 +47,8 @@ export class RelayCluster {
       hostname: config.hostname,
       port: config.meshPort,
       key: config.meshKey,
+      tls: config.tls,
+      caCerts: config.meshCaCerts,
       advertise: config.advertise ?? config.hostname,
       handshakeTimeoutMs: config.helloTimeoutMs,
       keepaliveMs: config.keepaliveMs,

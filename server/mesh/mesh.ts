@@ -57,6 +57,13 @@ export interface MeshOptions {
   readonly port: number;
   /** The shared mesh key: 32 bytes. */
   readonly key: Uint8Array;
+  /**
+   * Serve the link port over TLS with this certificate, and dial the other
+   * relays' over TLS; null for plain TCP (the key still authenticates).
+   */
+  readonly tls: { readonly cert: string; readonly key: string } | null;
+  /** With `tls`: the authorities trusted for the other relays' certificates; null: the system's. */
+  readonly caCerts: string[] | null;
   /** Where other relays dial: a host (with `port`'s real port), or `HOST:PORT`. */
   readonly advertise: string;
   /** How long a link's handshake may take, and a dial. */
@@ -69,6 +76,9 @@ export interface MeshOptions {
   readonly maxPeersPerLink: number;
   readonly log: Logger;
 }
+
+/** A relay link's socket: TCP, or TLS when the relay serves TLS. */
+type LinkConn = Deno.TcpConn | Deno.TlsConn;
 
 /** Links still in their handshake at once, at most: the port is for relays, not the public. */
 const MAX_HANDSHAKES = 16;
@@ -101,7 +111,7 @@ export class Mesh implements RouterCluster {
 
   // Static after construction.
   readonly #options: MeshOptions;
-  readonly #listener: Deno.TcpListener;
+  readonly #listener: Deno.Listener<LinkConn>;
   readonly #key: CryptoKey;
   readonly #nodeBytes: Uint8Array;
   // Set once, by join().
@@ -123,14 +133,14 @@ export class Mesh implements RouterCluster {
   #accepting: Promise<void> = Promise.resolve();
   #closed = false;
 
-  private constructor(options: MeshOptions, listener: Deno.TcpListener, key: CryptoKey) {
+  private constructor(options: MeshOptions, listener: Deno.Listener<LinkConn>, key: CryptoKey) {
     this.#options = options;
     this.#listener = listener;
     this.#key = key;
     this.#nodeBytes = crypto.getRandomValues(new Uint8Array(NODE_ID_BYTES));
     this.self = {
       node: hex(this.#nodeBytes),
-      mesh: advertisedMesh(options.advertise, listener.addr.port),
+      mesh: advertisedMesh(options.advertise, (listener.addr as Deno.NetAddr).port),
     };
   }
 
@@ -140,17 +150,16 @@ export class Mesh implements RouterCluster {
    */
   static async listen(options: MeshOptions): Promise<Mesh> {
     const key = await importMeshKey(options.key);
-    const listener = Deno.listen({
-      hostname: options.hostname,
-      port: options.port,
-      transport: "tcp",
-    });
+    const address = { hostname: options.hostname, port: options.port, transport: "tcp" } as const;
+    const listener: Deno.Listener<LinkConn> = options.tls === null
+      ? Deno.listen(address)
+      : Deno.listenTls({ ...address, cert: options.tls.cert, key: options.tls.key });
     return new Mesh(options, listener, key);
   }
 
   /** The relay-link port's address, with the real port. */
   get addr(): Deno.NetAddr {
-    return this.#listener.addr;
+    return this.#listener.addr as Deno.NetAddr;
   }
 
   /** Links open now. */
@@ -277,7 +286,7 @@ export class Mesh implements RouterCluster {
   async #dialOnce(node: string): Promise<MeshLink | null> {
     const target = splitHostPort(this.#known.get(node) ?? "");
     if (target === null || this.#closed) return null;
-    let conn: Deno.TcpConn | null = null;
+    let conn: LinkConn | null = null;
     const timer = setTimeout(() => {
       try {
         conn?.close();
@@ -286,8 +295,15 @@ export class Mesh implements RouterCluster {
       }
     }, this.#options.handshakeTimeoutMs);
     try {
-      conn = await Deno.connect({ hostname: target.hostname, port: target.port });
-      conn.setNoDelay(true);
+      const tls = this.#options.tls;
+      conn = tls === null
+        ? await Deno.connect({ hostname: target.hostname, port: target.port })
+        : await Deno.connectTls({
+          hostname: target.hostname,
+          port: target.port,
+          caCerts: this.#options.caCerts ?? undefined,
+        });
+      if ("setNoDelay" in conn) conn.setNoDelay(true);
       const reader = new MeshFrameReader();
       const theirs = hex(await dialHandshake(conn, reader, this.#key, this.#nodeBytes));
       if (theirs !== node) throw new Error(`${target.hostname}:${target.port} is relay ${theirs}`);
@@ -327,7 +343,7 @@ export class Mesh implements RouterCluster {
     }
   }
 
-  async #welcome(conn: Deno.TcpConn): Promise<void> {
+  async #welcome(conn: LinkConn): Promise<void> {
     const timer = setTimeout(() => {
       try {
         conn.close();
@@ -336,7 +352,7 @@ export class Mesh implements RouterCluster {
       }
     }, this.#options.handshakeTimeoutMs);
     try {
-      conn.setNoDelay(true);
+      if ("setNoDelay" in conn) conn.setNoDelay(true);
       const reader = new MeshFrameReader();
       const node = hex(await acceptHandshake(conn, reader, this.#key, this.#nodeBytes));
       clearTimeout(timer);
@@ -358,7 +374,7 @@ export class Mesh implements RouterCluster {
   }
 
   /** Makes an authenticated socket the link to `node`, replacing an older one. */
-  #opened(conn: Deno.TcpConn, reader: MeshFrameReader, node: string): MeshLink {
+  #opened(conn: LinkConn, reader: MeshFrameReader, node: string): MeshLink {
     const link = new MeshLink(
       conn,
       reader,

@@ -136,6 +136,8 @@ export async function startTestRelay(
     hostname: "127.0.0.1",
     port: 0,
     key,
+    tls: null,
+    caCerts: null,
     advertise: "127.0.0.1",
     handshakeTimeoutMs: 2000,
     keepaliveMs: config.keepaliveMs,

@@ -167,3 +167,24 @@ Deno.test("advertise may name the port other relays dial (a NAT or proxy maps it
     /advertise "0\.0\.0\.0:7000" is not a host other relays can dial/,
   );
 });
+
+Deno.test("relay links use TLS with the relay's: a mesh CA needs a certificate to serve", () => {
+  assert.throws(
+    () => parseRelayFlags(["--mesh-ca-file", "/tmp/ca.pem"]),
+    usageError(/--mesh-ca-file needs --tls-cert/),
+  );
+  assert.throws(
+    () => resolveRelayConfig({ ...CLUSTER, meshCaCerts: ["-----BEGIN CERTIFICATE-----"] }),
+    /meshCaCerts needs tls/,
+  );
+  const parsed = parseRelayFlags([
+    "--tls-cert",
+    "c.pem",
+    "--tls-key",
+    "k.pem",
+    "--mesh-ca-file",
+    "ca.pem",
+  ]);
+  assert.ok(!parsed.help);
+  assert.deepEqual(parsed.tlsFiles, { cert: "c.pem", key: "k.pem", meshCa: "ca.pem" });
+});

@@ -4,11 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import { connect } from "../../mod.ts";
+import { type ClientOptions, connect } from "../../mod.ts";
 import { Relay } from "../../server.ts";
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { randomIdentity } from "../_helpers/bytes.ts";
 import { clusterTest, startNats, startPostgres } from "../_helpers/cluster_engines.ts";
+import { CERT_FILE, KEY_FILE, testCa } from "../_helpers/tls.ts";
 
 function metric(text: string, name: string): number {
   const line = text.split("\n").find((candidate) => candidate.startsWith(`${name} `));
@@ -56,6 +57,51 @@ clusterTest(
       assert.equal(metric(text, "alphanet_clients_online"), 1, "only its own clients");
       assert.equal(metric(text, "alphanet_virtual_connections_open"), 1);
       assert.equal(dialed.remoteAddr.hostname, a.virtualIp);
+    } finally {
+      await nats.stop();
+    }
+  },
+);
+
+clusterTest(
+  "cluster: relays serving TLS serve and dial their links over TLS, the dialer checking the certificate",
+  async () => {
+    await using postgres = await startPostgres();
+    const nats = await startNats();
+    const tls = { cert: Deno.readTextFileSync(CERT_FILE), key: Deno.readTextFileSync(KEY_FILE) };
+    const base = {
+      hostname: "127.0.0.1",
+      port: 0,
+      registry: postgres.url,
+      nats: nats.url,
+      meshPort: 0,
+      meshKey: crypto.getRandomValues(new Uint8Array(32)),
+      tls,
+      logLevel: "silent",
+    } as const;
+    try {
+      await using one = await Relay.start({ ...base, meshCaCerts: [testCa()] });
+      await using two = await Relay.start({ ...base, meshCaCerts: [testCa()] });
+      // The link port speaks TLS with the relay's certificate.
+      const probe = await Deno.connectTls({
+        hostname: "127.0.0.1",
+        port: one.meshAddr!.port,
+        caCerts: [testCa()],
+      });
+      const handshake = await probe.handshake();
+      assert.equal(typeof handshake.alpnProtocol, "object");
+      probe.close();
+      const client: ClientOptions = { tls: true, caCerts: [testCa()] };
+      await using a = await connect({ ...client, port: one.addr.port, identity: randomIdentity() });
+      await using b = await connect({ ...client, port: two.addr.port, identity: randomIdentity() });
+      const listener = a.listen({ port: 80 });
+      const accepted = withTimeout(listener.accept(), STEP_MS, "accept over a TLS link");
+      using _dialed = await withTimeout(
+        b.connect({ hostname: a.virtualIp, port: 80 }),
+        STEP_MS,
+        "dial",
+      );
+      using _accepted = await accepted;
     } finally {
       await nats.stop();
     }
