@@ -27,8 +27,8 @@ import { RoutingTable } from "./routing_table.ts";
  * them, and where a request for an address no one here holds is looked up.
  */
 export interface RouterCluster {
-  /** A client of this relay joined at `address` (also after a takeover). */
-  joined(address: number): void;
+  /** A client of this relay joined at `address` at `at` (unix ms; also after a takeover). */
+  joined(address: number, at: number): void;
   /** No client of this relay holds `address` any more. */
   left(address: number): void;
   /** See {@linkcode Locator}. */
@@ -104,6 +104,11 @@ export class Router {
     return this.#requests.size;
   }
 
+  /** When the peer online at `address` joined (unix ms), if any. */
+  joinedAt(address: number): number | undefined {
+    return this.#table.bookAt(address)?.joinedAt;
+  }
+
   /** The peer online at `address`, if any. */
   peerAt(address: number): Peer | undefined {
     return this.#table.bookAt(address)?.peer;
@@ -116,7 +121,7 @@ export class Router {
    */
   attach(peer: Peer): Dispatch {
     const book = this.#table.add(peer);
-    this.#cluster?.joined(peer.address);
+    this.#cluster?.joined(peer.address, book.joinedAt);
     return (packet, slab) => this.#dispatch(book, packet, slab);
   }
 

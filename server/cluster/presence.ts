@@ -72,14 +72,17 @@ export class Presence {
   // Owned by announce/withdraw/claim/serveDial/close and the reconnect handler.
   readonly #announced = new Map<number, Subscription>();
   /** Claims made while NATS was down (nats.js drops those), published on reconnect. */
-  readonly #unsentClaims = new Set<number>();
+  readonly #unsentClaims = new Map<number, number>();
   #dialServer: DialServer | null = null;
   #dialSub: Subscription | null = null;
   #state: "open" | "closing" | "closed" = "open";
   #closing: Promise<void> | null = null;
 
-  /** Called with the address and node id of each claim another relay publishes. */
-  onClaim: ((address: number, node: string) => void) | null = null;
+  /**
+   * Called with the address, node id and admission time (unix ms) of each
+   * claim another relay publishes.
+   */
+  onClaim: ((address: number, node: string, at: number) => void) | null = null;
   /** Called after NATS came back and NATS has every subscription again. */
   onReconnect: (() => void) | null = null;
 
@@ -168,16 +171,19 @@ export class Presence {
     return holder.node === this.#self.node ? null : holder;
   }
 
-  /** Tells the other relays that this one just admitted the client at `address`. */
-  claim(address: number): void {
+  /**
+   * Tells the other relays that this one admitted the client at `address` at
+   * `at` (unix ms): the one that admitted it earlier lets its link go.
+   */
+  claim(address: number, at: number): void {
     checkAddress(address);
     if (this.#state !== "open") return;
     if (!this.#status.connected) {
-      this.#unsentClaims.add(address);
+      this.#unsentClaims.set(address, at);
       return;
     }
     try {
-      this.#nc.publish(this.#subjects.claim(address), encodeClaim(this.#self.node));
+      this.#nc.publish(this.#subjects.claim(address), encodeClaim(this.#self.node, at));
     } catch (error) {
       this.#log.limited("warn", "nats-publish-failed", { error: String(error) });
     }
@@ -261,8 +267,8 @@ export class Presence {
 
   /** nats.js has sent every live subscription again: waits until NATS has them, then tells. */
   async #afterReconnect(): Promise<void> {
-    for (const address of this.#unsentClaims) {
-      if (this.#announced.has(address)) this.claim(address);
+    for (const [address, at] of this.#unsentClaims) {
+      if (this.#announced.has(address)) this.claim(address, at);
     }
     this.#unsentClaims.clear();
     if (!(await this.flush()) || this.#state !== "open") return;
@@ -293,14 +299,14 @@ export class Presence {
       return;
     }
     const address = this.#subjects.claimAddress(msg.subject);
-    const node = decodeClaim(msg.data);
-    if (address === null || node === null) {
+    const claim = decodeClaim(msg.data);
+    if (address === null || claim === null) {
       this.#log.refused("claim", msg.subject);
       return;
     }
-    if (node === this.#self.node || this.#state !== "open") return;
+    if (claim.node === this.#self.node || this.#state !== "open") return;
     try {
-      this.onClaim?.(address, node);
+      this.onClaim?.(address, claim.node, claim.at);
     } catch (failure) {
       this.#log.log("error", "internal-error", { during: "onClaim", error: String(failure) });
     }

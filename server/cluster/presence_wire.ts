@@ -194,15 +194,24 @@ export function decodeNodeInfo(bytes: Uint8Array): NodeInfo | null {
   return { node: value.node, mesh: value.mesh };
 }
 
-/** `{"node":…}`: a claim by relay `node`. */
-export function encodeClaim(node: string): Uint8Array {
-  return encodeObject({ node });
+/** A claim: relay `node` admitted the client at `at` (unix ms, its clock). */
+export interface Claim {
+  readonly node: string;
+  readonly at: number;
 }
 
-/** The node id of a claim, or null if it is not a valid one. */
-export function decodeClaim(bytes: Uint8Array): string | null {
+/** `{"node":…,"at":…}`: a claim by relay `node` of a client it admitted at `at`. */
+export function encodeClaim(node: string, at: number): Uint8Array {
+  return encodeObject({ node, at });
+}
+
+/** The claim, or null if it is not a valid one. */
+export function decodeClaim(bytes: Uint8Array): Claim | null {
   const value = decodeObject(bytes);
-  return value !== null && isNodeId(value.node) ? value.node : null;
+  if (value === null || !isNodeId(value.node)) return null;
+  const at = value.at;
+  if (typeof at !== "number" || !Number.isSafeInteger(at) || at < 0) return null;
+  return { node: value.node, at };
 }
 
 /** The answer to a dial request: done, or why not. */

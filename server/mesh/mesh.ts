@@ -39,10 +39,10 @@ export interface Directory {
   withdraw(address: number): void;
   /** Which other relay holds it; null at once when none does. Never rejects. */
   locate(address: number): Promise<NodeInfo | null>;
-  /** Tells the other relays this one just admitted the client at `address`. */
-  claim(address: number): void;
+  /** Tells the other relays this one admitted the client at `address` at `at` (unix ms). */
+  claim(address: number, at: number): void;
   /** Called when another relay claims an address. */
-  onClaim: ((address: number, node: string) => void) | null;
+  onClaim: ((address: number, node: string, at: number) => void) | null;
   /** Answers other relays' requests that this one dial them. */
   serveDial(handler: (from: NodeInfo) => Promise<void>): void;
   /** Asks relay `node` to dial this one; resolves once it says the link is up. */
@@ -187,7 +187,7 @@ export class Mesh implements RouterCluster {
       ended: (link, reason) => this.#ended(link, reason),
     };
     this.#directory = directory;
-    directory.onClaim = (address, node) => this.#onClaim(address, node);
+    directory.onClaim = (address, node, at) => this.#onClaim(address, node, at);
     directory.serveDial(async (from) => {
       if (splitHostPort(from.mesh) === null || !/^[0-9a-f]{32}$/.test(from.node)) {
         throw new Error("a dial request names no relay-link address");
@@ -203,9 +203,9 @@ export class Mesh implements RouterCluster {
   }
 
   /** See {@linkcode RouterCluster.joined}: announce, and claim it from any relay that held it. */
-  joined(address: number): void {
+  joined(address: number, at: number): void {
     this.#directory?.announce(address);
-    this.#directory?.claim(address);
+    this.#directory?.claim(address, at);
   }
 
   /** See {@linkcode RouterCluster.left}. */
@@ -414,11 +414,17 @@ export class Mesh implements RouterCluster {
     this.#timers.add(timer);
   }
 
-  /** Another relay admitted `address`: an older link of that client here goes. */
-  #onClaim(address: number, node: string): void {
+  /**
+   * Another relay admitted `address` at `at`: an older link of that client
+   * here goes. Older by (admission time, node id), so of two joins that
+   * cross, exactly one survives, whichever way the clocks differ.
+   */
+  #onClaim(address: number, node: string, at: number): void {
     if (node === this.self.node) return;
     const peer = this.#router?.peerAt(address);
     if (peer === undefined) return;
+    const joinedAt = this.#router!.joinedAt(address) ?? 0;
+    if (joinedAt > at || (joinedAt === at && this.self.node > node)) return;
     if (peer instanceof RemotePeer) {
       // Reached through the claimant already; else stale, its relay lost the client to the claimant.
       if (peer.relayNode !== node) void peer.close(Reason.Replaced);

@@ -99,9 +99,9 @@ export class TestDirectoryHub {
         const holder = this.holders.get(address);
         return Promise.resolve(holder === undefined || holder.node === self.node ? null : holder);
       },
-      claim: (address) => {
+      claim: (address, at) => {
         for (const member of this.members) {
-          if (member.self.node !== self.node) member.directory.onClaim?.(address, self.node);
+          if (member.self.node !== self.node) member.directory.onClaim?.(address, self.node, at);
         }
       },
       serveDial: (handler) => void this.dialers.set(self.node, handler),

@@ -241,10 +241,53 @@ Deno.test("relay link: a client that joins another relay is dropped by the one i
   const { a, b, close } = await pair();
   try {
     const old = a.client(X);
-    b.client(X);
+    // A later millisecond, so the join on B is the newer one whatever the node ids.
+    const joinedAt = Date.now();
+    await waitUntil(() => Date.now() > joinedAt, "the clock to move on");
+    const newer = b.client(X);
     await waitUntil(() => old.closedWith !== null, "A drops its older link of X");
     assert.equal(old.closedWith, Reason.Replaced);
+    assert.equal(newer.closedWith, null);
   } finally {
     await close();
+  }
+});
+
+Deno.test("relay link: two joins of one client that cross leave exactly one of them, the newer", async () => {
+  const hub = new TestDirectoryHub();
+  const key = meshKey();
+  const a = await startTestRelay(hub, key);
+  const b = await startTestRelay(hub, key);
+  try {
+    // Both joined before either heard of the other: each hears the other's claim afterwards.
+    const directories = hub.members.map((member) => member.directory);
+    const claims: [number, string, number][] = [];
+    for (const directory of directories) {
+      directory.claim = (address, at) => {
+        claims.push([
+          address,
+          directory === directories[0] ? a.mesh.self.node : b.mesh.self.node,
+          at,
+        ]);
+      };
+    }
+    const onA = a.client(X);
+    const onB = b.client(X);
+    assert.equal(claims.length, 2);
+    for (const [address, node, at] of claims) {
+      const other = node === a.mesh.self.node ? directories[1] : directories[0];
+      other.onClaim!(address, node, at);
+    }
+    const closed = [onA, onB].filter((peer) => peer.closedWith !== null);
+    assert.equal(closed.length, 1, "exactly one of the two is replaced");
+    assert.equal(closed[0].closedWith, Reason.Replaced);
+    // The older join goes: by admission time, then (a tie within one ms) by node id.
+    const [first, second] = claims;
+    const aIsNewer = first[1] === a.mesh.self.node
+      ? first[2] > second[2] || (first[2] === second[2] && first[1] > second[1])
+      : second[2] > first[2] || (second[2] === first[2] && second[1] > first[1]);
+    assert.equal(closed[0], aIsNewer ? onB : onA);
+  } finally {
+    await Promise.all([a.mesh.close(), b.mesh.close()]);
   }
 });

@@ -118,19 +118,19 @@ clusterTest("a claim reaches the other relays' onClaim, never the claimer's own"
   await using nats = await startNats();
   await using a = await startPresence(nats);
   await using b = await startPresence(nats);
-  const seenByA: [number, string][] = [];
-  const seenByB: [number, string][] = [];
+  const seenByA: [number, string, number][] = [];
+  const seenByB: [number, string, number][] = [];
   const bSaw = Promise.withResolvers<void>();
-  a.onClaim = (address, node) => seenByA.push([address, node]);
-  b.onClaim = (address, node) => {
-    seenByB.push([address, node]);
+  a.onClaim = (address, node, at) => seenByA.push([address, node, at]);
+  b.onClaim = (address, node, at) => {
+    seenByB.push([address, node, at]);
     bSaw.resolve();
   };
-  a.claim(9);
+  a.claim(9, 1_700_000_000_123);
   // The server handled a's claim before it answered a's flush, so an echo would be here by now.
   assert.ok(await a.flush());
   await withTimeout(bSaw.promise, STEP_MS, "b to see a's claim");
-  assert.deepEqual(seenByB, [[9, a.self.node]]);
+  assert.deepEqual(seenByB, [[9, a.self.node, 1_700_000_000_123]]);
   assert.deepEqual(seenByA, []);
 });
 
@@ -202,7 +202,7 @@ clusterTest(
     await assert.rejects(b.requestDial(a.self.node), /no relay with that id/);
     assert.equal(await a.locate(3), null);
     a.announce(4); // ignored once closed
-    a.claim(4);
+    a.claim(4, Date.now());
     assert.equal(await a.flush(), false);
   },
 );
@@ -295,14 +295,15 @@ clusterTest("garbage on the presence subjects is dropped, never thrown", async (
       ["5", '{"node":"XYZ"}'],
       ["5", `{"node":"${other.toUpperCase()}"}`],
       ["5", JSON.stringify({ node: other, pad: "x".repeat(1_000) })],
-      ["abc", `{"node":"${other}"}`],
-      ["007", `{"node":"${other}"}`],
-      ["4294967296", `{"node":"${other}"}`],
-      ["-1", `{"node":"${other}"}`],
+      ["5", `{"node":"${other}"}`],
+      ["abc", `{"node":"${other}","at":1}`],
+      ["007", `{"node":"${other}","at":1}`],
+      ["4294967296", `{"node":"${other}","at":1}`],
+      ["-1", `{"node":"${other}","at":1}`],
     ];
     for (const [token, payload] of badClaims) raw.publish(`${PREFIX}.claim.${token}`, payload);
     raw.publish(`${PREFIX}.claim.5`, new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]));
-    raw.publish(`${PREFIX}.claim.6`, `{"node":"${other}","later":1}`);
+    raw.publish(`${PREFIX}.claim.6`, `{"node":"${other}","at":1,"later":1}`);
     await withTimeout(good.promise, STEP_MS, "the good claim");
     assert.deepEqual(claims, [[6, other]]);
     assert.ok(log.count("presence-malformed") >= badClaims.length);

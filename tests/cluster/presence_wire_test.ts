@@ -39,8 +39,8 @@ Deno.test({
     const info = { node: NODE, mesh: "10.0.0.1:7000" };
     assert.equal(text(encodeNodeInfo(info)), `{"node":"${NODE}","mesh":"10.0.0.1:7000"}`);
     assert.deepEqual(decodeNodeInfo(encodeNodeInfo(info)), info);
-    assert.equal(text(encodeClaim(NODE)), `{"node":"${NODE}"}`);
-    assert.equal(decodeClaim(encodeClaim(NODE)), NODE);
+    assert.equal(text(encodeClaim(NODE, 1234)), `{"node":"${NODE}","at":1234}`);
+    assert.deepEqual(decodeClaim(encodeClaim(NODE, 1234)), { node: NODE, at: 1234 });
     assert.equal(text(encodeDialAnswer({ ok: true })), `{"ok":true}`);
     assert.equal(text(encodeDialAnswer({ ok: false, error: "no" })), `{"ok":false,"error":"no"}`);
     assert.deepEqual(decodeDialAnswer(encode(`{"ok":false,"error":"no"}`)), {
@@ -82,6 +82,10 @@ Deno.test({
     assert.equal(decodeNodeInfo(new Uint8Array([0x7b, 0xff, 0x7d])), null, "not UTF-8");
     assert.equal(decodeClaim(encode(`{"node":"xyz"}`)), null);
     assert.equal(decodeClaim(encode(`{"mode":"${NODE}"}`)), null);
+    assert.equal(decodeClaim(encode(`{"node":"${NODE}"}`)), null, "a claim says when");
+    assert.equal(decodeClaim(encode(`{"node":"${NODE}","at":-1}`)), null);
+    assert.equal(decodeClaim(encode(`{"node":"${NODE}","at":1.5}`)), null);
+    assert.equal(decodeClaim(encode(`{"node":"${NODE}","at":"1"}`)), null);
     assert.equal(decodeDialAnswer(encode(`{"ok":"true"}`)), null);
     assert.equal(decodeDialAnswer(encode(`{"ok":false}`)), null);
     assert.equal(decodeDialAnswer(encode(`{"ok":false,"error":"${"x".repeat(201)}"}`)), null);
