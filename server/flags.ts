@@ -405,6 +405,15 @@ function readMeshKey(path: string): string {
     const why = error instanceof Error ? error.name : "unreadable";
     throw new UsageError(`cannot read --mesh-key-file ${path}: ${why}`);
   }
+  // Like a private key: anyone who reads it can join the relay links (null mode: Windows).
+  const mode = Deno.statSync(path).mode;
+  if (mode !== null && (mode & 0o077) !== 0) {
+    throw new UsageError(
+      `--mesh-key-file ${path} is open to other users (mode ${
+        (mode & 0o777).toString(8).padStart(4, "0")
+      }): chmod 600 ${path}`,
+    );
+  }
   const key = text.trim();
   if (!/^[0-9a-fA-F]{64}$/.test(key)) {
     throw new UsageError(

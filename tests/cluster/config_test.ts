@@ -46,7 +46,7 @@ Deno.test("the cluster flags parse into their options, the mesh key read from it
   const dir = await Deno.makeTempDir();
   try {
     const keyFile = `${dir}/mesh.key`;
-    await Deno.writeTextFile(keyFile, `  ${KEY_HEX.toUpperCase()}\n`);
+    await Deno.writeTextFile(keyFile, `  ${KEY_HEX.toUpperCase()}\n`, { mode: 0o600 });
     const parsed = parseRelayFlags([
       "--registry",
       "postgresql://relay:pw@db.example:5432/net",
@@ -84,7 +84,10 @@ Deno.test("bad cluster flags are usage errors that never echo a key or a passwor
   const dir = await Deno.makeTempDir();
   try {
     const shortKey = `${dir}/short.key`;
-    await Deno.writeTextFile(shortKey, "abcdef0123\n");
+    await Deno.writeTextFile(shortKey, "abcdef0123\n", { mode: 0o600 });
+    const openKey = `${dir}/open.key`;
+    await Deno.writeTextFile(openKey, `${KEY_HEX}\n`);
+    await Deno.chmod(openKey, 0o644);
     const cases: [string[], RegExp][] = [
       [["--registry", "mysql://db/x"], /^bad --registry "mysql:\/\/db\/x": expected postgres:/],
       [["--registry", "postgres://u:secret@/x"], /^bad --registry "\[unparsable URL\]"/],
@@ -95,6 +98,7 @@ Deno.test("bad cluster flags are usage errors that never echo a key or a passwor
       [["--mesh-port", "70000"], /^bad --mesh-port "70000"/],
       [["--mesh-key-file", `${dir}/missing`], /^cannot read --mesh-key-file .*: NotFound$/],
       [["--mesh-key-file", shortKey], /^bad --mesh-key-file .*: expected 64 hex digits/],
+      [["--mesh-key-file", openKey], /is open to other users \(mode 0644\): chmod 600 /],
     ];
     for (const [args, pattern] of cases) {
       await t.step(args.join(" "), () => {
