@@ -254,10 +254,15 @@ export function nowMs(): number {
 /**
  * Arguments of `deno` that start the real relay the way `deno task serve`
  * does (with its smaller V8 nursery: README, "Running the relay"), on a free
- * loopback port with a throwaway registry. `denoFlags` go before the script,
- * `relayFlags` (such as {@linkcode TLS_RELAY_FLAGS}) after it.
+ * loopback port with a throwaway registry (or the `registry` flags given,
+ * e.g. `--registry postgres://...` or `--db FILE`). `denoFlags` go before the
+ * script, `relayFlags` (such as {@linkcode TLS_RELAY_FLAGS}) after it.
  */
-export function relayArgs(denoFlags: string[] = [], relayFlags: string[] = []): string[] {
+export function relayArgs(
+  denoFlags: string[] = [],
+  relayFlags: string[] = [],
+  registry: string[] = ["--db", ":memory:"],
+): string[] {
   return [
     "run",
     "-A",
@@ -268,8 +273,7 @@ export function relayArgs(denoFlags: string[] = [], relayFlags: string[] = []): 
     "127.0.0.1",
     "--port",
     "0",
-    "--db",
-    ":memory:",
+    ...registry,
     "--log-level",
     "warn",
     // Every bench client comes from 127.0.0.1: row 5 holds 10,000 links, 200 in their handshake,

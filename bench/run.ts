@@ -9,6 +9,8 @@
  * --profile (one extra AlphaNET run of row 1 and one of row 3, among the rows asked for, with
  * sender, relay and receiver each under --cpu-prof; not in the figures),
  * --window BYTES (AlphaNET receive window, for diagnosis; the rows' targets assume the default).
+ * Rows 14-17 run a cluster (two relays sharing a private PostgreSQL and nats-server, see
+ * cluster.ts) beside the same-relay rows; --profile then also profiles the cross-relay runs.
  *
  * @module
  */
@@ -27,6 +29,8 @@ import {
 } from "./_proc.ts";
 import { TUNNEL_PATHS, tunnelBench } from "./tunnels.ts";
 import { summarizeProfile } from "./_profile.ts";
+import { type Engines, missingEngines, startEngines } from "./_cluster_engines.ts";
+import { startBenchCluster, startBenchRelay } from "./cluster.ts";
 
 const here = (file: string) => new URL(file, import.meta.url).pathname;
 const PEER = here("./peer.ts");
@@ -68,6 +72,10 @@ const ROW_SECONDS: Readonly<Record<number, number>> = {
   11: 15,
   12: 35,
   13: 75,
+  14: 30,
+  15: 30,
+  16: 25,
+  17: 60,
 };
 /** The rows to run; every row without `--rows`. */
 const ROWS: ReadonlySet<number> = new Set(
@@ -81,7 +89,13 @@ const ROWS: ReadonlySet<number> = new Set(
 const want = (...ids: number[]) => ids.some((id) => ROWS.has(id));
 /** Profiled runs (`--profile`) wait out each process's exit grace: a few minutes more. */
 const PROFILE_SECONDS = 180;
+/** The cluster rows: 14-16 need PostgreSQL and nats-server, 17 PostgreSQL only. */
+const CLUSTER_ROWS = [14, 15, 16, 17] as const;
+const MESH_ROWS = [14, 15, 16] as const;
+/** Starting the engines once (initdb, postmaster, nats-server) on 2 busy vCPUs. */
+const ENGINE_SECONDS = 60;
 const WATCHDOG_MS = (120 + (flags.profile ? PROFILE_SECONDS : 0) +
+  (want(...CLUSTER_ROWS) ? ENGINE_SECONDS : 0) +
   REPS * [...ROWS].reduce((sum, id) => sum + ROW_SECONDS[id], 0)) * 1000;
 /** Rows 1 and 2's target: AlphaNET throughput at least this fraction of the proxy's. */
 const THROUGHPUT_TARGET = 0.85;
@@ -120,8 +134,23 @@ const WS_BYTES = GiB;
  * `alphanet-ws`: the relay also serves WebSocket (`--websocket-port 0`); the
  * sending or pinging client joins over it (`url: "ws://…"`), the receiving or
  * echoing one over TCP, so only the measured side's link changes carrier.
+ * `alphanet-cross`: two relays of a cluster (cluster.ts); the receiving or
+ * echoing client joins relay 2, the sending or pinging one relay 1, so every
+ * frame crosses the relay link.
  */
-type Mode = "direct" | "proxy" | "alphanet" | "alphanet-tls" | "alphanet-ws";
+type Mode = "direct" | "proxy" | "alphanet" | "alphanet-tls" | "alphanet-ws" | "alphanet-cross";
+
+/** The engines of the cluster rows, started on first use and stopped at the end. */
+let engines: Promise<Engines> | null = null;
+function clusterEngines(): Promise<Engines> {
+  return engines ??= startEngines(want(...MESH_ROWS) && missingEngines(true) === null);
+}
+/** Stops the engines if they were started (and removes their directory); never rejects. */
+async function stopEngines(): Promise<void> {
+  const started = engines;
+  engines = null;
+  await started?.then((e) => e.stop()).catch(() => {});
+}
 
 function peer(
   kind: "tcp" | "alphanet",
@@ -145,14 +174,16 @@ function peer(
  * Deno flags that profile the process `who` into `<dir>/<who>/`, or none
  * without `dir`. One directory per process tells the three profiles apart.
  */
-function profFlags(dir: string | undefined, who: "sender" | "relay" | "receiver"): string[] {
+function profFlags(dir: string | undefined, who: string): string[] {
   return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}/${who}`] : [];
 }
 
-/** The middle process: the real relay or the plain proxy. */
+/** The middle process: the real relay or the plain proxy (or the relays of a cluster). */
 interface Middle {
   proc: Proc;
   port: number;
+  /** The other relays of a cluster (`alphanet-cross`: relay 2); `proc` is relay 1. */
+  others?: Proc[];
   /** The relay's WebSocket port, when it was started with `--websocket-port`. */
   wsPort?: number;
 }
@@ -187,6 +218,17 @@ async function topology(
 ): Promise<{ receiver: Proc; middle: Middle | null; target: Record<string, unknown> }> {
   const relayDenoFlags = profFlags(prof, "relay");
   const receiverFlags = profFlags(prof, "receiver");
+  if (mode === "alphanet-cross") {
+    const [relay1, relay2] = await startBenchCluster(
+      await clusterEngines(),
+      2,
+      (i) => profFlags(prof, `relay${i + 1}`),
+    );
+    const middle = { proc: relay1.proc, port: relay1.port, others: [relay2.proc] };
+    const receiver = peer("alphanet", role, { ...options, port: relay2.port }, receiverFlags);
+    const vip = await receiver.expect("ready", 30_000);
+    return { receiver, middle, target: { port: relay1.port, vip } };
+  }
   if (mode === "alphanet-ws") {
     const middle = await startRelay(relayDenoFlags, ["--websocket-port", "0"]);
     const receiver = peer("alphanet", role, { ...options, port: middle.port }, receiverFlags);
@@ -219,8 +261,18 @@ async function stopRun(
 ): Promise<void> {
   const grace = prof ? PROFILED_GRACE_MS : undefined;
   await Promise.all(peers.map((proc) => proc?.stop(grace)));
-  await middle?.proc.terminate(grace);
+  await Promise.all(middleProcs(middle).map((proc) => proc.terminate(grace)));
 }
+
+/** Every process of the middle: the relay or proxy, and a cluster's other relays. */
+const middleProcs = (middle: Middle | null): Proc[] =>
+  middle ? [middle.proc, ...(middle.others ?? [])] : [];
+/** CPU seconds so far of each process of the middle. */
+const middleCpu = (middle: Middle | null): number[] =>
+  middleProcs(middle).map((proc) => cpuSeconds(proc.pid));
+
+/** What the cluster rows lack: rows 14-16 (mesh) and row 17 (registry); null when nothing. */
+const clusterMissing = { mesh: missingEngines(true), registry: missingEngines(false) };
 
 const kind = (mode: Mode) => mode === "direct" || mode === "proxy" ? "tcp" : "alphanet";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -241,6 +293,8 @@ interface Throughput {
   /** Why bytes were missing, if they were. */
   failure?: string;
   cpu: [number, number | null, number];
+  /** A cluster's relays apart (relay 1, relay 2), CPU seconds per GB; empty otherwise. */
+  perRelay: number[];
 }
 
 async function throughput(
@@ -258,12 +312,12 @@ async function throughput(
     profFlags(prof, "sender"),
   );
   await sender.expect("ready", 30_000);
-  const cpu0 = middle ? cpuSeconds(middle.proc.pid) : 0;
+  const cpu0 = middleCpu(middle);
   await sender.send("go");
   const got = await receiver.result<
     { bytes: number; lastByteAt: number; cpu: number; short?: number; error?: string }
   >(RESULT_MS);
-  const cpu1 = middle ? cpuSeconds(middle.proc.pid) : 0;
+  const used = middleCpu(middle).map((x, i) => x - cpu0[i]);
   const sent = await sender.result<{ firstByteAt: number; error: string | null; cpu: number }>(
     RESULT_MS,
   );
@@ -274,13 +328,16 @@ async function throughput(
       gbps: null,
       failure: `receiver short by ${got.short} B (${got.error})`,
       cpu: [0, null, 0],
+      perRelay: [],
     };
   }
   const seconds = (got.lastByteAt - sent.firstByteAt) / 1000;
   const gb = got.bytes / 1e9;
+  const middleTotal = used.reduce((sum, x) => sum + x, 0);
   return {
     gbps: gb / seconds,
-    cpu: [sent.cpu / gb, middle ? (cpu1 - cpu0) / gb : null, got.cpu / gb],
+    cpu: [sent.cpu / gb, middle ? middleTotal / gb : null, got.cpu / gb],
+    perRelay: used.length > 1 ? used.map((x) => x / gb) : [],
   };
 }
 
@@ -293,6 +350,8 @@ interface Summary {
   all: (number | "lost")[];
   /** Median CPU seconds per GB of sender, middle, receiver. */
   cpu: (number | null)[];
+  /** A cluster's relays apart: median CPU seconds per GB of relay 1, relay 2. */
+  perRelay: number[];
 }
 
 async function throughputRow(
@@ -306,6 +365,7 @@ async function throughputRow(
     alphanet: Summary;
     tls: Summary | null;
     ws: Summary | null;
+    cross: Summary | null;
   }
 > {
   const runs = new Map<Mode, Throughput[]>(modes.map((m) => [m, []]));
@@ -322,15 +382,19 @@ async function throughputRow(
       failures: list.flatMap((r) => r.failure ? [r.failure] : []),
       all: list.map((r) => r.gbps === null ? "lost" : round(r.gbps)),
       cpu,
+      perRelay:
+        complete[0]?.perRelay.map((_, i) => round(median(complete.map((r) => r.perRelay[i])))) ??
+          [],
     };
   };
   return {
     direct: pick("direct"),
     // Row 10 runs no proxy; it reads only alphanet and ws.
-    proxy: pick("proxy") ?? { gbps: 0, failures: [], all: [], cpu: [] },
+    proxy: pick("proxy") ?? { gbps: 0, failures: [], all: [], cpu: [], perRelay: [] },
     alphanet: pick("alphanet")!,
     tls: pick("alphanet-tls"),
     ws: pick("alphanet-ws"),
+    cross: pick("alphanet-cross"),
   };
 }
 
@@ -484,6 +548,40 @@ async function joinRate(
   return result;
 }
 
+/**
+ * Row 17: `JOINS` signed clients, 200 in flight, join twice (new registry
+ * rows, then known keys) against a fresh lone relay whose registry is a new
+ * SQLite file (`--db`) or a new database of the private PostgreSQL
+ * (`--registry`).
+ */
+async function registryJoinRate(
+  engine: "sqlite" | "postgres",
+): Promise<{ perSecond: number[]; errors: number; firstError: string | null }> {
+  const dir = engine === "sqlite" ? await Deno.makeTempDir({ prefix: "alphanet_bench_db_" }) : null;
+  try {
+    const registry = dir !== null
+      ? ["--db", `${dir}/registry.db`]
+      : ["--registry", await (await clusterEngines()).database()];
+    const relay = await startBenchRelay(registry, null, [], `relay (${engine})`);
+    const joiner = peer("alphanet", "joins", {
+      port: relay.port,
+      count: JOINS,
+      inflight: 200,
+      identities: "signed",
+      rounds: 2,
+    });
+    await joiner.expect("ready", 60_000);
+    await joiner.send("go");
+    const result = await joiner.result<
+      { perSecond: number[]; errors: number; firstError: string | null }
+    >(RESULT_MS);
+    await stopRun({ proc: relay.proc, port: relay.port }, undefined, joiner);
+    return result;
+  } finally {
+    if (dir !== null) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 /** RSS growth per idle link of the measured process, in KiB. */
 async function idleCost(mode: Mode, count: number): Promise<{ perLink: number; seconds: number }> {
   const { receiver, middle, target } = await topology(mode, "sink", { buf: 1024 });
@@ -531,10 +629,10 @@ async function slowConsumer(
   };
 }
 
-/** The top self-time functions of each of the three processes' profiles under `dir`. */
-function profileTables(dir: string): string[] {
+/** The top self-time functions of each process's profile under `dir` (`who`: their directories). */
+function profileTables(dir: string, whos = ["sender", "relay", "receiver"]): string[] {
   const out: string[] = [];
-  for (const who of ["sender", "relay", "receiver"] as const) {
+  for (const who of whos) {
     const files = (() => {
       try {
         return [...Deno.readDirSync(`${dir}/${who}`)].filter((e) => e.name.endsWith(".cpuprofile"));
@@ -589,7 +687,31 @@ async function profileRuns(): Promise<string[]> {
       ...profileTables(dir),
     );
   }
-  return out.length ? out : ["(--profile covers rows 1 and 3: neither was asked for)"];
+  const cross = ["sender", "relay1", "relay2", "receiver"];
+  if (want(14) && clusterMissing.mesh === null) {
+    const dir = `${base}/row14`;
+    const run = await throughput("alphanet-cross", 1, GiB, dir);
+    out.push(
+      `### Row 14 profile: cross-relay, 1 connection, 1 GiB (${
+        run.gbps === null ? run.failure : `${round(run.gbps)} GB/s`
+      } under the profiler; relay1 holds the sender, relay2 the receiver)`,
+      "",
+      ...profileTables(dir, cross),
+    );
+  }
+  if (want(15) && clusterMissing.mesh === null) {
+    const dir = `${base}/row15`;
+    const trip = await pingPong("alphanet-cross", dir);
+    out.push(
+      `### Row 15 profile: cross-relay 32 B round trip (p50 / p99 ${trip.p50} / ${trip.p99} µs ` +
+        "under the profiler)",
+      "",
+      ...profileTables(dir, cross),
+    );
+  }
+  return out.length ? out : [
+    "(--profile covers rows 1, 3, 14 and 15: none was asked for, or the cluster rows lack engines)",
+  ];
 }
 
 async function text(command: string, args: string[] = []): Promise<string> {
@@ -598,7 +720,8 @@ async function text(command: string, args: string[] = []): Promise<string> {
 }
 
 interface Row {
-  id: number;
+  /** The row's number; the one line of cluster rows skipped for want of engines names them all. */
+  id: number | string;
   scenario: string;
   unit: string;
   alphanet: number;
@@ -607,6 +730,8 @@ interface Row {
   ratio: number | null;
   target: string;
   pass: boolean;
+  /** Not measured (a tool missing): PASS/MISS shows "skipped". */
+  skipped?: boolean;
   notes: string;
   shown?: { alphanet?: string; direct?: string; proxy?: string };
   series?: Record<string, number[]>;
@@ -655,10 +780,73 @@ async function main(): Promise<void> {
 
   // Row 8 reads the TLS runs of rows 1 and 3: they run for it even when only row 8 is asked for.
   let t1: Awaited<ReturnType<typeof throughputRow>> | null = null;
-  if (want(1, 8)) {
-    log("1: throughput, 1 connection");
-    // TLS runs interleaved with the others, so row 8 compares figures of the same moments.
-    t1 = await throughputRow(["direct", "proxy", "alphanet", "alphanet-tls"], 1, GiB);
+  /** Whether cluster row `id` is asked for and its engines are installed. */
+  const clusterRow = (id: number) =>
+    want(id) && (id === 17 ? clusterMissing.registry : clusterMissing.mesh) === null;
+  const skippedCluster = CLUSTER_ROWS.filter((id) => want(id) && !clusterRow(id));
+  if (skippedCluster.length) {
+    rows.push({
+      id: skippedCluster.join(", "),
+      scenario: "Cluster rows (cross-relay; joins on PostgreSQL)",
+      unit: "—",
+      alphanet: 0,
+      direct: null,
+      proxy: null,
+      ratio: null,
+      target: "report only",
+      pass: true,
+      skipped: true,
+      notes: `not run: ${(skippedCluster.includes(17)
+        ? clusterMissing.registry
+        : clusterMissing.mesh)!}`,
+      shown: { alphanet: "—" },
+    });
+  }
+  if (want(1, 8) || clusterRow(14)) {
+    log(`1${clusterRow(14) ? ", 14" : ""}: throughput, 1 connection`);
+    // TLS runs interleaved with the others, so row 8 compares figures of the same moments;
+    // so are the cross-relay runs of row 14.
+    t1 = await throughputRow(
+      [
+        "direct",
+        "proxy",
+        "alphanet",
+        ...(want(1, 8) ? ["alphanet-tls" as const] : []),
+        ...(clusterRow(14) ? ["alphanet-cross" as const] : []),
+      ],
+      1,
+      GiB,
+    );
+  }
+  if (t1?.cross && clusterRow(14)) {
+    const cross = t1.cross;
+    const same = t1.alphanet;
+    const lost = [...cross.failures, ...same.failures];
+    rows.push({
+      id: 14,
+      scenario: "Cluster: throughput 1 conn 1 GiB across two relays, sender on relay 1, " +
+        "receiver on relay 2 (ratio: × same relay, row 1)",
+      unit: "GB/s",
+      alphanet: cross.gbps,
+      direct: t1.direct!.gbps,
+      proxy: t1.proxy.gbps,
+      ratio: cross.gbps / same.gbps,
+      target: "report only",
+      pass: lost.length === 0,
+      notes: `${lost.length ? `**DATA LOSS: ${lost.join("; ")}**; ` : ""}same relay ` +
+        `${round(same.gbps)} GB/s; cross-relay × proxy ${round(cross.gbps / t1.proxy.gbps)}; ` +
+        `median of ${REPS}, interleaved with row 1 (cross-relay ${cross.all.join(", ")}; same ` +
+        `relay ${same.all.join(", ")}); CPU core-s/GB sender / both relays / receiver: ` +
+        `${cpuNote("cross-relay", cross)} (relay 1 ${cross.perRelay[0] ?? "–"}, relay 2 ` +
+        `${cross.perRelay[1] ?? "–"}); ${cpuNote("same relay", same)}; relays ÷ same relay ` +
+        `${ratio(cross.cpu[1], same.cpu[1]) ?? "–"} ×; cluster: PostgreSQL registry, ` +
+        "nats-server, one relay link (cluster.ts)",
+      shown: { alphanet: `${round(cross.gbps)} (same relay ${round(same.gbps)})` },
+      figures: {
+        cpuPerGB: { cross: cross.cpu, crossPerRelay: cross.perRelay, same: same.cpu },
+      },
+      series: { cross: cross.all.map(Number), same: same.all.map(Number) },
+    });
   }
   if (t1 && want(1)) {
     rows.push({
@@ -699,10 +887,12 @@ async function main(): Promise<void> {
   const fmt = (p: { p50: number; p99: number }) => `${p.p50} / ${p.p99}`;
   let p2: { p50: number; p99: number } | null = null;
   let p3: { p50: number; p99: number } | null = null;
+  let p0: { p50: number; p99: number } | null = null;
+  let p1: { p50: number; p99: number } | null = null;
   if (want(3, 8)) {
     log("3: round trip");
-    const p0 = want(3) ? await pingPong("direct") : null;
-    const p1 = want(3) ? await pingPong("proxy") : null;
+    p0 = want(3) ? await pingPong("direct") : null;
+    p1 = want(3) ? await pingPong("proxy") : null;
     p2 = await pingPong("alphanet");
     p3 = await pingPong("alphanet-tls");
     if (p0 && p1) {
@@ -748,10 +938,55 @@ async function main(): Promise<void> {
     };
   }
 
+  if (clusterRow(15)) {
+    log("15: cross-relay round trip");
+    type Trip = { p50: number; p99: number };
+    const runs = { same: [] as Trip[], cross: [] as Trip[] };
+    for (let rep = 0; rep < REPS; rep++) {
+      runs.same.push(await pingPong("alphanet"));
+      runs.cross.push(await pingPong("alphanet-cross"));
+    }
+    // Row 3's baselines when it ran; else measured once here, as row 3 does.
+    const direct = p0 ?? await pingPong("direct");
+    const proxy = p1 ?? await pingPong("proxy");
+    const mid = (list: Trip[]) => ({
+      p50: median(list.map((r) => r.p50)),
+      p99: median(list.map((r) => r.p99)),
+    });
+    const same = mid(runs.same);
+    const cross = mid(runs.cross);
+    rows.push({
+      id: 15,
+      scenario: "Cluster: round trip 32 B, p50 / p99, pinging client on relay 1, echoing one on " +
+        "relay 2 (ratio: p50 × same relay)",
+      unit: "µs",
+      alphanet: cross.p50,
+      direct: direct.p50,
+      proxy: proxy.p50,
+      ratio: cross.p50 / same.p50,
+      target: "report only",
+      pass: true,
+      notes: `row 3's method (10k after 500 warm-up); same relay ${fmt(same)}; p99 ` +
+        `${round(cross.p99 / same.p99)} × same relay; cross-relay p50 × proxy ` +
+        `${round(cross.p50 / proxy.p50)}; median of ${REPS}, interleaved (cross-relay ${
+          runs.cross.map(fmt).join(", ")
+        }; same relay ${runs.same.map(fmt).join(", ")})`,
+      shown: {
+        alphanet: `${fmt(cross)} (same relay ${fmt(same)})`,
+        direct: fmt(direct),
+        proxy: fmt(proxy),
+      },
+      figures: { same, cross },
+      series: { crossP50: runs.cross.map((r) => r.p50), sameP50: runs.same.map((r) => r.p50) },
+    });
+  }
+
+  let c0: { perSecond: number; errors: number } | null = null;
+  let c1: { perSecond: number; errors: number } | null = null;
   if (want(4)) {
     log("4: connects per second");
-    const c0 = await connectRate("direct");
-    const c1 = await connectRate("proxy");
+    c0 = await connectRate("direct");
+    c1 = await connectRate("proxy");
     const c2 = await connectRate("alphanet");
     rows.push({
       id: 4,
@@ -764,6 +999,43 @@ async function main(): Promise<void> {
       target: "≥ 5,000/s",
       pass: c2.perSecond >= 5000 && c2.errors === 0,
       notes: `errors: AlphaNET ${c2.errors}, proxy ${c1.errors}, direct ${c0.errors}`,
+    });
+  }
+
+  if (clusterRow(16)) {
+    log("16: cross-relay connects per second");
+    const runs = { same: [] as number[], cross: [] as number[] };
+    let errors = 0;
+    for (let rep = 0; rep < REPS; rep++) {
+      const same = await connectRate("alphanet");
+      const cross = await connectRate("alphanet-cross");
+      runs.same.push(same.perSecond);
+      runs.cross.push(cross.perSecond);
+      errors += same.errors + cross.errors;
+    }
+    // Row 4's baselines when it ran; else measured once here, as row 4 does.
+    const direct = c0 ?? await connectRate("direct");
+    const proxy = c1 ?? await connectRate("proxy");
+    const same = median(runs.same);
+    const cross = median(runs.cross);
+    rows.push({
+      id: 16,
+      scenario: "Cluster: connect + close, 50 in flight, 5,000 total, connecting client on " +
+        "relay 1, accepting one on relay 2 (ratio: × same relay)",
+      unit: "conn/s",
+      alphanet: cross,
+      direct: direct.perSecond,
+      proxy: proxy.perSecond,
+      ratio: cross / same,
+      target: "report only",
+      pass: errors === 0,
+      notes: `row 4's method; same relay ${same}/s; status request and connection request ` +
+        `cross NATS (the destination's relay) and the relay link; errors ${errors}; median of ` +
+        `${REPS}, interleaved (cross-relay ${runs.cross.join(", ")}; same relay ${
+          runs.same.join(", ")
+        })`,
+      shown: { alphanet: `${cross} (same relay ${same})` },
+      series: runs,
     });
   }
 
@@ -907,6 +1179,56 @@ async function main(): Promise<void> {
       series: runs,
     });
   }
+  if (clusterRow(17)) {
+    log("17: joins per second, PostgreSQL and SQLite registries");
+    const runs = { sqliteNew: [] as number[], sqliteKnown: [] as number[] };
+    const pg = { pgNew: [] as number[], pgKnown: [] as number[] };
+    const errors: string[] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const engine of ["sqlite", "postgres"] as const) {
+        const result = await registryJoinRate(engine);
+        const [fresh, known] = result.perSecond;
+        if (engine === "sqlite") {
+          runs.sqliteNew.push(fresh);
+          runs.sqliteKnown.push(known);
+        } else {
+          pg.pgNew.push(fresh);
+          pg.pgKnown.push(known);
+        }
+        if (result.errors > 0) errors.push(`${engine}: ${result.errors} (${result.firstError})`);
+      }
+    }
+    const sqliteNew = median(runs.sqliteNew);
+    const sqliteKnown = median(runs.sqliteKnown);
+    const pgNew = median(pg.pgNew);
+    const pgKnown = median(pg.pgKnown);
+    rows.push({
+      id: 17,
+      scenario: `Cluster: joins on a PostgreSQL registry (--registry) beside an SQLite file ` +
+        `(--db): ${JOINS.toLocaleString("en")} signed clients, 200 in flight, new keys then ` +
+        "known keys (ratio: new-key joins × SQLite)",
+      unit: "joins/s",
+      alphanet: pgNew,
+      direct: null,
+      proxy: null,
+      ratio: pgNew / sqliteNew,
+      target: "report only",
+      pass: errors.length === 0,
+      notes: `row 9's signed joins against a lone relay on a fresh database of a private ` +
+        `PostgreSQL (loopback, synchronous_commit=off, fsync on) or a fresh SQLite file (WAL, ` +
+        `synchronous=NORMAL); known-key joins × SQLite ${round(pgKnown / sqliteKnown)}; median ` +
+        `of ${REPS}, interleaved (PostgreSQL new ${pg.pgNew.join(", ")}, known ${
+          pg.pgKnown.join(", ")
+        }; SQLite new ${runs.sqliteNew.join(", ")}, known ${runs.sqliteKnown.join(", ")})` +
+        (errors.length ? `; **ERRORS** ${errors.join("; ")}` : ""),
+      shown: {
+        alphanet: `PostgreSQL ${pgNew} new / ${pgKnown} known; SQLite ${sqliteNew} / ` +
+          `${sqliteKnown}`,
+      },
+      series: { ...runs, ...pg },
+    });
+  }
+
   if (want(10)) {
     log("10: WebSocket client throughput");
     const t10 = await throughputRow(["alphanet", "alphanet-ws"], 1, WS_BYTES);
@@ -1078,6 +1400,9 @@ async function main(): Promise<void> {
   }
 
   const profile = flags.profile ? (log("profile"), await profileRuns()) : [];
+  await stopEngines();
+  // The cluster rows are measured beside the rows they compare with; they print after row 13.
+  rows.sort((a, b) => parseInt(String(a.id)) - parseInt(String(b.id)));
   const meta = {
     date: new Date().toISOString(),
     deno: Deno.version.deno,
@@ -1099,7 +1424,7 @@ async function main(): Promise<void> {
         cell(r.direct, r.shown?.direct)
       } | ${cell(r.proxy, r.shown?.proxy)} | ${
         r.ratio === null ? "—" : `${round(r.ratio)} ×`
-      } | ${r.target} | ${r.pass ? "PASS" : "MISS"} | ${r.notes} |`
+      } | ${r.target} | ${r.skipped ? "skipped" : r.pass ? "PASS" : "MISS"} | ${r.notes} |`
     ),
   ];
   console.log([...lines, ...(profile.length ? ["", ...profile] : [])].join("\n"));
@@ -1123,4 +1448,6 @@ try {
   Deno.exitCode = 1;
 } finally {
   clearTimeout(watchdog);
+  // Engines left by a failed run: their processes are gone, their temporary directory is not.
+  await stopEngines();
 }
