@@ -384,7 +384,8 @@ function parseClusterFlags(
   const nats = values.nats as string | undefined;
   if (nats !== undefined) {
     if (!nats.split(",").every((server) => /^nats:\/\/[^\s/,]+$/.test(server))) {
-      throw new UsageError(`bad --nats "${nats}": expected nats://HOST:PORT[,nats://HOST:PORT]`);
+      const shown = nats.split(",").map(redactedUrl).join(",");
+      throw new UsageError(`bad --nats "${shown}": expected nats://HOST:PORT[,nats://HOST:PORT]`);
     }
     options.nats = nats;
   }

@@ -192,3 +192,15 @@ Deno.test("relay links use TLS with the relay's: a mesh CA needs a certificate t
   assert.ok(!parsed.help);
   assert.deepEqual(parsed.tlsFiles, { cert: "c.pem", key: "k.pem", meshCa: "ca.pem" });
 });
+
+Deno.test("a bad --nats list is shown without the password of any of its URLs", () => {
+  assert.throws(
+    () => parseRelayFlags(["--nats", "nats://u:secret@h:4222,http://x"]),
+    (error) => {
+      assert.ok(error instanceof UsageError);
+      assert.ok(!error.message.includes("secret"), error.message);
+      assert.match(error.message, /nats:\/\/u:\*\*\*@h:4222/);
+      return true;
+    },
+  );
+});
