@@ -6,7 +6,10 @@
  * the walk's cursor moves by one `UPDATE ... RETURNING`; a join token's use
  * is spent by one conditional `UPDATE` in the transaction that inserts the
  * key it admits. Online marks name the relay that holds the link (its node
- * name), so a relay clears only its own.
+ * name), so a relay clears only its own; a mark counts only while that
+ * relay beats (`alphanet.relays`, see `registry_postgres_heartbeat.ts`), so
+ * a relay killed without a clean close leaves no client online for longer
+ * than its lease.
  *
  * A database that cannot be reached fails a call within a few seconds
  * (connect and statement time-outs) with {@linkcode RegistryUnavailable};
@@ -29,6 +32,13 @@ import {
   type SecretRow,
 } from "./registry.ts";
 import { bytesOfHex, keyText, type RegistryKey } from "./registry_key.ts";
+import type { Logger } from "./log.ts";
+import {
+  RELAY_HEARTBEAT_MS,
+  RelayHeartbeat,
+  relayLeaseMs,
+  relayLive,
+} from "./registry_postgres_heartbeat.ts";
 import { expectPostgresSchema, migratePostgres } from "./registry_postgres_schema.ts";
 import { PostgresWalk, type RegistryTx } from "./registry_postgres_walk.ts";
 import { RELAY_ID_BYTES } from "./registry_schema.ts";
@@ -93,11 +103,43 @@ export interface PostgresRegistryOptions {
    * admin commands). @default {true}
    */
   readonly migrate?: boolean;
+  /**
+   * How often a relay (a store with a `node`) refreshes its row in
+   * `alphanet.relays` (ms); its clients count as online until
+   * `RELAY_LEASE_BEATS` intervals after its last beat. Tests shorten it.
+   * @default {RELAY_HEARTBEAT_MS}
+   */
+  readonly heartbeatMs?: number;
+  /** Where a relay logs failed heartbeats (rate-limited) and their recovery. @default {null} */
+  readonly log?: Logger | null;
 }
 
-/** A client row as selected: `online` computed from the holder. */
-const CLIENT_COLUMNS = `address, kind, first_seen AS "firstSeen", last_seen AS "lastSeen",
-  holder IS NOT NULL AS online, CASE kind WHEN 'key' THEN substr(key, 5) END AS "publicKey"`;
+/**
+ * Client rows as selected: online while the holder's relay is within its
+ * lease; a client whose relay stopped beating was last seen, at the
+ * latest, at that relay's last beat (as expiry counts it).
+ */
+const SELECT_CLIENTS = `SELECT c.address, c.kind, c.first_seen AS "firstSeen",
+  CASE WHEN ${relayLive("r")} IS FALSE THEN GREATEST(c.last_seen, r.seen_at) ELSE c.last_seen END
+    AS "lastSeen",
+  COALESCE(${relayLive("r")}, false) AS online,
+  CASE c.kind WHEN 'key' THEN substr(c.key, 5) END AS "publicKey"
+  FROM alphanet.clients c LEFT JOIN alphanet.relays r ON r.node = c.holder`;
+
+/** Releases the client at $1 unless its holder's relay is within its lease: one statement. */
+const RELEASE_OFFLINE = `DELETE FROM alphanet.clients c WHERE c.address = $1
+  AND NOT EXISTS (SELECT 1 FROM alphanet.relays r WHERE r.node = c.holder AND ${relayLive("r")})`;
+
+/**
+ * Expires up to $2 clients held by relays past their lease and unseen since
+ * $1 (their last sighting: the later of their own and their relay's last
+ * beat). Driven by the (few) dead relays, through the holder index; rows
+ * another relay is expiring are skipped, not waited for.
+ */
+const EXPIRE_ORPHANS = `DELETE FROM alphanet.clients WHERE address IN (
+  SELECT c.address FROM alphanet.relays r JOIN alphanet.clients c ON c.holder = r.node
+  WHERE NOT ${relayLive("r")} AND GREATEST(c.last_seen, r.seen_at) < $1
+  LIMIT $2 FOR UPDATE OF c SKIP LOCKED)`;
 
 const TOKEN_COLUMNS = `id, public_key AS "publicKey", uses, max_uses AS "maxUses",
   expires_at AS "expiresAt", created_at AS "createdAt", revoked_at AS "revokedAt",
@@ -131,6 +173,8 @@ export class PostgresRegistry implements RegistryStore {
   readonly #ttlMs: number;
   readonly #pool: AddressPool;
   readonly #relayId: Uint8Array<ArrayBuffer>;
+  /** A relay's row in `alphanet.relays`; null for the admin commands. */
+  readonly #heartbeat: RelayHeartbeat | null;
 
   // Owned by the calls.
   /** Built on the first new key: the admin commands never need it. */
@@ -151,12 +195,21 @@ export class PostgresRegistry implements RegistryStore {
     this.#relayId = relayId;
     this.#node = options.node ?? null;
     this.#ttlMs = options.addressTtlMs ?? 0;
+    this.#heartbeat = this.#node === null ? null : new RelayHeartbeat({
+      sql,
+      node: this.#node,
+      where,
+      heartbeatMs: options.heartbeatMs ?? RELAY_HEARTBEAT_MS,
+      log: options.log ?? null,
+    });
   }
 
   /**
    * Connects to `url` (password in it or in `PGPASSWORD`), creates or
    * migrates the schema (or, without `migrate`, checks it), and reads the
-   * network's id. A relay records its address TTL and frees what expired.
+   * network's id. A relay takes over its row in `alphanet.relays` (the
+   * marks of its previous run cleared), starts beating, records its
+   * address TTL and frees what expired.
    * Rejects with {@linkcode RegistryUnavailable} if the database cannot be
    * reached, {@linkcode AlphaNetError} if it holds no registry of ours.
    */
@@ -169,7 +222,9 @@ export class PostgresRegistry implements RegistryStore {
     if (!Number.isFinite(ttl) || ttl < 0) {
       throw new RangeError(`Cannot open registry: addressTtlMs ${ttl} is negative`);
     }
+    relayLeaseMs(options.heartbeatMs ?? RELAY_HEARTBEAT_MS); // RangeError before connecting
     const where = redactedUrl(url);
+    let registry: PostgresRegistry | null = null;
     const sql = postgres(url, {
       max: POOL_CONNECTIONS,
       connect_timeout: CONNECT_TIMEOUT_S,
@@ -199,17 +254,23 @@ export class PostgresRegistry implements RegistryStore {
       if (id === undefined || id.length !== RELAY_ID_BYTES) {
         throw new AlphaNetError(`Cannot open registry ${where}: it holds no network id`);
       }
-      const registry = new PostgresRegistry(sql, where, pool, new Uint8Array(id), options);
+      registry = new PostgresRegistry(sql, where, pool, new Uint8Array(id), options);
       if (registry.#node !== null) await registry.#takeOver();
       return registry;
     } catch (error) {
+      if (registry !== null) await registry.#heartbeat?.stop();
       await sql.end({ timeout: 0 }).catch(() => {});
       throw unavailable(error, `open registry ${where}`);
     }
   }
 
-  /** Records the relay's address TTL for the admin commands, and frees what expired meanwhile. */
+  /**
+   * Starts this relay's heartbeat (its previous run's marks cleared),
+   * records its address TTL for the admin commands, and frees what expired
+   * meanwhile.
+   */
   async #takeOver(): Promise<void> {
+    await this.#heartbeat!.start();
     await this
       .#sql`INSERT INTO alphanet.settings (name, value) VALUES ('address_ttl_ms', ${this.#ttlMs})
       ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`;
@@ -261,20 +322,21 @@ export class PostgresRegistry implements RegistryStore {
     now: number = Date.now(),
     options: AssignOptions = {},
   ): Promise<number | null> {
-    return this.#call("claim a version 1 row", async () => {
-      const text = keyText(key);
-      const holder = this.#holder(options.online === true);
-      try {
-        const [row] = await this.#sql`UPDATE alphanet.clients SET key = ${text}, kind = 'key',
+    return this.#call("claim a version 1 row", () =>
+      this.#held(async () => {
+        const text = keyText(key);
+        const holder = this.#holder(options.online === true);
+        try {
+          const [row] = await this.#sql`UPDATE alphanet.clients SET key = ${text}, kind = 'key',
             legacy_tag = NULL, last_seen = ${now}, holder = ${holder}
           WHERE legacy_tag = ${tag} AND kind = 'secret' RETURNING address`;
-        return row === undefined ? null : row.address as number;
-      } catch (error) {
-        // The key was registered by another link meanwhile: the join goes on as that key's.
-        if (error instanceof postgres.PostgresError && error.code === "23505") return null;
-        throw error;
-      }
-    });
+          return row === undefined ? null : row.address as number;
+        } catch (error) {
+          // The key was registered by another link meanwhile: the join goes on as that key's.
+          if (error instanceof postgres.PostgresError && error.code === "23505") return null;
+          throw error;
+        }
+      }));
   }
 
   /**
@@ -283,33 +345,36 @@ export class PostgresRegistry implements RegistryStore {
    * spends the join token, or writes nothing.
    */
   assign(key: RegistryKey, now: number = Date.now(), options: AssignOptions = {}): Promise<number> {
-    return this.#call("assign", async () => {
-      const text = keyText(key);
-      const holder = this.#holder(options.online === true);
-      for (let attempt = 1;; attempt++) {
-        const existing = await this.#touch(text, now, holder);
-        if (existing !== null) return existing;
-        if (options.registered === true) {
-          throw new KeyReleased("Cannot assign: the address was released while its client joined");
+    return this.#call("assign", () =>
+      this.#held(async () => {
+        const text = keyText(key);
+        const holder = this.#holder(options.online === true);
+        for (let attempt = 1;; attempt++) {
+          const existing = await this.#touch(text, now, holder);
+          if (existing !== null) return existing;
+          if (options.registered === true) {
+            throw new KeyReleased(
+              "Cannot assign: the address was released while its client joined",
+            );
+          }
+          if (this.#ttlMs > 0 && now >= this.#nextExpiryCheck) {
+            // A full batch means more may be due: check again at the next join.
+            this.#nextExpiryCheck = (await this.#expire(now)) === EXPIRY_BATCH
+              ? 0
+              : now + EXPIRY_CHECK_MS;
+          }
+          try {
+            return await this.#insertNew(text, key, now, holder, options.joinToken ?? null);
+          } catch (error) {
+            // Registered by another relay meanwhile: it is a known key now (touched above).
+            if (error instanceof KeyTaken && attempt < TRANSACTION_ATTEMPTS) continue;
+            if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
+            throw error instanceof KeyTaken
+              ? new Error("Cannot assign: the key keeps moving")
+              : error;
+          }
         }
-        if (this.#ttlMs > 0 && now >= this.#nextExpiryCheck) {
-          // A full batch means more may be due: check again at the next join.
-          this.#nextExpiryCheck = (await this.#expire(now)) === EXPIRY_BATCH
-            ? 0
-            : now + EXPIRY_CHECK_MS;
-        }
-        try {
-          return await this.#insertNew(text, key, now, holder, options.joinToken ?? null);
-        } catch (error) {
-          // Registered by another relay meanwhile: it is a known key now (touched above).
-          if (error instanceof KeyTaken && attempt < TRANSACTION_ATTEMPTS) continue;
-          if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
-          throw error instanceof KeyTaken
-            ? new Error("Cannot assign: the key keeps moving")
-            : error;
-        }
-      }
-    });
+      }));
   }
 
   /** The key's address, seen at `now` (and held by `holder` if not null), or null if it has none. */
@@ -353,6 +418,25 @@ export class PostgresRegistry implements RegistryStore {
       const [known] = await tx`SELECT 1 FROM alphanet.clients WHERE key = ${text}`;
       if (known !== undefined) throw new KeyTaken();
       return false;
+    }
+  }
+
+  /**
+   * Runs `body`, which may write this relay's node name as a holder; if the
+   * relay's row is gone (an operator deleted it, or a relay starting
+   * forgot it after a long outage of this one), writes it again and runs
+   * `body` once more. A failed `body` wrote nothing (one statement or one
+   * transaction), so running it again is safe.
+   */
+  async #held<T>(body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      const missing = error instanceof postgres.PostgresError && error.code === "23503" &&
+        this.#heartbeat !== null;
+      if (!missing) throw error;
+      await this.#heartbeat!.beat();
+      return await body();
     }
   }
 
@@ -400,16 +484,17 @@ export class PostgresRegistry implements RegistryStore {
 
   /** See {@linkcode RegistryStore.markOnline}: offline clears the mark only if this relay holds it. */
   markOnline(address: number, online: boolean, now: number = Date.now()): Promise<void> {
-    return this.#call("mark online", async () => {
-      const holder = this.#holder(true);
-      if (online) {
-        await this.#sql`UPDATE alphanet.clients SET holder = ${holder}, last_seen = ${now}
+    return this.#call("mark online", () =>
+      this.#held(async () => {
+        const holder = this.#holder(true);
+        if (online) {
+          await this.#sql`UPDATE alphanet.clients SET holder = ${holder}, last_seen = ${now}
           WHERE address = ${address}`;
-      } else {
-        await this.#sql`UPDATE alphanet.clients SET holder = NULL, last_seen = ${now}
+        } else {
+          await this.#sql`UPDATE alphanet.clients SET holder = NULL, last_seen = ${now}
           WHERE address = ${address} AND holder = ${holder}`;
-      }
-    });
+        }
+      }));
   }
 
   /** See {@linkcode RegistryStore.markAllOffline}: the marks of this relay's node name. */
@@ -423,11 +508,9 @@ export class PostgresRegistry implements RegistryStore {
   /** See {@linkcode RegistryStore.get}. */
   get(address: number): Promise<ClientRecord | null> {
     return this.#call("get", async () => {
-      const [row] = await this.#sql.unsafe(
-        `SELECT ${CLIENT_COLUMNS} FROM alphanet.clients WHERE address = $1`,
-        [address],
-        { prepare: true },
-      );
+      const [row] = await this.#sql.unsafe(`${SELECT_CLIENTS} WHERE c.address = $1`, [address], {
+        prepare: true,
+      });
       return row === undefined ? null : toClient(row);
     });
   }
@@ -435,18 +518,18 @@ export class PostgresRegistry implements RegistryStore {
   /** See {@linkcode RegistryStore.list}. */
   list(): Promise<ClientRecord[]> {
     return this.#call("list", async () => {
-      const rows = await this.#sql.unsafe(
-        `SELECT ${CLIENT_COLUMNS} FROM alphanet.clients ORDER BY address`,
-      );
+      const rows = await this.#sql.unsafe(`${SELECT_CLIENTS} ORDER BY c.address`);
       return rows.map(toClient);
     });
   }
 
-  /** See {@linkcode RegistryStore.release}: one statement, so an online client is never released. */
+  /**
+   * See {@linkcode RegistryStore.release}: one statement, so an online
+   * client (its relay within its lease) is never released.
+   */
   release(address: number): Promise<boolean> {
     return this.#call("release", async () => {
-      const result = await this.#sql`DELETE FROM alphanet.clients
-        WHERE address = ${address} AND holder IS NULL`;
+      const result = await this.#sql.unsafe(RELEASE_OFFLINE, [address], { prepare: true });
       return result.count > 0;
     });
   }
@@ -456,13 +539,19 @@ export class PostgresRegistry implements RegistryStore {
     return this.#call("expire", () => this.#expire(now));
   }
 
+  /** Frees up to EXPIRY_BATCH offline clients unseen for the TTL: marked offline, then orphaned. */
   async #expire(now: number): Promise<number> {
     if (this.#ttlMs === 0) return 0;
+    const cutoff = now - this.#ttlMs;
     // Rows another relay is expiring are skipped, not waited for.
-    const result = await this.#sql`DELETE FROM alphanet.clients WHERE address IN (
-      SELECT address FROM alphanet.clients WHERE holder IS NULL AND last_seen < ${now - this.#ttlMs}
+    const offline = await this.#sql`DELETE FROM alphanet.clients WHERE address IN (
+      SELECT address FROM alphanet.clients WHERE holder IS NULL AND last_seen < ${cutoff}
       LIMIT ${EXPIRY_BATCH} FOR UPDATE SKIP LOCKED)`;
-    return result.count;
+    if (offline.count >= EXPIRY_BATCH) return offline.count;
+    const orphans = await this.#sql.unsafe(EXPIRE_ORPHANS, [cutoff, EXPIRY_BATCH - offline.count], {
+      prepare: true,
+    });
+    return offline.count + orphans.count;
   }
 
   /** See {@linkcode RegistryStore.addressTtlMs}: the value the last relay to start recorded. */
@@ -475,14 +564,18 @@ export class PostgresRegistry implements RegistryStore {
   }
 
   /**
-   * Clears this relay's online marks (its links are gone) and closes the
-   * connections once the queries in flight are done. Idempotent.
+   * Stops the heartbeat, clears this relay's online marks (its links are
+   * gone: seen until now) and deletes its row in `alphanet.relays`, then
+   * closes the connections once the queries in flight are done. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#node !== null) {
-        // Best effort: a registry out of reach keeps the marks until this node starts again.
-        await this.#sql`UPDATE alphanet.clients SET holder = NULL WHERE holder = ${this.#node}`
+      if (this.#heartbeat !== null) {
+        await this.#heartbeat.stop();
+        // Best effort: a registry out of reach keeps the marks, shown offline after the lease.
+        await this.#sql`UPDATE alphanet.clients SET holder = NULL,
+            last_seen = GREATEST(last_seen, ${Date.now()}) WHERE holder = ${this.#node}`
+          .then(() => this.#heartbeat!.remove())
           .catch(() => {});
       }
       await this.#sql.end({ timeout: END_TIMEOUT_S });

@@ -9,13 +9,14 @@
 
 import type postgres from "postgres";
 import { AlphaNetError } from "../errors.ts";
+import { DB_NOW_MS, RELAY_HEARTBEAT_MS, RELAY_LEASE_BEATS } from "./registry_postgres_heartbeat.ts";
 import { RELAY_ID_BYTES } from "./registry_schema.ts";
 
 /** The PostgreSQL schema every table of the registry lives in. */
 export const PG_SCHEMA = "alphanet";
 
 /** Bump when the schema changes, and add a step to {@linkcode PG_MIGRATIONS}. */
-export const PG_SCHEMA_VERSION = 1;
+export const PG_SCHEMA_VERSION = 2;
 
 /**
  * Key of the advisory lock a migration holds for its transaction: "ANET" in
@@ -72,6 +73,35 @@ CREATE TABLE alphanet.join_tokens (
   last_used_at bigint           -- unix ms; NULL: never used
 );`;
 
+/**
+ * Version 2: the relays' heartbeats. An online mark counts only while the
+ * relay it names was seen within its lease; deleting a relay's row (its
+ * clean close, its next start, an operator) clears its marks by the
+ * foreign key, after a trigger has recorded its last beat as their last
+ * sighting. Marks written before the upgrade count their relays as seen at
+ * the upgrade, for one default lease.
+ */
+const ADD_RELAYS = `
+CREATE TABLE alphanet.relays (
+  node text PRIMARY KEY,        -- the relay's node name, as clients.holder carries it
+  started_at bigint NOT NULL,   -- unix ms, the database's clock: when this run began
+  seen_at bigint NOT NULL,      -- unix ms, the database's clock: its last beat
+  lease_ms bigint NOT NULL CHECK (lease_ms > 0) -- it counts as alive until seen_at + lease_ms
+);
+INSERT INTO alphanet.relays (node, started_at, seen_at, lease_ms)
+  SELECT DISTINCT holder, ${DB_NOW_MS}, ${DB_NOW_MS}, ${RELAY_LEASE_BEATS * RELAY_HEARTBEAT_MS}
+  FROM alphanet.clients WHERE holder IS NOT NULL;
+ALTER TABLE alphanet.clients ADD CONSTRAINT clients_holder_fkey FOREIGN KEY (holder)
+  REFERENCES alphanet.relays (node) ON DELETE SET NULL;
+-- A relay's clients were seen, at the latest, at its last beat.
+CREATE FUNCTION alphanet.relay_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE alphanet.clients SET last_seen = GREATEST(last_seen, OLD.seen_at) WHERE holder = OLD.node;
+  RETURN OLD;
+END $$;
+CREATE TRIGGER relays_gone BEFORE DELETE ON alphanet.relays
+  FOR EACH ROW EXECUTE FUNCTION alphanet.relay_gone();`;
+
 /** Steps that bring the schema from version `index` to `index + 1`. */
 export const PG_MIGRATIONS: readonly Migration[] = [
   async (tx) => {
@@ -79,6 +109,9 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     // The network's id, made once: every relay of the cluster reads this one.
     const id = crypto.getRandomValues(new Uint8Array(RELAY_ID_BYTES));
     await tx`INSERT INTO alphanet.meta (network_id) VALUES (${id})`;
+  },
+  async (tx) => {
+    await tx.unsafe(ADD_RELAYS);
   },
 ];
 
