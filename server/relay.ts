@@ -253,6 +253,7 @@ export class Relay implements AsyncDisposable {
       registry ??= await PostgresRegistry.open(config.registry!, pool, {
         node: relayNodeName(config, listener.addr.port, mesh?.addr.port ?? null),
         addressTtlMs: config.addressTtlMs,
+        log,
       });
       // Nothing is online here before the relay listens, even after a crash.
       await registry.markAllOffline();
