@@ -35,6 +35,13 @@ export interface Peer {
    */
   readonly remote?: boolean;
   /**
+   * Where the ids the relay issues this peer start (the first is one more);
+   * absent: 0. A relay link starts each remote peer at a random point, so
+   * a late answer meant for an earlier peer of the same address cannot name
+   * a request of the new one.
+   */
+  readonly firstIssuedId?: number;
+  /**
    * Queues a control frame. Never blocks: control frames are not bounded by
    * credit, so a carrier caps them itself and closes a client that does not
    * read them (SlowConsumer). Dropped once the peer is closed.

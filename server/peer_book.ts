@@ -62,7 +62,8 @@ export class PeerBook {
   /** An empty book for a peer that has just joined. */
   constructor(peer: Peer) {
     this.peer = peer;
-    this.#firstId = this.#lastConnectionId = this.#lastRequestId = relayTestHooks.firstIssuedId;
+    this.#firstId = this.#lastConnectionId = this.#lastRequestId = peer.firstIssuedId ??
+      relayTestHooks.firstIssuedId;
   }
 
   /**

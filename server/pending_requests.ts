@@ -76,7 +76,8 @@ export class PendingRequests {
   ): PendingRequest | undefined {
     const request = owner.incoming.get(ownerRequestId);
     if (!request) {
-      if (!owner.isIssuedRequestId(ownerRequestId)) {
+      // Another relay may answer late for a peer it has since replaced: late, not a violation.
+      if (!owner.isIssuedRequestId(ownerRequestId) && owner.peer.remote !== true) {
         throw new ProtocolError(
           `Cannot accept response: request id ${ownerRequestId} was never issued to you`,
           Reason.UnknownId,
@@ -85,6 +86,7 @@ export class PendingRequests {
       return undefined;
     }
     if (kind !== null && request.kind !== kind) {
+      if (owner.peer.remote === true) return undefined;
       throw new ProtocolError(
         `Cannot accept response: request ${ownerRequestId} is a ${request.kind} request`,
         Reason.UnexpectedPacket,

@@ -252,9 +252,10 @@ export class Requests {
     const request = this.#pending.settle(book, packet.requestId, "connect");
     if (!request) {
       // The request timed out or its requester left: undo an acceptance the owner made meanwhile.
+      // Another relay's accept names its own end too: undone there even if no longer ours.
       if (
-        packet.accepted && book.isIssuedConnectionId(packet.connectionId) &&
-        !book.ends.has(packet.connectionId)
+        packet.accepted && !book.ends.has(packet.connectionId) &&
+        (book.peer.remote === true || book.isIssuedConnectionId(packet.connectionId))
       ) {
         owner.send({
           type: PacketType.SocketClosed,

@@ -123,7 +123,7 @@ export class Mesh implements RouterCluster {
   readonly #links = new Map<string, MeshLink>();
   readonly #runs = new Set<Promise<void>>();
   readonly #dials = new Map<string, Promise<MeshLink | null>>();
-  readonly #linkWaiters = new Map<string, Set<(link: MeshLink) => void>>();
+  readonly #linkWaiters = new Map<string, Set<(link: MeshLink | null) => void>>();
   /** Where each relay seen was reached: what a redial dials. */
   readonly #known = new Map<string, string>();
   readonly #lookups = new Map<number, Promise<void>>();
@@ -183,6 +183,10 @@ export class Mesh implements RouterCluster {
       log: this.#options.log,
       maxPeers: this.#options.maxPeersPerLink,
       attachRemote: (peer: Peer): Dispatch | null => router.attachRemote(peer),
+      holdsLocally: (address: number) => {
+        const peer = router.peerAt(address);
+        return peer !== undefined && peer.remote !== true;
+      },
       detach: (peer: Peer, reason: Reason) => void router.detach(peer, reason),
       ended: (link, reason) => this.#ended(link, reason),
     };
@@ -423,13 +427,13 @@ export class Mesh implements RouterCluster {
     if (node === this.self.node) return;
     const peer = this.#router?.peerAt(address);
     if (peer === undefined) return;
-    const joinedAt = this.#router!.joinedAt(address) ?? 0;
-    if (joinedAt > at || (joinedAt === at && this.self.node > node)) return;
     if (peer instanceof RemotePeer) {
-      // Reached through the claimant already; else stale, its relay lost the client to the claimant.
+      // Reached through the claimant already; else stale: its relay lost the client to the claimant.
       if (peer.relayNode !== node) void peer.close(Reason.Replaced);
       return;
     }
+    const joinedAt = this.#router!.joinedAt(address) ?? 0;
+    if (joinedAt > at || (joinedAt === at && this.self.node > node)) return;
     void peer.close(
       Reason.Replaced,
       "a newer client with your identity joined another relay of the cluster",
@@ -448,6 +452,10 @@ export class Mesh implements RouterCluster {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweepTimer);
+    // Lookups waiting for a link that will never come now end (their timers go below).
+    for (const waiters of [...this.#linkWaiters.values()]) {
+      for (const wake of [...waiters]) wake(null);
+    }
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     try {

@@ -42,6 +42,11 @@ export const MeshType = {
   Pong: 0x46,
   /** Acceptor → dialer after a good Proof: the link is open (u32 0). */
   Ready: 0x47,
+  /**
+   * The sender no longer routes to the receiver's client at an address
+   * (address u32): answers to requests it made that client will find no one.
+   */
+  Dropped: 0x48,
 } as const;
 
 /** Bytes of a Routed envelope before its inner frame. */
@@ -59,6 +64,7 @@ const FIXED_BODY: Readonly<Record<number, number>> = {
   [MeshType.Ping]: 4,
   [MeshType.Pong]: 4,
   [MeshType.Ready]: 4,
+  [MeshType.Dropped]: 4,
 };
 
 /** Bytes a link reads into: room for several of the largest frames, so a bulk read is one call. */

@@ -47,6 +47,8 @@ export interface MeshLinkHost {
   readonly maxPeers: number;
   /** Adds a client of the other relay to the router; null when a client of this relay holds the address. */
   attachRemote(peer: Peer): Dispatch | null;
+  /** Whether a client of this relay holds `address` now. */
+  holdsLocally(address: number): boolean;
   /** Removes it from the router: its connections close, its requests fail. */
   detach(peer: Peer, reason: Reason): void;
   /** The link ended (after every remote peer left). */
@@ -182,11 +184,15 @@ export class MeshLink implements RemotePeerLink {
     this.#queueRaw(encodeMeshU32(MeshType.Gone, address));
   }
 
-  /** Forgets a remote peer this relay closed, telling the other relay what it routed here is gone. */
+  /**
+   * Forgets a remote peer this relay closed, telling the other relay that
+   * what it routed here is gone and that answers for it will find no one.
+   */
   forget(peer: RemotePeer, reason: Reason): void {
     if (this.#peers.get(peer.address) !== peer) return;
     this.#peers.delete(peer.address);
     peer.shut(true);
+    this.#queueRaw(encodeMeshU32(MeshType.Dropped, peer.address));
     this.#host.detach(peer, reason);
     this.#host.log.log("debug", "mesh-peer-closed", {
       relay: this.remoteIp,
@@ -198,7 +204,7 @@ export class MeshLink implements RemotePeerLink {
   route(from: number, to: number, aux: number, packet: Packet, owner: RemotePeer | null): void {
     if (this.#closed) return;
     // Sent for the router: `from` is a client of this relay, which the other relay now knows.
-    if (owner !== null) this.#exported.add(from);
+    if (owner !== null && this.#host.holdsLocally(from)) this.#exported.add(from);
     const size = routedLength(packet);
     const batch = this.#batchFor(size);
     batch.length += encodeRoutedInto(batch.bytes, batch.length, from, to, aux, packet);
@@ -256,6 +262,12 @@ export class MeshLink implements RemotePeerLink {
         this.#host.detach(peer, Reason.PeerDisconnected);
         return;
       }
+      case MeshType.Dropped: {
+        // Requests its clients made ours are answered into the void: forget them now.
+        const address = readU32(body, 0);
+        for (const peer of this.#peers.values()) peer.forgetRequestsTo(address);
+        return;
+      }
       case MeshType.Ping:
         return this.#queueRaw(encodeMeshU32(MeshType.Pong, readU32(body, 0)));
       case MeshType.Pong:
@@ -268,6 +280,15 @@ export class MeshLink implements RemotePeerLink {
   #onRouted(body: Uint8Array): void {
     const routed = decodeRouted(body);
     const packet = routed.packet;
+    if (isRequest(packet.type) && !this.#host.holdsLocally(routed.to)) {
+      // A stale lookup sent it here: Offline, and the other relay forgets its peer for `to`.
+      this.route(routed.to, routed.from, 0, {
+        type: PacketType.RequestFailed,
+        requestId: (packet as { requestId: number }).requestId,
+        reason: Reason.Offline,
+      }, null);
+      return this.#queueRaw(encodeMeshU32(MeshType.Gone, routed.to));
+    }
     let peer = this.#peers.get(routed.from);
     if (peer === undefined && isRequest(packet.type)) {
       peer = this.peerFor(routed.from) ?? undefined;
@@ -292,7 +313,17 @@ export class MeshLink implements RemotePeerLink {
       return;
     }
     // A frame for a client that left here finds its ends closed, its requests Offline.
-    peer.deliver(routed);
+    try {
+      peer.deliver(routed);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      // This client's state differs between the relays: it alone is let go, not the link.
+      this.#host.log.log("warn", "mesh-peer-error", {
+        relay: this.remoteIp,
+        error: error.message,
+      });
+      this.forget(peer, Reason.Internal);
+    }
   }
 
   #batchFor(size: number): Batch {

@@ -65,6 +65,8 @@ interface EndPair {
 export class RemotePeer implements Peer {
   /** Always true: see {@linkcode Peer.remote}. */
   readonly remote = true;
+  /** See {@linkcode Peer.firstIssuedId}: below 2^31, so at least 2^31 ids remain. */
+  readonly firstIssuedId: number = crypto.getRandomValues(new Uint32Array(1))[0] >>> 1;
   /** The client's virtual IPv4, as its relay assigned it. */
   address: number;
   /** Set by the relay's buffer budget while it counts what it holds for this client. */
@@ -297,6 +299,17 @@ export class RemotePeer implements Peer {
     this.#closed = true;
     this.#ends.clear();
     this.#asked.clear();
+  }
+
+  /**
+   * Forgets the requests this peer made to the client at `address` of this
+   * relay: the other relay dropped this peer's counterpart there, so no
+   * answer has anyone to go to. This relay's router answers into nothing.
+   */
+  forgetRequestsTo(address: number): void {
+    for (const [requestId, asked] of this.#asked) {
+      if (asked.other === address) this.#asked.delete(requestId);
+    }
   }
 
   /** Data frames' bytes as the budget counts them: told by the link once written. */

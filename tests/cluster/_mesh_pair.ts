@@ -87,6 +87,8 @@ export class TestDirectoryHub {
   readonly holders = new Map<number, NodeInfo>();
   readonly dialers = new Map<string, (from: NodeInfo) => Promise<void>>();
   readonly members: { self: NodeInfo; directory: Directory }[] = [];
+  /** Dial requests made through the hub. */
+  dialRequests = 0;
 
   directoryFor(self: NodeInfo): Directory {
     const directory: Directory = {
@@ -106,6 +108,7 @@ export class TestDirectoryHub {
       },
       serveDial: (handler) => void this.dialers.set(self.node, handler),
       requestDial: (node) => {
+        this.dialRequests++;
         const handler = this.dialers.get(node);
         return handler === undefined ? Promise.reject(new Error("no such relay")) : handler(self);
       },

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PacketType } from "../../protocol/packet_type.ts";
 import { Reason } from "../../protocol/reason.ts";
-import { waitUntil } from "../_helpers/async.ts";
+import { waitUntil, withTimeout } from "../_helpers/async.ts";
 import {
   meshKey,
   type RecordingPeer,
@@ -289,5 +289,71 @@ Deno.test("relay link: two joins of one client that cross leave exactly one of t
     assert.equal(closed[0], aIsNewer ? onB : onA);
   } finally {
     await Promise.all([a.mesh.close(), b.mesh.close()]);
+  }
+});
+
+Deno.test("relay link: a request routed by a stale lookup is Offline, and the asking relay forgets that peer", async () => {
+  const { a, b, close } = await pair();
+  try {
+    const c = a.client(C);
+    const x = b.client(X);
+    await openConnection(c, x); // the link is up
+    const stale = 0x0a00_0042; // B does not hold it: as if B's answer to a lookup was old
+    assert.ok(a.mesh.linkTo(b.mesh.self.node)!.peerFor(stale) !== null);
+    c.dispatch!({ type: PacketType.EchoRequest, requestId: 9, source: C, destination: stale });
+    const failed = await c.next(PacketType.RequestFailed);
+    assert.deepEqual([failed.requestId, failed.reason], [9, Reason.Offline]);
+    await waitUntil(() => a.router.peerAt(stale) === undefined, "A forgets its peer for it");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("relay link: answers for a remote peer this relay let go reach no one, and a new peer of that client starts clean", async () => {
+  const { a, b, close } = await pair();
+  try {
+    const c = a.client(C);
+    const x = b.client(X);
+    c.dispatch!({ type: PacketType.EchoRequest, requestId: 1, source: C, destination: X });
+    const first = await x.next(PacketType.EchoRequest);
+    // A lets its peer for X go (as on a claim): C's request fails at once.
+    void a.router.peerAt(X)!.close(Reason.Replaced, "test");
+    const failed = await c.next(PacketType.RequestFailed);
+    assert.deepEqual([failed.requestId, failed.reason], [1, Reason.Offline]);
+    // X answers late; then C asks again through a new peer for X.
+    x.dispatch!({ type: PacketType.EchoReply, requestId: first.requestId });
+    c.dispatch!({ type: PacketType.EchoRequest, requestId: 2, source: C, destination: X });
+    const second = await x.next(PacketType.EchoRequest);
+    assert.equal(
+      c.received.filter((packet) => packet.type === PacketType.EchoReply).length,
+      0,
+      "the late answer did not settle the new request",
+    );
+    x.dispatch!({ type: PacketType.EchoReply, requestId: second.requestId });
+    const reply = await c.next(PacketType.EchoReply);
+    assert.equal(reply.requestId, 2);
+    assert.equal(c.received.filter((packet) => packet.type === PacketType.EchoReply).length, 0);
+    assert.equal(a.mesh.linkCount, 1, "the link stays up");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("relay link: closing a mesh that waits for a link it asked for ends at once", async () => {
+  const hub = new TestDirectoryHub();
+  const key = meshKey();
+  const one = await startTestRelay(hub, key);
+  const two = await startTestRelay(hub, key);
+  const [lower, higher] = one.mesh.self.node < two.mesh.self.node ? [one, two] : [two, one];
+  try {
+    // The lower relay says yes to a dial request but never dials: the higher one waits for the link.
+    hub.dialers.set(lower.mesh.self.node, () => Promise.resolve());
+    const c = higher.client(C);
+    lower.client(X);
+    c.dispatch!({ type: PacketType.EchoRequest, requestId: 1, source: C, destination: X });
+    await waitUntil(() => hub.dialRequests > 0, "the dial request");
+    await withTimeout(higher.mesh.close(), 1_000, "the mesh to close without waiting for the link");
+  } finally {
+    await Promise.all([lower.mesh.close(), higher.mesh.close()]);
   }
 });
