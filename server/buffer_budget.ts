@@ -139,6 +139,23 @@ export class BufferBudget {
     this.#releaseBlocked(inbox);
   }
 
+  /**
+   * Releases `inbox` once its link has room again. A client's own link
+   * writes this client's data, so its writes come back here anyway; a
+   * relay link is shared, and may drain of this client's data while other
+   * clients keep it congested: without this, its senders would wait for good.
+   */
+  #releaseOnRoom(inbox: Inbox): void {
+    if (inbox.awaitingRoom || inbox.waiting.size === 0) return;
+    const room = inbox.peer.room();
+    if (room === undefined) return;
+    inbox.awaitingRoom = true;
+    void room.then(() => {
+      inbox.awaitingRoom = false;
+      if (inbox.waiting.size > 0) this.#release(inbox);
+    });
+  }
+
   /** Room relay-wide may let other receivers' held credit move on too. */
   #releaseBlocked(except: Inbox): void {
     for (const blocked of this.#blocked) {
@@ -154,7 +171,8 @@ export class BufferBudget {
    * congested: the congestion hold resumes its senders once it has room.
    */
   #release(inbox: Inbox): void {
-    if (inbox.closed || inbox.peer.congested) return;
+    if (inbox.closed) return;
+    if (inbox.peer.congested) return this.#releaseOnRoom(inbox);
     for (const sender of inbox.waiting) {
       if (sender.state === "closed" || sender.heldCredit === 0) {
         inbox.waiting.delete(sender);

@@ -83,6 +83,8 @@ export class Inbox {
   readonly waiting = new Set<ConnectionEnd>();
   /** Set when the client leaves: its counts are out of the relay's total. */
   closed = false;
+  /** Whether a release waits for the client's link to have room (see `BufferBudget`). */
+  awaitingRoom = false;
 
   /** An inbox with nothing given or queued. */
   constructor(peer: Peer) {

@@ -13,6 +13,9 @@ import { Mesh } from "../mesh/mesh.ts";
 import type { Router } from "../router.ts";
 import { Presence } from "./presence.ts";
 
+/** Longest a relay link's handshake (and a dial) may take. */
+const MESH_HANDSHAKE_MS = 5_000;
+
 /** Hex digits of the network id in the NATS subject prefix: enough to keep two networks apart. */
 const PREFIX_ID_DIGITS = 16;
 
@@ -50,7 +53,8 @@ export class RelayCluster {
       tls: config.tls,
       caCerts: config.meshCaCerts,
       advertise: config.advertise ?? config.hostname,
-      handshakeTimeoutMs: config.helloTimeoutMs,
+      // A relay's handshake is one round trip: a silent socket is not kept as long as a client's.
+      handshakeTimeoutMs: Math.min(config.helloTimeoutMs, MESH_HANDSHAKE_MS),
       keepaliveMs: config.keepaliveMs,
       peerTimeoutMs: config.peerTimeoutMs,
       maxPeersPerLink: config.maxClients,

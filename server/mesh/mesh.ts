@@ -80,8 +80,23 @@ export interface MeshOptions {
 /** A relay link's socket: TCP, or TLS when the relay serves TLS. */
 type LinkConn = Deno.TcpConn | Deno.TlsConn;
 
+function closeQuietly(conn: LinkConn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already.
+  }
+}
+
 /** Links still in their handshake at once, at most: the port is for relays, not the public. */
 const MAX_HANDSHAKES = 16;
+/**
+ * Of those, from one source IP. Past either bound the oldest handshake (of
+ * that IP, or of all) is closed for the newest: idle sockets cannot keep a
+ * relay out, since its handshake takes one round trip, and an address with
+ * many sockets open only ever displaces its own.
+ */
+const MAX_HANDSHAKES_PER_IP = 2;
 /** Lookups in flight at once, relay-wide; past that, a request finds its destination Offline. */
 const MAX_LOOKUPS = 4096;
 /** Redials of a broken link: the first after this, doubling... */
@@ -129,7 +144,9 @@ export class Mesh implements RouterCluster {
   readonly #lookups = new Map<number, Promise<void>>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
-  #handshakes = 0;
+  /** Links in their handshake, oldest first, with their source IPs. */
+  readonly #handshakes = new Map<LinkConn, string>();
+  readonly #handshakesPerIp = new Map<string, number>();
   #accepting: Promise<void> = Promise.resolve();
   #closed = false;
 
@@ -333,12 +350,28 @@ export class Mesh implements RouterCluster {
   async #accept(): Promise<void> {
     try {
       for await (const conn of this.#listener) {
-        if (this.#handshakes >= MAX_HANDSHAKES) {
-          conn.close();
-          continue;
+        const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
+        const fromIp = this.#handshakesPerIp.get(ip) ?? 0;
+        // A closed handshake's #welcome fails and frees its place.
+        if (fromIp >= MAX_HANDSHAKES_PER_IP) {
+          for (const [pending, from] of this.#handshakes) {
+            if (from === ip) {
+              closeQuietly(pending);
+              break;
+            }
+          }
+        } else if (this.#handshakes.size >= MAX_HANDSHAKES) {
+          const [oldest] = this.#handshakes.keys();
+          closeQuietly(oldest);
         }
-        this.#handshakes++;
-        void this.#welcome(conn).finally(() => this.#handshakes--);
+        this.#handshakes.set(conn, ip);
+        this.#handshakesPerIp.set(ip, fromIp + 1);
+        void this.#welcome(conn).finally(() => {
+          this.#handshakes.delete(conn);
+          const left = (this.#handshakesPerIp.get(ip) ?? 1) - 1;
+          if (left === 0) this.#handshakesPerIp.delete(ip);
+          else this.#handshakesPerIp.set(ip, left);
+        });
       }
     } catch (error) {
       if (!this.#closed) {
@@ -369,7 +402,7 @@ export class Mesh implements RouterCluster {
       } catch {
         // Closed already.
       }
-      // Anyone can reach the port: refusals are logged at debug, bounded by MAX_HANDSHAKES.
+      // Anyone can reach the port: refusals are logged at debug only.
       this.#options.log.log("debug", "mesh-refused", {
         client: (conn.remoteAddr as Deno.NetAddr).hostname,
         error: error instanceof Error ? error.message : String(error),

@@ -35,10 +35,11 @@ const BATCH_BYTES = 256 * 1024;
  */
 const CONGESTED_BYTES = 1024 * 1024;
 /**
- * Queued bytes at which the other relay is taken to have stopped reading:
- * data is bounded by credit, so only control frames can pile up this far.
+ * Queued control bytes (everything but data) at which the other relay is
+ * taken to have stopped reading. Data is bounded by the credit the buffer
+ * budget gives (per client behind the link and relay-wide), not here.
  */
-const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+const MAX_QUEUED_CONTROL_BYTES = 64 * 1024 * 1024;
 
 /** What a link asks of the relay it belongs to. */
 export interface MeshLinkHost {
@@ -60,6 +61,8 @@ interface Batch {
   length: number;
   /** Data bytes (as the budget counts them) per remote peer, told once written. */
   readonly data: Map<RemotePeer, number>;
+  /** Bytes of frames other than data in it. */
+  controlBytes: number;
 }
 
 /** An authenticated link to one other relay. */
@@ -82,6 +85,9 @@ export class MeshLink implements RemotePeerLink {
   #open: Batch | null = null;
   readonly #full: Batch[] = [];
   #queued = 0;
+  #queuedControl = 0;
+  /** performance.now() of the last write that completed, or of the queue's last start from empty. */
+  #progressAt = performance.now();
   #flushing = false;
   #roomWaiters: (() => void)[] = [];
   #closed = false;
@@ -155,6 +161,11 @@ export class MeshLink implements RemotePeerLink {
       this.#host.log.log("warn", "mesh-link-timeout", { relay: this.remoteIp });
       return this.close("the other relay went silent");
     }
+    if (this.#queued > 0 && now - this.#progressAt > timeoutMs) {
+      // It answers Pings (queued behind the rest) yet takes nothing: as good as gone.
+      this.#host.log.log("warn", "mesh-link-stalled", { relay: this.remoteIp });
+      return this.close("the other relay stopped reading");
+    }
     if (now - this.#heardAt > keepaliveMs && now - this.#pingedAt > keepaliveMs) {
       this.#pingedAt = now;
       this.#queueRaw(encodeMeshU32(MeshType.Ping, 0));
@@ -208,12 +219,16 @@ export class MeshLink implements RemotePeerLink {
     const size = routedLength(packet);
     const batch = this.#batchFor(size);
     batch.length += encodeRoutedInto(batch.bytes, batch.length, from, to, aux, packet);
-    if (owner !== null && packet.type === PacketType.ArbitraryData) {
-      const bytes = RemotePeer.dataBytes(packet.payload.length);
-      batch.data.set(owner, (batch.data.get(owner) ?? 0) + bytes);
+    if (packet.type === PacketType.ArbitraryData) {
+      if (owner !== null) {
+        const bytes = RemotePeer.dataBytes(packet.payload.length);
+        batch.data.set(owner, (batch.data.get(owner) ?? 0) + bytes);
+      }
+    } else {
+      batch.controlBytes += size;
+      this.#queuedControl += size;
     }
-    this.#queued += size;
-    this.#scheduled();
+    this.#queue(size);
   }
 
   /**
@@ -237,7 +252,7 @@ export class MeshLink implements RemotePeerLink {
     }
     this.#full.length = 0;
     this.#open = null;
-    this.#queued = 0;
+    this.#queued = this.#queuedControl = 0;
     this.#wakeRoom();
     this.#host.ended(this, reason);
   }
@@ -330,7 +345,12 @@ export class MeshLink implements RemotePeerLink {
     let batch = this.#open;
     if (batch !== null && batch.length + size <= batch.bytes.length) return batch;
     if (batch !== null) this.#full.push(batch);
-    batch = { bytes: new Uint8Array(Math.max(BATCH_BYTES, size)), length: 0, data: new Map() };
+    batch = {
+      bytes: new Uint8Array(Math.max(BATCH_BYTES, size)),
+      length: 0,
+      data: new Map(),
+      controlBytes: 0,
+    };
     this.#open = batch;
     return batch;
   }
@@ -340,12 +360,16 @@ export class MeshLink implements RemotePeerLink {
     const batch = this.#batchFor(frame.length);
     batch.bytes.set(frame, batch.length);
     batch.length += frame.length;
-    this.#queued += frame.length;
-    this.#scheduled();
+    batch.controlBytes += frame.length;
+    this.#queuedControl += frame.length;
+    this.#queue(frame.length);
   }
 
-  #scheduled(): void {
-    if (this.#queued > MAX_QUEUED_BYTES) {
+  /** Counts `size` more bytes queued, and makes sure a flush runs. */
+  #queue(size: number): void {
+    if (this.#queued === 0) this.#progressAt = performance.now();
+    this.#queued += size;
+    if (this.#queuedControl > MAX_QUEUED_CONTROL_BYTES) {
       this.#host.log.log("warn", "mesh-link-stalled", { relay: this.remoteIp });
       return this.close("the other relay stopped reading");
     }
@@ -364,6 +388,8 @@ export class MeshLink implements RemotePeerLink {
         if (batch === this.#open) this.#open = null;
         await writeAll(this.#socket, batch.bytes.subarray(0, batch.length));
         this.#queued -= batch.length;
+        this.#queuedControl -= batch.controlBytes;
+        this.#progressAt = performance.now();
         for (const [peer, bytes] of batch.data) peer.dataWritten?.(bytes);
         if (this.#queued <= CONGESTED_BYTES / 2) this.#wakeRoom();
       }

@@ -357,3 +357,31 @@ Deno.test("relay link: closing a mesh that waits for a link it asked for ends at
     await Promise.all([lower.mesh.close(), higher.mesh.close()]);
   }
 });
+
+Deno.test("relay link: idle sockets on the link port cannot keep relays from linking", async () => {
+  const { a, b, close } = await pair();
+  const idle: Deno.Conn[] = [];
+  try {
+    // More silent sockets than the port takes in its handshake, on both relays.
+    for (const relay of [a, b]) {
+      for (let i = 0; i < 20; i++) {
+        idle.push(await Deno.connect({ hostname: "127.0.0.1", port: relay.mesh.addr.port }));
+      }
+    }
+    const c = a.client(C);
+    const x = b.client(X);
+    c.dispatch!({ type: PacketType.EchoRequest, requestId: 1, source: C, destination: X });
+    const asked = await x.next(PacketType.EchoRequest, "the echo across the relays");
+    x.dispatch!({ type: PacketType.EchoReply, requestId: asked.requestId });
+    assert.equal((await c.next(PacketType.EchoReply)).requestId, 1);
+  } finally {
+    for (const socket of idle) {
+      try {
+        socket.close();
+      } catch {
+        // The relay closed it already.
+      }
+    }
+    await close();
+  }
+});

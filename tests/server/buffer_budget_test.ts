@@ -181,3 +181,19 @@ Deno.test("BufferBudget gives back what a connect reserved when it times out or 
   a.peer.take();
   assert.equal(ask(c), 64 * KiB, "both reservations were given back");
 });
+
+Deno.test("BufferBudget releases held credit once a shared link has room, when the receiver's own data drained while it was congested", async () => {
+  const [a, b] = peers({ maxBufferedBytesPerClient: 32 * KiB }, 2);
+  const ids = open(a, b, { requester: 16 * KiB, owner: 32 * KiB });
+  send(a, ids.requesterId, 32 * KiB);
+  assert.equal(b.peer.take().length, 1);
+  b.dispatch({ type: PacketType.WindowUpdate, connectionId: ids.ownerId, increment: 32 * KiB });
+  assert.deepEqual(a.peer.take(), [], "the grant waits: B's queue holds the data");
+  // B's link (a relay link shared with others) stays congested while B's own data is written.
+  b.peer.congested = true;
+  written(b, 32 * KiB);
+  assert.deepEqual(a.peer.take(), [], "nothing moves while the link is congested");
+  b.peer.drain();
+  await Promise.resolve();
+  assert.deepEqual(grants(a.peer.take()), [{ connectionId: ids.requesterId, increment: 32 * KiB }]);
+});
