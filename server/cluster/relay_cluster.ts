@@ -19,6 +19,12 @@ const MESH_HANDSHAKE_MS = 5_000;
 /** Hex digits of the network id in the NATS subject prefix: enough to keep two networks apart. */
 const PREFIX_ID_DIGITS = 16;
 
+/** Whether a `host:port` names this machine only (127.0.0.0/8, ::1, localhost). */
+function isLoopbackMesh(mesh: string): boolean {
+  const host = mesh.startsWith("[") ? mesh.slice(1, mesh.indexOf("]")) : mesh.split(":")[0];
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /** The NATS subject prefix of the network whose id is `networkId` (hex). */
 export function subjectPrefix(networkId: string): string {
   return `alphanet.${networkId.slice(0, PREFIX_ID_DIGITS)}`;
@@ -81,6 +87,13 @@ export class RelayCluster {
         log,
       });
       log.log("info", "cluster", { node: mesh.self.node, mesh: mesh.self.mesh });
+      if (config.tls === null && !isLoopbackMesh(mesh.self.mesh)) {
+        // After the handshake a plain link carries client bytes unprotected: the operator must know.
+        log.log("warn", "mesh-plaintext", {
+          mesh: mesh.self.mesh,
+          note: "relay links are plain TCP: serve TLS (--tls-cert) or keep the mesh port private",
+        });
+      }
       return new RelayCluster(mesh, presence);
     } catch (error) {
       await mesh.close();

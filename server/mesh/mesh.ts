@@ -97,6 +97,11 @@ const MAX_HANDSHAKES = 16;
  * many sockets open only ever displaces its own.
  */
 const MAX_HANDSHAKES_PER_IP = 2;
+/**
+ * Relays whose link address is remembered (for dials and redials): relays
+ * get a new node id at every start, so without a bound restarts would grow it.
+ */
+const MAX_KNOWN_RELAYS = 1024;
 /** Lookups in flight at once, relay-wide; past that, a request finds its destination Offline. */
 const MAX_LOOKUPS = 4096;
 /** Redials of a broken link: the first after this, doubling... */
@@ -213,7 +218,7 @@ export class Mesh implements RouterCluster {
       if (splitHostPort(from.mesh) === null || !/^[0-9a-f]{32}$/.test(from.node)) {
         throw new Error("a dial request names no relay-link address");
       }
-      this.#known.set(from.node, from.mesh);
+      this.#remember(from);
       const link = await this.#dial(from.node);
       if (link === null) throw new Error(`could not dial ${from.mesh}`);
     });
@@ -251,10 +256,17 @@ export class Mesh implements RouterCluster {
     const holder = await this.#directory?.locate(address) ?? null;
     if (holder === null || holder.node === this.self.node || this.#closed) return;
     if (splitHostPort(holder.mesh) === null) return;
-    this.#known.set(holder.node, holder.mesh);
+    this.#remember(holder);
     const link = this.#links.get(holder.node) ?? await this.#connect(holder.node);
     // Attached unless a client of this relay took the address meanwhile.
     link?.peerFor(address);
+  }
+
+  /** Notes where relay `info.node` is reached, forgetting the longest-known past a bound. */
+  #remember(info: NodeInfo): void {
+    this.#known.delete(info.node);
+    if (this.#known.size >= MAX_KNOWN_RELAYS) this.#known.delete(this.#known.keys().next().value!);
+    this.#known.set(info.node, info.mesh);
   }
 
   /** A link to `node`: dialed when this relay's id is the lower, else asked for. */
