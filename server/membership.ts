@@ -1,8 +1,9 @@
 /**
  * Join and leave, in one place for every carrier: the Hello's version and
- * the Challenge; the Proof's signatures, then, in the order of PROTOCOL.md
- * §4, the identity rules, a known key, a legacy claim, the join token, the
- * source IP's allowance of new addresses and the registry's address; the
+ * the Challenge; then, in the order of PROTOCOL.md §4, the identity's
+ * signature and the identity rules (before any registry read, so a junk
+ * Proof costs no round trip), a known key, a legacy claim, the join token,
+ * the source IP's allowance of new addresses and the registry's address; the
  * takeover of an older peer with the same key, the attach to the router and
  * the VirtualIP reply; then, as the peer closes, the detach, the registry's
  * offline mark and the log line that says why.
@@ -29,7 +30,13 @@ import { type JoinTokenRefusal, joinTokenRefusal, JoinTokenRefused } from "./joi
 import type { Logger } from "./log.ts";
 import { RateLimitedLog } from "./log_limiter.ts";
 import type { Dispatch, Handshake, Peer, PeerHost } from "./peer.ts";
-import { checkProof, copyProof, type ProofEvidence, type ProofVerdict } from "./proof_check.ts";
+import {
+  type AdmissionVerdict,
+  checkAdmission,
+  copyProof,
+  type ProofEvidence,
+  verifyIdentity,
+} from "./proof_check.ts";
 import { KeyReleased, PoolExhausted, type RegistryKey } from "./registry.ts";
 import { hexOf } from "./registry_key.ts";
 import { type RegistryStore, RegistryUnavailable } from "./registry_store.ts";
@@ -87,6 +94,18 @@ interface Assignment {
   /** The join token spent on a new row, or null. */
   readonly token: string | null;
 }
+
+/** What the registry held for a proved key when its join began. */
+interface Evidence extends ProofEvidence {
+  /**
+   * The key was registered: then neither its token nor its legacy claim is
+   * read or checked (a known key needs neither).
+   */
+  readonly registered: boolean;
+}
+
+/** The verdict of a known key's join: its token and claim are never checked. */
+const NOTHING_VERIFIED: AdmissionVerdict = { token: false, legacy: false };
 
 /** Bytes of a Challenge's nonce. */
 const NONCE_BYTES = HandshakeBytes.nonce;
@@ -164,9 +183,9 @@ export class Membership implements PeerHost {
   }
 
   /**
-   * Verifies, then joins if the peer is still open. The guard: whatever
-   * goes wrong costs this peer its link (Internal) and a log line, never an
-   * unhandled rejection.
+   * Verifies the identity, then joins if the peer is still open. The guard:
+   * whatever goes wrong costs this peer its link (Internal) and a log line,
+   * never an unhandled rejection.
    */
   async #prove(
     peer: Peer,
@@ -174,10 +193,30 @@ export class Membership implements PeerHost {
     proof: ProofPacket,
   ): Promise<Dispatch | null> {
     try {
+      // Before any registry read: a junk Proof costs a signature check, never a round trip.
+      const identity = await verifyIdentity(challenge, proof);
+      // The client may have left, or timed out, while its signature was checked.
+      if (peer.closed) return null;
+      if (!identity) {
+        return this.#refuse(
+          peer,
+          Reason.InvalidIdentity,
+          "Cannot join: the identity's signature does not verify",
+        );
+      }
+      if (proof.identity === null && !this.#ipIdentities) {
+        return this.#refuse(
+          peer,
+          Reason.InvalidIdentity,
+          "Cannot join: this relay requires an identity (it does not key clients by their IP)",
+        );
+      }
       const evidence = await this.#evidence(peer, proof);
       if (peer.closed) return null;
-      const verdict = await checkProof(challenge, proof, evidence);
-      // The client may have left, or timed out, while its signatures were checked.
+      const verdict = evidence.registered
+        ? NOTHING_VERIFIED
+        : await checkAdmission(challenge, proof, evidence);
+      // The client may have left while its token or claim was checked.
       if (peer.closed) return null;
       return await this.#join(peer, proof, evidence, verdict);
     } catch (error) {
@@ -192,8 +231,11 @@ export class Membership implements PeerHost {
     }
   }
 
-  /** What the registry holds for the Proof's join token and legacy claim (reads only). */
-  async #evidence(peer: Peer, proof: ProofPacket): Promise<ProofEvidence> {
+  /**
+   * What the registry holds for a proved key (reads only): whether it is
+   * registered and, if not, its join token's row and its version 1 row.
+   */
+  async #evidence(peer: Peer, proof: ProofPacket): Promise<Evidence> {
     // A known key reconnects on its signature alone: its token and claim cost no verification.
     const registered = (await this.#registry.lookup(keyOf(peer, proof))) !== null;
     if (registered) return { token: null, secret: null, registered };
@@ -217,24 +259,9 @@ export class Membership implements PeerHost {
   async #join(
     peer: Peer,
     proof: ProofPacket,
-    evidence: ProofEvidence,
-    verdict: ProofVerdict,
+    evidence: Evidence,
+    verdict: AdmissionVerdict,
   ): Promise<Dispatch | null> {
-    if (!verdict.identity) {
-      return this.#refuse(
-        peer,
-        Reason.InvalidIdentity,
-        "Cannot join: the identity's signature does not verify",
-      );
-    }
-    if (proof.identity === null && !this.#ipIdentities) {
-      // Checked before the registry: a refused join writes nothing.
-      return this.#refuse(
-        peer,
-        Reason.InvalidIdentity,
-        "Cannot join: this relay requires an identity (it does not key clients by their IP)",
-      );
-    }
     const key = keyOf(peer, proof);
     const offlineSeq = this.#offlineSeq;
     this.#writing++;
@@ -327,8 +354,8 @@ export class Membership implements PeerHost {
     peer: Peer,
     key: RegistryKey,
     proof: ProofPacket,
-    evidence: ProofEvidence,
-    verdict: ProofVerdict,
+    evidence: Evidence,
+    verdict: AdmissionVerdict,
   ): Promise<Assignment | null> {
     const now = Date.now();
     if (evidence.registered) {
@@ -421,8 +448,8 @@ export class Membership implements PeerHost {
   async #admitNewKey(
     peer: Peer,
     proof: ProofPacket,
-    evidence: ProofEvidence,
-    verdict: ProofVerdict,
+    evidence: Evidence,
+    verdict: AdmissionVerdict,
     now: number,
   ): Promise<string | null | false> {
     let token: string | null = null;

@@ -1,9 +1,13 @@
 /**
- * The cryptographic checks of a Proof (PROTOCOL.md §3.1b): the identity's
- * Ed25519 signature, the join token's, and the HMAC of a legacy claim, all
- * over the messages `protocol/handshake.ts` builds from this link's
- * Challenge. Run at once, in one await; what the relay makes of the results
- * is decided after, in order, by the membership.
+ * The cryptographic checks of a Proof (PROTOCOL.md §3.1b), over the
+ * messages `protocol/handshake.ts` builds from this link's Challenge, in
+ * two steps so that a Proof costs the registry nothing until its identity
+ * is proved: {@linkcode verifyIdentity} (the identity's Ed25519 signature,
+ * needing nothing stored), then, for a key new to the registry,
+ * {@linkcode checkAdmission} (the join token's signature by the stored
+ * token key, and the HMAC of a legacy claim keyed with the stored version 1
+ * hash). What the relay makes of the results is decided by the membership,
+ * in the order of PROTOCOL.md §4.
  *
  * @module
  */
@@ -18,23 +22,16 @@ import type { ChallengePacket, ProofPacket } from "../protocol/packets.ts";
 import type { JoinTokenRecord } from "./join_tokens.ts";
 import type { SecretRow } from "./registry.ts";
 
-/** What the registry holds for a Proof's join token and legacy claim, read before the checks. */
+/** What the registry holds for the Proof of a key new to it: its join token and version 1 row. */
 export interface ProofEvidence {
   /** The row of the Proof's join token, if it has one and the relay asks for tokens. */
   readonly token: JoinTokenRecord | null;
   /** The version 1 row the Proof's legacy claim names by its tag, if any. */
   readonly secret: SecretRow | null;
-  /**
-   * Whether the Proof's key was registered when it arrived: then neither its
-   * token nor its legacy claim is read or checked (a known key needs neither).
-   */
-  readonly registered: boolean;
 }
 
-/** Which of a Proof's signatures verify. */
-export interface ProofVerdict {
-  /** The identity's signature verifies, or the Proof has no identity. */
-  readonly identity: boolean;
+/** Which of the signatures that admit a new key verify. */
+export interface AdmissionVerdict {
   /** The join token's signature verifies by the stored token's key (false without one). */
   readonly token: boolean;
   /** The legacy claim's HMAC verifies with the found row's hash (false without one). */
@@ -60,28 +57,44 @@ export function copyProof(proof: ProofPacket): ProofPacket {
 }
 
 /**
- * Verifies every signature a Proof carries against this link's Challenge.
- * Never rejects for bad input: a key that is not a curve point, or any
- * other refusal of WebCrypto's, is a signature that does not verify.
+ * Whether the Proof's identity signature verifies against this link's
+ * Challenge; true for a Proof without identity (it has nothing to verify).
+ * Needs nothing from the registry, so the relay runs it first. Never
+ * rejects for bad input: a key that is not a curve point, or any other
+ * refusal of WebCrypto's, is a signature that does not verify.
+ *
+ * @param challenge The Challenge the relay sent on this link.
+ * @param proof The Proof, over bytes of its own (see {@linkcode copyProof}).
+ * @returns Whether the identity is proved.
+ */
+export async function verifyIdentity(
+  challenge: ChallengePacket,
+  proof: ProofPacket,
+): Promise<boolean> {
+  if (proof.identity === null) return true;
+  const { publicKey, signature } = proof.identity;
+  return await verify(publicKey, signature, identityProofMessage(challenge, publicKey));
+}
+
+/**
+ * Verifies, at once, what may admit a key new to the registry: the join
+ * token's signature by the stored token's key, and the legacy claim's HMAC
+ * with the stored version 1 hash. Each is false when the Proof or the
+ * registry lacks its part. Never rejects for bad input.
  *
  * @param challenge The Challenge the relay sent on this link.
  * @param proof The Proof, over bytes of its own (see {@linkcode copyProof}).
  * @param evidence The stored token and version 1 row the Proof names.
- * @returns Which signatures verify.
+ * @returns Which of the two verify.
  */
-export async function checkProof(
+export async function checkAdmission(
   challenge: ChallengePacket,
   proof: ProofPacket,
   evidence: ProofEvidence,
-): Promise<ProofVerdict> {
+): Promise<AdmissionVerdict> {
   const publicKey = proof.identity?.publicKey ?? null;
   const { joinToken, legacyClaim } = proof;
-  const [identity, token, legacy] = await Promise.all([
-    proof.identity === null ? true : verify(
-      proof.identity.publicKey,
-      proof.identity.signature,
-      identityProofMessage(challenge, proof.identity.publicKey),
-    ),
+  const [token, legacy] = await Promise.all([
     joinToken === null || evidence.token === null ? false : verify(
       evidence.token.publicKey,
       joinToken.signature,
@@ -95,7 +108,7 @@ export async function checkProof(
         legacyClaimMessage(challenge, publicKey, legacyClaim.tag),
       ),
   ]);
-  return { identity, token, legacy };
+  return { token, legacy };
 }
 
 /**
