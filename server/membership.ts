@@ -11,8 +11,10 @@
  * The registry is asynchronous (a PostgreSQL one is a round trip away): a
  * peer may close during any of its steps. After each, a closed peer goes no
  * further and gets nothing attached; one that closed after its row was
- * marked online has it marked offline again, unless a newer link holds the
- * address or is joining under the same key.
+ * marked online has it marked offline again. Each link has an id of its own
+ * that its online mark carries, and its offline mark clears only a mark of
+ * that link: in whatever order the registry runs them, an older link's late
+ * offline mark never clears a newer link's mark of the same address.
  *
  * @module
  */
@@ -79,13 +81,6 @@ const TOKEN_REFUSALS: Readonly<Record<JoinTokenRefusal, { reason: Reason; messag
 /** What a client that joined while the registry was unreachable is told: it retries (Internal). */
 const UNAVAILABLE_MESSAGE = "Cannot join: the registry is unavailable; try again shortly";
 
-/**
- * Offline marks remembered for joins in flight, at most: past it the memory
- * is dropped and every join then in flight marks its address online again
- * once attached (a spare write rather than a lost mark).
- */
-const MAX_OFFLINE_MARKS = 4096;
-
 /** How a registry write ended for a join: the address it holds and how it got it. */
 interface Assignment {
   readonly address: number;
@@ -123,15 +118,10 @@ export class Membership implements PeerHost {
   readonly #tokens: boolean;
   readonly #metrics: RelayMetrics;
 
-  // Owned by the joins in flight: offline marks that raced a join's registry write.
-  /** Joins whose registry write is issued and not yet attached or given up. */
-  #writing = 0;
-  /** Counts offline marks; a join notes it before its write. */
-  #offlineSeq = 0;
-  /** Address → the sequence number of its latest offline mark, while joins are writing. */
-  readonly #offlineMarks = new Map<number, number>();
-  /** Marks up to this sequence number were forgotten (see MAX_OFFLINE_MARKS). */
-  #forgottenUpTo = 0;
+  // Owned by the joins: each link's id, which its online and offline marks carry.
+  /** The id of the last link that reached the registry write; unique per relay run. */
+  #lastLink = 0;
+  readonly #links = new WeakMap<Peer, number>();
 
   /** Admits peers into `router` under the addresses `registry` gives them, as `options` say. */
   constructor(
@@ -263,21 +253,14 @@ export class Membership implements PeerHost {
     verdict: AdmissionVerdict,
   ): Promise<Dispatch | null> {
     const key = keyOf(peer, proof);
-    const offlineSeq = this.#offlineSeq;
-    this.#writing++;
+    this.#links.set(peer, ++this.#lastLink);
+    let assignment: Assignment | null;
     try {
-      let assignment: Assignment | null;
-      try {
-        assignment = await this.#write(peer, key, proof, evidence, verdict);
-      } catch (error) {
-        return this.#refuseFailure(peer, error);
-      }
-      if (assignment === null || !this.#place(peer, key, proof, assignment, offlineSeq)) {
-        return null;
-      }
-    } finally {
-      if (--this.#writing === 0) this.#offlineMarks.clear();
+      assignment = await this.#write(peer, key, proof, evidence, verdict);
+    } catch (error) {
+      return this.#refuseFailure(peer, error);
     }
+    if (assignment === null || !this.#place(peer, key, proof, assignment)) return null;
     const previous = this.#router.peerAt(peer.address);
     const dispatch = this.#router.attach(peer);
     if (previous !== undefined && previous !== peer) {
@@ -306,18 +289,10 @@ export class Membership implements PeerHost {
   /**
    * Logs what the registry wrote for `peer` (it stays written if the peer
    * closed meanwhile), then gives an open peer its address (true). A peer
-   * that closed while its row was marked online has it marked offline
-   * again, unless a newer link holds the address (false); a peer whose
-   * address an older link of its key marked offline during the write has it
-   * marked online again.
+   * that closed while its row was marked online has its link's mark cleared,
+   * unless a newer link holds the address (false).
    */
-  #place(
-    peer: Peer,
-    key: RegistryKey,
-    proof: ProofPacket,
-    assignment: Assignment,
-    offlineSeq: number,
-  ): boolean {
+  #place(peer: Peer, key: RegistryKey, proof: ProofPacket, assignment: Assignment): boolean {
     const vip = formatIpv4(assignment.address);
     if (assignment.how === "claimed") {
       // Audit: an address moved from a version 1 secret to a key pair.
@@ -335,12 +310,11 @@ export class Membership implements PeerHost {
     }
     if (peer.closed) {
       if (this.#router.peerAt(assignment.address) === undefined) {
-        this.#markOffline(assignment.address);
+        this.#markOffline(assignment.address, peer);
       }
       return false;
     }
     peer.address = assignment.address;
-    if (this.#markedOfflineSince(peer.address, offlineSeq)) this.#markOnline(peer.address);
     return true;
   }
 
@@ -358,9 +332,14 @@ export class Membership implements PeerHost {
     verdict: AdmissionVerdict,
   ): Promise<Assignment | null> {
     const now = Date.now();
+    const link = this.#links.get(peer);
     if (evidence.registered) {
       // Its row gone since (an operator's release): KeyReleased, as its token was never checked.
-      const address = await this.#registry.assign(key, now, { online: true, registered: true });
+      const address = await this.#registry.assign(key, now, {
+        online: true,
+        registered: true,
+        link,
+      });
       return { address, how: "known", token: null };
     }
     const known = await this.#registry.lookup(key);
@@ -375,6 +354,7 @@ export class Membership implements PeerHost {
       }
       const claimed = await this.#registry.claimSecretRow(proof.legacyClaim!.tag, key, now, {
         online: true,
+        link,
       });
       // Null: another link claimed it a moment ago; this one goes on as a new key.
       if (claimed !== null) return { address: claimed, how: "claimed", token: null };
@@ -382,7 +362,11 @@ export class Membership implements PeerHost {
     }
     if (known !== null) {
       // Registered meanwhile by another link of the same key: no token, no allowance.
-      const address = await this.#registry.assign(key, now, { online: true, registered: true });
+      const address = await this.#registry.assign(key, now, {
+        online: true,
+        registered: true,
+        link,
+      });
       return { address, how: "known", token: null };
     }
     const token = await this.#admitNewKey(peer, proof, evidence, verdict, now);
@@ -392,7 +376,11 @@ export class Membership implements PeerHost {
       return null;
     }
     try {
-      const address = await this.#registry.assign(key, now, { online: true, joinToken: token });
+      const address = await this.#registry.assign(key, now, {
+        online: true,
+        joinToken: token,
+        link,
+      });
       return { address, how: "new", token };
     } catch (error) {
       // Nothing registered (a full pool, a token spent elsewhere meanwhile): no allowance used.
@@ -496,7 +484,7 @@ export class Membership implements PeerHost {
   leave(peer: Peer, reason: Reason, message: string): void {
     if (this.#router.detach(peer, reason)) {
       // After a takeover the address is online again under the newer peer.
-      if (this.#router.peerAt(peer.address) === undefined) this.#markOffline(peer.address);
+      if (this.#router.peerAt(peer.address) === undefined) this.#markOffline(peer.address, peer);
       this.#log.log("info", "disconnect", {
         client: peer.realIp,
         vip: formatIpv4(peer.address),
@@ -512,32 +500,15 @@ export class Membership implements PeerHost {
     }
   }
 
-  /** Marks `address` offline; remembered for the joins whose registry writes it may have raced. */
-  #markOffline(address: number): void {
-    if (this.#writing > 0) {
-      if (this.#offlineMarks.size >= MAX_OFFLINE_MARKS) {
-        this.#forgottenUpTo = this.#offlineSeq;
-        this.#offlineMarks.clear();
-      }
-      this.#offlineMarks.set(address, ++this.#offlineSeq);
-    }
-    this.#registry.markOnline(address, false).catch((error) => this.#markFailed(address, error));
-  }
-
-  /** Marks `address` online again for the peer attached to it. */
-  #markOnline(address: number): void {
-    this.#registry.markOnline(address, true).catch((error) => this.#markFailed(address, error));
-  }
-
-  /** Whether `address` may have been marked offline since `seq` (see {@linkcode #join}). */
-  #markedOfflineSince(address: number, seq: number): boolean {
-    if (seq < this.#forgottenUpTo) return true;
-    return (this.#offlineMarks.get(address) ?? 0) > seq;
+  /** Clears the online mark of `peer`'s link at `address` (none if a newer link holds it). */
+  #markOffline(address: number, peer: Peer): void {
+    const link = this.#links.get(peer) ?? 0;
+    this.#registry.markOffline(address, link).catch((error) => this.#markFailed(address, error));
   }
 
   #markFailed(address: number, error: unknown): void {
     // The registry closes last on shutdown, and a closing PostgreSQL store clears this
-    // relay's marks itself; a mark that fails otherwise is only a stale online flag.
+    // relay's marks itself; a mark that fails otherwise is logged, and left to the store.
     if (error instanceof Closed) return;
     if (error instanceof RegistryUnavailable) {
       // An outage fails every client's mark at once: logged within the budget.

@@ -6,7 +6,8 @@
  * the walk's cursor moves by one `UPDATE ... RETURNING`; a join token's use
  * is spent by one conditional `UPDATE` in the transaction that inserts the
  * key it admits. Online marks name the relay that holds the link (its node
- * name), so a relay clears only its own; a mark counts only while that
+ * name) and the link (its id), so a relay clears only its own, and a link's
+ * offline mark that lands late never clears a newer link's; a mark counts only while that
  * relay beats (`alphanet.relays`, see `registry_postgres_heartbeat.ts`), so
  * a relay killed without a clean close leaves no client online for longer
  * than its lease.
@@ -24,7 +25,6 @@ import type { AddressPool } from "./address_pool.ts";
 import { redactedUrl } from "./config.ts";
 import { type JoinTokenRecord, joinTokenRefusal, JoinTokenRefused } from "./join_tokens.ts";
 import {
-  type AssignOptions,
   type ClientRecord,
   KeyReleased,
   type NewJoinToken,
@@ -42,7 +42,11 @@ import {
 import { expectPostgresSchema, migratePostgres } from "./registry_postgres_schema.ts";
 import { PostgresWalk, type RegistryTx } from "./registry_postgres_walk.ts";
 import { RELAY_ID_BYTES } from "./registry_schema.ts";
-import { type RegistryStore, RegistryUnavailable } from "./registry_store.ts";
+import {
+  type RegistryStore,
+  RegistryUnavailable,
+  type StoreAssignOptions,
+} from "./registry_store.ts";
 
 /** Connections each relay keeps to the registry: joins are a round trip or two each. */
 const POOL_CONNECTIONS = 4;
@@ -320,15 +324,16 @@ export class PostgresRegistry implements RegistryStore {
     tag: Uint8Array,
     key: RegistryKey,
     now: number = Date.now(),
-    options: AssignOptions = {},
+    options: StoreAssignOptions = {},
   ): Promise<number | null> {
     return this.#call("claim a version 1 row", () =>
       this.#held(async () => {
         const text = keyText(key);
         const holder = this.#holder(options.online === true);
+        const link = holder === null ? null : options.link ?? 0;
         try {
           const [row] = await this.#sql`UPDATE alphanet.clients SET key = ${text}, kind = 'key',
-            legacy_tag = NULL, last_seen = ${now}, holder = ${holder}
+            legacy_tag = NULL, last_seen = ${now}, holder = ${holder}, link = ${link}
           WHERE legacy_tag = ${tag} AND kind = 'secret' RETURNING address`;
           return row === undefined ? null : row.address as number;
         } catch (error) {
@@ -344,13 +349,18 @@ export class PostgresRegistry implements RegistryStore {
    * new one in one transaction that advances the walk, inserts the row and
    * spends the join token, or writes nothing.
    */
-  assign(key: RegistryKey, now: number = Date.now(), options: AssignOptions = {}): Promise<number> {
+  assign(
+    key: RegistryKey,
+    now: number = Date.now(),
+    options: StoreAssignOptions = {},
+  ): Promise<number> {
     return this.#call("assign", () =>
       this.#held(async () => {
         const text = keyText(key);
         const holder = this.#holder(options.online === true);
+        const link = holder === null ? null : options.link ?? 0;
         for (let attempt = 1;; attempt++) {
-          const existing = await this.#touch(text, now, holder);
+          const existing = await this.#touch(text, now, holder, link);
           if (existing !== null) return existing;
           if (options.registered === true) {
             throw new KeyReleased(
@@ -364,7 +374,7 @@ export class PostgresRegistry implements RegistryStore {
               : now + EXPIRY_CHECK_MS;
           }
           try {
-            return await this.#insertNew(text, key, now, holder, options.joinToken ?? null);
+            return await this.#insertNew(text, key, now, holder, link, options.joinToken ?? null);
           } catch (error) {
             // Registered by another relay meanwhile: it is a known key now (touched above).
             if (error instanceof KeyTaken && attempt < TRANSACTION_ATTEMPTS) continue;
@@ -377,13 +387,21 @@ export class PostgresRegistry implements RegistryStore {
       }));
   }
 
-  /** The key's address, seen at `now` (and held by `holder` if not null), or null if it has none. */
-  async #touch(text: string, now: number, holder: string | null): Promise<number | null> {
+  /**
+   * The key's address, seen at `now` (and held by `holder` through `link` if
+   * not null), or null if it has none.
+   */
+  async #touch(
+    text: string,
+    now: number,
+    holder: string | null,
+    link: number | null,
+  ): Promise<number | null> {
     const [row] = holder === null
       ? await this.#sql`UPDATE alphanet.clients SET last_seen = ${now} WHERE key = ${text}
           RETURNING address`
-      : await this.#sql`UPDATE alphanet.clients SET last_seen = ${now}, holder = ${holder}
-          WHERE key = ${text} RETURNING address`;
+      : await this.#sql`UPDATE alphanet.clients SET last_seen = ${now}, holder = ${holder},
+          link = ${link} WHERE key = ${text} RETURNING address`;
     return row === undefined ? null : row.address as number;
   }
 
@@ -393,6 +411,7 @@ export class PostgresRegistry implements RegistryStore {
     key: RegistryKey,
     now: number,
     holder: string | null,
+    link: number | null,
     token: string | null,
   ): Promise<number> {
     const walk = await (this.#walk ??= PostgresWalk.open(this.#sql, this.#pool).catch((error) => {
@@ -411,8 +430,8 @@ export class PostgresRegistry implements RegistryStore {
 
     async function tryInsert(tx: RegistryTx, candidate: number): Promise<boolean> {
       const [row] = await tx`INSERT INTO alphanet.clients
-          (address, key, kind, first_seen, last_seen, holder)
-        VALUES (${candidate}, ${text}, ${key.kind}, ${now}, ${now}, ${holder})
+          (address, key, kind, first_seen, last_seen, holder, link)
+        VALUES (${candidate}, ${text}, ${key.kind}, ${now}, ${now}, ${holder}, ${link})
         ON CONFLICT DO NOTHING RETURNING address`;
       if (row !== undefined) return true;
       const [known] = await tx`SELECT 1 FROM alphanet.clients WHERE key = ${text}`;
@@ -482,26 +501,25 @@ export class PostgresRegistry implements RegistryStore {
     });
   }
 
-  /** See {@linkcode RegistryStore.markOnline}: offline clears the mark only if this relay holds it. */
-  markOnline(address: number, online: boolean, now: number = Date.now()): Promise<void> {
-    return this.#call("mark online", () =>
-      this.#held(async () => {
-        const holder = this.#holder(true);
-        if (online) {
-          await this.#sql`UPDATE alphanet.clients SET holder = ${holder}, last_seen = ${now}
-          WHERE address = ${address}`;
-        } else {
-          await this.#sql`UPDATE alphanet.clients SET holder = NULL, last_seen = ${now}
-          WHERE address = ${address} AND holder = ${holder}`;
-        }
-      }));
+  /**
+   * See {@linkcode RegistryStore.markOffline}: clears the mark only if this
+   * relay holds it for `link`.
+   */
+  markOffline(address: number, link: number, now: number = Date.now()): Promise<void> {
+    return this.#call("mark offline", async () => {
+      const holder = this.#holder(true);
+      await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL,
+          last_seen = GREATEST(last_seen, ${now})
+        WHERE address = ${address} AND holder = ${holder} AND link = ${link}`;
+    });
   }
 
   /** See {@linkcode RegistryStore.markAllOffline}: the marks of this relay's node name. */
   markAllOffline(): Promise<void> {
     return this.#call("mark offline", async () => {
       const holder = this.#holder(true);
-      await this.#sql`UPDATE alphanet.clients SET holder = NULL WHERE holder = ${holder}`;
+      await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL
+        WHERE holder = ${holder}`;
     });
   }
 
@@ -573,7 +591,7 @@ export class PostgresRegistry implements RegistryStore {
       if (this.#heartbeat !== null) {
         await this.#heartbeat.stop();
         // Best effort: a registry out of reach keeps the marks, shown offline after the lease.
-        await this.#sql`UPDATE alphanet.clients SET holder = NULL,
+        await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL,
             last_seen = GREATEST(last_seen, ${Date.now()}) WHERE holder = ${this.#node}`
           .then(() => this.#heartbeat!.remove())
           .catch(() => {});

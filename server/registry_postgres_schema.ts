@@ -16,7 +16,7 @@ import { RELAY_ID_BYTES } from "./registry_schema.ts";
 export const PG_SCHEMA = "alphanet";
 
 /** Bump when the schema changes, and add a step to {@linkcode PG_MIGRATIONS}. */
-export const PG_SCHEMA_VERSION = 2;
+export const PG_SCHEMA_VERSION = 3;
 
 /**
  * Key of the advisory lock a migration holds for its transaction: "ANET" in
@@ -102,6 +102,15 @@ END $$;
 CREATE TRIGGER relays_gone BEFORE DELETE ON alphanet.relays
   FOR EACH ROW EXECUTE FUNCTION alphanet.relay_gone();`;
 
+/**
+ * Version 3: each online mark names its link too (`clients.link`, the id
+ * the relay gave the link), and a relay clears a mark only for the same
+ * link: a link's offline mark that lands after a newer link's online mark
+ * (the pool runs statements on four connections) leaves the newer one.
+ */
+const ADD_LINKS = `
+ALTER TABLE alphanet.clients ADD COLUMN link bigint; -- the holder's id of the link; NULL: offline`;
+
 /** Steps that bring the schema from version `index` to `index + 1`. */
 export const PG_MIGRATIONS: readonly Migration[] = [
   async (tx) => {
@@ -112,6 +121,9 @@ export const PG_MIGRATIONS: readonly Migration[] = [
   },
   async (tx) => {
     await tx.unsafe(ADD_RELAYS);
+  },
+  async (tx) => {
+    await tx.unsafe(ADD_LINKS);
   },
 ];
 

@@ -24,6 +24,21 @@ import {
 import type { RegistryKey } from "./registry_key.ts";
 
 /**
+ * How a store assigns: {@linkcode AssignOptions}, and the link an online
+ * mark belongs to.
+ */
+export interface StoreAssignOptions extends AssignOptions {
+  /**
+   * The id of the link the client joins through, unique among this relay's
+   * links (a counter): with `online`, the mark carries it, and only
+   * {@linkcode RegistryStore.markOffline} with the same id clears it, so a
+   * late offline mark of an earlier link never clears a newer link's mark
+   * of the same address. @default {0}
+   */
+  readonly link?: number;
+}
+
+/**
  * A registry every relay of a cluster can use at once. Each method is one
  * atomic step (a statement or a transaction); errors are those of
  * `Registry` (`PoolExhausted`, `KeyReleased`, `JoinTokenRefused`, `Closed`),
@@ -45,10 +60,10 @@ export interface RegistryStore {
     tag: Uint8Array,
     key: RegistryKey,
     now?: number,
-    options?: AssignOptions,
+    options?: StoreAssignOptions,
   ): Promise<number | null>;
   /** The key's address, assigning a free one on first sight (see `Registry.assign`). */
-  assign(key: RegistryKey, now?: number, options?: AssignOptions): Promise<number>;
+  assign(key: RegistryKey, now?: number, options?: StoreAssignOptions): Promise<number>;
   /** The join token `id`, or null. */
   joinToken(id: string): Promise<JoinTokenRecord | null>;
   /** Every join token, oldest first. */
@@ -58,11 +73,12 @@ export interface RegistryStore {
   /** Revokes the join token `id`; false if there is none or it was revoked already. */
   revokeJoinToken(id: string, now?: number): Promise<boolean>;
   /**
-   * Records whether this relay holds a live link for the client at
-   * `address`. Marking offline clears only a mark this relay holds: a
-   * client that moved on to another relay stays online.
+   * Records that the link `link` of the client at `address` ended: clears
+   * the online mark only if this relay holds it for that link, so a client
+   * that moved on to another relay, or joined again through a newer link,
+   * stays online whatever order the marks land in.
    */
-  markOnline(address: number, online: boolean, now?: number): Promise<void>;
+  markOffline(address: number, link: number, now?: number): Promise<void>;
   /** Marks offline every client this relay held: it starts with no links (after a crash too). */
   markAllOffline(): Promise<void>;
   /** The client at `address`, or null. */
@@ -156,13 +172,13 @@ export class SqliteRegistryStore implements RegistryStore {
     tag: Uint8Array,
     key: RegistryKey,
     now?: number,
-    options?: AssignOptions,
+    options?: StoreAssignOptions,
   ): Promise<number | null> {
     return Promise.try(() => this.#registry.claimSecretRow(tag, key, now, options));
   }
 
   /** See {@linkcode RegistryStore.assign}. */
-  assign(key: RegistryKey, now?: number, options?: AssignOptions): Promise<number> {
+  assign(key: RegistryKey, now?: number, options?: StoreAssignOptions): Promise<number> {
     return Promise.try(() => this.#registry.assign(key, now, options));
   }
 
@@ -186,9 +202,14 @@ export class SqliteRegistryStore implements RegistryStore {
     return Promise.try(() => this.#registry.revokeJoinToken(id, now));
   }
 
-  /** See {@linkcode RegistryStore.markOnline}; one relay holds the file, so every mark is its own. */
-  markOnline(address: number, online: boolean, now?: number): Promise<void> {
-    return Promise.try(() => this.#registry.markOnline(address, online, now));
+  /**
+   * See {@linkcode RegistryStore.markOffline}. The link is not needed here:
+   * one relay holds the file, and every statement runs when it is called,
+   * in the order of the calls, so a link's offline mark can never land after
+   * a newer link's online mark of the same address.
+   */
+  markOffline(address: number, _link: number, now?: number): Promise<void> {
+    return Promise.try(() => this.#registry.markOnline(address, false, now));
   }
 
   /** See {@linkcode RegistryStore.markAllOffline}. */

@@ -200,7 +200,7 @@ clusterTest("PostgreSQL registry: relays' heartbeats decide who is online", asyn
           (sql) => sql`SELECT started_at FROM alphanet.relays WHERE node = 'doomed:7000'`,
         );
         assert.ok(Number(restarted.started_at) > Number(relay.started_at));
-        await again.markOnline(second, true);
+        assert.equal(await again.assign(publicKey(2), Date.now(), { online: true }), second);
         await again.close();
         assert.equal(await online(observer, second), false, "a closing relay leaves no marks");
         const nodes = await withSql(url, (sql) => sql`SELECT node FROM alphanet.relays`);
@@ -288,9 +288,9 @@ clusterTest("PostgreSQL registry: relays' heartbeats decide who is online", asyn
         }));
       await assert.rejects(
         PostgresRegistry.open(url, POOL, { migrate: false }),
-        /schema version 1 is older than 2/,
+        /schema version 1 is older than 3/,
       );
-      assert.equal(PG_SCHEMA_VERSION, 2);
+      assert.equal(PG_SCHEMA_VERSION, 3);
       const relay = await PostgresRegistry.open(url, POOL, {
         node: "new:7000",
         heartbeatMs: BEAT_MS,
@@ -301,7 +301,7 @@ clusterTest("PostgreSQL registry: relays' heartbeats decide who is online", asyn
           url,
           (sql) => sql`SELECT value FROM alphanet.settings WHERE name = 'schema_version'`,
         );
-        assert.equal(Number(version.value), 2);
+        assert.equal(Number(version.value), 3);
         assert.deepEqual(
           (await relay.list()).map((c) => [c.address, c.online, c.firstSeen, c.lastSeen]),
           [[167772161, true, 1, 2], [167772162, false, 3, 4]],

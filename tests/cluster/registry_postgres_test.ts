@@ -166,12 +166,12 @@ clusterTest("PostgreSQL registry: schema, addresses, tokens, marks, expiry, outa
         assert.equal((await b.get(address))?.online, true);
         // The client moves to relay b: a's late offline mark leaves it online.
         assert.equal(await b.assign(publicKey(1), Date.now(), { online: true }), address);
-        await a.markOnline(address, false);
+        await a.markOffline(address, 0);
         assert.equal((await a.get(address))?.online, true);
         await a.markAllOffline();
         assert.equal((await a.get(address))?.online, true);
         assert.equal(await a.release(address), false, "online: never released");
-        await b.markOnline(address, false);
+        await b.markOffline(address, 0);
         assert.equal((await a.get(address))?.online, false);
         // A known key admitted as registered, released meanwhile: KeyReleased, nothing written.
         assert.equal(await a.release(address), true);
@@ -187,11 +187,55 @@ clusterTest("PostgreSQL registry: schema, addresses, tokens, marks, expiry, outa
         assert.equal((await b.get(mine))?.online, false);
         assert.equal((await b.get(theirs))?.online, true);
         const c = await PostgresRegistry.open(url, POOL, { node: "relay2:7000" });
-        await c.markOnline(mine, true);
+        assert.equal(await c.assign(publicKey(2), Date.now(), { online: true }), mine);
         await c.close();
         assert.equal((await a.get(mine))?.online, false, "a closing relay leaves no marks");
       } finally {
         await closeAll([a, b]);
+      }
+    },
+  );
+
+  await t.step(
+    "a link's offline mark that lands after a newer link's online mark leaves the newer one online",
+    async () => {
+      const url = await freshDatabase(pg, "links");
+      const [a] = await openStores(url, 1);
+      try {
+        // P1 joins through link 1; P2, the same key, joins again through link 2 before P1's
+        // offline mark runs (the pool runs statements on four connections, in any order).
+        const address = await a.assign(publicKey(1), Date.now(), { online: true, link: 1 });
+        assert.equal(
+          await a.assign(publicKey(1), Date.now(), { online: true, registered: true, link: 2 }),
+          address,
+        );
+        await a.markOffline(address, 1);
+        assert.equal((await a.get(address))?.online, true, "P2 is still online");
+        assert.equal(await a.release(address), false, "so its address is never released");
+        await a.markOffline(address, 2);
+        assert.equal((await a.get(address))?.online, false);
+        // Raced: each round, a leaving link's mark and a newer link's join sent at once.
+        for (let link = 3; link < 43; link += 2) {
+          await Promise.all([
+            a.markOffline(address, link - 1),
+            a.assign(publicKey(1), Date.now(), { online: true, registered: true, link }),
+          ]);
+          assert.equal((await a.get(address))?.online, true, `round ${link}`);
+          await a.markOffline(address, link);
+          // The next round's old link is this one, already cleared: its mark finds nothing.
+          await a.assign(publicKey(1), Date.now(), {
+            online: true,
+            registered: true,
+            link: link + 1,
+          });
+        }
+        const [row] = await withSql(
+          url,
+          (sql) => sql`SELECT holder, link FROM alphanet.clients WHERE address = ${address}`,
+        );
+        assert.deepEqual([row.holder, Number(row.link)], ["relay0:7000", 42]);
+      } finally {
+        await a.close();
       }
     },
   );
