@@ -90,18 +90,6 @@ interface Assignment {
   readonly token: string | null;
 }
 
-/** What the registry held for a proved key when its join began. */
-interface Evidence extends ProofEvidence {
-  /**
-   * The key was registered: then neither its token nor its legacy claim is
-   * read or checked (a known key needs neither).
-   */
-  readonly registered: boolean;
-}
-
-/** The verdict of a known key's join: its token and claim are never checked. */
-const NOTHING_VERIFIED: AdmissionVerdict = { token: false, legacy: false };
-
 /** Bytes of a Challenge's nonce. */
 const NONCE_BYTES = HandshakeBytes.nonce;
 
@@ -201,14 +189,7 @@ export class Membership implements PeerHost {
           "Cannot join: this relay requires an identity (it does not key clients by their IP)",
         );
       }
-      const evidence = await this.#evidence(peer, proof);
-      if (peer.closed) return null;
-      const verdict = evidence.registered
-        ? NOTHING_VERIFIED
-        : await checkAdmission(challenge, proof, evidence);
-      // The client may have left while its token or claim was checked.
-      if (peer.closed) return null;
-      return await this.#join(peer, proof, evidence, verdict);
+      return await this.#join(peer, challenge, proof);
     } catch (error) {
       if (error instanceof RegistryUnavailable) return this.#unavailable(peer, error);
       this.#log.log("error", "internal-error", {
@@ -221,23 +202,17 @@ export class Membership implements PeerHost {
     }
   }
 
-  /**
-   * What the registry holds for a proved key (reads only): whether it is
-   * registered and, if not, its join token's row and its version 1 row.
-   */
-  async #evidence(peer: Peer, proof: ProofPacket): Promise<Evidence> {
-    // A known key reconnects on its signature alone: its token and claim cost no verification.
-    const registered = (await this.#registry.lookup(keyOf(peer, proof))) !== null;
-    if (registered) return { token: null, secret: null, registered };
+  /** What the registry holds for a new key's join token and legacy claim (reads only). */
+  async #evidence(proof: ProofPacket): Promise<ProofEvidence> {
     const wantsToken = this.#tokens && proof.joinToken !== null;
     const wantsSecret = proof.identity !== null && proof.legacyClaim !== null;
-    if (!wantsToken && !wantsSecret) return { token: null, secret: null, registered };
+    if (!wantsToken && !wantsSecret) return { token: null, secret: null };
     // Both reads at once, settled together: neither rejection is left unhandled.
     const [token, secret] = await Promise.all([
       wantsToken ? this.#registry.joinToken(joinTokenIdText(proof.joinToken!.id)) : null,
       wantsSecret ? this.#registry.secretRow(proof.legacyClaim!.tag) : null,
     ]);
-    return { token, secret, registered };
+    return { token, secret };
   }
 
   /**
@@ -248,15 +223,14 @@ export class Membership implements PeerHost {
    */
   async #join(
     peer: Peer,
+    challenge: ChallengePacket,
     proof: ProofPacket,
-    evidence: Evidence,
-    verdict: AdmissionVerdict,
   ): Promise<Dispatch | null> {
     const key = keyOf(peer, proof);
     this.#links.set(peer, ++this.#lastLink);
     let assignment: Assignment | null;
     try {
-      assignment = await this.#write(peer, key, proof, evidence, verdict);
+      assignment = await this.#write(peer, challenge, key, proof);
     } catch (error) {
       return this.#refuseFailure(peer, error);
     }
@@ -323,28 +297,37 @@ export class Membership implements PeerHost {
    * §4: a known key's, a claimed version 1 row's, or a new one, each only
    * past its checks. Null when the peer was refused (and closed), or closed
    * before anything was written; rejects when the registry fails.
+   *
+   * A new key's steps rely on the registry's own re-checks rather than reads
+   * of their own: its assignment finds a key registered meanwhile (and then
+   * spends no token), and spends the token's use only if the token still
+   * has one, in the transaction that registers the key.
    */
   async #write(
     peer: Peer,
+    challenge: ChallengePacket,
     key: RegistryKey,
     proof: ProofPacket,
-    evidence: Evidence,
-    verdict: AdmissionVerdict,
   ): Promise<Assignment | null> {
     const now = Date.now();
     const link = this.#links.get(peer);
-    if (evidence.registered) {
-      // Its row gone since (an operator's release): KeyReleased, as its token was never checked.
-      const address = await this.#registry.assign(key, now, {
-        online: true,
-        registered: true,
-        link,
-      });
-      return { address, how: "known", token: null };
-    }
-    const known = await this.#registry.lookup(key);
+    // A known key reconnects on its signature alone: its token and claim are neither read nor
+    // checked, and one statement finds its address and marks it online.
+    const known = await this.#known(key, now, link);
+    if (known !== null) return { address: known, how: "known", token: null };
     if (peer.closed) return null;
-    if (known === null && evidence.secret !== null) {
+    const evidence = await this.#evidence(proof);
+    if (peer.closed) return null;
+    const verdict = await checkAdmission(challenge, proof, evidence);
+    // The client may have left while its token or claim was checked.
+    if (peer.closed) return null;
+    if (evidence.secret !== null) {
+      // Looked for again right before the claim, which needs the key unregistered (SQLite
+      // refuses a second row of one key): a key registered meanwhile by another of its links
+      // joins as known, its claim ignored.
+      const registered = await this.#known(key, now, link);
+      if (registered !== null) return { address: registered, how: "known", token: null };
+      if (peer.closed) return null;
       if (!verdict.legacy) {
         return this.#refuse(
           peer,
@@ -360,21 +343,8 @@ export class Membership implements PeerHost {
       if (claimed !== null) return { address: claimed, how: "claimed", token: null };
       if (peer.closed) return null;
     }
-    if (known !== null) {
-      // Registered meanwhile by another link of the same key: no token, no allowance.
-      const address = await this.#registry.assign(key, now, {
-        online: true,
-        registered: true,
-        link,
-      });
-      return { address, how: "known", token: null };
-    }
-    const token = await this.#admitNewKey(peer, proof, evidence, verdict, now);
+    const token = this.#admitNewKey(peer, proof, evidence, verdict, now);
     if (token === false) return null;
-    if (peer.closed) {
-      this.#newIdentities?.refundNewIdentity(peer.realIp, performance.now());
-      return null;
-    }
     try {
       const address = await this.#registry.assign(key, now, {
         online: true,
@@ -383,8 +353,23 @@ export class Membership implements PeerHost {
       });
       return { address, how: "new", token };
     } catch (error) {
-      // Nothing registered (a full pool, a token spent elsewhere meanwhile): no allowance used.
+      // Nothing registered (a full pool, a token spent or revoked meanwhile): no allowance used.
       this.#newIdentities?.refundNewIdentity(peer.realIp, performance.now());
+      throw error;
+    }
+  }
+
+  /**
+   * The address of a key already registered, seen now and marked online for
+   * `link` in the same statement; null for a key new to the registry
+   * (nothing written).
+   */
+  async #known(key: RegistryKey, now: number, link: number | undefined): Promise<number | null> {
+    try {
+      return await this.#registry.assign(key, now, { online: true, registered: true, link });
+    } catch (error) {
+      // Not registered (or released by an operator since): a new key, with a new key's checks.
+      if (error instanceof KeyReleased) return null;
       throw error;
     }
   }
@@ -394,14 +379,6 @@ export class Membership implements PeerHost {
     if (error instanceof JoinTokenRefused) {
       const { reason, message } = TOKEN_REFUSALS[error.refusal];
       return this.#refuse(peer, reason, message);
-    }
-    if (error instanceof KeyReleased) {
-      // Released by an operator between the lookup and the write: joined again, it is a new key.
-      return this.#refuse(
-        peer,
-        Reason.Internal,
-        "Cannot join: your address was released; join again",
-      );
     }
     if (error instanceof PoolExhausted) {
       return this.#refuse(
@@ -430,16 +407,19 @@ export class Membership implements PeerHost {
 
   /**
    * The checks of a key new to the registry: the join token at a `token`
-   * relay, then the source IP's allowance. Returns the token id to spend
-   * (null: none), or false when the peer was refused (and closed).
+   * relay, then the source IP's allowance, which it takes. Returns the token
+   * id to spend (null: none), or false when the peer was refused (and
+   * closed). The token is judged as read for this join: a use spent, or a
+   * revocation, since is caught where the use is spent, in the registry's
+   * transaction, which refuses the join with the same reason.
    */
-  async #admitNewKey(
+  #admitNewKey(
     peer: Peer,
     proof: ProofPacket,
-    evidence: Evidence,
+    evidence: ProofEvidence,
     verdict: AdmissionVerdict,
     now: number,
-  ): Promise<string | null | false> {
+  ): string | null | false {
     let token: string | null = null;
     if (this.#tokens) {
       if (proof.joinToken === null) {
@@ -450,21 +430,16 @@ export class Membership implements PeerHost {
         );
         return false;
       }
-      // Read again: a use may have been spent, or the token revoked, during the checks.
-      const record = evidence.token === null
-        ? null
-        : await this.#registry.joinToken(evidence.token.id);
-      if (peer.closed) return false;
-      const refusal = verdict.token ? joinTokenRefusal(record, now) : "invalid";
+      const refusal = verdict.token ? joinTokenRefusal(evidence.token, now) : "invalid";
       if (refusal !== null) {
         const { reason, message } = TOKEN_REFUSALS[refusal];
         this.#refuse(peer, reason, message);
         return false;
       }
-      token = record!.id;
+      token = evidence.token!.id;
     }
     if (this.#newIdentities !== null) {
-      // Refused before the registry is written: a refusal costs one indexed read.
+      // Refused before the registry is written.
       const refusal = this.#newIdentities.admitNewIdentity(peer.realIp, performance.now());
       if (refusal !== null) {
         this.#refuse(peer, Reason.RateLimited, refusal);

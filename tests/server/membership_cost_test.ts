@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { generateIdentity } from "../../client/identity.ts";
 import { PROTOCOL_VERSION } from "../../protocol/constants.ts";
 import { PacketType } from "../../protocol/packet_type.ts";
 import { Reason, reasonName } from "../../protocol/reason.ts";
@@ -13,6 +14,7 @@ import { AddressPool } from "../../server/address_pool.ts";
 import { Logger } from "../../server/log.ts";
 import { Membership, type MembershipOptions } from "../../server/membership.ts";
 import { Registry } from "../../server/registry.ts";
+import { REGISTRY_SQL } from "../../server/registry_statements.ts";
 import { type RegistryStore, SqliteRegistryStore } from "../../server/registry_store.ts";
 import { SourceLimits } from "../../server/source_limits.ts";
 import { tokenIn } from "../_helpers/join_tokens.ts";
@@ -28,6 +30,8 @@ interface CountedCore extends Disposable {
   readonly statements: string[];
   /** The name of each store method called since the last {@linkcode reset}. */
   readonly calls: string[];
+  /** Runs after each store call has settled, before the join goes on. */
+  afterCall: ((name: string) => void) | null;
   reset(): void;
 }
 
@@ -37,9 +41,10 @@ function countedCore(options: MembershipOptions = {}): CountedCore {
   const registry = Registry.open(":memory:", AddressPool.fromCidr("10.0.0.0/24"), {
     onStatement: (sql) => statements.push(sql),
   });
+  const hooks: { afterCall: ((name: string) => void) | null } = { afterCall: null };
   const members = new Membership(
     new Logger("silent"),
-    countingStore(new SqliteRegistryStore(registry), calls),
+    countingStore(new SqliteRegistryStore(registry), calls, (name) => hooks.afterCall?.(name)),
     testRouter(),
     {
       // Allowances taken and given back are part of a join's work: counted with a real budget.
@@ -57,6 +62,12 @@ function countedCore(options: MembershipOptions = {}): CountedCore {
     registry,
     statements,
     calls,
+    get afterCall(): ((name: string) => void) | null {
+      return hooks.afterCall;
+    },
+    set afterCall(hook: ((name: string) => void) | null) {
+      hooks.afterCall = hook;
+    },
     reset(): void {
       statements.length = 0;
       calls.length = 0;
@@ -67,15 +78,23 @@ function countedCore(options: MembershipOptions = {}): CountedCore {
   };
 }
 
-/** `store`, noting the name of each method called in `calls`. */
-function countingStore(store: RegistryStore, calls: string[]): RegistryStore {
+/** `store`, noting the name of each method called in `calls`, and calling `after` once it settled. */
+function countingStore(
+  store: RegistryStore,
+  calls: string[],
+  after: (name: string) => void,
+): RegistryStore {
   return new Proxy(store, {
     get(target, name): unknown {
       const value = Reflect.get(target, name, target);
       if (typeof value !== "function") return value;
-      return (...args: unknown[]) => {
+      return async (...args: unknown[]) => {
         calls.push(String(name));
-        return value.apply(target, args);
+        try {
+          return await value.apply(target, args);
+        } finally {
+          after(String(name));
+        }
       };
     },
   });
@@ -148,4 +167,89 @@ Deno.test("a Proof without identity at a relay run with ipIdentities off costs t
   assertRefused(peer, Reason.InvalidIdentity);
   assert.deepEqual(core.statements, []);
   assert.deepEqual(core.calls, []);
+});
+
+/** The statements and store calls of one join of `peer` as `identity` with `joinToken`. */
+async function costOf(
+  core: CountedCore,
+  peer: FakePeer,
+  identity?: RawIdentity,
+  joinToken?: string,
+): Promise<{ statements: string[]; calls: string[] }> {
+  core.reset();
+  assert.ok(await join(core.members, peer, identity, joinToken), peer.closedWith?.message);
+  return { statements: [...core.statements], calls: [...core.calls] };
+}
+
+let bareKeys = 0;
+
+/** The statements of `registry.assign` on its own for a key it has never seen. */
+function bareAssignCost(core: CountedCore, joinToken: string | null): string[] {
+  const key = { kind: "ip", realIp: `198.51.100.${++bareKeys}` } as const;
+  core.reset();
+  core.registry.assign(key, Date.now(), { online: true, joinToken });
+  return [...core.statements];
+}
+
+Deno.test("a known key's join is one store call, the registry's own touch: no lookup before it", async () => {
+  for (const mode of ["open", "token"] as const) {
+    using core = countedCore({ join: mode });
+    const token = await tokenIn(core.registry);
+    const identity = await generateIdentity();
+    assert.ok(await join(core.members, new FakePeer(0, "192.0.2.7"), identity, token.text));
+    // The reference client sends its token on every join: a known key's is neither read nor spent.
+    const known = await costOf(core, new FakePeer(0, "192.0.2.7"), identity, token.text);
+    assert.deepEqual(known.calls, ["assign"], mode);
+    assert.deepEqual(known.statements, [REGISTRY_SQL.selectByKey, REGISTRY_SQL.touchOnline], mode);
+    assert.equal(core.registry.joinToken(token.id)?.uses, mode === "token" ? 1 : 0);
+  }
+});
+
+Deno.test("a new key's join costs the registry's assignment, one read that finds it new, and its token's row: nothing read twice", async () => {
+  for (const mode of ["open", "token"] as const) {
+    using core = countedCore({ join: mode });
+    const token = await tokenIn(core.registry);
+    // The pool's walk is set up by the first assignment; the next ones cost the same each.
+    assert.ok(await join(core.members, new FakePeer(0, "192.0.2.9"), undefined, token.text));
+    const fresh = await costOf(core, new FakePeer(0, "192.0.2.7"), undefined, token.text);
+    const spend = mode === "token" ? token.id : null;
+    const assignment = bareAssignCost(core, spend);
+    if (mode === "open") {
+      assert.deepEqual(fresh.calls, ["assign", "assign"]);
+      assert.deepEqual(fresh.statements, [REGISTRY_SQL.selectByKey, ...assignment]);
+    } else {
+      assert.deepEqual(fresh.calls, ["assign", "joinToken", "assign"]);
+      assert.deepEqual(fresh.statements, [
+        REGISTRY_SQL.selectByKey,
+        REGISTRY_SQL.token,
+        ...assignment,
+      ]);
+      assert.equal(core.registry.joinToken(token.id)?.uses, 3);
+    }
+  }
+});
+
+Deno.test("a token revoked after the join read it is refused where its use would be spent: JoinTokenInvalid, nothing written, the allowance given back", async () => {
+  using core = countedCore({
+    join: "token",
+    newIdentities: new SourceLimits({
+      maxLinksPerIp: 0,
+      maxHandshakesPerIp: 0,
+      maxRequestsPerIp: 0,
+      maxNewIdentitiesPerIp: 1,
+    }),
+  });
+  const token = await tokenIn(core.registry);
+  core.afterCall = (name) => {
+    if (name === "joinToken") core.registry.revokeJoinToken(token.id);
+  };
+  const peer = new FakePeer(0, "192.0.2.7");
+  assert.equal(await join(core.members, peer, undefined, token.text), false);
+  assertRefused(peer, Reason.JoinTokenInvalid);
+  assert.deepEqual(core.registry.list(), []);
+  assert.equal(core.registry.joinToken(token.id)?.uses, 0);
+  // The source IP's one registration an hour is still there for a good token.
+  core.afterCall = null;
+  const good = await tokenIn(core.registry);
+  assert.ok(await join(core.members, new FakePeer(0, "192.0.2.7"), undefined, good.text));
 });
