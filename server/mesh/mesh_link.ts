@@ -12,6 +12,13 @@ import { Reason, reasonName } from "../../protocol/reason.ts";
 import type { Packet } from "../../protocol/packets.ts";
 import { readU32 } from "../../protocol/layout.ts";
 import { writeAll } from "../../transport/frame_writer.ts";
+import {
+  acquireSlabBuffer,
+  acquireSmallBuffer,
+  releaseBuffer,
+  SLAB_BUFFER_BYTES,
+  SMALL_BUFFER_BYTES,
+} from "../../transport/buffer_pool.ts";
 import type { Dispatch, Peer } from "../peer.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -26,8 +33,8 @@ import {
 import { RemotePeer, type RemotePeerLink } from "./remote_peer.ts";
 import type { MeshSocket } from "./mesh_handshake.ts";
 
-/** Bytes one write of a link carries at most: frames are batched up to this. */
-const BATCH_BYTES = 256 * 1024;
+/** Bytes one write of a link carries at most: frames are batched up to this (a pooled slab). */
+const BATCH_BYTES = SLAB_BUFFER_BYTES;
 /**
  * Queued bytes at which the link counts as congested: the clients behind it
  * then hold back credit (as a client's own link does at its mark), so
@@ -57,10 +64,11 @@ export interface MeshLinkHost {
 }
 
 interface Batch {
-  readonly bytes: Uint8Array;
+  /** A pooled buffer: small while the batch holds only a few control frames. */
+  bytes: Uint8Array;
   length: number;
-  /** Data bytes (as the budget counts them) per remote peer, told once written. */
-  readonly data: Map<RemotePeer, number>;
+  /** Data bytes (as the budget counts them) per remote peer, told once written; null: none. */
+  data: Map<RemotePeer, number> | null;
   /** Bytes of frames other than data in it. */
   controlBytes: number;
 }
@@ -222,7 +230,8 @@ export class MeshLink implements RemotePeerLink {
     if (packet.type === PacketType.ArbitraryData) {
       if (owner !== null) {
         const bytes = RemotePeer.dataBytes(packet.payload.length);
-        batch.data.set(owner, (batch.data.get(owner) ?? 0) + bytes);
+        const data = batch.data ??= new Map();
+        data.set(owner, (data.get(owner) ?? 0) + bytes);
       }
     } else {
       batch.controlBytes += size;
@@ -250,7 +259,9 @@ export class MeshLink implements RemotePeerLink {
       peer.shut(false);
       this.#host.detach(peer, Reason.PeerDisconnected);
     }
-    this.#full.length = 0;
+    // Batches not in flight go back to the pool; the one being written goes when its write ends.
+    for (const batch of this.#full.splice(0)) releaseBuffer(batch.bytes);
+    if (this.#open !== null) releaseBuffer(this.#open.bytes);
     this.#open = null;
     this.#queued = this.#queuedControl = 0;
     this.#wakeRoom();
@@ -341,14 +352,28 @@ export class MeshLink implements RemotePeerLink {
     }
   }
 
+  /**
+   * The open batch with room for `size` more bytes. Buffers come from the
+   * pool: a lone control frame (a round trip's request) takes a small one,
+   * promoted to a full one as frames join it.
+   */
   #batchFor(size: number): Batch {
     let batch = this.#open;
-    if (batch !== null && batch.length + size <= batch.bytes.length) return batch;
-    if (batch !== null) this.#full.push(batch);
+    if (batch !== null) {
+      if (batch.length + size <= batch.bytes.length) return batch;
+      if (batch.bytes.length === SMALL_BUFFER_BYTES && batch.length + size <= BATCH_BYTES) {
+        const large = acquireSlabBuffer();
+        large.set(batch.bytes.subarray(0, batch.length));
+        releaseBuffer(batch.bytes);
+        batch.bytes = large;
+        return batch;
+      }
+      this.#full.push(batch);
+    }
     batch = {
-      bytes: new Uint8Array(Math.max(BATCH_BYTES, size)),
+      bytes: size <= SMALL_BUFFER_BYTES ? acquireSmallBuffer() : acquireSlabBuffer(),
       length: 0,
-      data: new Map(),
+      data: null,
       controlBytes: 0,
     };
     this.#open = batch;
@@ -386,11 +411,18 @@ export class MeshLink implements RemotePeerLink {
         const batch = this.#full.shift() ?? this.#open;
         if (batch === null || batch === undefined || batch.length === 0) break;
         if (batch === this.#open) this.#open = null;
-        await writeAll(this.#socket, batch.bytes.subarray(0, batch.length));
+        try {
+          await writeAll(this.#socket, batch.bytes.subarray(0, batch.length));
+        } finally {
+          releaseBuffer(batch.bytes);
+        }
+        if (this.#closed) return;
         this.#queued -= batch.length;
         this.#queuedControl -= batch.controlBytes;
         this.#progressAt = performance.now();
-        for (const [peer, bytes] of batch.data) peer.dataWritten?.(bytes);
+        if (batch.data !== null) {
+          for (const [peer, bytes] of batch.data) peer.dataWritten?.(bytes);
+        }
         if (this.#queued <= CONGESTED_BYTES / 2) this.#wakeRoom();
       }
     } catch (error) {
