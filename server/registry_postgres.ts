@@ -13,8 +13,10 @@
  * than its lease.
  *
  * A database that cannot be reached fails a call within a few seconds
- * (connect and statement time-outs) with {@linkcode RegistryUnavailable};
- * the relay refuses the join with a reason clients retry.
+ * (connect and statement time-outs, and a deadline of each call's own for
+ * a connection that went silent: see `registry_postgres_pool.ts`) with
+ * {@linkcode RegistryUnavailable}; the relay refuses the join with a reason
+ * clients retry.
  *
  * @module
  */
@@ -40,52 +42,21 @@ import {
   relayLive,
 } from "./registry_postgres_heartbeat.ts";
 import { expectPostgresSchema, migratePostgres } from "./registry_postgres_schema.ts";
+import { RegistryConnections, type RegistrySql, unavailable } from "./registry_postgres_pool.ts";
 import { PostgresWalk, type RegistryTx } from "./registry_postgres_walk.ts";
 import { RELAY_ID_BYTES } from "./registry_schema.ts";
-import {
-  type RegistryStore,
-  RegistryUnavailable,
-  type StoreAssignOptions,
-} from "./registry_store.ts";
+import type { RegistryStore, StoreAssignOptions } from "./registry_store.ts";
 
-/** Connections each relay keeps to the registry: joins are a round trip or two each. */
-const POOL_CONNECTIONS = 4;
-/** A registry that does not accept a connection this long is unavailable (seconds). */
-const CONNECT_TIMEOUT_S = 3;
-/** Longest a statement may run, lock waits included, before the server cancels it. */
-const STATEMENT_TIMEOUT_MS = 5000;
-/** A transaction left idle this long (a relay gone mid-join) is ended by the server. */
-const IDLE_IN_TRANSACTION_MS = 10_000;
-/** Idle connections close after this long (seconds), so an idle relay holds none open. */
-const IDLE_TIMEOUT_S = 60;
 /** Offline clients one expiry pass frees at most, so a join never waits on a long delete. */
 const EXPIRY_BATCH = 256;
 /** A join checks for expired addresses at most this often. */
 const EXPIRY_CHECK_MS = 1000;
 /** A transaction that lost a deadlock or serialization race is tried again this often in all. */
 const TRANSACTION_ATTEMPTS = 3;
-/** How long close() lets queries in flight finish (seconds). */
-const END_TIMEOUT_S = 5;
-
-/** Error codes of connections that failed or ended: Node's and postgres.js's own. */
-const CONNECTION_CODES: ReadonlySet<string> = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EPIPE",
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-]);
-
-/** SQLSTATE classes of a database that cannot serve now: connection exception,
- * insufficient resources, operator intervention (shut down, statement time-out). */
-const UNAVAILABLE_CLASSES: ReadonlySet<string> = new Set(["08", "53", "57"]);
+/** How long close() lets queries in flight finish before it destroys the connections (ms). */
+const END_TIMEOUT_MS = 2000;
+/** How long close() waits for a beat in flight, then for its marks to be cleared (ms each). */
+const CLOSE_STEP_MS = 3000;
 
 /** SQLSTATEs of a transaction that lost a race and may simply be run again. */
 const RETRY_CODES: ReadonlySet<string> = new Set(["40001", "40P01"]);
@@ -116,6 +87,12 @@ export interface PostgresRegistryOptions {
   readonly heartbeatMs?: number;
   /** Where a relay logs failed heartbeats (rate-limited) and their recovery. @default {null} */
   readonly log?: Logger | null;
+  /**
+   * How long one call may take before it fails as unavailable and the
+   * connections are made anew (ms). Tests shorten it.
+   * @default {CALL_DEADLINE_MS}
+   */
+  readonly deadlineMs?: number;
 }
 
 /**
@@ -171,7 +148,7 @@ class KeyTaken extends Error {}
  */
 export class PostgresRegistry implements RegistryStore {
   // Static after construction.
-  readonly #sql: postgres.Sql<{ int8: number }>;
+  readonly #connections: RegistryConnections;
   readonly #where: string;
   readonly #node: string | null;
   readonly #ttlMs: number;
@@ -187,20 +164,20 @@ export class PostgresRegistry implements RegistryStore {
   #closing: Promise<void> | null = null;
 
   private constructor(
-    sql: postgres.Sql<{ int8: number }>,
+    connections: RegistryConnections,
     where: string,
     pool: AddressPool,
     relayId: Uint8Array<ArrayBuffer>,
     options: PostgresRegistryOptions,
   ) {
-    this.#sql = sql;
+    this.#connections = connections;
     this.#where = where;
     this.#pool = pool;
     this.#relayId = relayId;
     this.#node = options.node ?? null;
     this.#ttlMs = options.addressTtlMs ?? 0;
     this.#heartbeat = this.#node === null ? null : new RelayHeartbeat({
-      sql,
+      connections,
       node: this.#node,
       where,
       heartbeatMs: options.heartbeatMs ?? RELAY_HEARTBEAT_MS,
@@ -229,27 +206,13 @@ export class PostgresRegistry implements RegistryStore {
     relayLeaseMs(options.heartbeatMs ?? RELAY_HEARTBEAT_MS); // RangeError before connecting
     const where = redactedUrl(url);
     let registry: PostgresRegistry | null = null;
-    const sql = postgres(url, {
-      max: POOL_CONNECTIONS,
-      connect_timeout: CONNECT_TIMEOUT_S,
-      idle_timeout: IDLE_TIMEOUT_S,
-      fetch_types: false,
-      onnotice: () => {},
-      connection: {
-        application_name: options.node ? `alphanet-relay ${options.node}` : "alphanet-admin",
-        statement_timeout: STATEMENT_TIMEOUT_MS,
-        idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
-      },
-      // bigint columns (addresses, unix ms, counts) as numbers: all below 2^53.
-      types: {
-        int8: {
-          to: 20,
-          from: [20],
-          serialize: (value: number) => String(value),
-          parse: (text: string) => Number(text),
-        },
-      },
+    const connections = new RegistryConnections({
+      url,
+      where,
+      applicationName: options.node ? `alphanet-relay ${options.node}` : "alphanet-admin",
+      deadlineMs: options.deadlineMs,
     });
+    const sql = connections.sql;
     try {
       if (options.migrate ?? true) await migratePostgres(sql, where);
       else await expectPostgresSchema(sql, where);
@@ -258,12 +221,12 @@ export class PostgresRegistry implements RegistryStore {
       if (id === undefined || id.length !== RELAY_ID_BYTES) {
         throw new AlphaNetError(`Cannot open registry ${where}: it holds no network id`);
       }
-      registry = new PostgresRegistry(sql, where, pool, new Uint8Array(id), options);
+      registry = new PostgresRegistry(connections, where, pool, new Uint8Array(id), options);
       if (registry.#node !== null) await registry.#takeOver();
       return registry;
     } catch (error) {
       if (registry !== null) await registry.#heartbeat?.stop();
-      await sql.end({ timeout: 0 }).catch(() => {});
+      await connections.end(0);
       throw unavailable(error, `open registry ${where}`);
     }
   }
@@ -290,14 +253,20 @@ export class PostgresRegistry implements RegistryStore {
     return this.#relayId;
   }
 
-  /** Runs `body` as one call: refused once closed, a database out of reach as RegistryUnavailable. */
-  async #call<T>(action: string, body: () => Promise<T>): Promise<T> {
-    if (this.#closing !== null) throw new Closed(`Cannot ${action}: registry is closed`);
-    try {
-      return await body();
-    } catch (error) {
-      throw unavailable(error, `${action}: registry ${this.#where}`);
+  /** The connections now: a deadline that passed may have replaced them since the last call. */
+  get #sql(): RegistrySql {
+    return this.#connections.sql;
+  }
+
+  /**
+   * Runs `body` as one call: refused once closed; within its deadline; a
+   * database out of reach as RegistryUnavailable.
+   */
+  #call<T>(action: string, body: () => Promise<T>): Promise<T> {
+    if (this.#closing !== null) {
+      return Promise.reject(new Closed(`Cannot ${action}: registry is closed`));
     }
+    return this.#connections.run(action, body);
   }
 
   /** See {@linkcode RegistryStore.lookup}. */
@@ -584,19 +553,22 @@ export class PostgresRegistry implements RegistryStore {
   /**
    * Stops the heartbeat, clears this relay's online marks (its links are
    * gone: seen until now) and deletes its row in `alphanet.relays`, then
-   * closes the connections once the queries in flight are done. Idempotent.
+   * closes the connections once the queries in flight are done. Each step
+   * is bounded (a call's deadline, then END_TIMEOUT_MS), so a registry that
+   * went silent delays a shutdown by seconds, never for good. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#heartbeat !== null) {
-        await this.#heartbeat.stop();
+        await this.#heartbeat.stop(CLOSE_STEP_MS);
         // Best effort: a registry out of reach keeps the marks, shown offline after the lease.
-        await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL,
-            last_seen = GREATEST(last_seen, ${Date.now()}) WHERE holder = ${this.#node}`
-          .then(() => this.#heartbeat!.remove())
-          .catch(() => {});
+        await this.#connections.run("mark offline", async () => {
+          await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL,
+              last_seen = GREATEST(last_seen, ${Date.now()}) WHERE holder = ${this.#node}`;
+          await this.#heartbeat!.remove();
+        }, CLOSE_STEP_MS).catch(() => {});
       }
-      await this.#sql.end({ timeout: END_TIMEOUT_S });
+      await this.#connections.end(END_TIMEOUT_MS);
     })();
     return this.#closing;
   }
@@ -652,21 +624,4 @@ function toClient(row: postgres.Row): ClientRecord {
 /** Whether a transaction lost a deadlock or serialization race. */
 function isRetryable(error: unknown): boolean {
   return error instanceof postgres.PostgresError && RETRY_CODES.has(error.code);
-}
-
-/**
- * `error` as {@linkcode RegistryUnavailable} if it says the database cannot
- * be reached or cannot serve now; otherwise `error` itself.
- */
-function unavailable(error: unknown, what: string): unknown {
-  if (error instanceof RegistryUnavailable) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== "string") return error;
-  const postgresError = error instanceof postgres.PostgresError;
-  if (postgresError ? UNAVAILABLE_CLASSES.has(code.slice(0, 2)) : CONNECTION_CODES.has(code)) {
-    return new RegistryUnavailable(`Cannot ${what}: the database is unavailable (${code})`, {
-      cause: error,
-    });
-  }
-  return error;
 }

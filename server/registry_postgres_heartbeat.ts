@@ -11,8 +11,8 @@
  * @module
  */
 
-import type postgres from "postgres";
 import type { Logger } from "./log.ts";
+import type { RegistryConnections } from "./registry_postgres_pool.ts";
 
 /** How often a relay refreshes its `relays` row by default (ms). */
 export const RELAY_HEARTBEAT_MS = 5_000;
@@ -72,7 +72,8 @@ export function relayLeaseMs(heartbeatMs: number): number {
 
 /** Where and as whom a heartbeat beats, and where it logs. */
 export interface HeartbeatTarget {
-  readonly sql: postgres.Sql<{ int8: number }>;
+  /** The registry's connections: each beat is a call within their deadline. */
+  readonly connections: RegistryConnections;
   /** This relay's node name. */
   readonly node: string;
   /** The database, as it may be shown (no password). */
@@ -124,7 +125,8 @@ export class RelayHeartbeat {
    * the database fails: a relay that cannot register itself does not start.
    */
   async start(): Promise<void> {
-    const { sql, node } = this.#target;
+    const { connections, node } = this.#target;
+    const sql = connections.sql;
     await sql.unsafe(
       `DELETE FROM alphanet.relays WHERE node = $1 OR seen_at < ${DB_NOW_MS} - $2`,
       [node, RELAY_FORGET_MS],
@@ -147,29 +149,41 @@ export class RelayHeartbeat {
    * deleted it); throws if the database fails.
    */
   async beat(): Promise<void> {
-    await this.#target.sql.unsafe(
-      `INSERT INTO alphanet.relays (node, started_at, seen_at, lease_ms)
+    const { connections } = this.#target;
+    await connections.run("beat", () =>
+      connections.sql.unsafe(
+        `INSERT INTO alphanet.relays (node, started_at, seen_at, lease_ms)
         VALUES ($1, $2, ${DB_NOW_MS}, $3)
         ON CONFLICT (node) DO UPDATE SET seen_at = EXCLUDED.seen_at, lease_ms = EXCLUDED.lease_ms`,
-      [this.#target.node, this.#startedAt, this.#leaseMs],
-      { prepare: true },
-    );
+        [this.#target.node, this.#startedAt, this.#leaseMs],
+        { prepare: true },
+      ));
   }
 
   /**
-   * Stops the timer and waits for a beat in flight, so nothing writes the
-   * row after this resolves. Idempotent.
+   * Stops the timer and waits for a beat in flight (up to `waitMs`: a
+   * registry gone silent does not hold a shutdown up), so that nothing
+   * writes the row after this resolves. Idempotent.
+   *
+   * @param waitMs How long to wait for a beat in flight.
    */
-  async stop(): Promise<void> {
+  async stop(waitMs: number = Infinity): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    await this.#beating;
+    if (this.#beating === null) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<void>((resolve) => {
+      if (Number.isFinite(waitMs)) timer = setTimeout(resolve, waitMs);
+    });
+    await Promise.race([this.#beating, bound]);
+    clearTimeout(timer);
   }
 
   /** Deletes the row (a clean close): its marks, if any are left, are cleared with it. */
   async remove(): Promise<void> {
-    await this.#target.sql`DELETE FROM alphanet.relays WHERE node = ${this.#target.node}`;
+    await this.#target.connections.sql`DELETE FROM alphanet.relays
+      WHERE node = ${this.#target.node}`;
   }
 
   #schedule(): void {

@@ -14,8 +14,11 @@ import { KeyReleased, PoolExhausted } from "../../server/registry.ts";
 import { hexOf, type RegistryKey } from "../../server/registry_key.ts";
 import { PostgresRegistry } from "../../server/registry_postgres.ts";
 import { PG_SCHEMA_VERSION } from "../../server/registry_postgres_schema.ts";
+import { MAX_PENDING_CALLS } from "../../server/registry_postgres_pool.ts";
 import { RegistryUnavailable } from "../../server/registry_store.ts";
+import { STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { clusterTest, startPostgres } from "../_helpers/cluster_engines.ts";
+import { startFreezeProxy } from "../_helpers/freeze_proxy.ts";
 import { freshDatabase, withSql } from "./_postgres_db.ts";
 
 /** 254 assignable addresses. */
@@ -306,6 +309,61 @@ clusterTest("PostgreSQL registry: schema, addresses, tokens, marks, expiry, outa
         assert.notEqual(await a.assign(ipKey(2)), address);
       } finally {
         await a.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a PostgreSQL gone silent: each call fails at its deadline, the connections are made anew, waiting calls are capped",
+    async () => {
+      const url = await freshDatabase(pg, "silent");
+      await using proxy = startFreezeProxy(pg.port);
+      const viaProxy = url.replace(`:${pg.port}/`, `:${proxy.port}/`);
+      const deadlineMs = 500;
+      const a = await PostgresRegistry.open(viaProxy, POOL, { node: "relay0:7000", deadlineMs });
+      try {
+        const address = await a.assign(ipKey(1));
+        proxy.freeze();
+        const started = performance.now();
+        await assert.rejects(a.lookup(ipKey(1)), /did not answer within 500 ms/);
+        assert.ok(performance.now() - started < deadlineMs + 1_000);
+        // The connections were thrown away: the next call dials a new one (silent too).
+        const accepted = proxy.accepted;
+        await assert.rejects(a.lookup(ipKey(1)), RegistryUnavailable);
+        await withTimeout(
+          (async () => {
+            while (proxy.accepted === accepted) await new Promise((r) => setTimeout(r, 10));
+          })(),
+          STEP_MS,
+          "a new connection",
+        );
+        proxy.thaw();
+        assert.equal(await a.lookup(ipKey(1)), address, "the next call works at once");
+      } finally {
+        await a.close();
+      }
+
+      // With a long deadline, calls queue behind a silent database up to the cap; past it they
+      // fail at once.
+      const b = await PostgresRegistry.open(viaProxy, POOL, { node: "relay1:7000" });
+      try {
+        await b.lookup(ipKey(1));
+        proxy.freeze();
+        const waiting = Array.from({ length: MAX_PENDING_CALLS }, (_, i) => b.lookup(ipKey(i)));
+        const settled = Promise.allSettled(waiting);
+        const started = performance.now();
+        await assert.rejects(b.lookup(ipKey(0)), /registry calls are waiting already/);
+        assert.ok(performance.now() - started < 100, "refused at once");
+        const closing = performance.now();
+        await b.close();
+        assert.ok(performance.now() - closing < 10_000, "close() is bounded");
+        for (const result of await settled) {
+          assert.equal(result.status, "rejected");
+          assert.ok(result.reason instanceof RegistryUnavailable, String(result.reason));
+        }
+      } finally {
+        proxy.thaw();
+        await b.close();
       }
     },
   );

@@ -3,7 +3,10 @@
  * refuses joins with a reason clients retry while connected clients keep
  * working, and joins work again once PostgreSQL is back; many joins at once
  * get distinct addresses; two relays sharing the registry give an identity
- * the same address and the same network id.
+ * the same address and the same network id. A PostgreSQL gone silent (a
+ * path that stops forwarding, sockets open) refuses joins with the same
+ * clear reason within a call's deadline, fails /readyz, and lets the relay
+ * close within a bound.
  */
 
 import assert from "node:assert/strict";
@@ -11,10 +14,12 @@ import { isFatal } from "../../client/reconnect.ts";
 import { connect, RelayError } from "../../mod.ts";
 import { Reason } from "../../protocol/mod.ts";
 import { Relay, type RelayOptions } from "../../server.ts";
+import { CALL_DEADLINE_MS } from "../../server/registry_postgres_pool.ts";
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { randomIdentity } from "../_helpers/bytes.ts";
 import { clusterTest, startPostgres } from "../_helpers/cluster_engines.ts";
 import { startEchoPair } from "../_helpers/echo_pair.ts";
+import { startFreezeProxy } from "../_helpers/freeze_proxy.ts";
 
 function relayOptions(registry: string, extra: RelayOptions = {}): RelayOptions {
   return { hostname: "127.0.0.1", port: 0, registry, logLevel: "silent", ...extra };
@@ -115,6 +120,61 @@ clusterTest(
       await onB.close();
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  },
+);
+
+clusterTest(
+  "PostgreSQL gone silent (sockets open, nothing answers): joins get the registry-unavailable refusal within a call's deadline, /readyz fails, and the relay closes within a bound",
+  async () => {
+    await using pg = await startPostgres();
+    await using proxy = startFreezeProxy(pg.port);
+    const url = pg.url.replace(`:${pg.port}/`, `:${proxy.port}/`);
+    const relay = await Relay.start(relayOptions(url, { adminPort: 0 }));
+    let closed = false;
+    try {
+      const port = relay.addr.port;
+      const pair = await startEchoPair(port, { reconnect: false });
+      try {
+        // Several joins at once first, so the pool has connections open when the path freezes.
+        const warm = await Promise.all(
+          Array.from({ length: 6 }, () => connect({ port, identity: randomIdentity() })),
+        );
+        await Promise.all(warm.map((client) => client.close()));
+        proxy.freeze();
+        const bound = CALL_DEADLINE_MS + 2_000; // within the Hello time-out (10 s)
+        // Joins and a readiness probe at once: each waits on a call's deadline, not on the others.
+        const probe = (async () => {
+          const started = performance.now();
+          return { status: await readyz(relay), ms: performance.now() - started };
+        })();
+        const joins = await Promise.all(Array.from({ length: 3 }, async () => {
+          const started = performance.now();
+          const refused = await connect({ port, identity: randomIdentity(), reconnect: false })
+            .then((client) => client.close().then(() => null), (error: unknown) => error);
+          return { refused, ms: performance.now() - started };
+        }));
+        for (const { refused, ms } of joins) {
+          assert.ok(refused instanceof RelayError, String(refused));
+          assert.equal(refused.reason, Reason.Internal, refused.message);
+          assert.match(refused.message, /the registry is unavailable; try again/);
+          assert.ok(ms < bound, `refused after ${Math.round(ms)} ms`);
+        }
+        const ready = await probe;
+        assert.equal(ready.status, 503);
+        assert.ok(ready.ms < bound, `/readyz answered after ${Math.round(ready.ms)} ms`);
+        // Clients already joined keep working: nothing they do needs the registry.
+        await pair.assertEchoes("with the registry silent");
+      } finally {
+        await pair.close();
+      }
+      const closing = performance.now();
+      await relay.close();
+      closed = true;
+      const took = performance.now() - closing;
+      assert.ok(took < 10_000, `relay.close() took ${Math.round(took)} ms`);
+    } finally {
+      if (!closed) await relay.close();
     }
   },
 );
