@@ -345,13 +345,21 @@ export class Membership implements PeerHost {
     }
     const token = this.#admitNewKey(peer, proof, evidence, verdict, now);
     if (token === false) return null;
+    let registered = false;
     try {
       const address = await this.#registry.assign(key, now, {
         online: true,
         joinToken: token,
         link,
+        onKnown: () => {
+          registered = true;
+        },
       });
-      return { address, how: "new", token };
+      if (!registered) return { address, how: "new", token };
+      // Registered meanwhile by another link of the same key: a known key's join, which takes
+      // no allowance (and spent no token).
+      this.#newIdentities?.refundNewIdentity(peer.realIp, performance.now());
+      return { address, how: "known", token: null };
     } catch (error) {
       // Nothing registered (a full pool, a token spent or revoked meanwhile): no allowance used.
       this.#newIdentities?.refundNewIdentity(peer.realIp, performance.now());

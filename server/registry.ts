@@ -63,6 +63,14 @@ export interface AssignOptions {
    * without those checks. @default {false}
    */
   readonly registered?: boolean;
+  /**
+   * Called before the address is returned if the key turned out to be
+   * registered already (by another link since the caller found it new):
+   * its address is a known key's, nothing was inserted and no join token
+   * spent, so a caller that took a new key's allowance can give it back.
+   * @default {undefined}
+   */
+  readonly onKnown?: () => void;
 }
 
 /**
@@ -266,7 +274,10 @@ export class Registry {
     if (existing !== null) {
       const marked = this.#sql.use(online ? "touchOnline" : "touch").run(now, existing);
       // Zero rows: an operator released it just now; the client gets a new address below.
-      if (marked.changes > 0) return existing;
+      if (marked.changes > 0) {
+        options.onKnown?.();
+        return existing;
+      }
     }
     if (options.registered === true) {
       throw new KeyReleased("Cannot assign: the address was released while its client joined");
@@ -277,9 +288,10 @@ export class Registry {
     }
     this.#sql.exec("BEGIN IMMEDIATE");
     let address: number | null;
+    let known: number | null;
     try {
       // Under the write lock: a process sharing the file may have registered the key since.
-      const known = this.#addressOf(text);
+      known = this.#addressOf(text);
       address = known ??
         this.#walk.take((candidate) => this.#tryInsert(candidate, text, key, now, online));
       // Spent last, so a join refused for any other reason (a full pool) spends nothing.
@@ -292,6 +304,7 @@ export class Registry {
     if (address === null) {
       throw new PoolExhausted(`Cannot assign an address: all ${this.#pool.size} are taken`);
     }
+    if (known !== null) options.onKnown?.();
     return address;
   }
 
