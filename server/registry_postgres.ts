@@ -45,7 +45,12 @@ import { expectPostgresSchema, migratePostgres } from "./registry_postgres_schem
 import { RegistryConnections, type RegistrySql, unavailable } from "./registry_postgres_pool.ts";
 import { PostgresWalk, type RegistryTx } from "./registry_postgres_walk.ts";
 import { RELAY_ID_BYTES } from "./registry_schema.ts";
-import type { RegistryStore, StoreAssignOptions } from "./registry_store.ts";
+import {
+  type RegistryStore,
+  RegistryUnavailable,
+  type StoreAssignOptions,
+} from "./registry_store.ts";
+import { UnsettledMarks } from "./registry_postgres_marks.ts";
 
 /** Offline clients one expiry pass frees at most, so a join never waits on a long delete. */
 const EXPIRY_BATCH = 256;
@@ -156,6 +161,8 @@ export class PostgresRegistry implements RegistryStore {
   readonly #relayId: Uint8Array<ArrayBuffer>;
   /** A relay's row in `alphanet.relays`; null for the admin commands. */
   readonly #heartbeat: RelayHeartbeat | null;
+  /** A relay's marks that an outage kept it from clearing; null for the admin commands. */
+  readonly #unsettled: UnsettledMarks | null;
 
   // Owned by the calls.
   /** Built on the first new key: the admin commands never need it. */
@@ -176,12 +183,19 @@ export class PostgresRegistry implements RegistryStore {
     this.#relayId = relayId;
     this.#node = options.node ?? null;
     this.#ttlMs = options.addressTtlMs ?? 0;
+    const log = options.log ?? null;
+    const unsettled = this.#node === null
+      ? null
+      : new UnsettledMarks(connections, this.#node, where, log);
+    this.#unsettled = unsettled;
     this.#heartbeat = this.#node === null ? null : new RelayHeartbeat({
       connections,
       node: this.#node,
       where,
       heartbeatMs: options.heartbeatMs ?? RELAY_HEARTBEAT_MS,
-      log: options.log ?? null,
+      log,
+      // The registry answers again: marks an outage left set are cleared now.
+      afterBeat: () => unsettled!.size === 0 ? Promise.resolve() : unsettled!.settle(),
     });
   }
 
@@ -295,22 +309,25 @@ export class PostgresRegistry implements RegistryStore {
     now: number = Date.now(),
     options: StoreAssignOptions = {},
   ): Promise<number | null> {
-    return this.#call("claim a version 1 row", () =>
-      this.#held(async () => {
-        const text = keyText(key);
-        const holder = this.#holder(options.online === true);
-        const link = holder === null ? null : options.link ?? 0;
-        try {
-          const [row] = await this.#sql`UPDATE alphanet.clients SET key = ${text}, kind = 'key',
+    const link = options.online === true ? options.link ?? 0 : null;
+    return this.#settling(
+      link,
+      this.#call("claim a version 1 row", () =>
+        this.#held(async () => {
+          const text = keyText(key);
+          const holder = this.#holder(link !== null);
+          try {
+            const [row] = await this.#sql`UPDATE alphanet.clients SET key = ${text}, kind = 'key',
             legacy_tag = NULL, last_seen = ${now}, holder = ${holder}, link = ${link}
           WHERE legacy_tag = ${tag} AND kind = 'secret' RETURNING address`;
-          return row === undefined ? null : row.address as number;
-        } catch (error) {
-          // The key was registered by another link meanwhile: the join goes on as that key's.
-          if (error instanceof postgres.PostgresError && error.code === "23505") return null;
-          throw error;
-        }
-      }));
+            return row === undefined ? null : row.address as number;
+          } catch (error) {
+            // The key was registered by another link meanwhile: the join goes on as that key's.
+            if (error instanceof postgres.PostgresError && error.code === "23505") return null;
+            throw error;
+          }
+        })),
+    );
   }
 
   /**
@@ -323,37 +340,40 @@ export class PostgresRegistry implements RegistryStore {
     now: number = Date.now(),
     options: StoreAssignOptions = {},
   ): Promise<number> {
-    return this.#call("assign", () =>
-      this.#held(async () => {
-        const text = keyText(key);
-        const holder = this.#holder(options.online === true);
-        const link = holder === null ? null : options.link ?? 0;
-        for (let attempt = 1;; attempt++) {
-          const existing = await this.#touch(text, now, holder, link);
-          if (existing !== null) return existing;
-          if (options.registered === true) {
-            throw new KeyReleased(
-              "Cannot assign: the address was released while its client joined",
-            );
+    const link = options.online === true ? options.link ?? 0 : null;
+    return this.#settling(
+      link,
+      this.#call("assign", () =>
+        this.#held(async () => {
+          const text = keyText(key);
+          const holder = this.#holder(link !== null);
+          for (let attempt = 1;; attempt++) {
+            const existing = await this.#touch(text, now, holder, link);
+            if (existing !== null) return existing;
+            if (options.registered === true) {
+              throw new KeyReleased(
+                "Cannot assign: the address was released while its client joined",
+              );
+            }
+            if (this.#ttlMs > 0 && now >= this.#nextExpiryCheck) {
+              // A full batch means more may be due: check again at the next join.
+              this.#nextExpiryCheck = (await this.#expire(now)) === EXPIRY_BATCH
+                ? 0
+                : now + EXPIRY_CHECK_MS;
+            }
+            try {
+              return await this.#insertNew(text, key, now, holder, link, options.joinToken ?? null);
+            } catch (error) {
+              // Registered by another relay meanwhile: it is a known key now (touched above).
+              if (error instanceof KeyTaken && attempt < TRANSACTION_ATTEMPTS) continue;
+              if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
+              throw error instanceof KeyTaken
+                ? new Error("Cannot assign: the key keeps moving")
+                : error;
+            }
           }
-          if (this.#ttlMs > 0 && now >= this.#nextExpiryCheck) {
-            // A full batch means more may be due: check again at the next join.
-            this.#nextExpiryCheck = (await this.#expire(now)) === EXPIRY_BATCH
-              ? 0
-              : now + EXPIRY_CHECK_MS;
-          }
-          try {
-            return await this.#insertNew(text, key, now, holder, link, options.joinToken ?? null);
-          } catch (error) {
-            // Registered by another relay meanwhile: it is a known key now (touched above).
-            if (error instanceof KeyTaken && attempt < TRANSACTION_ATTEMPTS) continue;
-            if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
-            throw error instanceof KeyTaken
-              ? new Error("Cannot assign: the key keeps moving")
-              : error;
-          }
-        }
-      }));
+        })),
+    );
   }
 
   /**
@@ -475,12 +495,30 @@ export class PostgresRegistry implements RegistryStore {
    * relay holds it for `link`.
    */
   markOffline(address: number, link: number, now: number = Date.now()): Promise<void> {
-    return this.#call("mark offline", async () => {
-      const holder = this.#holder(true);
-      await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL,
+    return this.#settling(
+      link,
+      this.#call("mark offline", async () => {
+        const holder = this.#holder(true);
+        await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL,
           last_seen = GREATEST(last_seen, ${now})
         WHERE address = ${address} AND holder = ${holder} AND link = ${link}`;
-    });
+      }),
+    );
+  }
+
+  /**
+   * `call`, which may have set (a join) or failed to clear (a leave) the
+   * online mark of `link`; if it fails as unavailable, the link is over (its
+   * join refused, or it left), so its mark is remembered and cleared once
+   * the registry answers again. Rejects as `call` does.
+   */
+  async #settling<T>(link: number | null, call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (error) {
+      if (error instanceof RegistryUnavailable && link !== null) this.#unsettled?.add(link);
+      throw error;
+    }
   }
 
   /** See {@linkcode RegistryStore.markAllOffline}: the marks of this relay's node name. */

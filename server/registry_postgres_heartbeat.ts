@@ -81,6 +81,8 @@ export interface HeartbeatTarget {
   readonly heartbeatMs: number;
   /** Where failures and recoveries are logged; null: nowhere. */
   readonly log: Logger | null;
+  /** Runs after each good beat of the timer (the registry answers): never throws. */
+  readonly afterBeat?: () => Promise<void>;
 }
 
 /**
@@ -220,6 +222,7 @@ export class RelayHeartbeat {
     }
     const downMs = Math.round(now() - this.#lastOk);
     this.#lastOk = now();
+    await this.#target.afterBeat?.();
     if (this.#failures === 0) return;
     const lapsed = downMs >= this.#leaseMs;
     this.#target.log?.log(lapsed ? "warn" : "info", "registry-heartbeat-restored", {

@@ -14,8 +14,11 @@ import { isFatal } from "../../client/reconnect.ts";
 import { connect, RelayError } from "../../mod.ts";
 import { Reason } from "../../protocol/mod.ts";
 import { Relay, type RelayOptions } from "../../server.ts";
+import { AddressPool } from "../../server/address_pool.ts";
+import { PostgresRegistry } from "../../server/registry_postgres.ts";
+import { RELAY_HEARTBEAT_MS } from "../../server/registry_postgres_heartbeat.ts";
 import { CALL_DEADLINE_MS } from "../../server/registry_postgres_pool.ts";
-import { STEP_MS, withTimeout } from "../_helpers/async.ts";
+import { delay, STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { randomIdentity } from "../_helpers/bytes.ts";
 import { clusterTest, startPostgres } from "../_helpers/cluster_engines.ts";
 import { startEchoPair } from "../_helpers/echo_pair.ts";
@@ -175,6 +178,44 @@ clusterTest(
       assert.ok(took < 10_000, `relay.close() took ${Math.round(took)} ms`);
     } finally {
       if (!closed) await relay.close();
+    }
+  },
+);
+
+clusterTest(
+  "a client that leaves while PostgreSQL is down is shown offline, and can be released, once PostgreSQL is back",
+  async () => {
+    await using pg = await startPostgres();
+    await using relay = await Relay.start(relayOptions(pg.url));
+    const client = await connect({ port: relay.addr.port, identity: randomIdentity() });
+    const vip = client.virtualIp;
+    const address = vip.split(".").reduce((sum, octet) => sum * 256 + Number(octet), 0);
+    await pg.halt();
+    await client.close();
+    // The relay let it go (its offline mark failed: the database is down).
+    await withTimeout(
+      (async () => {
+        while (relay.onlineCount > 0) await delay(10);
+      })(),
+      STEP_MS,
+      "the relay to let the client go",
+    );
+    await pg.resume();
+    const observer = await PostgresRegistry.open(pg.url, AddressPool.default(), {
+      migrate: false,
+    });
+    try {
+      // Cleared after the relay's next good beat (without it, it stayed online until a restart).
+      await withTimeout(
+        (async () => {
+          while ((await observer.get(address))?.online !== false) await delay(50);
+        })(),
+        2 * RELAY_HEARTBEAT_MS + STEP_MS,
+        "the mark to be cleared",
+      );
+      assert.equal(await observer.release(address), true, "released");
+    } finally {
+      await observer.close();
     }
   },
 );
