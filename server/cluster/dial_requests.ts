@@ -2,17 +2,21 @@
  * Dial requests between relays (issue 12): relay B asks relay A, by A's node
  * id, to dial B's relay-link port; A runs its dial handler and answers ok or
  * why not. Either side may be anything that can publish on NATS, so both
- * check what they read.
+ * check what they read, and each verifies the other's MAC: the request is
+ * bound to A's dial subject, the answer also to the request's reply subject.
  *
  * @module
  */
 
 import { type Msg, type NatsConnection, RequestError, TimeoutError } from "@nats-io/transport-node";
 import type { PresenceLog } from "./presence_log.ts";
+import type { PresenceMac } from "./presence_mac.ts";
 import {
   decodeDialAnswer,
   decodeNodeInfo,
   type DialAnswer,
+  dialAnswerMacInput,
+  dialRequestMacInput,
   encodeDialAnswer,
   encodeNodeInfo,
   type NodeInfo,
@@ -26,14 +30,24 @@ export class DialServer {
   readonly #self: NodeInfo;
   readonly #handler: (from: NodeInfo) => Promise<void>;
   readonly #log: PresenceLog;
+  readonly #mac: PresenceMac;
   #running = 0;
   #closed = false;
 
-  /** Serves requests to `self` with `handler`; `handler` must settle within its own bound. */
-  constructor(self: NodeInfo, handler: (from: NodeInfo) => Promise<void>, log: PresenceLog) {
+  /**
+   * Serves requests to `self` with `handler` (it must settle within its own
+   * bound), verifying and signing with `mac`.
+   */
+  constructor(
+    self: NodeInfo,
+    handler: (from: NodeInfo) => Promise<void>,
+    log: PresenceLog,
+    mac: PresenceMac,
+  ) {
     this.#self = self;
     this.#handler = handler;
     this.#log = log;
+    this.#mac = mac;
   }
 
   /** After this, handlers still running no longer answer (the connection is closing). */
@@ -47,15 +61,29 @@ export class DialServer {
       this.#log.limited("warn", "nats-subscription-error", { error: String(error) });
       return;
     }
-    if (!msg.reply || this.#closed) return; // nobody to answer, or we are leaving
-    const from = decodeNodeInfo(msg.data);
-    if (from === null || from.node === this.#self.node) {
-      this.#log.refused("dial request", msg.subject);
-      this.#answer(msg, { ok: false, error: "malformed dial request" });
+    const reply = msg.reply;
+    if (!reply || this.#closed) return; // nobody to answer, or we are leaving
+    if (!this.#mac.available) {
+      this.#log.overloaded("dial request", msg.subject);
       return;
     }
+    const request = decodeNodeInfo(msg.data);
+    if (request === null || request.node === this.#self.node) {
+      this.#log.refused("dial request", msg.subject);
+      void this.#answer(msg, reply, { ok: false, error: "malformed dial request" });
+      return;
+    }
+    const from = { node: request.node, mesh: request.mesh };
+    void this.#mac.verify(dialRequestMacInput(msg.subject, from), request.mac).then((valid) => {
+      if (!valid) this.#log.unauthenticated("dial request", msg.subject);
+      else if (!this.#closed) this.#run(msg, reply, from);
+    });
+  }
+
+  /** Runs the handler for a verified request, unless too many run already. */
+  #run(msg: Msg, reply: string, from: NodeInfo): void {
     if (this.#running >= MAX_CONCURRENT_DIALS) {
-      this.#answer(msg, { ok: false, error: "busy: too many dials at once" });
+      void this.#answer(msg, reply, { ok: false, error: "busy: too many dials at once" });
       return;
     }
     this.#running++;
@@ -66,19 +94,22 @@ export class DialServer {
       running = Promise.reject(failure);
     }
     running.then(
-      () => this.#answer(msg, { ok: true }),
+      () => this.#answer(msg, reply, { ok: true }),
       (failure) =>
-        this.#answer(msg, {
+        this.#answer(msg, reply, {
           ok: false,
           error: failure instanceof Error ? failure.message : String(failure),
         }),
     ).finally(() => this.#running--);
   }
 
-  #answer(msg: Msg, answer: DialAnswer): void {
+  /** Signs `answer` for this request's subject and reply subject, and sends it. Never rejects. */
+  async #answer(msg: Msg, reply: string, answer: DialAnswer): Promise<void> {
     if (this.#closed) return;
     try {
-      msg.respond(encodeDialAnswer(answer));
+      const mac = await this.#mac.sign(dialAnswerMacInput(msg.subject, reply, answer));
+      if (this.#closed) return;
+      msg.respond(encodeDialAnswer(answer, mac));
     } catch (failure) {
       this.#log.limited("debug", "dial-answer-failed", { error: String(failure) });
     }
@@ -96,11 +127,13 @@ export async function requestDial(
   node: string,
   timeoutMs: number,
   log: PresenceLog,
+  mac: PresenceMac,
 ): Promise<void> {
   const what = `Cannot request a dial from node ${node}`;
-  let data: Uint8Array;
+  const request = encodeNodeInfo(self, await mac.sign(dialRequestMacInput(subject, self)));
+  let response: Msg;
   try {
-    data = (await nc.request(subject, encodeNodeInfo(self), { timeout: timeoutMs })).data;
+    response = await nc.request(subject, request, { timeout: timeoutMs });
   } catch (error) {
     const reason = error instanceof RequestError && error.isNoResponders()
       ? "no relay with that id is connected to NATS"
@@ -109,10 +142,15 @@ export async function requestDial(
       : String(error);
     throw new Error(`${what}: ${reason}`, { cause: error });
   }
-  const answer = decodeDialAnswer(data);
+  const answer = decodeDialAnswer(response.data);
   if (answer === null) {
     log.refused("dial answer", subject);
     throw new Error(`${what}: malformed answer`);
+  }
+  // The answer came on this request's reply subject: its MAC must name it.
+  if (!(await mac.verify(dialAnswerMacInput(subject, response.subject, answer), answer.mac))) {
+    log.unauthenticated("dial answer", subject);
+    throw new Error(`${what}: unauthenticated answer`);
   }
   if (!answer.ok) throw new Error(`${what}: it answered: ${answer.error}`);
 }

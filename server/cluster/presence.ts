@@ -6,7 +6,9 @@
  * of the relay's NATS connection, so it disappears with that connection when
  * the relay dies, and nats.js sends every live subscription again when it
  * reconnects, so it is rebuilt after a NATS outage without our help.
- * Subjects and payloads: ./presence_wire.ts.
+ * Subjects and payloads: ./presence_wire.ts. Every payload is signed with
+ * the presence key and checked on receipt (./presence_mac.ts): a publisher
+ * without the mesh key is heard by no relay.
  *
  * @module
  */
@@ -16,14 +18,17 @@ import type { Logger } from "../log.ts";
 import { DialServer, requestDial } from "./dial_requests.ts";
 import { connectNats, NatsStatus, redactUrl } from "./nats_connection.ts";
 import { PresenceLog } from "./presence_log.ts";
+import { PresenceMac } from "./presence_mac.ts";
 import {
   checkAddress,
+  claimMacInput,
   decodeClaim,
   decodeNodeInfo,
   encodeClaim,
   encodeNodeInfo,
   isNodeId,
   isNodeInfo,
+  locateAnswerMacInput,
   type NodeInfo,
   PresenceSubjects,
 } from "./presence_wire.ts";
@@ -38,6 +43,12 @@ export interface PresenceOptions {
   prefix: string;
   /** This relay. */
   self: NodeInfo;
+  /**
+   * The cluster's 32-byte mesh key. Presence signs and checks every payload
+   * under a key derived from it (never the mesh key itself), so only relays
+   * holding it are heard.
+   */
+  key: Uint8Array;
   /** Where NATS status changes and refused payloads are logged. */
   log: Logger;
   /**
@@ -56,6 +67,17 @@ export const PRESENCE_DEFAULTS = {
 const EMPTY = new Uint8Array(0);
 
 /**
+ * Addresses whose newest claim is remembered, the longest-known forgotten
+ * past it: enough for every client a relay routes to at once (--max-clients).
+ */
+export const MAX_REMEMBERED_CLAIMS = 16_384;
+
+/** Whether claim (at, node) is newer than (lastAt, lastNode): the mesh's order of two joins. */
+function newerClaim(at: number, node: string, last: { at: number; node: string }): boolean {
+  return at > last.at || (at === last.at && node > last.node);
+}
+
+/**
  * One relay's presence in its cluster: the clients it holds, found by the
  * others through NATS, takeover claims, and dial requests between relays.
  */
@@ -64,7 +86,7 @@ export class Presence {
   readonly #nc: NatsConnection;
   readonly #subjects: PresenceSubjects;
   readonly #self: NodeInfo;
-  readonly #selfAnswer: Uint8Array;
+  readonly #mac: PresenceMac;
   readonly #log: PresenceLog;
   readonly #status: NatsStatus;
   readonly #locateTimeoutMs: number;
@@ -73,6 +95,13 @@ export class Presence {
   readonly #announced = new Map<number, Subscription>();
   /** Claims made while NATS was down (nats.js drops those), published on reconnect. */
   readonly #unsentClaims = new Map<number, number>();
+  /** Claims being signed: {@linkcode Presence.flush} waits for them to be published. */
+  readonly #signing = new Set<Promise<void>>();
+  /**
+   * The newest claim heard per address: a claim no newer is not passed on,
+   * so a replayed one (signed, but old) cannot close a remote peer again.
+   */
+  readonly #newestClaims = new Map<number, { at: number; node: string }>();
   #dialServer: DialServer | null = null;
   #dialSub: Subscription | null = null;
   #state: "open" | "closing" | "closed" = "open";
@@ -86,11 +115,16 @@ export class Presence {
   /** Called after NATS came back and NATS has every subscription again. */
   onReconnect: (() => void) | null = null;
 
-  private constructor(nc: NatsConnection, subjects: PresenceSubjects, options: PresenceOptions) {
+  private constructor(
+    nc: NatsConnection,
+    subjects: PresenceSubjects,
+    mac: PresenceMac,
+    options: PresenceOptions,
+  ) {
     this.#nc = nc;
     this.#subjects = subjects;
     this.#self = { node: options.self.node, mesh: options.self.mesh };
-    this.#selfAnswer = encodeNodeInfo(this.#self);
+    this.#mac = mac;
     this.#log = new PresenceLog(options.log);
     this.#status = new NatsStatus(nc, this.#log, () => void this.#afterReconnect());
     this.#locateTimeoutMs = options.locateTimeoutMs ?? PRESENCE_DEFAULTS.locateTimeoutMs;
@@ -112,8 +146,9 @@ export class Presence {
     if (!Number.isInteger(timeout) || timeout < 1) {
       throw new RangeError(`Cannot start presence: locateTimeoutMs ${timeout} is not positive`);
     }
+    const mac = await PresenceMac.derive(options.key);
     const nc = await connectNats(options.url, `alphanet-relay ${options.self.node}`);
-    const presence = new Presence(nc, subjects, options);
+    const presence = new Presence(nc, subjects, mac, options);
     options.log.log("info", "nats-connected", { server: redactUrl(nc.getServer()) });
     await presence.flush(); // the claim subscription is live when connect resolves
     return presence;
@@ -156,16 +191,24 @@ export class Presence {
 
   async #locate(address: number): Promise<NodeInfo | null> {
     if (!this.connected) return null;
-    let data: Uint8Array;
+    const subject = this.#subjects.vip(address);
+    let answer: Msg;
     try {
-      const options = { timeout: this.#locateTimeoutMs };
-      data = (await this.#nc.request(this.#subjects.vip(address), EMPTY, options)).data;
+      answer = await this.#nc.request(subject, EMPTY, { timeout: this.#locateTimeoutMs });
     } catch {
       return null; // no responders, time-out, or the connection went
     }
-    const holder = decodeNodeInfo(data);
-    if (holder === null) {
-      this.#log.refused("locate answer", this.#subjects.vip(address));
+    const signed = decodeNodeInfo(answer.data);
+    if (signed === null) {
+      this.#log.refused("locate answer", subject);
+      return null;
+    }
+    const holder = { node: signed.node, mesh: signed.mesh };
+    // It came on this request's reply subject: an answer signed for another request is refused.
+    if (
+      !(await this.#mac.verify(locateAnswerMacInput(subject, answer.subject, holder), signed.mac))
+    ) {
+      this.#log.unauthenticated("locate answer", subject);
       return null;
     }
     return holder.node === this.#self.node ? null : holder;
@@ -182,8 +225,22 @@ export class Presence {
       this.#unsentClaims.set(address, at);
       return;
     }
+    const signing = this.#publishClaim(address, at).finally(() => this.#signing.delete(signing));
+    this.#signing.add(signing);
+  }
+
+  /** Signs and publishes a claim. Never rejects. */
+  async #publishClaim(address: number, at: number): Promise<void> {
+    const subject = this.#subjects.claim(address);
+    const claim = { node: this.#self.node, at };
     try {
-      this.#nc.publish(this.#subjects.claim(address), encodeClaim(this.#self.node, at));
+      const mac = await this.#mac.sign(claimMacInput(subject, claim));
+      if (this.#state !== "open") return;
+      if (!this.#status.connected) {
+        this.#unsentClaims.set(address, at); // NATS went while it was signed
+        return;
+      }
+      this.#nc.publish(subject, encodeClaim(claim, mac));
     } catch (error) {
       this.#log.limited("warn", "nats-publish-failed", { error: String(error) });
     }
@@ -198,7 +255,7 @@ export class Presence {
   serveDial(handler: (from: NodeInfo) => Promise<void>): void {
     if (this.#dialServer !== null) throw new Error("Cannot serve dial requests twice");
     if (this.#state !== "open") return;
-    const server = this.#dialServer = new DialServer(this.#self, handler, this.#log);
+    const server = this.#dialServer = new DialServer(this.#self, handler, this.#log, this.#mac);
     this.#dialSub = this.#nc.subscribe(this.#subjects.dial(this.#self.node), {
       callback: (error, msg) => server.onMessage(error, msg),
     });
@@ -218,7 +275,7 @@ export class Presence {
       throw new Error(`Cannot request a dial from node ${node}: NATS is not connected`);
     }
     const subject = this.#subjects.dial(node);
-    await requestDial(this.#nc, subject, this.#self, node, timeoutMs, this.#log);
+    await requestDial(this.#nc, subject, this.#self, node, timeoutMs, this.#log, this.#mac);
   }
 
   /**
@@ -226,6 +283,7 @@ export class Presence {
    * withdraw, claim): true, or false if NATS is down or closed. Never rejects.
    */
   async flush(): Promise<boolean> {
+    await Promise.all(this.#signing); // claims still being signed are published first
     if (!this.connected) return false;
     try {
       await this.#nc.flush();
@@ -285,12 +343,18 @@ export class Presence {
       this.#log.limited("warn", "nats-subscription-error", { error: String(error) });
       return;
     }
-    if (this.#state !== "open" || !msg.reply) return;
-    try {
-      msg.respond(this.#selfAnswer);
-    } catch (failure) {
-      this.#log.limited("debug", "locate-answer-failed", { error: String(failure) });
+    const reply = msg.reply;
+    if (this.#state !== "open" || !reply) return;
+    if (!this.#mac.available) {
+      this.#log.overloaded("locate request", msg.subject);
+      return;
     }
+    // Signed for this request's reply subject: the answer fits no other request.
+    void this.#mac.sign(locateAnswerMacInput(msg.subject, reply, this.#self)).then((mac) => {
+      if (this.#state === "open") msg.respond(encodeNodeInfo(this.#self, mac));
+    }).catch((failure) => {
+      this.#log.limited("debug", "locate-answer-failed", { error: String(failure) });
+    });
   }
 
   #onClaimMessage(error: Error | null, msg: Msg): void {
@@ -299,17 +363,40 @@ export class Presence {
       return;
     }
     const address = this.#subjects.claimAddress(msg.subject);
-    const claim = decodeClaim(msg.data);
-    if (address === null || claim === null) {
+    const signed = decodeClaim(msg.data);
+    if (address === null || signed === null) {
       this.#log.refused("claim", msg.subject);
       return;
     }
-    if (claim.node === this.#self.node || this.#state !== "open") return;
-    try {
-      this.onClaim?.(address, claim.node, claim.at);
-    } catch (failure) {
-      this.#log.log("error", "internal-error", { during: "onClaim", error: String(failure) });
+    if (signed.node === this.#self.node || this.#state !== "open") return;
+    if (!this.#mac.available) {
+      this.#log.overloaded("claim", msg.subject);
+      return;
     }
+    const claim = { node: signed.node, at: signed.at };
+    void this.#mac.verify(claimMacInput(msg.subject, claim), signed.mac).then((valid) => {
+      if (!valid) {
+        this.#log.unauthenticated("claim", msg.subject);
+        return;
+      }
+      if (this.#state !== "open") return;
+      const last = this.#newestClaims.get(address);
+      if (last !== undefined && !newerClaim(claim.at, claim.node, last)) {
+        // Replayed, or overtaken by a newer join: nothing to act on, but a replay shows here.
+        this.#log.limited("debug", "presence-stale-claim", { subject: msg.subject });
+        return;
+      }
+      this.#newestClaims.delete(address);
+      if (this.#newestClaims.size >= MAX_REMEMBERED_CLAIMS) {
+        this.#newestClaims.delete(this.#newestClaims.keys().next().value!);
+      }
+      this.#newestClaims.set(address, claim);
+      try {
+        this.onClaim?.(address, claim.node, claim.at);
+      } catch (failure) {
+        this.#log.log("error", "internal-error", { during: "onClaim", error: String(failure) });
+      }
+    });
   }
 
   #unsubscribe(sub: Subscription): void {

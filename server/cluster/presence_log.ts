@@ -55,6 +55,25 @@ export class PresenceLog {
     });
   }
 
+  /**
+   * A payload whose MAC is missing or wrong (forged, or from a relay with
+   * another mesh key): logged (rate-limited) and dropped.
+   */
+  unauthenticated(what: string, subject: string): void {
+    this.limited("warn", "presence-unauthenticated", {
+      what,
+      subject: subject.slice(0, MAX_LOGGED_SUBJECT_CHARS),
+    });
+  }
+
+  /** A payload dropped unread: too many MACs are being checked at once (a flood). */
+  overloaded(what: string, subject: string): void {
+    this.limited("warn", "presence-overloaded", {
+      what,
+      subject: subject.slice(0, MAX_LOGGED_SUBJECT_CHARS),
+    });
+  }
+
   /** Reports what was suppressed so far (at close). */
   report(): void {
     this.#limited.report();

@@ -10,10 +10,17 @@
  * - `P.vip.<address>`: locate request, empty payload; the relay holding the
  *   client at `<address>` (decimal u32) answers with its {@linkcode NodeInfo}.
  * - `P.claim.<address>`: published by a relay that just admitted that client:
- *   `{"node":"<32 hex>"}`; others drop their older link of it.
+ *   `{"node":"<32 hex>","at":<unix ms>}`; others drop their older link of it.
  * - `P.node.<node>.dial`: request to relay `<node>` to dial the requester's
  *   relay-link port; payload the requester's {@linkcode NodeInfo}; answer
  *   `{"ok":true}` or `{"ok":false,"error":"<text>"}`.
+ *
+ * Every payload but the empty locate request also carries `"mac"`: 64 hex
+ * digits of HMAC-SHA-256 under the presence key (./presence_mac.ts) over its
+ * canonical bytes, the `…MacInput` functions here: the UTF-8 JSON array of a
+ * kind tag, the subject, for an answer the request's reply subject (so an
+ * answer fits one request only), then every field. The decoders check shape
+ * only; the caller verifies the MAC.
  *
  * Payloads are UTF-8 JSON objects of at most {@linkcode MAX_PAYLOAD_BYTES};
  * unknown keys are ignored, so a later version may add fields.
@@ -182,59 +189,126 @@ function encodeObject(value: Record<string, unknown>): Uint8Array {
   return bytes;
 }
 
-/** `{"node":…,"mesh":…}`: a locate answer, or a dial request. */
-export function encodeNodeInfo(info: NodeInfo): Uint8Array {
-  return encodeObject({ node: info.node, mesh: info.mesh });
+/** A decoded payload with the MAC it carried: `""` when it had none (it then fails to verify). */
+export type Signed<T> = T & { readonly mac: string };
+
+/** The MAC a payload carries, as read: its `mac` string, or `""`. */
+function macOf(value: Record<string, unknown>): string {
+  return typeof value.mac === "string" ? value.mac : "";
 }
 
-/** A locate answer or dial request, or null if it is not a valid one. */
-export function decodeNodeInfo(bytes: Uint8Array): NodeInfo | null {
+/**
+ * The canonical bytes a MAC covers: UTF-8 of the JSON array of `fields`
+ * (strings, safe integers and booleans, which JSON writes one way only).
+ */
+function canonical(fields: readonly (string | number | boolean)[]): Uint8Array<ArrayBuffer> {
+  return encoder.encode(JSON.stringify(fields));
+}
+
+/** `["locate-answer",subject,reply,node,mesh]`: what a locate answer's MAC covers. */
+export function locateAnswerMacInput(
+  subject: string,
+  reply: string,
+  info: NodeInfo,
+): Uint8Array<ArrayBuffer> {
+  return canonical(["locate-answer", subject, reply, info.node, info.mesh]);
+}
+
+/** `["dial-request",subject,node,mesh]`: what a dial request's MAC covers. */
+export function dialRequestMacInput(subject: string, info: NodeInfo): Uint8Array<ArrayBuffer> {
+  return canonical(["dial-request", subject, info.node, info.mesh]);
+}
+
+/** `["claim",subject,node,at]`: what a claim's MAC covers. */
+export function claimMacInput(subject: string, claim: Claim): Uint8Array<ArrayBuffer> {
+  return canonical(["claim", subject, claim.node, claim.at]);
+}
+
+/**
+ * `["dial-answer",subject,reply,true]` or `["dial-answer",subject,reply,false,error]`
+ * (the error as {@linkcode encodeDialAnswer} sends it): what a dial answer's MAC covers.
+ */
+export function dialAnswerMacInput(
+  subject: string,
+  reply: string,
+  answer: DialAnswer,
+): Uint8Array<ArrayBuffer> {
+  const sent = normalizeDialAnswer(answer);
+  return canonical(
+    sent.ok
+      ? ["dial-answer", subject, reply, true]
+      : ["dial-answer", subject, reply, false, sent.error],
+  );
+}
+
+/** `{"node":…,"mesh":…,"mac":…}`: a locate answer, or a dial request. */
+export function encodeNodeInfo(info: NodeInfo, mac: string): Uint8Array {
+  return encodeObject({ node: info.node, mesh: info.mesh, mac });
+}
+
+/** A locate answer or dial request, or null if it is not a valid one (its MAC unchecked). */
+export function decodeNodeInfo(bytes: Uint8Array): Signed<NodeInfo> | null {
   const value = decodeObject(bytes);
   if (value === null || !isNodeInfo(value)) return null;
-  return { node: value.node, mesh: value.mesh };
+  return { node: value.node, mesh: value.mesh, mac: macOf(value) };
 }
 
 /** A claim: relay `node` admitted the client at `at` (unix ms, its clock). */
 export interface Claim {
+  /** The claiming relay's node id. */
   readonly node: string;
+  /** When it admitted the client (unix ms, its clock). */
   readonly at: number;
 }
 
-/** `{"node":…,"at":…}`: a claim by relay `node` of a client it admitted at `at`. */
-export function encodeClaim(node: string, at: number): Uint8Array {
-  return encodeObject({ node, at });
+/** `{"node":…,"at":…,"mac":…}`: a claim by relay `node` of a client it admitted at `at`. */
+export function encodeClaim(claim: Claim, mac: string): Uint8Array {
+  return encodeObject({ node: claim.node, at: claim.at, mac });
 }
 
-/** The claim, or null if it is not a valid one. */
-export function decodeClaim(bytes: Uint8Array): Claim | null {
+/** The claim, or null if it is not a valid one (its MAC unchecked). */
+export function decodeClaim(bytes: Uint8Array): Signed<Claim> | null {
   const value = decodeObject(bytes);
   if (value === null || !isNodeId(value.node)) return null;
   const at = value.at;
   if (typeof at !== "number" || !Number.isSafeInteger(at) || at < 0) return null;
-  return { node: value.node, at };
+  return { node: value.node, at, mac: macOf(value) };
 }
 
 /** The answer to a dial request: done, or why not. */
 export type DialAnswer = { readonly ok: true } | { readonly ok: false; readonly error: string };
 
-/** `{"ok":true}` or `{"ok":false,"error":…}` (the text cut to {@linkcode MAX_DIAL_ERROR_CHARS}). */
-export function encodeDialAnswer(answer: DialAnswer): Uint8Array {
-  return encodeObject(
-    answer.ok ? { ok: true } : { ok: false, error: answer.error.slice(0, MAX_DIAL_ERROR_CHARS) },
-  );
+/** The answer as sent: the error cut to {@linkcode MAX_DIAL_ERROR_CHARS}, without control characters. */
+function normalizeDialAnswer(answer: DialAnswer): DialAnswer {
+  if (answer.ok) return { ok: true };
+  // The text ends up in the other relay's logs: no control characters.
+  return {
+    ok: false,
+    error: answer.error.slice(0, MAX_DIAL_ERROR_CHARS).replace(CONTROL_CHARACTERS, "?"),
+  };
 }
 
-/** A dial answer, or null if it is not a valid one. */
-export function decodeDialAnswer(bytes: Uint8Array): DialAnswer | null {
+/**
+ * `{"ok":true,"mac":…}` or `{"ok":false,"error":…,"mac":…}` (the text cut to
+ * {@linkcode MAX_DIAL_ERROR_CHARS}, control characters replaced).
+ */
+export function encodeDialAnswer(answer: DialAnswer, mac: string): Uint8Array {
+  const sent = normalizeDialAnswer(answer);
+  return encodeObject(sent.ok ? { ok: true, mac } : { ok: false, error: sent.error, mac });
+}
+
+/** A dial answer, or null if it is not a valid one (its MAC unchecked). */
+export function decodeDialAnswer(bytes: Uint8Array): Signed<DialAnswer> | null {
   const value = decodeObject(bytes);
   if (value === null) return null;
-  if (value.ok === true) return { ok: true };
+  const mac = macOf(value);
+  if (value.ok === true) return { ok: true, mac };
   if (
     value.ok === false && typeof value.error === "string" &&
     value.error.length <= MAX_DIAL_ERROR_CHARS
   ) {
     // The text ends up in logs: no control characters from the wire.
-    return { ok: false, error: value.error.replace(CONTROL_CHARACTERS, "?") };
+    return { ok: false, error: value.error.replace(CONTROL_CHARACTERS, "?"), mac };
   }
   return null;
 }

@@ -84,6 +84,7 @@ export class RelayCluster {
         url: config.nats!,
         prefix: subjectPrefix(networkId),
         self: mesh.self,
+        key: config.meshKey!,
         log,
       });
       log.log("info", "cluster", { node: mesh.self.node, mesh: mesh.self.mesh });

@@ -2,20 +2,33 @@
  * Presence over a real nats-server (issue 12): locate finds the relay that
  * announced an address and nobody after it withdrew or closed, claims reach
  * the other relays only, dial requests round-trip, a restarted NATS brings
- * presence back, and garbage on the subjects is dropped without a throw.
+ * presence back, garbage on the subjects is dropped without a throw, and a
+ * payload without the right MAC (no mesh key, another mesh key, or signed for
+ * another subject, reply or field) is dropped and logged.
  * "At once" is shown by an answer arriving before a 1 s timer while the
  * locate time-out is 2 s, never by measuring.
  */
 
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { Logger } from "../../server/log.ts";
 import { type NodeInfo, Presence } from "../../server/cluster/presence.ts";
+import { PresenceMac } from "../../server/cluster/presence_mac.ts";
+import {
+  claimMacInput,
+  dialAnswerMacInput,
+  dialRequestMacInput,
+  locateAnswerMacInput,
+} from "../../server/cluster/presence_wire.ts";
 import { clusterTest, type Nats, startNats } from "../_helpers/cluster_engines.ts";
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { freePort } from "../_helpers/ports.ts";
 
 const PREFIX = "alphanet.0123456789abcdef";
+/** The mesh key of the relays under test. */
+const KEY = crypto.getRandomValues(new Uint8Array(32));
+/** Signs payloads as a relay holding {@linkcode KEY} would. */
+const MAC = await PresenceMac.derive(KEY);
 /** Well under the 2 s locate time-out: an answer before it did not wait for the time-out. */
 const AT_ONCE_MS = 1_000;
 
@@ -43,6 +56,13 @@ class RecordingLogger extends Logger {
   count(event: string): number {
     return this.events.filter((e) => e.event === event).length;
   }
+
+  /** Resolves once `event` has been logged `count` times in all. */
+  async reach(event: string, count: number): Promise<void> {
+    while (this.count(event) < count) {
+      await withTimeout(this.next(event), STEP_MS, `${event} #${this.count(event) + 1}`);
+    }
+  }
 }
 
 function randomNode(): string {
@@ -57,9 +77,10 @@ function nodeInfo(): NodeInfo {
 async function startPresence(
   nats: Nats,
   log: Logger = new RecordingLogger(),
+  key: Uint8Array = KEY,
 ): Promise<Presence & { self: NodeInfo }> {
   const self = nodeInfo();
-  const presence = await Presence.connect({ url: nats.url, prefix: PREFIX, self, log });
+  const presence = await Presence.connect({ url: nats.url, prefix: PREFIX, self, key, log });
   return Object.assign(presence, { self });
 }
 
@@ -258,7 +279,7 @@ clusterTest("close() while NATS is down ends at once", async () => {
 
 clusterTest("connect() rejects with a clear error when NATS cannot be reached", async () => {
   const url = `nats://127.0.0.1:${freePort()}`;
-  const options = { url, prefix: PREFIX, self: nodeInfo(), log: new RecordingLogger() };
+  const options = { url, prefix: PREFIX, self: nodeInfo(), key: KEY, log: new RecordingLogger() };
   await assert.rejects(Presence.connect(options), /^Error: Cannot connect to NATS at nats:\/\//);
   await assert.rejects(Presence.connect({ ...options, prefix: "alphanet.*" }), TypeError);
   await assert.rejects(
@@ -268,6 +289,10 @@ clusterTest("connect() rejects with a clear error when NATS cannot be reached", 
   await assert.rejects(
     Presence.connect({ ...options, self: { node: randomNode(), mesh: "127.0.0.1" } }),
     TypeError,
+  );
+  await assert.rejects(
+    Presence.connect({ ...options, key: new Uint8Array(16) }),
+    /TypeError: Cannot derive the presence key: the mesh key must be 32 bytes/,
   );
 });
 
@@ -303,40 +328,52 @@ clusterTest("garbage on the presence subjects is dropped, never thrown", async (
     ];
     for (const [token, payload] of badClaims) raw.publish(`${PREFIX}.claim.${token}`, payload);
     raw.publish(`${PREFIX}.claim.5`, new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]));
-    raw.publish(`${PREFIX}.claim.6`, `{"node":"${other}","at":1,"later":1}`);
+    const mac6 = await MAC.sign(claimMacInput(`${PREFIX}.claim.6`, { node: other, at: 1 }));
+    raw.publish(`${PREFIX}.claim.6`, `{"node":"${other}","at":1,"later":1,"mac":"${mac6}"}`);
     await withTimeout(good.promise, STEP_MS, "the good claim");
     assert.deepEqual(claims, [[6, other]]);
     assert.ok(log.count("presence-malformed") >= badClaims.length);
 
-    // Locate answers that are not a NodeInfo, or name the asker itself.
-    const answers: [number, string][] = [
+    // Locate answers that are not a NodeInfo, or name the asker itself (signed, as the last one).
+    const answers: [number, NodeInfo | string][] = [
       [11, "garbage"],
-      [12, JSON.stringify({ node: other, mesh: "bad" })],
-      [13, JSON.stringify({ node: other, mesh: "256.1.1.1:80" })],
-      [14, JSON.stringify({ node: other, mesh: "host:0" })],
-      [15, JSON.stringify(b.self)],
-      [16, JSON.stringify({ node: other, mesh: "[::1]:4000" })],
+      [12, { node: other, mesh: "bad" }],
+      [13, { node: other, mesh: "256.1.1.1:80" }],
+      [14, { node: other, mesh: "host:0" }],
+      [15, b.self],
+      [16, { node: other, mesh: "[::1]:4000" }],
     ];
     for (const [address, answer] of answers) {
       raw.subscribe(`${PREFIX}.vip.${address}`, {
-        callback: (_e, msg) => void msg.respond(answer),
+        callback: (_e, msg) => {
+          if (typeof answer === "string") return void msg.respond(answer);
+          void MAC.sign(locateAnswerMacInput(msg.subject, msg.reply!, answer))
+            .then((mac) => msg.respond(JSON.stringify({ ...answer, mac })));
+        },
       });
     }
     await raw.flush();
     for (const [address] of answers.slice(0, -1)) assert.equal(await b.locate(address), null);
     assert.deepEqual(await b.locate(16), { node: other, mesh: "[::1]:4000" });
 
-    // Dial answers that are not one, or carry control characters.
+    // Dial answers that are not one, or carry control characters (signed).
     const dialAnswers: [string, string][] = [
       [randomNode(), "garbage"],
       [randomNode(), '{"ok":"yes"}'],
-      [randomNode(), JSON.stringify({ ok: false, error: "no\nway" })],
+      [randomNode(), "no\nway"],
     ];
-    for (const [node, answer] of dialAnswers) {
+    for (const [node, answer] of dialAnswers.slice(0, 2)) {
       raw.subscribe(`${PREFIX}.node.${node}.dial`, {
         callback: (_e, msg) => void msg.respond(answer),
       });
     }
+    raw.subscribe(`${PREFIX}.node.${dialAnswers[2][0]}.dial`, {
+      callback: (_e, msg) => {
+        const answer = { ok: false as const, error: dialAnswers[2][1] };
+        void MAC.sign(dialAnswerMacInput(msg.subject, msg.reply!, answer))
+          .then((mac) => msg.respond(JSON.stringify({ ...answer, mac })));
+      },
+    });
     await raw.flush();
     await assert.rejects(b.requestDial(dialAnswers[0][0]), /malformed answer/);
     await assert.rejects(b.requestDial(dialAnswers[1][0]), /malformed answer/);
@@ -349,13 +386,243 @@ clusterTest("garbage on the presence subjects is dropped, never thrown", async (
       return Promise.resolve();
     });
     assert.ok(await a.flush());
+    const dialSubject = `${PREFIX}.node.${a.self.node}.dial`;
     for (const payload of ["garbage", "", JSON.stringify(a.self), '{"node":1,"mesh":2}']) {
-      const reply = await raw.request(`${PREFIX}.node.${a.self.node}.dial`, payload);
-      assert.deepEqual(reply.json(), { ok: false, error: "malformed dial request" });
+      const reply = await raw.request(dialSubject, payload);
+      const { mac, ...answer } = reply.json<{ ok: false; error: string; mac: string }>();
+      assert.deepEqual(answer, { ok: false, error: "malformed dial request" });
+      // Signed for this request's reply subject, like every answer.
+      assert.ok(await MAC.verify(dialAnswerMacInput(dialSubject, reply.subject, answer), mac));
     }
     assert.equal(handled, 0);
     assert.equal(a.connected && b.connected, true);
   } finally {
     await raw.close();
   }
+});
+
+/** The `presence-unauthenticated` lines logged, as `what` of each. */
+function unauthenticated(log: RecordingLogger): unknown[] {
+  return log.events.filter((e) => e.event === "presence-unauthenticated").map((e) => e.fields.what);
+}
+
+clusterTest(
+  "a claim without the right MAC is dropped and logged; with it, heard once, and newer ones after",
+  async () => {
+    await using nats = await startNats();
+    const log = new RecordingLogger();
+    await using b = await startPresence(nats, log);
+    const raw: NatsConnection = await connect({ servers: nats.url });
+    try {
+      const claims: [number, string, number][] = [];
+      const heard = Promise.withResolvers<void>();
+      const newer = Promise.withResolvers<void>();
+      b.onClaim = (address, node, at) => {
+        claims.push([address, node, at]);
+        heard.resolve();
+        if (at === 101) newer.resolve();
+      };
+      const node = randomNode();
+      const subject = `${PREFIX}.claim.5`;
+      const claim = { node, at: 100 };
+      const mac = await MAC.sign(claimMacInput(subject, claim));
+      const otherKey = await PresenceMac.derive(crypto.getRandomValues(new Uint8Array(32)));
+      const forged: [string, Record<string, unknown>][] = [
+        [subject, claim], // no mac: what a publisher without the key sends
+        [subject, { ...claim, mac: "0".repeat(64) }],
+        [subject, { ...claim, mac: mac.slice(0, 62) }],
+        [subject, { ...claim, at: 101, mac }], // a replay cannot move its admission time
+        [subject, { ...claim, node: randomNode(), mac }], // nor name another relay
+        [`${PREFIX}.claim.6`, { ...claim, mac }], // nor go to another address
+        [subject, { ...claim, mac: await otherKey.sign(claimMacInput(subject, claim)) }],
+      ];
+      for (const [to, payload] of forged) raw.publish(to, JSON.stringify(payload));
+      await log.reach("presence-unauthenticated", forged.length);
+      assert.deepEqual(claims, []);
+      assert.deepEqual(unauthenticated(log), forged.map(() => "claim"));
+
+      raw.publish(subject, JSON.stringify({ ...claim, mac }));
+      await withTimeout(heard.promise, STEP_MS, "the signed claim");
+      assert.deepEqual(claims, [[5, node, 100]]);
+      assert.equal(log.count("presence-unauthenticated"), forged.length);
+
+      // A replay of it, and an older signed claim, are not passed on; a newer one is.
+      const older = { node, at: 99 };
+      const newest = { node, at: 101 };
+      const olderMac = await MAC.sign(claimMacInput(subject, older));
+      const newestMac = await MAC.sign(claimMacInput(subject, newest));
+      raw.publish(subject, JSON.stringify({ ...claim, mac }));
+      raw.publish(subject, JSON.stringify({ ...older, mac: olderMac }));
+      raw.publish(subject, JSON.stringify({ ...newest, mac: newestMac }));
+      await withTimeout(newer.promise, STEP_MS, "the newer claim");
+      await log.reach("presence-stale-claim", 2);
+      assert.deepEqual(claims, [[5, node, 100], [5, node, 101]]);
+    } finally {
+      await raw.close();
+    }
+  },
+);
+
+clusterTest(
+  "a locate answer without the right MAC is refused and logged; with it, it is the holder",
+  async () => {
+    await using nats = await startNats();
+    const log = new RecordingLogger();
+    await using b = await startPresence(nats, log);
+    const raw: NatsConnection = await connect({ servers: nats.url });
+    try {
+      const holder = { node: randomNode(), mesh: "127.0.0.1:4000" };
+      const otherKey = await PresenceMac.derive(crypto.getRandomValues(new Uint8Array(32)));
+      /** How each address's forger answers a locate request (subject, reply) for it. */
+      const answerers: [number, (subject: string, reply: string) => Promise<unknown>][] = [
+        [31, () => Promise.resolve(holder)], // no mac
+        [32, () => Promise.resolve({ ...holder, mac: "f".repeat(64) })],
+        // A real answer replayed: signed for another request's reply subject.
+        [33, async (subject) => ({
+          ...holder,
+          mac: await MAC.sign(locateAnswerMacInput(subject, "_INBOX.earlier.1", holder)),
+        })],
+        // Signed for another address.
+        [34, async (_subject, reply) => ({
+          ...holder,
+          mac: await MAC.sign(locateAnswerMacInput(`${PREFIX}.vip.35`, reply, holder)),
+        })],
+        // Pointing a signed answer at another host.
+        [35, async (subject, reply) => ({
+          ...holder,
+          mesh: "203.0.113.9:22",
+          mac: await MAC.sign(locateAnswerMacInput(subject, reply, holder)),
+        })],
+        [36, async (subject, reply) => ({
+          ...holder,
+          mac: await otherKey.sign(locateAnswerMacInput(subject, reply, holder)),
+        })],
+        [37, async (subject, reply) => ({
+          ...holder,
+          mac: await MAC.sign(locateAnswerMacInput(subject, reply, holder)),
+        })],
+      ];
+      for (const [address, answer] of answerers) {
+        raw.subscribe(`${PREFIX}.vip.${address}`, {
+          callback: (_e, msg) =>
+            void answer(msg.subject, msg.reply!).then((body) => msg.respond(JSON.stringify(body))),
+        });
+      }
+      await raw.flush();
+      for (const [address] of answerers.slice(0, -1)) {
+        assert.equal(await b.locate(address), null, `address ${address}`);
+      }
+      assert.deepEqual(unauthenticated(log), answerers.slice(0, -1).map(() => "locate answer"));
+      assert.deepEqual(await b.locate(37), holder);
+      assert.equal(log.count("presence-unauthenticated"), answerers.length - 1);
+    } finally {
+      await raw.close();
+    }
+  },
+);
+
+clusterTest(
+  "a dial request or answer without the right MAC is dropped and logged; with it, it is served",
+  async () => {
+    await using nats = await startNats();
+    const logA = new RecordingLogger();
+    const logB = new RecordingLogger();
+    await using a = await startPresence(nats, logA);
+    await using b = await startPresence(nats, logB);
+    const raw: NatsConnection = await connect({ servers: nats.url });
+    try {
+      const dialed: NodeInfo[] = [];
+      a.serveDial((from) => {
+        dialed.push(from);
+        return Promise.resolve();
+      });
+      assert.ok(await a.flush());
+      const subject = `${PREFIX}.node.${a.self.node}.dial`;
+      const from = nodeInfo();
+      const otherKey = await PresenceMac.derive(crypto.getRandomValues(new Uint8Array(32)));
+      const mac = await MAC.sign(dialRequestMacInput(subject, from));
+      const forged: object[] = [
+        from, // no mac
+        { ...from, mac: "1".repeat(64) },
+        { ...from, mesh: "203.0.113.9:22", mac }, // a signed request pointed at another host
+        {
+          ...from,
+          mac: await MAC.sign(dialRequestMacInput(`${PREFIX}.node.${b.self.node}.dial`, from)),
+        },
+        { ...from, mac: await otherKey.sign(dialRequestMacInput(subject, from)) },
+      ];
+      // Dropped unanswered: nothing reaches this inbox.
+      const inbox = createInbox();
+      const answers: unknown[] = [];
+      raw.subscribe(inbox, { callback: (_e, msg) => void answers.push(msg.data) });
+      for (const payload of forged) raw.publish(subject, JSON.stringify(payload), { reply: inbox });
+      await logA.reach("presence-unauthenticated", forged.length);
+      assert.ok(await a.flush()); // anything a had answered is at the server by now ...
+      await raw.flush(); // ... and at raw by now
+      assert.deepEqual(answers, []);
+      assert.deepEqual(dialed, []);
+      assert.deepEqual(unauthenticated(logA), forged.map(() => "dial request"));
+
+      const reply = await raw.request(subject, JSON.stringify({ ...from, mac }));
+      const answer = reply.json<{ ok: true; mac: string }>();
+      assert.equal(answer.ok, true);
+      assert.ok(await MAC.verify(dialAnswerMacInput(subject, reply.subject, answer), answer.mac));
+      assert.deepEqual(dialed, [from]);
+
+      // Answers: a forged ok, and a real ok replayed from another request, are refused.
+      const forgedAnswers: [string, (reply: string, subject: string) => Promise<unknown>][] = [
+        [randomNode(), () => Promise.resolve({ ok: true })],
+        [randomNode(), async (_reply, subject) => ({
+          ok: true,
+          mac: await MAC.sign(dialAnswerMacInput(subject, "_INBOX.earlier.1", { ok: true })),
+        })],
+        [randomNode(), async (reply, subject) => ({
+          ok: true,
+          mac: await MAC.sign(
+            dialAnswerMacInput(subject, reply, { ok: false, error: "signed as a refusal" }),
+          ),
+        })],
+      ];
+      for (const [node, answerer] of forgedAnswers) {
+        raw.subscribe(`${PREFIX}.node.${node}.dial`, {
+          callback: (_e, msg) =>
+            void answerer(msg.reply!, msg.subject).then((body) =>
+              msg.respond(JSON.stringify(body))
+            ),
+        });
+      }
+      await raw.flush();
+      for (const [node] of forgedAnswers) {
+        await assert.rejects(b.requestDial(node), /: unauthenticated answer$/);
+      }
+      assert.deepEqual(unauthenticated(logB), forgedAnswers.map(() => "dial answer"));
+      await b.requestDial(a.self.node); // and the real one still works
+    } finally {
+      await raw.close();
+    }
+  },
+);
+
+clusterTest("relays with another mesh key are not heard: no locate, no claim", async () => {
+  await using nats = await startNats();
+  const logA = new RecordingLogger();
+  const logC = new RecordingLogger();
+  await using a = await startPresence(nats, logA);
+  await using c = await startPresence(
+    nats,
+    logC,
+    crypto.getRandomValues(new Uint8Array(32)),
+  );
+  c.announce(41);
+  assert.ok(await c.flush());
+  assert.equal(await a.locate(41), null);
+  assert.deepEqual(unauthenticated(logA), ["locate answer"]);
+
+  const claims: number[] = [];
+  c.onClaim = (address) => claims.push(address);
+  a.claim(41, Date.now());
+  assert.ok(await a.flush());
+  await logC.reach("presence-unauthenticated", 1);
+  assert.deepEqual(unauthenticated(logC), ["claim"]);
+  assert.deepEqual(claims, []);
 });

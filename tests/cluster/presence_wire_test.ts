@@ -1,18 +1,30 @@
 /**
  * The presence payloads and subjects (issue 12), pinned without I/O: golden
- * bytes of each payload, the subjects, and the decoders' refusals.
+ * bytes of each payload and of what each MAC covers, the presence key's
+ * derivation (checked against node:crypto), the subjects, and the decoders'
+ * refusals.
  */
 
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import {
+  MAX_PENDING_MACS,
+  PRESENCE_KEY_LABEL,
+  PresenceMac,
+} from "../../server/cluster/presence_mac.ts";
 import {
   checkAddress,
   checkPrefix,
+  claimMacInput,
   decodeClaim,
   decodeDialAnswer,
   decodeNodeInfo,
+  dialAnswerMacInput,
+  dialRequestMacInput,
   encodeClaim,
   encodeDialAnswer,
   encodeNodeInfo,
+  locateAnswerMacInput,
   MAX_DIAL_ERROR_CHARS,
   MAX_PAYLOAD_BYTES,
   parseMeshAddress,
@@ -20,6 +32,7 @@ import {
 } from "../../server/cluster/presence_wire.ts";
 
 const NODE = "0123456789abcdef0123456789abcdef";
+const MAC = "ab".repeat(32);
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
@@ -29,6 +42,8 @@ Deno.test({
   fn(): void {
     assert.equal(MAX_PAYLOAD_BYTES, 512);
     assert.equal(MAX_DIAL_ERROR_CHARS, 200);
+    assert.equal(MAX_PENDING_MACS, 1_024);
+    assert.equal(PRESENCE_KEY_LABEL, "alphanet presence v1");
   },
 });
 
@@ -37,23 +52,97 @@ Deno.test({
   permissions: "none",
   fn(): void {
     const info = { node: NODE, mesh: "10.0.0.1:7000" };
-    assert.equal(text(encodeNodeInfo(info)), `{"node":"${NODE}","mesh":"10.0.0.1:7000"}`);
-    assert.deepEqual(decodeNodeInfo(encodeNodeInfo(info)), info);
-    assert.equal(text(encodeClaim(NODE, 1234)), `{"node":"${NODE}","at":1234}`);
-    assert.deepEqual(decodeClaim(encodeClaim(NODE, 1234)), { node: NODE, at: 1234 });
-    assert.equal(text(encodeDialAnswer({ ok: true })), `{"ok":true}`);
-    assert.equal(text(encodeDialAnswer({ ok: false, error: "no" })), `{"ok":false,"error":"no"}`);
+    assert.equal(
+      text(encodeNodeInfo(info, MAC)),
+      `{"node":"${NODE}","mesh":"10.0.0.1:7000","mac":"${MAC}"}`,
+    );
+    assert.deepEqual(decodeNodeInfo(encodeNodeInfo(info, MAC)), { ...info, mac: MAC });
+    const claim = { node: NODE, at: 1234 };
+    assert.equal(text(encodeClaim(claim, MAC)), `{"node":"${NODE}","at":1234,"mac":"${MAC}"}`);
+    assert.deepEqual(decodeClaim(encodeClaim(claim, MAC)), { node: NODE, at: 1234, mac: MAC });
+    assert.equal(text(encodeDialAnswer({ ok: true }, MAC)), `{"ok":true,"mac":"${MAC}"}`);
+    assert.equal(
+      text(encodeDialAnswer({ ok: false, error: "no" }, MAC)),
+      `{"ok":false,"error":"no","mac":"${MAC}"}`,
+    );
     assert.deepEqual(decodeDialAnswer(encode(`{"ok":false,"error":"no"}`)), {
       ok: false,
       error: "no",
+      mac: "",
     });
-    const long = encodeDialAnswer({ ok: false, error: "x".repeat(1_000) });
-    assert.deepEqual(decodeDialAnswer(long), { ok: false, error: "x".repeat(200) });
-    // Unknown keys are ignored, so a later version may add fields.
+    const long = encodeDialAnswer({ ok: false, error: "x".repeat(1_000) }, MAC);
+    assert.deepEqual(decodeDialAnswer(long), { ok: false, error: "x".repeat(200), mac: MAC });
+    // Control characters are replaced before sending (so the MAC covers what the other side logs).
+    assert.equal(
+      text(encodeDialAnswer({ ok: false, error: "a\nb" }, MAC)),
+      `{"ok":false,"error":"a?b","mac":"${MAC}"}`,
+    );
+    // Unknown keys are ignored, so a later version may add fields; a missing or odd mac reads "".
     assert.deepEqual(decodeNodeInfo(encode(`{"node":"${NODE}","mesh":"a:1","v":2}`)), {
       node: NODE,
       mesh: "a:1",
+      mac: "",
     });
+    assert.deepEqual(decodeClaim(encode(`{"node":"${NODE}","at":1,"mac":7}`)), {
+      node: NODE,
+      at: 1,
+      mac: "",
+    });
+  },
+});
+
+Deno.test({
+  name: "each MAC covers a kind tag, the subject, the reply subject of an answer and every field",
+  permissions: "none",
+  fn(): void {
+    const vip = "alphanet.0123456789abcdef.vip.7";
+    const dial = `alphanet.0123456789abcdef.node.${NODE}.dial`;
+    const claim = "alphanet.0123456789abcdef.claim.7";
+    const info = { node: NODE, mesh: "[::1]:7000" };
+    assert.equal(
+      text(locateAnswerMacInput(vip, "_INBOX.x.1", info)),
+      `["locate-answer","${vip}","_INBOX.x.1","${NODE}","[::1]:7000"]`,
+    );
+    assert.equal(
+      text(dialRequestMacInput(dial, info)),
+      `["dial-request","${dial}","${NODE}","[::1]:7000"]`,
+    );
+    assert.equal(
+      text(claimMacInput(claim, { node: NODE, at: 1234 })),
+      `["claim","${claim}","${NODE}",1234]`,
+    );
+    assert.equal(
+      text(dialAnswerMacInput(dial, "_INBOX.x.2", { ok: true })),
+      `["dial-answer","${dial}","_INBOX.x.2",true]`,
+    );
+    assert.equal(
+      text(dialAnswerMacInput(dial, "_INBOX.x.2", { ok: false, error: `a"\n${"x".repeat(300)}` })),
+      `["dial-answer","${dial}","_INBOX.x.2",false,"a\\"?${"x".repeat(197)}"]`,
+    );
+  },
+});
+
+Deno.test({
+  name: "the presence key is HMAC(mesh key, label): MACs match node:crypto, and verify() is strict",
+  permissions: "none",
+  async fn(): Promise<void> {
+    const meshKey = Uint8Array.from({ length: 32 }, (_, i) => i);
+    const mac = await PresenceMac.derive(meshKey);
+    const input = claimMacInput("alphanet.x.claim.7", { node: NODE, at: 1 });
+    const subkey = createHmac("sha256", meshKey).update("alphanet presence v1").digest();
+    const expected = createHmac("sha256", subkey).update(input).digest("hex");
+    assert.equal(await mac.sign(input), expected);
+    // Keyed by a subkey, never the mesh key itself (the relay-link handshake's key).
+    assert.notEqual(expected, createHmac("sha256", meshKey).update(input).digest("hex"));
+    assert.equal(await mac.verify(input, expected), true);
+    const flipped = (expected[0] === "0" ? "1" : "0") + expected.slice(1);
+    for (const bad of [flipped, expected.toUpperCase(), expected.slice(2), "", undefined, 7]) {
+      assert.equal(await mac.verify(input, bad), false, String(bad));
+    }
+    const other = await PresenceMac.derive(new Uint8Array(32));
+    assert.equal(await other.verify(input, expected), false, "another mesh key");
+    assert.equal(mac.available, true);
+    await assert.rejects(PresenceMac.derive(new Uint8Array(31)), TypeError);
   },
 });
 
@@ -92,6 +181,7 @@ Deno.test({
     assert.deepEqual(decodeDialAnswer(encode(`{"ok":false,"error":"a\\u0000b\\nc"}`)), {
       ok: false,
       error: "a?b?c",
+      mac: "",
     });
   },
 });
