@@ -20,6 +20,7 @@ import {
 import { DEFAULT_RELAY_CONFIG } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { ClientKind, ClientRecord } from "./registry.ts";
+import { LAPSED_GRACE_MS } from "./registry_postgres_heartbeat.ts";
 import type { RegistryStore } from "./registry_store.ts";
 
 /** Usage text of the `clients` subcommand. */
@@ -201,8 +202,16 @@ async function runAction(
     console.log(json ? JSON.stringify({ released: vip }) : `released ${vip}`);
     return 0;
   }
-  if (await registry.get(address) === null) {
+  const after = await registry.get(address);
+  if (after === null) {
     console.error(`alphanet relay: no client has virtual IP ${vip}`);
+  } else if (!after.online) {
+    // PostgreSQL only: its relay's lease lapsed, but that relay may be cut off and still serve it.
+    console.error(
+      `alphanet relay: cannot release ${vip}: the relay that holds it stopped beating less than ${
+        LAPSED_GRACE_MS / 60_000
+      } minutes ago and may still serve it (wait, or delete that relay's row in alphanet.relays)`,
+    );
   } else {
     console.error(`alphanet relay: cannot release ${vip}: the client is online now`);
   }

@@ -563,8 +563,10 @@ function checkNats(nats: string): void {
 /**
  * The cluster settings together: `nats`, `meshPort` and `meshKey` all or
  * none, and only with a PostgreSQL `registry` (relays that share a network
- * share its registry); a mesh needs a host the others can dial. Fills in
- * `advertise` from a hostname that is not a wildcard.
+ * share its registry); a mesh needs a host the others can dial, and a
+ * relay on a shared registry a name of its own there (a wildcard hostname
+ * needs `advertise`). Fills in `advertise` from a hostname that is not a
+ * wildcard.
  */
 function checkCluster(config: RelayConfig): void {
   if (
@@ -611,6 +613,12 @@ function checkCluster(config: RelayConfig): void {
   } else if (mesh[0]) {
     throw new RangeError(
       `Cannot start relay: hostname ${config.hostname} is a wildcard, so a mesh needs advertise (the host other relays dial)`,
+    );
+  } else if (config.registry !== null) {
+    // The node name (HOST:PORT) marks this relay's clients in the shared registry: with a
+    // wildcard, two relays on different machines would both be 0.0.0.0:PORT.
+    throw new RangeError(
+      `Cannot start relay: hostname ${config.hostname} is a wildcard, so a relay on a shared registry needs advertise (its own name among the registry's relays)`,
     );
   }
 }

@@ -9,8 +9,10 @@
  * name) and the link (its id), so a relay clears only its own, and a link's
  * offline mark that lands late never clears a newer link's; a mark counts only while that
  * relay beats (`alphanet.relays`, see `registry_postgres_heartbeat.ts`), so
- * a relay killed without a clean close leaves no client online for longer
- * than its lease.
+ * a relay killed without a clean close leaves no client shown online for
+ * longer than its lease; its clients' addresses are freed (released,
+ * expired) only `LAPSED_GRACE_MS` after that, or once its row is deleted,
+ * as a relay that lost its lease may only be cut off from PostgreSQL.
  *
  * A database that cannot be reached fails a call within a few seconds
  * (connect and statement time-outs, and a deadline of each call's own for
@@ -36,8 +38,10 @@ import {
 import { bytesOfHex, keyText, type RegistryKey } from "./registry_key.ts";
 import type { Logger } from "./log.ts";
 import {
+  LAPSED_GRACE_MS,
   RELAY_HEARTBEAT_MS,
   RelayHeartbeat,
+  relayHolds,
   relayLeaseMs,
   relayLive,
 } from "./registry_postgres_heartbeat.ts";
@@ -93,6 +97,12 @@ export interface PostgresRegistryOptions {
   /** Where a relay logs failed heartbeats (rate-limited) and their recovery. @default {null} */
   readonly log?: Logger | null;
   /**
+   * How long after a relay's lease lapsed its clients' addresses may be
+   * released or expire (ms): see `LAPSED_GRACE_MS`. Tests shorten it.
+   * @default {LAPSED_GRACE_MS}
+   */
+  readonly lapsedGraceMs?: number;
+  /**
    * How long one call may take before it fails as unavailable and the
    * connections are made anew (ms). Tests shorten it.
    * @default {CALL_DEADLINE_MS}
@@ -112,20 +122,31 @@ const SELECT_CLIENTS = `SELECT c.address, c.kind, c.first_seen AS "firstSeen",
   CASE c.kind WHEN 'key' THEN substr(c.key, 5) END AS "publicKey"
   FROM alphanet.clients c LEFT JOIN alphanet.relays r ON r.node = c.holder`;
 
-/** Releases the client at $1 unless its holder's relay is within its lease: one statement. */
-const RELEASE_OFFLINE = `DELETE FROM alphanet.clients c WHERE c.address = $1
-  AND NOT EXISTS (SELECT 1 FROM alphanet.relays r WHERE r.node = c.holder AND ${relayLive("r")})`;
+/**
+ * Releases the client at $1 unless its holder's relay still holds it
+ * (within its lease and the grace after it): one statement. A mark whose
+ * relay has no row holds nothing.
+ */
+function releaseOffline(graceMs: number): string {
+  return `DELETE FROM alphanet.clients c WHERE c.address = $1
+  AND NOT EXISTS (SELECT 1 FROM alphanet.relays r
+    WHERE r.node = c.holder AND ${relayHolds("r", graceMs)})`;
+}
 
 /**
- * Expires up to $2 clients held by relays past their lease and unseen since
- * $1 (their last sighting: the later of their own and their relay's last
- * beat). Driven by the (few) dead relays, through the holder index; rows
- * another relay is expiring are skipped, not waited for.
+ * Expires up to $2 clients held by relays past their lease and its grace,
+ * and unseen since $1 (their last sighting: the later of their own and
+ * their relay's last beat, so a client online for longer than the TTL is
+ * not expired the moment its relay's lease lapses). Driven by the (few)
+ * dead relays, through the holder index; rows another relay is expiring
+ * are skipped, not waited for.
  */
-const EXPIRE_ORPHANS = `DELETE FROM alphanet.clients WHERE address IN (
+function expireOrphans(graceMs: number): string {
+  return `DELETE FROM alphanet.clients WHERE address IN (
   SELECT c.address FROM alphanet.relays r JOIN alphanet.clients c ON c.holder = r.node
-  WHERE NOT ${relayLive("r")} AND GREATEST(c.last_seen, r.seen_at) < $1
+  WHERE NOT ${relayHolds("r", graceMs)} AND GREATEST(c.last_seen, r.seen_at) < $1
   LIMIT $2 FOR UPDATE OF c SKIP LOCKED)`;
+}
 
 const TOKEN_COLUMNS = `id, public_key AS "publicKey", uses, max_uses AS "maxUses",
   expires_at AS "expiresAt", created_at AS "createdAt", revoked_at AS "revokedAt",
@@ -159,6 +180,9 @@ export class PostgresRegistry implements RegistryStore {
   readonly #ttlMs: number;
   readonly #pool: AddressPool;
   readonly #relayId: Uint8Array<ArrayBuffer>;
+  /** The statements that free addresses, with the grace after a lapsed lease. */
+  readonly #releaseOffline: string;
+  readonly #expireOrphans: string;
   /** A relay's row in `alphanet.relays`; null for the admin commands. */
   readonly #heartbeat: RelayHeartbeat | null;
   /** A relay's marks that an outage kept it from clearing; null for the admin commands. */
@@ -183,6 +207,9 @@ export class PostgresRegistry implements RegistryStore {
     this.#relayId = relayId;
     this.#node = options.node ?? null;
     this.#ttlMs = options.addressTtlMs ?? 0;
+    const graceMs = options.lapsedGraceMs ?? LAPSED_GRACE_MS;
+    this.#releaseOffline = releaseOffline(graceMs);
+    this.#expireOrphans = expireOrphans(graceMs);
     const log = options.log ?? null;
     const unsettled = this.#node === null
       ? null
@@ -218,6 +245,10 @@ export class PostgresRegistry implements RegistryStore {
       throw new RangeError(`Cannot open registry: addressTtlMs ${ttl} is negative`);
     }
     relayLeaseMs(options.heartbeatMs ?? RELAY_HEARTBEAT_MS); // RangeError before connecting
+    const grace = options.lapsedGraceMs ?? LAPSED_GRACE_MS;
+    if (!Number.isSafeInteger(grace) || grace < 0) {
+      throw new RangeError(`Cannot open registry: lapsedGraceMs ${grace} is not a whole ms >= 0`);
+    }
     const where = redactedUrl(url);
     let registry: PostgresRegistry | null = null;
     const connections = new RegistryConnections({
@@ -312,21 +343,20 @@ export class PostgresRegistry implements RegistryStore {
     const link = options.online === true ? options.link ?? 0 : null;
     return this.#settling(
       link,
-      this.#call("claim a version 1 row", () =>
-        this.#held(async () => {
-          const text = keyText(key);
-          const holder = this.#holder(link !== null);
-          try {
-            const [row] = await this.#sql`UPDATE alphanet.clients SET key = ${text}, kind = 'key',
+      this.#call("claim a version 1 row", async () => {
+        const text = keyText(key);
+        const holder = this.#holder(link !== null);
+        try {
+          const [row] = await this.#sql`UPDATE alphanet.clients SET key = ${text}, kind = 'key',
             legacy_tag = NULL, last_seen = ${now}, holder = ${holder}, link = ${link}
           WHERE legacy_tag = ${tag} AND kind = 'secret' RETURNING address`;
-            return row === undefined ? null : row.address as number;
-          } catch (error) {
-            // The key was registered by another link meanwhile: the join goes on as that key's.
-            if (error instanceof postgres.PostgresError && error.code === "23505") return null;
-            throw error;
-          }
-        })),
+          return row === undefined ? null : row.address as number;
+        } catch (error) {
+          // The key was registered by another link meanwhile: the join goes on as that key's.
+          if (error instanceof postgres.PostgresError && error.code === "23505") return null;
+          throw error;
+        }
+      }),
     );
   }
 
@@ -343,36 +373,35 @@ export class PostgresRegistry implements RegistryStore {
     const link = options.online === true ? options.link ?? 0 : null;
     return this.#settling(
       link,
-      this.#call("assign", () =>
-        this.#held(async () => {
-          const text = keyText(key);
-          const holder = this.#holder(link !== null);
-          for (let attempt = 1;; attempt++) {
-            const existing = await this.#touch(text, now, holder, link);
-            if (existing !== null) return existing;
-            if (options.registered === true) {
-              throw new KeyReleased(
-                "Cannot assign: the address was released while its client joined",
-              );
-            }
-            if (this.#ttlMs > 0 && now >= this.#nextExpiryCheck) {
-              // A full batch means more may be due: check again at the next join.
-              this.#nextExpiryCheck = (await this.#expire(now)) === EXPIRY_BATCH
-                ? 0
-                : now + EXPIRY_CHECK_MS;
-            }
-            try {
-              return await this.#insertNew(text, key, now, holder, link, options.joinToken ?? null);
-            } catch (error) {
-              // Registered by another relay meanwhile: it is a known key now (touched above).
-              if (error instanceof KeyTaken && attempt < TRANSACTION_ATTEMPTS) continue;
-              if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
-              throw error instanceof KeyTaken
-                ? new Error("Cannot assign: the key keeps moving")
-                : error;
-            }
+      this.#call("assign", async () => {
+        const text = keyText(key);
+        const holder = this.#holder(link !== null);
+        for (let attempt = 1;; attempt++) {
+          const existing = await this.#touch(text, now, holder, link);
+          if (existing !== null) return existing;
+          if (options.registered === true) {
+            throw new KeyReleased(
+              "Cannot assign: the address was released while its client joined",
+            );
           }
-        })),
+          if (this.#ttlMs > 0 && now >= this.#nextExpiryCheck) {
+            // A full batch means more may be due: check again at the next join.
+            this.#nextExpiryCheck = (await this.#expire(now)) === EXPIRY_BATCH
+              ? 0
+              : now + EXPIRY_CHECK_MS;
+          }
+          try {
+            return await this.#insertNew(text, key, now, holder, link, options.joinToken ?? null);
+          } catch (error) {
+            // Registered by another relay meanwhile: it is a known key now (touched above).
+            if (error instanceof KeyTaken && attempt < TRANSACTION_ATTEMPTS) continue;
+            if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
+            throw error instanceof KeyTaken
+              ? new Error("Cannot assign: the key keeps moving")
+              : error;
+          }
+        }
+      }),
     );
   }
 
@@ -426,25 +455,6 @@ export class PostgresRegistry implements RegistryStore {
       const [known] = await tx`SELECT 1 FROM alphanet.clients WHERE key = ${text}`;
       if (known !== undefined) throw new KeyTaken();
       return false;
-    }
-  }
-
-  /**
-   * Runs `body`, which may write this relay's node name as a holder; if the
-   * relay's row is gone (an operator deleted it, or a relay starting
-   * forgot it after a long outage of this one), writes it again and runs
-   * `body` once more. A failed `body` wrote nothing (one statement or one
-   * transaction), so running it again is safe.
-   */
-  async #held<T>(body: () => Promise<T>): Promise<T> {
-    try {
-      return await body();
-    } catch (error) {
-      const missing = error instanceof postgres.PostgresError && error.code === "23503" &&
-        this.#heartbeat !== null;
-      if (!missing) throw error;
-      await this.#heartbeat!.beat();
-      return await body();
     }
   }
 
@@ -521,12 +531,16 @@ export class PostgresRegistry implements RegistryStore {
     }
   }
 
-  /** See {@linkcode RegistryStore.markAllOffline}: the marks of this relay's node name. */
+  /**
+   * See {@linkcode RegistryStore.markAllOffline}: the marks of this relay's
+   * node name, while this run holds it.
+   */
   markAllOffline(): Promise<void> {
     return this.#call("mark offline", async () => {
       const holder = this.#holder(true);
       await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL
-        WHERE holder = ${holder}`;
+        WHERE holder = ${holder} AND EXISTS (SELECT 1 FROM alphanet.relays
+          WHERE node = ${holder} AND run_id = ${this.#heartbeat!.runId})`;
     });
   }
 
@@ -550,11 +564,12 @@ export class PostgresRegistry implements RegistryStore {
 
   /**
    * See {@linkcode RegistryStore.release}: one statement, so an online
-   * client (its relay within its lease) is never released.
+   * client is never released, nor one whose relay's lease lapsed less than
+   * the grace ago (that relay may be cut off only, and still serve it).
    */
   release(address: number): Promise<boolean> {
     return this.#call("release", async () => {
-      const result = await this.#sql.unsafe(RELEASE_OFFLINE, [address], { prepare: true });
+      const result = await this.#sql.unsafe(this.#releaseOffline, [address], { prepare: true });
       return result.count > 0;
     });
   }
@@ -573,9 +588,11 @@ export class PostgresRegistry implements RegistryStore {
       SELECT address FROM alphanet.clients WHERE holder IS NULL AND last_seen < ${cutoff}
       LIMIT ${EXPIRY_BATCH} FOR UPDATE SKIP LOCKED)`;
     if (offline.count >= EXPIRY_BATCH) return offline.count;
-    const orphans = await this.#sql.unsafe(EXPIRE_ORPHANS, [cutoff, EXPIRY_BATCH - offline.count], {
-      prepare: true,
-    });
+    const orphans = await this.#sql.unsafe(
+      this.#expireOrphans,
+      [cutoff, EXPIRY_BATCH - offline.count],
+      { prepare: true },
+    );
     return offline.count + orphans.count;
   }
 
@@ -601,8 +618,11 @@ export class PostgresRegistry implements RegistryStore {
         await this.#heartbeat.stop(CLOSE_STEP_MS);
         // Best effort: a registry out of reach keeps the marks, shown offline after the lease.
         await this.#connections.run("mark offline", async () => {
+          // Only while this run holds the node name: never another relay's marks.
           await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL,
-              last_seen = GREATEST(last_seen, ${Date.now()}) WHERE holder = ${this.#node}`;
+              last_seen = GREATEST(last_seen, ${Date.now()}) WHERE holder = ${this.#node}
+              AND EXISTS (SELECT 1 FROM alphanet.relays
+                WHERE node = ${this.#node} AND run_id = ${this.#heartbeat!.runId})`;
           await this.#heartbeat!.remove();
         }, CLOSE_STEP_MS).catch(() => {});
       }

@@ -1,16 +1,20 @@
 /**
  * Whether a relay of a cluster is alive, as the PostgreSQL registry sees
- * it: each relay keeps a row in `alphanet.relays` (its node name, when it
- * started, when it was last seen) and refreshes it every few seconds. An
- * online mark (`clients.holder`) counts only while its relay was seen
- * within the relay's lease, so the clients of a relay killed without a
- * clean shutdown show offline, and can be released or expire, one lease
- * after its last beat, whether or not that relay ever starts again.
+ * it: each relay keeps a row in `alphanet.relays` (its node name, the id of
+ * this run, when it started, when it was last seen) and refreshes it every
+ * few seconds. An online mark (`clients.holder`) shows online only while
+ * its relay was seen within the relay's lease, so the clients of a relay
+ * killed without a clean shutdown show offline one lease after its last
+ * beat. Their addresses are freed (released, or expired) only
+ * {@linkcode LAPSED_GRACE_MS} later, or once the relay's row is gone: a
+ * relay that lost its lease may be alive and cut off from PostgreSQL only,
+ * still serving those clients, and there is no fencing to stop it.
  * Timestamps are the database's clock, so relays' clocks need not agree.
  *
  * @module
  */
 
+import { AlphaNetError } from "../errors.ts";
 import type { Logger } from "./log.ts";
 import type { RegistryConnections } from "./registry_postgres_pool.ts";
 
@@ -31,14 +35,30 @@ export const RELAY_LEASE_BEATS = 3;
 export const HEARTBEAT_LOG_MS = 60_000;
 
 /**
- * A relay that starts forgets the rows of relays unseen this long (ms),
- * so node names that never come back (ports picked at random) do not pile
- * up; their clients, offline since, keep their rows and addresses.
+ * How long after a relay's lease lapsed its clients' addresses stay theirs
+ * (ms): shown offline, but neither released nor expired. A relay cut off
+ * from PostgreSQL (a partition, a database gone silent) loses its lease
+ * while it keeps serving its clients, as it must; freeing their addresses
+ * at once would let two live clients share one. Past the grace, or once
+ * the relay's row is deleted (its next start, its clean close, an
+ * operator), they are freed as usual.
+ */
+export const LAPSED_GRACE_MS = 10 * 60 * 1000;
+
+/**
+ * A relay that starts forgets the rows of relays unseen this long that
+ * hold no online mark (ms), so node names that never come back (ports
+ * picked at random) do not pile up. A row that still holds marks is never
+ * forgotten this way: forgetting it would clear the marks of a relay that
+ * may only be cut off; its clients are freed by the grace above instead.
  */
 export const RELAY_FORGET_MS = 24 * 60 * 60 * 1000;
 
 /** The shortest heartbeat interval accepted (ms): below it a relay would mostly beat. */
 const MIN_HEARTBEAT_MS = 10;
+
+/** How long past another run's lease a start keeps waiting on it before it gives up (ms). */
+const STARTUP_SLACK_MS = 5_000;
 
 /** Now by the database's clock, in unix ms: one clock measures every relay's lease. */
 export const DB_NOW_MS = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
@@ -52,6 +72,47 @@ export const DB_NOW_MS = "(extract(epoch FROM statement_timestamp()) * 1000)::bi
  */
 export function relayLive(r: string): string {
   return `(${r}.seen_at + ${r}.lease_ms > ${DB_NOW_MS})`;
+}
+
+/**
+ * Whether the `relays` row aliased `r` still holds its clients' addresses:
+ * within its lease plus `graceMs` (see {@linkcode LAPSED_GRACE_MS}). SQL.
+ *
+ * @param r The alias of `alphanet.relays` in the query.
+ * @param graceMs The grace after the lease, a whole number of ms.
+ * @returns The SQL condition.
+ */
+export function relayHolds(r: string, graceMs: number): string {
+  return `(${r}.seen_at + ${r}.lease_ms + ${Math.trunc(graceMs)} > ${DB_NOW_MS})`;
+}
+
+/**
+ * Another running relay beats under this relay's node name: two relays
+ * would share one set of online marks.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NodeTaken } from "./registry_postgres_heartbeat.ts";
+ *
+ * assert.equal(new NodeTaken("Cannot start").name, "NodeTaken");
+ * ```
+ */
+export class NodeTaken extends AlphaNetError {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "NodeTaken";
+  }
+}
+
+/** The largest run id: run ids are random below 2^52, so they stay exact as numbers. */
+const RUN_ID_LIMIT = 2 ** 52;
+
+/** A random run id in [1, 2^52). */
+function newRunId(): number {
+  const [high, low] = crypto.getRandomValues(new Uint32Array(2));
+  return ((high & 0xfffff) * 2 ** 32 + low) % (RUN_ID_LIMIT - 1) + 1;
 }
 
 /**
@@ -94,6 +155,8 @@ export interface HeartbeatTarget {
 export class RelayHeartbeat {
   readonly #target: HeartbeatTarget;
   readonly #leaseMs: number;
+  /** This run's id: its beats touch only the row that carries it. */
+  readonly #runId = newRunId();
   /** When this relay started, by the database's clock: kept if the row is written again. */
   #startedAt = 0;
 
@@ -119,47 +182,109 @@ export class RelayHeartbeat {
     return this.#leaseMs;
   }
 
+  /** This run's id, as `relays.run_id` holds it. */
+  get runId(): number {
+    return this.#runId;
+  }
+
   /**
-   * Takes the relay's row over as a new run: the row of its previous run
-   * (a crash, or a kill) is deleted first, which clears that run's online
-   * marks (see the schema's `relays_gone` trigger), then written afresh.
-   * Also forgets relays unseen for {@linkcode RELAY_FORGET_MS}. Throws if
-   * the database fails: a relay that cannot register itself does not start.
+   * Takes the node name's row for this run. A row of a previous run that
+   * lapsed (a crash, a kill) is deleted first, which clears that run's
+   * online marks (the schema's `relays_gone` trigger). A row within its
+   * lease is waited on, up to its lease: if it beats meanwhile, another
+   * relay runs under this name, and this one refuses to start
+   * ({@linkcode NodeTaken}); if it lapses, it was a dead run's (a relay
+   * restarted at once after a crash). Also forgets relays unseen for
+   * {@linkcode RELAY_FORGET_MS} that hold no marks. Throws if the database
+   * fails: a relay that cannot register itself does not start.
    */
   async start(): Promise<void> {
-    const { connections, node } = this.#target;
-    const sql = connections.sql;
-    await sql.unsafe(
-      `DELETE FROM alphanet.relays WHERE node = $1 OR seen_at < ${DB_NOW_MS} - $2`,
-      [node, RELAY_FORGET_MS],
-    );
-    const [row] = await sql.unsafe(
-      `INSERT INTO alphanet.relays (node, started_at, seen_at, lease_ms)
-        VALUES ($1, ${DB_NOW_MS}, ${DB_NOW_MS}, $2)
-        ON CONFLICT (node) DO UPDATE SET started_at = EXCLUDED.started_at,
-          seen_at = EXCLUDED.seen_at, lease_ms = EXCLUDED.lease_ms
-        RETURNING started_at`,
-      [node, this.#leaseMs],
-    );
-    this.#startedAt = Number(row.started_at);
+    const { connections, node, where } = this.#target;
+    const waitStarted = performance.now();
+    let firstSeen: number | null = null;
+    for (;;) {
+      const held = await connections.run("start", () => this.#claim());
+      if (held === null) break;
+      const waited = performance.now() - waitStarted;
+      if (firstSeen === null) {
+        firstSeen = held.seenAt;
+        this.#target.log?.log("info", "registry-node-wait", {
+          registry: where,
+          node,
+          leaseMs: held.leaseMs,
+          note:
+            "another run holds this node name within its lease: a relay restarted at once after a crash waits it out",
+        });
+      } else if (held.seenAt !== firstSeen || waited > held.leaseMs + STARTUP_SLACK_MS) {
+        throw new NodeTaken(
+          `Cannot open registry ${where}: another running relay beats under the node name ${node}; give each relay its own --advertise (and port)`,
+        );
+      }
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(MIN_HEARTBEAT_MS, Math.min(250, held.leaseMs / 6)))
+      );
+    }
     this.#lastOk = performance.now();
     this.#schedule();
   }
 
   /**
-   * Refreshes the row now, writing it again if it is gone (an operator
-   * deleted it); throws if the database fails.
+   * One try of {@linkcode start}, in one transaction: the row taken for this
+   * run (null), or the beat of the other run that holds it within its lease.
+   */
+  #claim(): Promise<{ seenAt: number; leaseMs: number } | null> {
+    const { connections, node } = this.#target;
+    return connections.sql.begin(async (tx) => {
+      const [row] = await tx.unsafe(
+        `SELECT seen_at, lease_ms, ${relayLive("r")} AS live FROM alphanet.relays r
+          WHERE node = $1 FOR UPDATE`,
+        [node],
+      );
+      if (row !== undefined && row.live === true) {
+        return { seenAt: Number(row.seen_at), leaseMs: Number(row.lease_ms) };
+      }
+      // Deleting the rows runs the trigger that clears their marks.
+      if (row !== undefined) await tx`DELETE FROM alphanet.relays WHERE node = ${node}`;
+      await tx.unsafe(
+        `DELETE FROM alphanet.relays r WHERE r.seen_at < ${DB_NOW_MS} - $1
+          AND NOT EXISTS (SELECT 1 FROM alphanet.clients c WHERE c.holder = r.node)`,
+        [RELAY_FORGET_MS],
+      );
+      const [mine] = await tx.unsafe(
+        `INSERT INTO alphanet.relays (node, run_id, started_at, seen_at, lease_ms)
+          VALUES ($1, $2, ${DB_NOW_MS}, ${DB_NOW_MS}, $3) RETURNING started_at`,
+        [node, this.#runId, this.#leaseMs],
+      );
+      this.#startedAt = Number(mine.started_at);
+      return null;
+    });
+  }
+
+  /**
+   * Refreshes this run's row now; writes it again if it is gone (an
+   * operator deleted it); throws {@linkcode NodeTaken} if another run holds
+   * the node name now, or the database's error.
    */
   async beat(): Promise<void> {
-    const { connections } = this.#target;
-    await connections.run("beat", () =>
-      connections.sql.unsafe(
-        `INSERT INTO alphanet.relays (node, started_at, seen_at, lease_ms)
-        VALUES ($1, $2, ${DB_NOW_MS}, $3)
-        ON CONFLICT (node) DO UPDATE SET seen_at = EXCLUDED.seen_at, lease_ms = EXCLUDED.lease_ms`,
-        [this.#target.node, this.#startedAt, this.#leaseMs],
+    const { connections, node } = this.#target;
+    await connections.run("beat", async () => {
+      const beaten = await connections.sql.unsafe(
+        `UPDATE alphanet.relays SET seen_at = ${DB_NOW_MS}, lease_ms = $3
+          WHERE node = $1 AND run_id = $2`,
+        [node, this.#runId, this.#leaseMs],
         { prepare: true },
-      ));
+      );
+      if (beaten.count > 0) return;
+      const written = await connections.sql.unsafe(
+        `INSERT INTO alphanet.relays (node, run_id, started_at, seen_at, lease_ms)
+          VALUES ($1, $2, $3, ${DB_NOW_MS}, $4) ON CONFLICT (node) DO NOTHING`,
+        [node, this.#runId, this.#startedAt, this.#leaseMs],
+      );
+      if (written.count > 0) return;
+      throw new NodeTaken(
+        `Cannot beat: another relay took the node name ${node} (its own start, after this relay's lease lapsed)`,
+      );
+    });
   }
 
   /**
@@ -182,10 +307,10 @@ export class RelayHeartbeat {
     clearTimeout(timer);
   }
 
-  /** Deletes the row (a clean close): its marks, if any are left, are cleared with it. */
+  /** Deletes this run's row (a clean close): its marks, if any are left, are cleared with it. */
   async remove(): Promise<void> {
     await this.#target.connections.sql`DELETE FROM alphanet.relays
-      WHERE node = ${this.#target.node}`;
+      WHERE node = ${this.#target.node} AND run_id = ${this.#runId}`;
   }
 
   #schedule(): void {
@@ -214,7 +339,9 @@ export class RelayHeartbeat {
           node: this.#target.node,
           failures: this.#unlogged,
           error: reason(error),
-          note: `this relay's clients count as offline ${this.#leaseMs} ms after its last beat`,
+          note: error instanceof NodeTaken
+            ? "another relay runs under this node name: give each relay its own --advertise"
+            : `this relay's clients count as offline ${this.#leaseMs} ms after its last beat`,
         });
         this.#unlogged = 0;
       }

@@ -75,11 +75,12 @@ CREATE TABLE alphanet.join_tokens (
 
 /**
  * Version 2: the relays' heartbeats. An online mark counts only while the
- * relay it names was seen within its lease; deleting a relay's row (its
- * clean close, its next start, an operator) clears its marks by the
- * foreign key, after a trigger has recorded its last beat as their last
- * sighting. Marks written before the upgrade count their relays as seen at
- * the upgrade, for one default lease.
+ * relay it names was seen within its lease. Marks written before the
+ * upgrade count their relays as seen at the upgrade, for one default lease.
+ * (Version 2 as first released also tied `clients.holder` to the relays by
+ * a foreign key; version 3 drops it, so an upgrade from version 1 no longer
+ * adds it: validating it reads the whole table under a lock that stops
+ * every join, and relays of version 1 still running would fail their marks.)
  */
 const ADD_RELAYS = `
 CREATE TABLE alphanet.relays (
@@ -91,8 +92,6 @@ CREATE TABLE alphanet.relays (
 INSERT INTO alphanet.relays (node, started_at, seen_at, lease_ms)
   SELECT DISTINCT holder, ${DB_NOW_MS}, ${DB_NOW_MS}, ${RELAY_LEASE_BEATS * RELAY_HEARTBEAT_MS}
   FROM alphanet.clients WHERE holder IS NOT NULL;
-ALTER TABLE alphanet.clients ADD CONSTRAINT clients_holder_fkey FOREIGN KEY (holder)
-  REFERENCES alphanet.relays (node) ON DELETE SET NULL;
 -- A relay's clients were seen, at the latest, at its last beat.
 CREATE FUNCTION alphanet.relay_gone() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -107,9 +106,22 @@ CREATE TRIGGER relays_gone BEFORE DELETE ON alphanet.relays
  * the relay gave the link), and a relay clears a mark only for the same
  * link: a link's offline mark that lands after a newer link's online mark
  * (the pool runs statements on four connections) leaves the newer one.
+ * Each run of a relay has an id (`relays.run_id`), and beats only its own
+ * row, so two relays under one node name are found out. No foreign key
+ * ties a mark to its relay's row (a mark whose relay has no row counts as
+ * offline, by a LEFT JOIN): deleting the row clears its marks by the
+ * trigger, which sets them offline as seen at the relay's last beat.
  */
-const ADD_LINKS = `
-ALTER TABLE alphanet.clients ADD COLUMN link bigint; -- the holder's id of the link; NULL: offline`;
+const ADD_LINKS_AND_RUNS = `
+ALTER TABLE alphanet.clients DROP CONSTRAINT IF EXISTS clients_holder_fkey;
+ALTER TABLE alphanet.clients ADD COLUMN link bigint; -- the holder's id of the link; NULL: offline
+ALTER TABLE alphanet.relays ADD COLUMN run_id bigint NOT NULL DEFAULT 0; -- 0: a version 2 relay
+CREATE OR REPLACE FUNCTION alphanet.relay_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE alphanet.clients SET holder = NULL, link = NULL,
+    last_seen = GREATEST(last_seen, OLD.seen_at) WHERE holder = OLD.node;
+  RETURN OLD;
+END $$;`;
 
 /** Steps that bring the schema from version `index` to `index + 1`. */
 export const PG_MIGRATIONS: readonly Migration[] = [
@@ -123,7 +135,7 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     await tx.unsafe(ADD_RELAYS);
   },
   async (tx) => {
-    await tx.unsafe(ADD_LINKS);
+    await tx.unsafe(ADD_LINKS_AND_RUNS);
   },
 ];
 

@@ -116,12 +116,24 @@ Deno.test("bad cluster flags are usage errors that never echo a key or a passwor
 
 Deno.test("the cluster settings come together, with a PostgreSQL registry and a host to dial", async (t) => {
   assert.equal(resolveRelayConfig(CLUSTER).advertise, "127.0.0.1", "hostname, not a wildcard");
-  assert.equal(resolveRelayConfig({ registry: CLUSTER.registry }).registry, CLUSTER.registry);
+  assert.equal(
+    resolveRelayConfig({ registry: CLUSTER.registry, hostname: "127.0.0.1" }).registry,
+    CLUSTER.registry,
+  );
+  assert.equal(
+    resolveRelayConfig({ registry: CLUSTER.registry, advertise: "relay1.example" }).advertise,
+    "relay1.example",
+  );
   const cases: [string, object, RegExp][] = [
     ["nats alone", { ...CLUSTER, meshPort: undefined, meshKey: undefined }, /go together/],
     ["no mesh key", { ...CLUSTER, meshKey: undefined }, /go together/],
     ["no registry", { ...CLUSTER, registry: undefined }, /needs a shared registry/],
     ["a wildcard host", { ...CLUSTER, hostname: "0.0.0.0" }, /needs advertise/],
+    [
+      "a registry on a wildcard host",
+      { registry: CLUSTER.registry },
+      /a relay on a shared registry needs advertise/,
+    ],
     ["a wildcard advertised", { ...CLUSTER, advertise: "::" }, /not a host other relays can dial/],
     ["a registry not PostgreSQL", { registry: "sqlite:///x" }, /not a postgres:/],
     ["a NATS URL not NATS", { ...CLUSTER, nats: "tcp://h:1" }, /not nats:\/\/HOST:PORT/],

@@ -14,7 +14,11 @@ import type { LogLevel } from "../../server/config.ts";
 import { Logger } from "../../server/log.ts";
 import type { RegistryKey } from "../../server/registry_key.ts";
 import { PostgresRegistry } from "../../server/registry_postgres.ts";
-import { RELAY_HEARTBEAT_MS, RELAY_LEASE_BEATS } from "../../server/registry_postgres_heartbeat.ts";
+import {
+  NodeTaken,
+  RELAY_HEARTBEAT_MS,
+  RELAY_LEASE_BEATS,
+} from "../../server/registry_postgres_heartbeat.ts";
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from "../../server/registry_postgres_schema.ts";
 import { delay, STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { clusterTest, startPostgres } from "../_helpers/cluster_engines.ts";
@@ -24,6 +28,8 @@ const POOL = AddressPool.fromCidr("10.0.0.0/24");
 /** The beat interval of the relays these tests start: a lease of 300 ms. */
 const BEAT_MS = 100;
 const LEASE_MS = RELAY_LEASE_BEATS * BEAT_MS;
+/** The grace after a lapsed lease of the stores that free addresses here. */
+const GRACE_MS = 500;
 const ROOT = new URL("../../", import.meta.url);
 
 function publicKey(seed: number): RegistryKey {
@@ -140,6 +146,7 @@ clusterTest("PostgreSQL registry: relays' heartbeats decide who is online", asyn
         node: "other:7000",
         heartbeatMs: BEAT_MS,
         addressTtlMs: 60_000,
+        lapsedGraceMs: GRACE_MS,
       });
       try {
         const [first, second, third] = doomed.addresses;
@@ -179,12 +186,19 @@ clusterTest("PostgreSQL registry: relays' heartbeats decide who is online", asyn
         );
         assert.equal((await observer.get(second))?.lastSeen, Number(beat.seen_at));
 
-        assert.equal(await observer.release(first), true, "released once its relay is dead");
+        // Offline, but its address is still its own for the grace (the relay may be cut off only).
+        assert.equal(await observer.release(first), false, "kept for LAPSED_GRACE_MS");
+        await withSql(
+          url,
+          (sql) => sql`UPDATE alphanet.clients SET last_seen = 0 WHERE address = ${third}`,
+        );
+        await until(() => other.release(first), "released once the grace is over", 4 * STEP_MS);
         assert.equal(await observer.get(first), null);
         // Back through another relay: online there, the same address.
         assert.equal(await other.assign(publicKey(2), Date.now(), { online: true }), second);
         assert.equal(await online(observer, second), true);
-        // Expiry frees the dead relay's client once unseen for the TTL, never the live one's.
+        // Expiry frees the dead relay's client once unseen for the TTL, never the live one's;
+        // seen at its relay's last beat, a client online for longer than the TTL is kept.
         assert.equal(await other.expire(Date.now()), 0);
         assert.equal(await other.expire(Date.now() + 120_000), 1);
         assert.equal(await observer.get(third), null);
@@ -255,12 +269,13 @@ clusterTest("PostgreSQL registry: relays' heartbeats decide who is online", asyn
         assert.ok(Number(restored.fields.failures) >= RELAY_LEASE_BEATS, String(restored.fields));
         assert.ok(Number(restored.fields.downMs) >= LEASE_MS);
         assert.match(String(restored.fields.note), /lease lapsed/);
-        // An operator deleting a live relay's row frees its marks; its next join writes it again.
+        // An operator deleting a live relay's row frees its marks; its next beat writes the row
+        // again (same run), and its next join marks the client online again.
         await withSql(url, (sql) => sql`DELETE FROM alphanet.relays WHERE node = 'flaky:7000'`);
         assert.equal(await online(observer, address), false);
         assert.notEqual(await flaky.assign(publicKey(2), Date.now(), { online: true }), address);
         assert.equal(await flaky.assign(publicKey(1), Date.now(), { online: true }), address);
-        assert.equal(await online(observer, address), true);
+        await until(async () => (await online(observer, address)) === true, "online again");
       } finally {
         await flaky.close();
         await observer.close();
@@ -312,11 +327,13 @@ clusterTest("PostgreSQL registry: relays' heartbeats decide who is online", asyn
           (sql) => sql`SELECT lease_ms FROM alphanet.relays WHERE node = 'old:7000'`,
         );
         assert.equal(Number(old.lease_ms), RELAY_LEASE_BEATS * RELAY_HEARTBEAT_MS);
-        // A mark must name a relay the table knows.
-        await assert.rejects(
-          withSql(url, (sql) => sql`UPDATE alphanet.clients SET holder = 'nobody:1'`),
-          /clients_holder_fkey/,
+        // No foreign key: a mark naming a relay with no row is taken (as a relay of version 1
+        // still running writes them) and counts as offline.
+        await withSql(
+          url,
+          (sql) => sql`UPDATE alphanet.clients SET holder = 'nobody:1' WHERE address = 167772162`,
         );
+        assert.equal((await relay.get(167772162))?.online, false);
         // The operator forgets the old relay at once instead of waiting out its lease.
         await withSql(url, (sql) => sql`DELETE FROM alphanet.relays WHERE node = 'old:7000'`);
         const freed = await relay.get(167772161);
@@ -325,6 +342,90 @@ clusterTest("PostgreSQL registry: relays' heartbeats decide who is online", asyn
         assert.equal(await relay.release(167772161), true);
       } finally {
         await relay.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a version 2 registry is upgraded to 3: the foreign key on holder dropped, the data kept",
+    async () => {
+      const url = await freshDatabase(pg, "upgrade2");
+      await withSql(url, (sql) =>
+        sql.begin(async (tx) => {
+          await tx`CREATE SCHEMA alphanet`;
+          await tx`CREATE TABLE alphanet.settings (name text PRIMARY KEY, value bigint NOT NULL)`;
+          // deno-lint-ignore no-explicit-any
+          for (const step of PG_MIGRATIONS.slice(0, 2)) await step(tx as any);
+          // As version 2 was first released: the marks tied to the relays by a foreign key.
+          await tx`ALTER TABLE alphanet.clients ADD CONSTRAINT clients_holder_fkey
+            FOREIGN KEY (holder) REFERENCES alphanet.relays (node) ON DELETE SET NULL`;
+          await tx`INSERT INTO alphanet.settings VALUES ('schema_version', 2)`;
+          await tx`INSERT INTO alphanet.relays (node, started_at, seen_at, lease_ms)
+            VALUES ('old:7000', 1, 1, 15000)`;
+          await tx`INSERT INTO alphanet.clients (address, key, kind, first_seen, last_seen, holder)
+            VALUES (167772161, 'ip:192.0.2.1', 'ip', 1, 2, 'old:7000')`;
+        }));
+      const relay = await PostgresRegistry.open(url, POOL, {
+        node: "new:7000",
+        heartbeatMs: BEAT_MS,
+      });
+      try {
+        const constraints = await withSql(
+          url,
+          (sql) => sql`SELECT conname FROM pg_constraint WHERE conname = 'clients_holder_fkey'`,
+        );
+        assert.equal(constraints.length, 0);
+        const [record] = await relay.list();
+        assert.deepEqual([record.address, record.online], [167772161, false]);
+        const [row] = await withSql(
+          url,
+          (sql) => sql`SELECT run_id FROM alphanet.relays WHERE node = 'old:7000'`,
+        );
+        assert.equal(Number(row.run_id), 0, "a version 2 relay's row: run 0");
+      } finally {
+        await relay.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a relay refuses to start under a node name another running relay beats under; one restarted at once after a kill waits out the dead run's lease",
+    async () => {
+      const url = await freshDatabase(pg, "names");
+      const running = await PostgresRegistry.open(url, POOL, {
+        node: "same:7000",
+        heartbeatMs: BEAT_MS,
+      });
+      try {
+        const log = new KeptLog();
+        await assert.rejects(
+          PostgresRegistry.open(url, POOL, { node: "same:7000", heartbeatMs: BEAT_MS, log }),
+          (error) =>
+            error instanceof NodeTaken &&
+            /another running relay beats under the node name same:7000/.test(error.message),
+        );
+        assert.deepEqual(log.lines.map((line) => line.event), ["registry-node-wait"]);
+        // The running relay kept its row and its marks.
+        const address = await running.assign(publicKey(1), Date.now(), { online: true });
+        assert.equal((await running.get(address))?.online, true);
+      } finally {
+        await running.close();
+      }
+      const doomed = await startDoomedRelay(url, "again:7000");
+      await doomed.kill();
+      const restarted = performance.now();
+      const again = await PostgresRegistry.open(url, POOL, {
+        node: "again:7000",
+        heartbeatMs: BEAT_MS,
+      });
+      try {
+        assert.ok(performance.now() - restarted < LEASE_MS + 2_000);
+        // The dead run's marks were cleared when its row was taken over.
+        for (const address of doomed.addresses) {
+          assert.equal((await again.get(address))?.online, false);
+        }
+      } finally {
+        await again.close();
       }
     },
   );
