@@ -378,7 +378,10 @@ export class PostgresRegistry implements RegistryStore {
         const holder = this.#holder(link !== null);
         for (let attempt = 1;; attempt++) {
           const existing = await this.#touch(text, now, holder, link);
-          if (existing !== null) return existing;
+          if (existing !== null) {
+            options.onKnown?.();
+            return existing;
+          }
           if (options.registered === true) {
             throw new KeyReleased(
               "Cannot assign: the address was released while its client joined",
