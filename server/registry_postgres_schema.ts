@@ -24,6 +24,17 @@ export const PG_SCHEMA_VERSION = 3;
  */
 const MIGRATION_LOCK = 0x414e4554;
 
+/**
+ * Longest a migration's statement waits for a table lock (ms). A schema
+ * change queues behind the relays' transactions (each a few ms, at most the
+ * 5 s statement time-out), and every join queues behind it while it waits:
+ * past this bound it gives up, the relay does not start, and the joins go
+ * on. The statements themselves run with no time-out (a step may rewrite a
+ * big table), and waiting for another relay's migration (the advisory
+ * lock) has no bound either: that relay's steps are bounded by this.
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS = 15_000;
+
 /** A connection, or a transaction on one. */
 type Sql = postgres.Sql<{ int8: number }> | postgres.TransactionSql<{ int8: number }>;
 
@@ -163,7 +174,10 @@ export async function migratePostgres(
 ): Promise<void> {
   if (checkVersion(await schemaVersion(sql), where) === PG_SCHEMA_VERSION) return;
   await sql.begin(async (tx) => {
+    // Not the connection's 5 s: a step may take longer, and another relay may be migrating.
+    await tx.unsafe("SET LOCAL statement_timeout = 0");
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+    await tx.unsafe(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
     await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${PG_SCHEMA}`);
     await tx.unsafe(
       `CREATE TABLE IF NOT EXISTS ${PG_SCHEMA}.settings (name text PRIMARY KEY, value bigint NOT NULL)`,

@@ -19,6 +19,7 @@ import {
   RELAY_HEARTBEAT_MS,
   RELAY_LEASE_BEATS,
 } from "../../server/registry_postgres_heartbeat.ts";
+import { STATEMENT_TIMEOUT_MS } from "../../server/registry_postgres_pool.ts";
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from "../../server/registry_postgres_schema.ts";
 import { delay, STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { clusterTest, startPostgres } from "../_helpers/cluster_engines.ts";
@@ -427,6 +428,47 @@ clusterTest("PostgreSQL registry: relays' heartbeats decide who is online", asyn
       } finally {
         await again.close();
       }
+    },
+  );
+
+  await t.step(
+    "a migration waiting on another relay's longer than the statement time-out still runs",
+    async () => {
+      const url = await freshDatabase(pg, "slow_migration");
+      // Another relay migrating: the advisory lock held past the connections' 5 s statement time-out.
+      const held = Promise.withResolvers<void>();
+      const locked = Promise.withResolvers<void>();
+      const holder = withSql(url, (sql) =>
+        sql.begin(async (tx) => {
+          await tx`SELECT pg_advisory_xact_lock(${0x414e4554})`;
+          locked.resolve();
+          await held.promise;
+        }));
+      await locked.promise;
+      const opening = PostgresRegistry.open(url, POOL, { node: "late:7000", heartbeatMs: BEAT_MS });
+      await until(
+        () =>
+          withSql(url, async (sql) => {
+            const [row] = await sql`SELECT count(*)::int AS waiting FROM pg_stat_activity
+              WHERE wait_event = 'advisory' AND application_name = 'alphanet-relay late:7000'`;
+            return row.waiting > 0;
+          }),
+        "the migration to wait on the lock",
+      );
+      const timer = setTimeout(() => held.resolve(), STATEMENT_TIMEOUT_MS + 1_000);
+      try {
+        const store = await opening;
+        await store.close();
+      } finally {
+        clearTimeout(timer);
+        held.resolve();
+        await holder;
+      }
+      const [row] = await withSql(
+        url,
+        (sql) => sql`SELECT value FROM alphanet.settings WHERE name = 'schema_version'`,
+      );
+      assert.equal(Number(row.value), PG_SCHEMA_VERSION);
     },
   );
 });
