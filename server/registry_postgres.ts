@@ -23,6 +23,7 @@
  * @module
  */
 
+import { inTransaction } from "./registry_postgres_tx.ts";
 import postgres from "postgres";
 import { AlphaNetError, Closed } from "../errors.ts";
 import type { AddressPool } from "./address_pool.ts";
@@ -439,7 +440,7 @@ export class PostgresRegistry implements RegistryStore {
       this.#walk = null; // tried again at the next join
       throw error;
     }));
-    const address = await this.#sql.begin(async (tx) => {
+    const address = await inTransaction(this.#sql, async (tx) => {
       const taken = await walk.take(tx, (candidate) => tryInsert(tx, candidate));
       if (taken !== null && token !== null) await spendToken(tx, token, now);
       return taken;

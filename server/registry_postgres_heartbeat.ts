@@ -14,6 +14,7 @@
  * @module
  */
 
+import { inTransaction } from "./registry_postgres_tx.ts";
 import { AlphaNetError } from "../errors.ts";
 import type { Logger } from "./log.ts";
 import type { RegistryConnections } from "./registry_postgres_pool.ts";
@@ -234,7 +235,7 @@ export class RelayHeartbeat {
    */
   #claim(): Promise<{ seenAt: number; leaseMs: number } | null> {
     const { connections, node } = this.#target;
-    return connections.sql.begin(async (tx) => {
+    return inTransaction(connections.sql, async (tx) => {
       const [row] = await tx.unsafe(
         `SELECT seen_at, lease_ms, ${relayLive("r")} AS live FROM alphanet.relays r
           WHERE node = $1 FOR UPDATE`,
@@ -263,24 +264,30 @@ export class RelayHeartbeat {
   /**
    * Refreshes this run's row now; writes it again if it is gone (an
    * operator deleted it); throws {@linkcode NodeTaken} if another run holds
-   * the node name now, or the database's error.
+   * the node name now, or the database's error. Returns whether the lease
+   * had lapsed before this beat, by the database's clock: what every reader
+   * of the registry saw meanwhile (a row written again had lapsed, too).
    */
-  async beat(): Promise<void> {
+  async beat(): Promise<boolean> {
     const { connections, node } = this.#target;
-    await connections.run("beat", async () => {
+    return await connections.run("beat", async () => {
+      // The FROM subquery reads the row as it was before this UPDATE.
       const beaten = await connections.sql.unsafe(
-        `UPDATE alphanet.relays SET seen_at = ${DB_NOW_MS}, lease_ms = $3
-          WHERE node = $1 AND run_id = $2`,
+        `UPDATE alphanet.relays r SET seen_at = ${DB_NOW_MS}, lease_ms = $3
+          FROM (SELECT seen_at + lease_ms AS until FROM alphanet.relays
+            WHERE node = $1 AND run_id = $2) before
+          WHERE r.node = $1 AND r.run_id = $2
+          RETURNING before.until < ${DB_NOW_MS} AS lapsed`,
         [node, this.#runId, this.#leaseMs],
         { prepare: true },
       );
-      if (beaten.count > 0) return;
+      if (beaten.count > 0) return beaten[0].lapsed === true;
       const written = await connections.sql.unsafe(
         `INSERT INTO alphanet.relays (node, run_id, started_at, seen_at, lease_ms)
           VALUES ($1, $2, $3, ${DB_NOW_MS}, $4) ON CONFLICT (node) DO NOTHING`,
         [node, this.#runId, this.#startedAt, this.#leaseMs],
       );
-      if (written.count > 0) return;
+      if (written.count > 0) return true;
       throw new NodeTaken(
         `Cannot beat: another relay took the node name ${node} (its own start, after this relay's lease lapsed)`,
       );
@@ -327,8 +334,9 @@ export class RelayHeartbeat {
   /** One beat of the timer: never throws; failures and the recovery are logged. */
   async #timedBeat(): Promise<void> {
     const now = () => performance.now();
+    let lapsed: boolean;
     try {
-      await this.beat();
+      lapsed = await this.beat();
     } catch (error) {
       this.#failures++;
       this.#unlogged++;
@@ -351,7 +359,6 @@ export class RelayHeartbeat {
     this.#lastOk = now();
     await this.#target.afterBeat?.();
     if (this.#failures === 0) return;
-    const lapsed = downMs >= this.#leaseMs;
     this.#target.log?.log(lapsed ? "warn" : "info", "registry-heartbeat-restored", {
       registry: this.#target.where,
       node: this.#target.node,

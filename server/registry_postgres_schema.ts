@@ -7,6 +7,7 @@
  * @module
  */
 
+import { inTransaction } from "./registry_postgres_tx.ts";
 import type postgres from "postgres";
 import { AlphaNetError } from "../errors.ts";
 import { DB_NOW_MS, RELAY_HEARTBEAT_MS, RELAY_LEASE_BEATS } from "./registry_postgres_heartbeat.ts";
@@ -173,7 +174,7 @@ export async function migratePostgres(
   where: string,
 ): Promise<void> {
   if (checkVersion(await schemaVersion(sql), where) === PG_SCHEMA_VERSION) return;
-  await sql.begin(async (tx) => {
+  await inTransaction(sql, async (tx) => {
     // Not the connection's 5 s: a step may take longer, and another relay may be migrating.
     await tx.unsafe("SET LOCAL statement_timeout = 0");
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;

@@ -12,9 +12,10 @@
 import type postgres from "postgres";
 import type { AddressPool } from "./address_pool.ts";
 import { PERMUTATION_KEY_BYTES, PoolPermutation } from "./pool_permutation.ts";
+import type { RegistryTx } from "./registry_postgres_tx.ts";
 
 /** A transaction of the registry. */
-export type RegistryTx = postgres.TransactionSql<{ int8: number }>;
+export type { RegistryTx };
 
 /** Uniform random integer in `[0, size)`, `size` ≤ 2^32, without modulo bias. */
 function randomIndex(size: number): number {

@@ -118,6 +118,33 @@ clusterTest("PostgreSQL registry: schema, addresses, tokens, marks, expiry, outa
     },
   );
 
+  await t.step(
+    "transactions never share a connection: waves of new keys and reads at once, every key assigned",
+    async () => {
+      // postgres.js 3.4.9's sql.begin() could send BEGIN on a connection it had not reserved when
+      // BEGIN filled that connection's pipeline: a few of thousands failed (UNSAFE_TRANSACTION).
+      const url = await freshDatabase(pg, "pipelines");
+      const pool = AddressPool.fromCidr("10.1.0.0/20");
+      const store = await PostgresRegistry.open(url, pool, { node: "busy:7000" });
+      try {
+        const assigned = new Set<number>();
+        for (let wave = 0; wave < 4; wave++) {
+          const calls = Array.from({ length: 500 }, (_, i) => {
+            const key = ipKey(wave * 500 + i);
+            return [store.assign(key), store.lookup(ipKey(i))] as const;
+          });
+          for (const address of await Promise.all(calls.map(([assign]) => assign))) {
+            assigned.add(address);
+          }
+          await Promise.all(calls.map(([, lookup]) => lookup));
+        }
+        assert.equal(assigned.size, 2_000);
+      } finally {
+        await store.close();
+      }
+    },
+  );
+
   await t.step("a one-use join token raced by two stores admits exactly one key", async () => {
     const url = await freshDatabase(pg, "token_race");
     const [a, b] = await openStores(url, 2);
