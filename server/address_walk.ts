@@ -9,17 +9,8 @@
 
 import type { AddressPool } from "./address_pool.ts";
 import { PERMUTATION_KEY_BYTES, PoolPermutation } from "./pool_permutation.ts";
+import { randomIndex } from "./random_index.ts";
 import type { RegistryStatements } from "./registry_statements.ts";
-
-/** Uniform random integer in `[0, size)`, `size` ≤ 2^32, without modulo bias. */
-function randomIndex(size: number): number {
-  const word = new Uint32Array(1);
-  const limit = 2 ** 32 - (2 ** 32 % size);
-  for (;;) {
-    crypto.getRandomValues(word);
-    if (word[0] < limit) return word[0] % size;
-  }
-}
 
 /**
  * Picks addresses for new clients of one pool. Runs inside the registry's
