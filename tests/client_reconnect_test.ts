@@ -20,11 +20,11 @@ import {
   RelayIdMismatch,
   Replaced,
   TimedOut,
-  type VirtualListener,
 } from "../mod.ts";
 import { PacketType, ProtocolError, Reason, reasonName } from "../protocol/mod.ts";
 import { Relay } from "../server.ts";
 import { delay, STEP_MS, withTimeout } from "./_helpers/async.ts";
+import { assertEcho, echoOnce } from "./_helpers/echo_once.ts";
 import { randomIdentity, text, utf8 } from "./_helpers/bytes.ts";
 import { recordStates } from "./_helpers/client_states.ts";
 import { FakeRelay } from "./_helpers/fake_relay.ts";
@@ -50,33 +50,6 @@ function restart(
 
 function join(port: number, options: ClientOptions = {}): Promise<AlphaNetClient> {
   return withTimeout(connect({ port, reconnect: FAST, ...options }), STEP_MS, "a client to join");
-}
-
-/** Serves one echo on `listener`: reads to end of stream, writes it back, closes. */
-async function echoOnce(listener: VirtualListener): Promise<void> {
-  const conn = await withTimeout(listener.accept(), STEP_MS, "accept");
-  try {
-    await conn.write(await readAll(conn));
-  } finally {
-    conn.close();
-  }
-}
-
-/** Connects `from` to `to`:`port`, sends `message` and checks the echo. */
-async function assertEcho(
-  from: AlphaNetClient,
-  to: string,
-  port: number,
-  message: string,
-): Promise<void> {
-  const conn = await withTimeout(from.connect({ hostname: to, port }), STEP_MS, "dial");
-  try {
-    await conn.write(utf8(message));
-    await conn.closeWrite();
-    assert.equal(text(await withTimeout(readAll(conn), STEP_MS, "echo")), message);
-  } finally {
-    conn.close();
-  }
 }
 
 function isShutdown(error: Error | null): boolean {

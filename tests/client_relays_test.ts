@@ -7,20 +7,14 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type AlphaNetClient,
-  type ClientOptions,
-  connect,
-  RelayIdMismatch,
-  type VirtualListener,
-} from "../mod.ts";
+import { type AlphaNetClient, type ClientOptions, connect, RelayIdMismatch } from "../mod.ts";
 import { Relay } from "../server.ts";
 import { STEP_MS, withTimeout } from "./_helpers/async.ts";
-import { randomIdentity, text, utf8 } from "./_helpers/bytes.ts";
+import { assertEcho, echoOnce } from "./_helpers/echo_once.ts";
+import { randomIdentity } from "./_helpers/bytes.ts";
 import { recordStates } from "./_helpers/client_states.ts";
 import { freePort } from "./_helpers/ports.ts";
 import { startRelay, type TestRelay } from "./_helpers/relay_fixture.ts";
-import { readAll } from "./_helpers/streams.ts";
 
 /** Fast backoff so the tests reconnect within tens of milliseconds. */
 const FAST: ClientOptions["reconnect"] = { initialDelayMs: 10, maxDelayMs: 50 };
@@ -33,33 +27,6 @@ function join(relays: string[], options: ClientOptions = {}): Promise<AlphaNetCl
     STEP_MS,
     "a client to join one of the relays",
   );
-}
-
-/** Accepts one connection on `listener`, echoes what it reads to its end, closes. */
-async function echoOnce(listener: VirtualListener): Promise<void> {
-  const conn = await withTimeout(listener.accept(), STEP_MS, "accept");
-  try {
-    await conn.write(await readAll(conn));
-  } finally {
-    conn.close();
-  }
-}
-
-/** `from` connects to `to`:`port`, sends `message` and must get it back. */
-async function assertEcho(
-  from: AlphaNetClient,
-  to: string,
-  port: number,
-  message: string,
-): Promise<void> {
-  const conn = await withTimeout(from.connect({ hostname: to, port }), STEP_MS, "dial");
-  try {
-    await conn.write(utf8(message));
-    await conn.closeWrite();
-    assert.equal(text(await withTimeout(readAll(conn), STEP_MS, "echo")), message);
-  } finally {
-    conn.close();
-  }
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   type VirtualConn,
 } from "../../mod.ts";
 import { delay, STEP_MS, waitUntil, withTimeout } from "../_helpers/async.ts";
+import { assertEcho } from "../_helpers/echo_once.ts";
 import { randomIdentity, text, utf8 } from "../_helpers/bytes.ts";
 import { recordStates } from "../_helpers/client_states.ts";
 import { clusterTest, startNats as startNatsOn } from "../_helpers/cluster_engines.ts";
@@ -31,23 +32,6 @@ function join(relays: string[], options: ClientOptions = {}): Promise<AlphaNetCl
     STEP_MS,
     `a client to join one of ${relays.join(",")}`,
   );
-}
-
-/** `from` dials `to`:`port` (a listener that echoes) and must get `message` back. */
-async function assertEcho(
-  from: AlphaNetClient,
-  to: string,
-  port: number,
-  message: string,
-): Promise<void> {
-  const conn = await withTimeout(from.connect({ hostname: to, port }), STEP_MS, "dial");
-  try {
-    await conn.write(utf8(message));
-    await conn.closeWrite();
-    assert.equal(text(await withTimeout(readAll(conn), STEP_MS, "echo")), message);
-  } finally {
-    conn.close();
-  }
 }
 
 /** Serves echo on `client`:`port` until the listener closes. */
