@@ -19,7 +19,7 @@ import { randomIdentity, text, utf8 } from "../_helpers/bytes.ts";
 import { recordStates } from "../_helpers/client_states.ts";
 import { clusterTest, startNats as startNatsOn } from "../_helpers/cluster_engines.ts";
 import { startCluster } from "../_helpers/cluster_relays.ts";
-import { type CutProxy, startCutProxy } from "../_helpers/cut_proxy.ts";
+import { type FaultProxy, startFaultProxy } from "../_helpers/fault_proxy.ts";
 import { freePort } from "../_helpers/ports.ts";
 import { readAll, readExactly } from "../_helpers/streams.ts";
 
@@ -192,12 +192,12 @@ clusterTest(
   "cluster: a broken relay link resets the connections crossing it, and the relays dial again",
   async () => {
     await using cluster = await startCluster(0);
-    const proxies: CutProxy[] = [];
+    const proxies: FaultProxy[] = [];
     try {
       for (let i = 0; i < 2; i++) {
         // Each relay is dialed through a forwarder the test can cut: the path between them breaks.
         const meshPort = freePort();
-        const proxy = startCutProxy(meshPort);
+        const proxy = startFaultProxy(meshPort);
         proxies.push(proxy);
         await cluster.startRelay([
           "--mesh-port",

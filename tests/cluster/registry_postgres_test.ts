@@ -18,7 +18,7 @@ import { MAX_PENDING_CALLS } from "../../server/registry_postgres_pool.ts";
 import { RegistryUnavailable } from "../../server/registry_store.ts";
 import { STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { clusterTest, startPostgres } from "../_helpers/cluster_engines.ts";
-import { startFreezeProxy } from "../_helpers/freeze_proxy.ts";
+import { startFaultProxy } from "../_helpers/fault_proxy.ts";
 import { freshDatabase, withSql } from "./_postgres_db.ts";
 
 /** 254 assignable addresses. */
@@ -344,7 +344,7 @@ clusterTest("PostgreSQL registry: schema, addresses, tokens, marks, expiry, outa
     "a PostgreSQL gone silent: each call fails at its deadline, the connections are made anew, waiting calls are capped",
     async () => {
       const url = await freshDatabase(pg, "silent");
-      await using proxy = startFreezeProxy(pg.port);
+      await using proxy = startFaultProxy(pg.port);
       const viaProxy = url.replace(`:${pg.port}/`, `:${proxy.port}/`);
       const deadlineMs = 500;
       const a = await PostgresRegistry.open(viaProxy, POOL, { node: "relay0:7000", deadlineMs });

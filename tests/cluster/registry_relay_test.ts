@@ -22,7 +22,7 @@ import { delay, STEP_MS, withTimeout } from "../_helpers/async.ts";
 import { randomIdentity } from "../_helpers/bytes.ts";
 import { clusterTest, startPostgres } from "../_helpers/cluster_engines.ts";
 import { startEchoPair } from "../_helpers/echo_pair.ts";
-import { startFreezeProxy } from "../_helpers/freeze_proxy.ts";
+import { startFaultProxy } from "../_helpers/fault_proxy.ts";
 
 function relayOptions(registry: string, extra: RelayOptions = {}): RelayOptions {
   return { hostname: "127.0.0.1", port: 0, registry, logLevel: "silent", ...extra };
@@ -131,7 +131,7 @@ clusterTest(
   "PostgreSQL gone silent (sockets open, nothing answers): joins get the registry-unavailable refusal within a call's deadline, /readyz fails, and the relay closes within a bound",
   async () => {
     await using pg = await startPostgres();
-    await using proxy = startFreezeProxy(pg.port);
+    await using proxy = startFaultProxy(pg.port);
     const url = pg.url.replace(`:${pg.port}/`, `:${proxy.port}/`);
     const relay = await Relay.start(relayOptions(url, { adminPort: 0 }));
     let closed = false;
