@@ -440,7 +440,7 @@ export class PostgresRegistry implements RegistryStore {
       this.#walk = null; // tried again at the next join
       throw error;
     }));
-    const address = await inTransaction(this.#sql, async (tx) => {
+    const address = await inTransaction(this.#connections.transactionSql, async (tx) => {
       const taken = await walk.take(tx, (candidate) => tryInsert(tx, candidate));
       if (taken !== null && token !== null) await spendToken(tx, token, now);
       return taken;

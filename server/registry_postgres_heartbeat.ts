@@ -235,7 +235,7 @@ export class RelayHeartbeat {
    */
   #claim(): Promise<{ seenAt: number; leaseMs: number } | null> {
     const { connections, node } = this.#target;
-    return inTransaction(connections.sql, async (tx) => {
+    return inTransaction(connections.transactionSql, async (tx) => {
       const [row] = await tx.unsafe(
         `SELECT seen_at, lease_ms, ${relayLive("r")} AS live FROM alphanet.relays r
           WHERE node = $1 FOR UPDATE`,

@@ -18,6 +18,13 @@ import { RegistryUnavailable } from "./registry_store.ts";
 
 /** Connections each relay keeps to the registry: joins are a round trip or two each. */
 const POOL_CONNECTIONS = 4;
+/**
+ * Connections kept for transactions alone. A transaction needs a connection
+ * with nothing in flight (see registry_postgres_tx.ts); on the main pool,
+ * where reads pipeline onto busy connections, it could wait for one as long
+ * as the load lasts.
+ */
+const TRANSACTION_CONNECTIONS = 2;
 /** A registry that does not accept a connection this long is unavailable (seconds). */
 const CONNECT_TIMEOUT_S = 3;
 /** Longest a statement may run, lock waits included, before the server cancels it. */
@@ -84,6 +91,7 @@ export class RegistryConnections {
 
   // Owned by the calls.
   #sql: RegistrySql;
+  #transactionSql: RegistrySql;
   /** Bumped at each rebuild: a call's deadline throws away only the pool it ran on. */
   #generation = 0;
   #pending = 0;
@@ -96,12 +104,18 @@ export class RegistryConnections {
     if (!Number.isSafeInteger(this.#deadlineMs) || this.#deadlineMs <= 0) {
       throw new RangeError(`Cannot open registry: deadlineMs ${this.#deadlineMs} is not positive`);
     }
-    this.#sql = this.#connect();
+    this.#sql = this.#connect(POOL_CONNECTIONS);
+    this.#transactionSql = this.#connect(TRANSACTION_CONNECTIONS, true);
   }
 
   /** The current pool: a call that began before a rebuild may still hold the previous one. */
   get sql(): RegistrySql {
     return this.#sql;
+  }
+
+  /** The current pool of transactions' connections (see `inTransaction`). */
+  get transactionSql(): RegistrySql {
+    return this.#transactionSql;
   }
 
   /** Calls waiting now. */
@@ -167,7 +181,10 @@ export class RegistryConnections {
       timer = setTimeout(resolve, timeoutMs + 1000);
     });
     try {
-      await Promise.race([this.#sql.end({ timeout: timeoutMs / 1000 }).catch(() => {}), bound]);
+      const ends = [this.#sql, this.#transactionSql].map((sql) =>
+        sql.end({ timeout: timeoutMs / 1000 }).catch(() => {})
+      );
+      await Promise.race([Promise.all(ends), bound]);
     } finally {
       clearTimeout(timer);
     }
@@ -177,17 +194,24 @@ export class RegistryConnections {
   #rebuild(generation: number): void {
     if (generation !== this.#generation || this.#ended) return;
     this.#generation++;
-    const old = this.#sql;
-    this.#sql = this.#connect();
-    old.end({ timeout: 0 }).catch(() => {});
+    const old = [this.#sql, this.#transactionSql];
+    this.#sql = this.#connect(POOL_CONNECTIONS);
+    this.#transactionSql = this.#connect(TRANSACTION_CONNECTIONS, true);
+    for (const sql of old) sql.end({ timeout: 0 }).catch(() => {});
   }
 
-  #connect(): RegistrySql {
+  /**
+   * A pool of `max` connections. `forTransactions`: postgres.js 3.4.9's
+   * reserve() never resolves when it must open (or reopen, after the idle
+   * time-out) a connection of a pool without fetch_types, so that pool pays
+   * the one type query per connection.
+   */
+  #connect(max: number, forTransactions = false): RegistrySql {
     return postgres(this.#options.url, {
-      max: POOL_CONNECTIONS,
+      max,
       connect_timeout: CONNECT_TIMEOUT_S,
       idle_timeout: IDLE_TIMEOUT_S,
-      fetch_types: false,
+      fetch_types: forTransactions,
       onnotice: () => {},
       connection: {
         application_name: this.#options.applicationName,

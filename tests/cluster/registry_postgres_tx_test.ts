@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { inTransaction } from "../../server/registry_postgres_tx.ts";
+import { RegistryConnections } from "../../server/registry_postgres_pool.ts";
 import { clusterTest, startPostgres } from "../_helpers/cluster_engines.ts";
 
 /** The pools of this test: postgres.js's default types. */
@@ -57,6 +58,32 @@ clusterTest(
       assert.equal(await inOneTransaction(single), false, "not left inside a transaction");
     } finally {
       await Promise.all([sql.end({ timeout: 5 }), single.end({ timeout: 5 })]);
+    }
+  },
+);
+
+clusterTest(
+  "the registry's transaction pool opens its connections for a transaction, fresh or after they closed idle",
+  async () => {
+    await using pg = await startPostgres();
+    const connections = new RegistryConnections({
+      url: pg.url,
+      where: "test",
+      applicationName: "test",
+    });
+    try {
+      // No statement ran before: the transaction opens the pool's first connection itself.
+      const answer = await connections.run(
+        "test",
+        () =>
+          inTransaction(
+            connections.transactionSql,
+            async (tx) => (await tx`SELECT 1 AS one`)[0].one,
+          ),
+      );
+      assert.equal(answer, 1);
+    } finally {
+      await connections.end(0);
     }
   },
 );
