@@ -260,7 +260,8 @@ export class PostgresRegistry implements RegistryStore {
     });
     const sql = connections.sql;
     try {
-      if (options.migrate ?? true) await migratePostgres(sql, where);
+      // On the transaction pool: its migration is a transaction (see inTransaction).
+      if (options.migrate ?? true) await migratePostgres(connections.transactionSql, where);
       else await expectPostgresSchema(sql, where);
       const [meta] = await sql`SELECT network_id FROM alphanet.meta`;
       const id = meta?.network_id as Uint8Array | undefined;
