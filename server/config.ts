@@ -162,7 +162,8 @@ export interface RelayConfig {
    */
   websocketPort: number | null;
   /**
-   * Whether the relay logs any promise rejection nobody handled, in the whole
+   * Whether the relay logs any promise rejection nobody handled, and any
+   * exception thrown outside a promise (a dependency's timer), in the whole
    * process, and keeps running instead of letting Deno end the process. For
    * a process that is only a relay (`server.ts` turns it on); an application
    * that embeds a relay keeps its own handling. @default {false}

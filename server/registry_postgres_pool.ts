@@ -19,10 +19,8 @@ import { RegistryUnavailable } from "./registry_store.ts";
 /** Connections each relay keeps to the registry: joins are a round trip or two each. */
 const POOL_CONNECTIONS = 4;
 /**
- * Connections kept for transactions alone. A transaction needs a connection
- * with nothing in flight (see registry_postgres_tx.ts); on the main pool,
- * where reads pipeline onto busy connections, it could wait for one as long
- * as the load lasts.
+ * Connections kept for transactions alone (see registry_postgres_tx.ts):
+ * there a BEGIN never meets a connection with a full pipeline.
  */
 const TRANSACTION_CONNECTIONS = 2;
 /** A registry that does not accept a connection this long is unavailable (seconds). */
@@ -94,6 +92,8 @@ export class RegistryConnections {
   #transactionSql: RegistrySql;
   /** Bumped at each rebuild: a call's deadline throws away only the pool it ran on. */
   #generation = 0;
+  /** performance.now() of the last call of the current pool that succeeded. */
+  #answeredAt = -Infinity;
   #pending = 0;
   #ended = false;
 
@@ -105,7 +105,7 @@ export class RegistryConnections {
       throw new RangeError(`Cannot open registry: deadlineMs ${this.#deadlineMs} is not positive`);
     }
     this.#sql = this.#connect(POOL_CONNECTIONS);
-    this.#transactionSql = this.#connect(TRANSACTION_CONNECTIONS, true);
+    this.#transactionSql = this.#connect(TRANSACTION_CONNECTIONS);
   }
 
   /** The current pool: a call that began before a rebuild may still hold the previous one. */
@@ -127,7 +127,9 @@ export class RegistryConnections {
    * Runs `body` within the deadline; its failure as
    * {@linkcode RegistryUnavailable} when the database cannot be reached or
    * serve now, else as it is. A deadline that passes also rebuilds the pool
-   * (once per pool, however many calls it failed).
+   * (once per pool, however many calls it failed), unless another call of
+   * that pool succeeded within the deadline: then the database is busy (a
+   * burst of new keys waits for the pool walk's row), not gone.
    *
    * @param action What the call does, for the error ("assign").
    * @param body The call's statements.
@@ -150,12 +152,14 @@ export class RegistryConnections {
     });
     const running = Promise.try(body);
     try {
-      return await Promise.race([running, expired]);
+      const result = await Promise.race([running, expired]);
+      if (generation === this.#generation) this.#answeredAt = performance.now();
+      return result;
     } catch (error) {
       if (error instanceof DeadlinePassed) {
-        // Its statements fail as the old pool is destroyed; nobody waits for them.
+        // Its statements fail if the old pool is destroyed; nobody waits for them.
         running.catch(() => {});
-        this.#rebuild(generation);
+        if (performance.now() - this.#answeredAt >= deadline) this.#rebuild(generation);
         throw new RegistryUnavailable(
           `Cannot ${what}: the database did not answer within ${deadline} ms`,
         );
@@ -194,24 +198,20 @@ export class RegistryConnections {
   #rebuild(generation: number): void {
     if (generation !== this.#generation || this.#ended) return;
     this.#generation++;
+    this.#answeredAt = -Infinity;
     const old = [this.#sql, this.#transactionSql];
     this.#sql = this.#connect(POOL_CONNECTIONS);
-    this.#transactionSql = this.#connect(TRANSACTION_CONNECTIONS, true);
+    this.#transactionSql = this.#connect(TRANSACTION_CONNECTIONS);
     for (const sql of old) sql.end({ timeout: 0 }).catch(() => {});
   }
 
-  /**
-   * A pool of `max` connections. `forTransactions`: postgres.js 3.4.9's
-   * reserve() never resolves when it must open (or reopen, after the idle
-   * time-out) a connection of a pool without fetch_types, so that pool pays
-   * the one type query per connection.
-   */
-  #connect(max: number, forTransactions = false): RegistrySql {
+  /** A pool of `max` connections. */
+  #connect(max: number): RegistrySql {
     return postgres(this.#options.url, {
       max,
       connect_timeout: CONNECT_TIMEOUT_S,
       idle_timeout: IDLE_TIMEOUT_S,
-      fetch_types: forTransactions,
+      fetch_types: false,
       onnotice: () => {},
       connection: {
         application_name: this.#options.applicationName,

@@ -160,6 +160,21 @@ export class Relay implements AsyncDisposable {
     });
   };
 
+  /**
+   * The same for an exception thrown outside any promise, e.g. from a timer
+   * of a dependency: npm:postgres 3.4.9 throws one when a database connection
+   * dies mid-transaction. The call that used it fails on its own deadline.
+   */
+  readonly #onUncaughtError = (event: ErrorEvent): void => {
+    event.preventDefault();
+    const error = event.error;
+    this.#context.log.log("error", "uncaught-error", {
+      error: error instanceof Error
+        ? (error.stack ?? String(error))
+        : String(error ?? event.message),
+    });
+  };
+
   private constructor(
     config: RelayConfig,
     listener: RelayListener,
@@ -198,6 +213,7 @@ export class Relay implements AsyncDisposable {
     };
     if (config.guardRejections) {
       globalThis.addEventListener("unhandledrejection", this.#onUnhandledRejection);
+      globalThis.addEventListener("error", this.#onUncaughtError);
     }
     this.#sweepTimer = setInterval(() => this.#sweep(), sweepInterval(config));
     this.#acceptLoops = [this.#accept(listener, false)];
@@ -641,5 +657,6 @@ export class Relay implements AsyncDisposable {
     await this.#registry.close();
     await this.#ops?.close();
     globalThis.removeEventListener("unhandledrejection", this.#onUnhandledRejection);
+    globalThis.removeEventListener("error", this.#onUncaughtError);
   }
 }

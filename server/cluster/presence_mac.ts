@@ -20,9 +20,12 @@ export const MESH_KEY_BYTES = 32;
 /**
  * MACs computed or checked at once for payloads others sent (a flood of
  * lookups or claims): past it, a payload is dropped, since each one would
- * hold a pending WebCrypto operation.
+ * hold a pending WebCrypto operation (a few hundred bytes). Well above the
+ * lookups a relay may have in flight (4,096 in `server/mesh/mesh.ts`) times
+ * the relays that may ask at once, so honest bursts are never dropped: a
+ * dropped lookup answer would make an online client look Offline.
  */
-export const MAX_PENDING_MACS = 1_024;
+export const MAX_PENDING_MACS = 16_384;
 
 const HMAC = { name: "HMAC", hash: "SHA-256" } as const;
 /** A MAC as it appears in a payload: 32 bytes in lowercase hex. */

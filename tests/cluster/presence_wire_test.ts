@@ -42,7 +42,7 @@ Deno.test({
   fn(): void {
     assert.equal(MAX_PAYLOAD_BYTES, 512);
     assert.equal(MAX_DIAL_ERROR_CHARS, 200);
-    assert.equal(MAX_PENDING_MACS, 1_024);
+    assert.equal(MAX_PENDING_MACS, 16_384);
     assert.equal(PRESENCE_KEY_LABEL, "alphanet presence v1");
   },
 });

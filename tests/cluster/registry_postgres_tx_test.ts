@@ -1,89 +1,72 @@
 /**
- * The registry's transactions hold a connection of their own from BEGIN to
- * COMMIT, where postgres.js 3.4.9's sql.begin() may send BEGIN on a
- * connection it never reserved (porsager/postgres#823, #1189): with
- * `max_pipeline: 0` that happens to every transaction, so pools with that
- * setting show which of the two a transaction relies on.
+ * The registry's transactions run on a pool of their own, where each
+ * connection carries one transaction at a time: npm:postgres 3.4.9's
+ * `sql.begin()` then never meets the full pipeline that makes it send
+ * BEGIN on a connection it did not reserve (porsager/postgres#823). And a
+ * database connection that dies mid-transaction costs that transaction,
+ * never the process.
  */
 
 import assert from "node:assert/strict";
-import postgres from "postgres";
 import { inTransaction } from "../../server/registry_postgres_tx.ts";
 import { RegistryConnections } from "../../server/registry_postgres_pool.ts";
+import { Relay } from "../../server.ts";
 import { clusterTest, startPostgres } from "../_helpers/cluster_engines.ts";
 
-/** The pools of this test: postgres.js's default types. */
-type Pool = ReturnType<typeof postgres>;
-
-/** A pool of `max` connections on which the driver's begin() never reserves one. */
-function racyPool(url: string, max: number): Pool {
-  // max_pipeline is an option of postgres.js that its types do not list.
-  const options = { max, max_pipeline: 0, onnotice: () => {} };
-  return postgres(url, options as Parameters<typeof postgres>[1]);
-}
-
-/** Whether `sql`'s next two statements run in one transaction (now() stays its start). */
-async function inOneTransaction(sql: Pool): Promise<boolean> {
-  const [{ first }] = await sql`SELECT now() AS first`;
-  await sql`SELECT pg_sleep(0.002)`;
-  const [{ later }] = await sql`SELECT now() AS later`;
-  return first.getTime() === later.getTime();
-}
-
 clusterTest(
-  "registry transactions reserve their connection before BEGIN, so the driver's begin() race cannot reach them",
-  async () => {
-    await using pg = await startPostgres();
-    const sql = racyPool(pg.url, 2);
-    const single = racyPool(pg.url, 1);
-    try {
-      await sql`CREATE TABLE t (n int PRIMARY KEY)`;
-      // The driver's own begin() loses its connection here: what inTransaction avoids.
-      await assert.rejects(sql.begin((tx) => tx`SELECT 1`), /UNSAFE_TRANSACTION/);
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, n) =>
-          inTransaction(sql, async (tx) => {
-            await tx`INSERT INTO t (n) VALUES (${n})`;
-            return await inOneTransaction(tx);
-          })),
-      );
-      assert.deepEqual(results, Array(20).fill(true), "each in one transaction");
-      assert.equal((await sql`SELECT n FROM t`).length, 20);
-      // A failed one rolls back and gives its connection back outside any transaction.
-      await assert.rejects(inTransaction(single, async (tx) => {
-        await tx`INSERT INTO t (n) VALUES (100)`;
-        await tx`INSERT INTO t (n) VALUES (100)`;
-      }));
-      assert.equal((await single`SELECT n FROM t WHERE n = 100`).length, 0);
-      assert.equal(await inOneTransaction(single), false, "not left inside a transaction");
-    } finally {
-      await Promise.all([sql.end({ timeout: 5 }), single.end({ timeout: 5 })]);
-    }
-  },
-);
-
-clusterTest(
-  "the registry's transaction pool opens its connections for a transaction, fresh or after they closed idle",
+  "registry transactions: many at once each run whole, and a failed one leaves nothing",
   async () => {
     await using pg = await startPostgres();
     const connections = new RegistryConnections({
       url: pg.url,
       where: "test",
-      applicationName: "test",
+      applicationName: "t",
     });
+    const tx = connections.transactionSql;
     try {
-      // No statement ran before: the transaction opens the pool's first connection itself.
-      const answer = await connections.run(
-        "test",
-        () =>
-          inTransaction(
-            connections.transactionSql,
-            async (tx) => (await tx`SELECT 1 AS one`)[0].one,
-          ),
+      await connections.sql`CREATE TABLE t (n int PRIMARY KEY)`;
+      const inOne = await Promise.all(
+        Array.from(
+          { length: 200 },
+          (_, n) =>
+            connections.run("insert", () =>
+              inTransaction(tx, async (t) => {
+                const [{ first }] = await t`SELECT now() AS first`;
+                await t`INSERT INTO t (n) VALUES (${n})`;
+                const [{ later }] = await t`SELECT now() AS later`;
+                return first.getTime() === later.getTime();
+              })),
+        ),
       );
-      assert.equal(answer, 1);
+      assert.deepEqual(inOne, Array(200).fill(true), "each ran in one transaction");
+      assert.equal((await connections.sql`SELECT n FROM t`).length, 200);
+
+      // A failed transaction leaves nothing.
+      await assert.rejects(connections.run("twice", () =>
+        inTransaction(tx, async (t) => {
+          await t`INSERT INTO t (n) VALUES (1000)`;
+          await t`INSERT INTO t (n) VALUES (1000)`;
+        })));
+      assert.equal((await connections.sql`SELECT n FROM t WHERE n = 1000`).length, 0);
     } finally {
       await connections.end(0);
     }
+  },
+);
+
+clusterTest(
+  "a database connection that dies mid-transaction fails that call, and the relay's process goes on",
+  async () => {
+    await using pg = await startPostgres();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("./_tx_kill_child.ts", import.meta.url).pathname, pg.url],
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const { code, stdout, stderr } = await child.output();
+    const printed = new TextDecoder().decode(stdout).trim();
+    assert.equal(code, 0, `the child ended: ${new TextDecoder().decode(stderr)}`);
+    // The killed transaction failed and left nothing; the next one committed.
+    assert.deepEqual(JSON.parse(printed), { first: "RegistryUnavailable", rows: 0, after: 2 });
   },
 );
