@@ -118,7 +118,8 @@ export class PeerBook {
    */
   endFor(id: number): ConnectionEnd | undefined {
     const end = this.#ends?.get(id);
-    if (!end && !this.isIssuedConnectionId(id)) {
+    // Another relay may still send for a connection of a peer since replaced: late, not a violation.
+    if (!end && !this.isIssuedConnectionId(id) && this.peer.remote !== true) {
       throw new ProtocolError(
         `Cannot use connection ${id}: it was never issued to you`,
         Reason.UnknownId,

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { PacketType } from "../../protocol/packet_type.ts";
 import { Reason } from "../../protocol/reason.ts";
-import { ADDRESS_A, ADDRESS_B, assertViolation, attach, only, pair } from "./_router_fixture.ts";
+import {
+  ADDRESS_A,
+  ADDRESS_B,
+  assertViolation,
+  attach,
+  only,
+  pair,
+  testRouter,
+} from "./_router_fixture.ts";
+import { FakePeer } from "./_fake_peer.ts";
 
 Deno.test("Router answers Ping, rejects relay-only packets, and closes on a client's Error", () => {
   const { a } = pair();
@@ -43,4 +52,23 @@ Deno.test("Router tells whether a peer it detaches had joined", () => {
   assert.equal(router.detach(a.peer, Reason.PeerDisconnected), false);
   assert.equal(router.peerAt(ADDRESS_A), undefined);
   assert.equal(router.onlineCount, 1);
+});
+
+Deno.test("Router drops a frame another relay sends for a connection id it never issued that peer (late), where a client's is a violation", () => {
+  const router = testRouter();
+  const remote = Object.assign(new FakePeer(0x0a00_0009), { remote: true as const });
+  const dispatch = router.attachRemote(remote)!;
+  dispatch({ type: PacketType.ArbitraryData, connectionId: 77, payload: new Uint8Array(1) });
+  dispatch({ type: PacketType.SocketClosed, connectionId: 77, reason: Reason.Normal });
+  assert.equal(router.peerAt(0x0a00_0009), remote);
+  const local = attach(router, 0x0a00_000a);
+  assert.throws(
+    () =>
+      local.dispatch({
+        type: PacketType.ArbitraryData,
+        connectionId: 77,
+        payload: new Uint8Array(1),
+      }),
+    /never issued/,
+  );
 });
