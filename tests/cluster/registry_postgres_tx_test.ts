@@ -10,7 +10,6 @@
 import assert from "node:assert/strict";
 import { inTransaction } from "../../server/registry_postgres_tx.ts";
 import { RegistryConnections } from "../../server/registry_postgres_pool.ts";
-import { Relay } from "../../server.ts";
 import { clusterTest, startPostgres } from "../_helpers/cluster_engines.ts";
 
 clusterTest(
