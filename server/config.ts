@@ -5,6 +5,7 @@
  * @module
  */
 
+import { splitHostPort } from "./host_port.ts";
 import { DEFAULT_RELAY_PORT } from "../protocol/constants.ts";
 
 /**
@@ -603,7 +604,7 @@ function checkCluster(config: RelayConfig): void {
     );
   }
   if (config.advertise !== null) {
-    const host = advertisedHostPort(config.advertise)?.host ?? config.advertise;
+    const host = splitHostPort(config.advertise)?.hostname ?? config.advertise;
     if (!/^[^\s/?#@]+$/.test(config.advertise) || WILDCARD_HOSTS.has(host)) {
       throw new RangeError(
         `Cannot start relay: advertise "${config.advertise}" is not a host other relays can dial`,
@@ -644,14 +645,6 @@ export function relayNodeName(
   return meshPort === null ? `${host}:${relayPort}` : advertisedMesh(host, meshPort);
 }
 
-/** `advertise` split as `HOST:PORT` (IPv6 bracketed); null when it names only a host. */
-function advertisedHostPort(advertise: string): { host: string; port: number } | null {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(advertise);
-  if (match === null) return null;
-  const port = Number(match[3]);
-  return port >= 1 && port <= 65_535 ? { host: match[1] ?? match[2], port } : null;
-}
-
 /**
  * Where other relays dial this one's relay links: `advertise` itself when it
  * names a port, else its host (bracketed if IPv6) with `meshPort`.
@@ -661,6 +654,6 @@ function advertisedHostPort(advertise: string): { host: string; port: number } |
  * @returns `HOST:PORT`.
  */
 export function advertisedMesh(advertise: string, meshPort: number): string {
-  if (advertisedHostPort(advertise) !== null) return advertise;
+  if (splitHostPort(advertise) !== null) return advertise;
   return advertise.includes(":") ? `[${advertise}]:${meshPort}` : `${advertise}:${meshPort}`;
 }

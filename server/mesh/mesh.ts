@@ -12,6 +12,8 @@
 
 import { Reason } from "../../protocol/reason.ts";
 import { advertisedMesh } from "../config.ts";
+import { splitHostPort } from "../host_port.ts";
+import { hexOf } from "../registry_key.ts";
 import type { Logger } from "../log.ts";
 import type { Dispatch, Peer } from "../peer.ts";
 import type { Router, RouterCluster } from "../router.ts";
@@ -111,19 +113,6 @@ const REDIAL_MAX_MS = 4000;
 /** ... this many times. */
 const REDIAL_ATTEMPTS = 8;
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-/** The host and port of `host:port` (IPv6 bracketed); null when it is not that shape. */
-export function splitHostPort(text: string): { hostname: string; port: number } | null {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(text);
-  if (match === null) return null;
-  const port = Number(match[3]);
-  if (port < 1 || port > 65_535) return null;
-  return { hostname: match[1] ?? match[2], port };
-}
-
 /** The relay's links to the other relays of its cluster. */
 export class Mesh implements RouterCluster {
   /** This relay as the directory knows it. */
@@ -161,7 +150,7 @@ export class Mesh implements RouterCluster {
     this.#key = key;
     this.#nodeBytes = crypto.getRandomValues(new Uint8Array(NODE_ID_BYTES));
     this.self = {
-      node: hex(this.#nodeBytes),
+      node: hexOf(this.#nodeBytes),
       mesh: advertisedMesh(options.advertise, (listener.addr as Deno.NetAddr).port),
     };
   }
@@ -338,7 +327,7 @@ export class Mesh implements RouterCluster {
         });
       if ("setNoDelay" in conn) conn.setNoDelay(true);
       const reader = new MeshFrameReader();
-      const theirs = hex(await dialHandshake(conn, reader, this.#key, this.#nodeBytes));
+      const theirs = hexOf(await dialHandshake(conn, reader, this.#key, this.#nodeBytes));
       if (theirs !== node) throw new Error(`${target.hostname}:${target.port} is relay ${theirs}`);
       clearTimeout(timer);
       return this.#opened(conn, reader, theirs);
@@ -403,7 +392,7 @@ export class Mesh implements RouterCluster {
     try {
       if ("setNoDelay" in conn) conn.setNoDelay(true);
       const reader = new MeshFrameReader();
-      const node = hex(await acceptHandshake(conn, reader, this.#key, this.#nodeBytes));
+      const node = hexOf(await acceptHandshake(conn, reader, this.#key, this.#nodeBytes));
       clearTimeout(timer);
       if (this.#closed) return conn.close();
       this.#opened(conn, reader, node);
