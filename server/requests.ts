@@ -47,8 +47,18 @@ const NO_CONNECTION = { ownerConnectionId: 0, requesterPort: 0, requesterWindow:
  */
 export type Locator = (address: number) => Promise<void>;
 
-/** What {@linkcode Requests.locate}'s callers do with a request once its destination is looked up. */
+/** What `#admit` returns for a request whose destination is being looked up in the cluster. */
 const LOOKING_UP = "looking-up";
+
+/** The fields of a request that admission reads. */
+interface RequestHead {
+  readonly requestId: number;
+  readonly source: number;
+  readonly destination: number;
+}
+
+/** A request's handler, run again (`located`) once its destination was looked up. */
+type RequestHandler<P extends RequestHead> = (book: PeerBook, packet: P, located: boolean) => void;
 
 /** Credit a pending connect told its owner, counted in the requester's inbox meanwhile. */
 interface Reservation {
@@ -134,13 +144,7 @@ export class Requests {
   /** Asks the destination's owner whether a port listens. */
   onStatusRequest(book: PeerBook, packet: SocketStatusRequestPacket, located = false): void {
     const now = performance.now();
-    const owner = this.#admit(
-      book,
-      packet,
-      now,
-      located,
-      () => this.onStatusRequest(book, packet, true),
-    );
+    const owner = this.#admit(book, packet, now, located, this.onStatusRequest);
     if (owner === undefined || owner === LOOKING_UP) return;
     const request = this.#pending.track(book, packet.requestId, owner, {
       kind: "status",
@@ -171,13 +175,7 @@ export class Requests {
   /** Asks the destination's owner for an echo. */
   onEchoRequest(book: PeerBook, packet: EchoRequestPacket, located = false): void {
     const now = performance.now();
-    const owner = this.#admit(
-      book,
-      packet,
-      now,
-      located,
-      () => this.onEchoRequest(book, packet, true),
-    );
+    const owner = this.#admit(book, packet, now, located, this.onEchoRequest);
     if (owner === undefined || owner === LOOKING_UP) return;
     const request = this.#pending.track(book, packet.requestId, owner, {
       kind: "echo",
@@ -212,13 +210,7 @@ export class Requests {
       );
     }
     const now = performance.now();
-    const owner = this.#admit(
-      book,
-      packet,
-      now,
-      located,
-      () => this.onConnectionRequest(book, packet, true),
-    );
+    const owner = this.#admit(book, packet, now, located, this.onConnectionRequest);
     if (owner === undefined || owner === LOOKING_UP) return;
     if (book.ends.size >= this.#config.maxConnectionsPerClient) {
       return this.#refuse(book.peer, packet.requestId, Reason.TooManyConnections);
@@ -369,15 +361,16 @@ export class Requests {
    * Checks a new request made at `now`: the source must be the sender's own
    * address and the request id new. Returns the online owner's book; or
    * answers RequestFailed and returns undefined; or, in a cluster, starts
-   * looking the destination up and returns LOOKING_UP: `retry` then runs
+   * looking the destination up and returns LOOKING_UP: `handler` then runs
    * the request again (`located`: its token is spent, its checks passed).
+   * The handler is passed, not a closure, so a request allocates none.
    */
-  #admit(
+  #admit<P extends RequestHead>(
     book: PeerBook,
-    packet: { requestId: number; source: number; destination: number },
+    packet: P,
     now: number,
     located: boolean,
-    retry: () => void,
+    handler: RequestHandler<P>,
   ): PeerBook | undefined | typeof LOOKING_UP {
     const { requestId, source, destination } = packet;
     const sender = book.peer;
@@ -408,7 +401,7 @@ export class Requests {
     }
     let owner = this.#table.bookAt(destination);
     if (owner === undefined && !located && this.locate !== null && sender.remote !== true) {
-      this.#lookUp(book, requestId, destination, retry);
+      this.#lookUp(book, packet, handler);
       return LOOKING_UP;
     }
     // One relay hop at most: another relay's client reaches only this relay's own clients.
@@ -425,17 +418,17 @@ export class Requests {
   }
 
   /**
-   * Looks `destination` up in the cluster for the request `requestId` of
-   * `book`, then runs it again unless the requester left meanwhile.
+   * Looks the destination of `book`'s request `packet` up in the cluster,
+   * then runs `handler` on it again unless the requester left meanwhile.
    */
-  #lookUp(book: PeerBook, requestId: number, destination: number, retry: () => void): void {
+  #lookUp<P extends RequestHead>(book: PeerBook, packet: P, handler: RequestHandler<P>): void {
     const looking = book.looking ??= new Set();
-    looking.add(requestId);
-    void this.locate!(destination).then(() => {
-      looking.delete(requestId);
+    looking.add(packet.requestId);
+    void this.locate!(packet.destination).then(() => {
+      looking.delete(packet.requestId);
       if (this.#table.bookOf(book.peer) !== book) return;
       try {
-        retry();
+        handler.call(this, book, packet, true);
       } catch (error) {
         // The checks that throw ran before the lookup; anything now is a relay bug, this client's only.
         this.#log.log("error", "internal-error", { during: "request", error: String(error) });
