@@ -19,8 +19,8 @@ export interface TestCluster extends AsyncDisposable {
   addrs(): string[];
   /** Starts one more relay of the cluster, with `args` added to its flags. */
   startRelay(args?: string[]): Promise<ServerProcess>;
-  /** Stops nats-server and starts it again on the same port. */
-  restartNats(): Promise<void>;
+  /** Stops nats-server, runs `meanwhile` during the outage, and starts it again on its port. */
+  restartNats(meanwhile: () => Promise<void>): Promise<void>;
   /** Stops every relay still running, then NATS and PostgreSQL, and removes the key file. */
   close(): Promise<void>;
 }
@@ -81,9 +81,10 @@ export async function startCluster(relays = 3, args: string[] = []): Promise<Tes
         started.push(relay);
         return relay;
       },
-      restartNats: async () => {
+      restartNats: async (meanwhile) => {
         const port = cluster.nats.port;
         await cluster.nats.stop();
+        await meanwhile();
         cluster.nats = await startNats(port);
       },
       close: async () => {

@@ -17,7 +17,7 @@ import { delay, STEP_MS, waitUntil, withTimeout } from "../_helpers/async.ts";
 import { assertEcho } from "../_helpers/echo_once.ts";
 import { randomIdentity, text, utf8 } from "../_helpers/bytes.ts";
 import { recordStates } from "../_helpers/client_states.ts";
-import { clusterTest, startNats as startNatsOn } from "../_helpers/cluster_engines.ts";
+import { clusterTest } from "../_helpers/cluster_engines.ts";
 import { startCluster } from "../_helpers/cluster_relays.ts";
 import { type FaultProxy, startFaultProxy } from "../_helpers/fault_proxy.ts";
 import { freePort } from "../_helpers/ports.ts";
@@ -167,9 +167,7 @@ clusterTest(
     await using a = await join([r1]);
     await using b = await join([r2]);
     const pair = await openPair(b, a, 7000);
-    await cluster.nats.stop();
-    await assertFlows(pair.dialed, pair.accepted, "during the outage");
-    cluster.nats = await startNatsOn(cluster.nats.port);
+    await cluster.restartNats(() => assertFlows(pair.dialed, pair.accepted, "during the outage"));
     await assertFlows(pair.dialed, pair.accepted, "after the outage");
     // A client new to the cluster (no link or lookup cached anywhere) is found once presence is back.
     await using d = await join([r1]);
