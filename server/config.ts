@@ -545,6 +545,27 @@ export function redactedUrl(url: string): string {
   }
 }
 
+/**
+ * NATS servers (`nats://…`, comma-separated) as they may be logged or shown:
+ * a password replaced by `***`, and a user without one too, since NATS
+ * takes a lone user part as a token (`nats://TOKEN@host`).
+ *
+ * @param urls One NATS URL, or several separated by commas.
+ * @returns The same list without secrets.
+ */
+export function redactedNatsUrls(urls: string): string {
+  return urls.split(",").map((url) => {
+    try {
+      const parsed = new URL(url.trim());
+      if (parsed.password !== "" || parsed.username === "") return redactedUrl(url);
+      parsed.username = "***";
+      return parsed.toString();
+    } catch {
+      return "[unparsable URL]";
+    }
+  }).join(",");
+}
+
 /** The NATS servers of `nats`, or a RangeError: each `nats://HOST[:PORT]`. */
 function checkNats(nats: string): void {
   for (const server of nats.split(",")) {
@@ -556,7 +577,7 @@ function checkNats(nats: string): void {
     }
     if (url === null || url.protocol !== "nats:" || url.hostname === "" || url.pathname !== "") {
       throw new RangeError(
-        `Cannot start relay: nats server "${redactedUrl(server)}" is not nats://HOST:PORT`,
+        `Cannot start relay: nats server "${redactedNatsUrls(server)}" is not nats://HOST:PORT`,
       );
     }
   }

@@ -16,6 +16,7 @@ import {
   JOIN_MODES,
   LOG_FORMATS,
   LOG_LEVELS,
+  redactedNatsUrls,
   redactedUrl,
   type RelayConfig,
   type RelayOptions,
@@ -384,8 +385,9 @@ function parseClusterFlags(
   const nats = values.nats as string | undefined;
   if (nats !== undefined) {
     if (!nats.split(",").every((server) => /^nats:\/\/[^\s/,]+$/.test(server))) {
-      const shown = nats.split(",").map(redactedUrl).join(",");
-      throw new UsageError(`bad --nats "${shown}": expected nats://HOST:PORT[,nats://HOST:PORT]`);
+      throw new UsageError(
+        `bad --nats "${redactedNatsUrls(nats)}": expected nats://HOST:PORT[,nats://HOST:PORT]`,
+      );
     }
     options.nats = nats;
   }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { redactedNatsUrls } from "../config.ts";
 import { connect, type NatsConnection, type Status } from "@nats-io/transport-node";
 import type { PresenceLog } from "./presence_log.ts";
 
@@ -18,11 +19,6 @@ const RECONNECT_JITTER_MS = 100;
 /** Client pings: a NATS server that vanished without closing TCP is noticed in about 30 s. */
 const PING_INTERVAL_MS = 10_000;
 const MAX_PINGS_OUT = 2;
-
-/** `nats://user:pass@host` → `nats://***@host`, for logs and errors. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^/@]*@/g, "//***@");
-}
 
 /**
  * Opens a connection to the first reachable server of `url` (comma-separated
@@ -48,7 +44,9 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
       noEcho: true,
     });
   } catch (error) {
-    throw new Error(`Cannot connect to NATS at ${redactUrl(url)}: ${error}`, { cause: error });
+    throw new Error(`Cannot connect to NATS at ${redactedNatsUrls(url)}: ${error}`, {
+      cause: error,
+    });
   }
 }
 
@@ -90,17 +88,17 @@ export class NatsStatus {
     switch (status.type) {
       case "disconnect":
         if (this.#connected && !this.#closing) {
-          this.#log.log("warn", "nats-disconnected", { server: redactUrl(status.server) });
+          this.#log.log("warn", "nats-disconnected", { server: redactedNatsUrls(status.server) });
         }
         this.#connected = false;
         return;
       case "reconnect":
         this.#connected = true;
-        this.#log.log("info", "nats-reconnected", { server: redactUrl(status.server) });
+        this.#log.log("info", "nats-reconnected", { server: redactedNatsUrls(status.server) });
         this.#onReconnect();
         return;
       case "ldm":
-        this.#log.log("warn", "nats-lame-duck", { server: redactUrl(status.server) });
+        this.#log.log("warn", "nats-lame-duck", { server: redactedNatsUrls(status.server) });
         return;
       case "error":
         this.#log.limited("warn", "nats-error", { error: String(status.error) });

@@ -16,7 +16,8 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../log.ts";
 import { DialServer, requestDial } from "./dial_requests.ts";
-import { connectNats, NatsStatus, redactUrl } from "./nats_connection.ts";
+import { redactedNatsUrls } from "../config.ts";
+import { connectNats, NatsStatus } from "./nats_connection.ts";
 import { PresenceLog } from "./presence_log.ts";
 import { PresenceMac } from "./presence_mac.ts";
 import {
@@ -149,7 +150,7 @@ export class Presence {
     const mac = await PresenceMac.derive(options.key);
     const nc = await connectNats(options.url, `alphanet-relay ${options.self.node}`);
     const presence = new Presence(nc, subjects, mac, options);
-    options.log.log("info", "nats-connected", { server: redactUrl(nc.getServer()) });
+    options.log.log("info", "nats-connected", { server: redactedNatsUrls(nc.getServer()) });
     await presence.flush(); // the claim subscription is live when connect resolves
     return presence;
   }

@@ -216,3 +216,14 @@ Deno.test("a bad --nats list is shown without the password of any of its URLs", 
     },
   );
 });
+
+Deno.test("a NATS URL's lone user part is a token, and never shown", () => {
+  assert.throws(
+    () => parseRelayFlags(["--nats", "nats://s3cr3t@h:4222,bad"]),
+    (error) => {
+      assert.ok(error instanceof UsageError);
+      assert.ok(!error.message.includes("s3cr3t"), error.message);
+      return true;
+    },
+  );
+});
