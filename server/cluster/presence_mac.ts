@@ -13,10 +13,11 @@
  * @module
  */
 
+import { MESH_KEY_BYTES } from "../config.ts";
+import { bytesOfHex, hexOf } from "../registry_key.ts";
+
 /** What the presence key is derived with: HMAC-SHA-256(mesh key, this label). */
 export const PRESENCE_KEY_LABEL = "alphanet presence v1";
-/** Bytes of the mesh key. */
-export const MESH_KEY_BYTES = 32;
 /**
  * MACs computed or checked at once for payloads others sent (a flood of
  * lookups or claims): past it, a payload is dropped, since each one would
@@ -30,16 +31,6 @@ export const MAX_PENDING_MACS = 16_384;
 const HMAC = { name: "HMAC", hash: "SHA-256" } as const;
 /** A MAC as it appears in a payload: 32 bytes in lowercase hex. */
 const MAC_HEX = /^[0-9a-f]{64}$/;
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-function fromHex(hex: string): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return bytes;
-}
 
 /** Signs and verifies presence payloads under the presence key; never exports it. */
 export class PresenceMac {
@@ -81,7 +72,7 @@ export class PresenceMac {
   async sign(input: Uint8Array<ArrayBuffer>): Promise<string> {
     this.#pending++;
     try {
-      return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", this.#key, input)));
+      return hexOf(new Uint8Array(await crypto.subtle.sign("HMAC", this.#key, input)));
     } finally {
       this.#pending--;
     }
@@ -95,7 +86,7 @@ export class PresenceMac {
     if (typeof mac !== "string" || !MAC_HEX.test(mac)) return false;
     this.#pending++;
     try {
-      return await crypto.subtle.verify("HMAC", this.#key, fromHex(mac), input);
+      return await crypto.subtle.verify("HMAC", this.#key, bytesOfHex(mac)!, input);
     } catch {
       return false;
     } finally {
