@@ -49,10 +49,7 @@ export class PresenceLog {
 
   /** A payload that is not what its subject carries: logged (rate-limited) and dropped. */
   refused(what: string, subject: string): void {
-    this.limited("warn", "presence-malformed", {
-      what,
-      subject: subject.slice(0, MAX_LOGGED_SUBJECT_CHARS),
-    });
+    this.#dropped("presence-malformed", what, subject);
   }
 
   /**
@@ -60,18 +57,17 @@ export class PresenceLog {
    * another mesh key): logged (rate-limited) and dropped.
    */
   unauthenticated(what: string, subject: string): void {
-    this.limited("warn", "presence-unauthenticated", {
-      what,
-      subject: subject.slice(0, MAX_LOGGED_SUBJECT_CHARS),
-    });
+    this.#dropped("presence-unauthenticated", what, subject);
   }
 
   /** A payload dropped unread: too many MACs are being checked at once (a flood). */
   overloaded(what: string, subject: string): void {
-    this.limited("warn", "presence-overloaded", {
-      what,
-      subject: subject.slice(0, MAX_LOGGED_SUBJECT_CHARS),
-    });
+    this.#dropped("presence-overloaded", what, subject);
+  }
+
+  /** Logs a dropped payload (rate-limited), with its subject cut to a bound. */
+  #dropped(event: string, what: string, subject: string): void {
+    this.limited("warn", event, { what, subject: subject.slice(0, MAX_LOGGED_SUBJECT_CHARS) });
   }
 
   /** Reports what was suppressed so far (at close). */

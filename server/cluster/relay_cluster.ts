@@ -7,6 +7,7 @@
  * @module
  */
 
+import { splitHostPort } from "../host_port.ts";
 import type { RelayConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { Mesh } from "../mesh/mesh.ts";
@@ -21,7 +22,7 @@ const PREFIX_ID_DIGITS = 16;
 
 /** Whether a `host:port` names this machine only (127.0.0.0/8, ::1, localhost). */
 function isLoopbackMesh(mesh: string): boolean {
-  const host = mesh.startsWith("[") ? mesh.slice(1, mesh.indexOf("]")) : mesh.split(":")[0];
+  const host = splitHostPort(mesh)?.hostname ?? "";
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 

@@ -21,14 +21,10 @@ import { MeshFrameReader, NODE_ID_BYTES } from "./mesh_frames.ts";
 import { acceptHandshake, dialHandshake, importMeshKey } from "./mesh_handshake.ts";
 import { MeshLink, type MeshLinkHost } from "./mesh_link.ts";
 import { RemotePeer } from "./remote_peer.ts";
+import { isNodeInfo, type NodeInfo } from "../cluster/presence_wire.ts";
 
-/** A relay of the cluster as the directory knows it. */
-export interface NodeInfo {
-  /** Its instance id: 32 lowercase hex digits, new at every start. */
-  readonly node: string;
-  /** Where its relay-link port is reached: `host:port`. */
-  readonly mesh: string;
-}
+/** A relay of the cluster as the directory knows it (its node id and link address). */
+export type { NodeInfo };
 
 /**
  * Where the relays of a cluster find each other's clients: the NATS
@@ -204,7 +200,7 @@ export class Mesh implements RouterCluster {
     this.#directory = directory;
     directory.onClaim = (address, node, at) => this.#onClaim(address, node, at);
     directory.serveDial(async (from) => {
-      if (splitHostPort(from.mesh) === null || !/^[0-9a-f]{32}$/.test(from.node)) {
+      if (!isNodeInfo(from)) {
         throw new Error("a dial request names no relay-link address");
       }
       this.#remember(from);
@@ -244,7 +240,7 @@ export class Mesh implements RouterCluster {
   async #locate(address: number): Promise<void> {
     const holder = await this.#directory?.locate(address) ?? null;
     if (holder === null || holder.node === this.self.node || this.#closed) return;
-    if (splitHostPort(holder.mesh) === null) return;
+    if (!isNodeInfo(holder)) return;
     this.#remember(holder);
     const link = this.#links.get(holder.node) ?? await this.#connect(holder.node);
     // Attached unless a client of this relay took the address meanwhile.
