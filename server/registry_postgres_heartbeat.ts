@@ -33,7 +33,7 @@ export const RELAY_LEASE_BEATS = 3;
  * While beats keep failing, one line this often at most (ms): the first
  * failure is logged at once, the rest are counted into the next line.
  */
-export const HEARTBEAT_LOG_MS = 60_000;
+const HEARTBEAT_LOG_MS = 60_000;
 
 /**
  * How long after a relay's lease lapsed its clients' addresses stay theirs
@@ -53,7 +53,7 @@ export const LAPSED_GRACE_MS = 10 * 60 * 1000;
  * forgotten this way: forgetting it would clear the marks of a relay that
  * may only be cut off; its clients are freed by the grace above instead.
  */
-export const RELAY_FORGET_MS = 24 * 60 * 60 * 1000;
+const RELAY_FORGET_MS = 24 * 60 * 60 * 1000;
 
 /** The shortest heartbeat interval accepted (ms): below it a relay would mostly beat. */
 const MIN_HEARTBEAT_MS = 10;
@@ -133,7 +133,7 @@ export function relayLeaseMs(heartbeatMs: number): number {
 }
 
 /** Where and as whom a heartbeat beats, and where it logs. */
-export interface HeartbeatTarget {
+interface HeartbeatTarget {
   /** The registry's connections: each beat is a call within their deadline. */
   readonly connections: RegistryConnections;
   /** This relay's node name. */
@@ -176,11 +176,6 @@ export class RelayHeartbeat {
   constructor(target: HeartbeatTarget) {
     this.#target = target;
     this.#leaseMs = relayLeaseMs(target.heartbeatMs);
-  }
-
-  /** The lease this relay records: how long after a beat it still counts as alive (ms). */
-  get leaseMs(): number {
-    return this.#leaseMs;
   }
 
   /** This run's id, as `relays.run_id` holds it. */

@@ -19,7 +19,7 @@ import type { RegistryConnections } from "./registry_postgres_pool.ts";
  * forgotten (and the count logged); those clients stay online until the
  * relay closes or restarts, as before this memory existed.
  */
-export const MAX_UNSETTLED_MARKS = 65_536;
+const MAX_UNSETTLED_MARKS = 65_536;
 
 /** Marks cleared per statement when settling. */
 const SETTLE_BATCH = 1000;

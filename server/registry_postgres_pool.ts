@@ -68,7 +68,7 @@ const UNAVAILABLE_CLASSES: ReadonlySet<string> = new Set(["08", "53", "57"]);
 export type RegistrySql = postgres.Sql<{ int8: number }>;
 
 /** How {@linkcode RegistryConnections} connects, and how long a call may take. */
-export interface RegistryConnectionOptions {
+interface RegistryConnectionOptions {
   /** The database's URL (password in it or in `PGPASSWORD`). */
   readonly url: string;
   /** The database as it may be shown (no password). */
@@ -116,11 +116,6 @@ export class RegistryConnections {
   /** The current pool of transactions' connections (see `inTransaction`). */
   get transactionSql(): RegistrySql {
     return this.#transactionSql;
-  }
-
-  /** Calls waiting now. */
-  get pending(): number {
-    return this.#pending;
   }
 
   /**

@@ -34,7 +34,7 @@ const MIGRATION_LOCK = 0x414e4554;
  * big table), and waiting for another relay's migration (the advisory
  * lock) has no bound either: that relay's steps are bounded by this.
  */
-export const MIGRATION_LOCK_TIMEOUT_MS = 15_000;
+const MIGRATION_LOCK_TIMEOUT_MS = 15_000;
 
 /** A connection, or a transaction on one. */
 type Sql = postgres.Sql<{ int8: number }> | postgres.TransactionSql<{ int8: number }>;

@@ -23,7 +23,7 @@ import {
 } from "./presence_wire.ts";
 
 /** Dial requests served at once; more are answered "busy" (each one dials a TCP link). */
-export const MAX_CONCURRENT_DIALS = 16;
+const MAX_CONCURRENT_DIALS = 16;
 
 /** Runs the dial handler for valid requests, at most {@linkcode MAX_CONCURRENT_DIALS} at once. */
 export class DialServer {

@@ -60,7 +60,7 @@ export interface PresenceOptions {
 }
 
 /** Defaults of {@linkcode PresenceOptions} and of {@linkcode Presence.requestDial}. */
-export const PRESENCE_DEFAULTS = {
+const PRESENCE_DEFAULTS = {
   locateTimeoutMs: 2_000,
   dialTimeoutMs: 5_000,
 } as const;
@@ -71,7 +71,7 @@ const EMPTY = new Uint8Array(0);
  * Addresses whose newest claim is remembered, the longest-known forgotten
  * past it: enough for every client a relay routes to at once (--max-clients).
  */
-export const MAX_REMEMBERED_CLAIMS = 16_384;
+const MAX_REMEMBERED_CLAIMS = 16_384;
 
 /** Whether claim (at, node) is newer than (lastAt, lastNode): the mesh's order of two joins. */
 function newerClaim(at: number, node: string, last: { at: number; node: string }): boolean {

@@ -71,7 +71,7 @@ export function isNodeId(value: unknown): value is string {
 }
 
 /** Whether `value` is a client address: an integer in [0, 2³² − 1]. */
-export function isAddress(value: unknown): value is number {
+function isAddress(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_ADDRESS;
 }
 

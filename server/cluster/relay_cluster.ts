@@ -27,7 +27,7 @@ function isLoopbackMesh(mesh: string): boolean {
 }
 
 /** The NATS subject prefix of the network whose id is `networkId` (hex). */
-export function subjectPrefix(networkId: string): string {
+function subjectPrefix(networkId: string): string {
   return `alphanet.${networkId.slice(0, PREFIX_ID_DIGITS)}`;
 }
 

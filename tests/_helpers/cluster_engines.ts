@@ -57,7 +57,7 @@ export const POSTGRES_BIN: string | null = findPostgresBin();
 export const NATS_SERVER: string | null = findNatsServer();
 
 /** Whether the cluster tests are ignored: an engine is missing and this is not CI. */
-export const SKIP_CLUSTER_TESTS: boolean = (POSTGRES_BIN === null || NATS_SERVER === null) &&
+const SKIP_CLUSTER_TESTS: boolean = (POSTGRES_BIN === null || NATS_SERVER === null) &&
   Deno.env.get("CI") !== "true";
 
 if (POSTGRES_BIN === null || NATS_SERVER === null) {
