@@ -14,7 +14,7 @@ import { UsageError } from "../flags/usage_error.ts";
 import { parseJoinToken } from "../crypto/join_token.ts";
 import { parseIpv4 } from "../protocol/mod.ts";
 import { webSocketEndpoint } from "../client/options.ts";
-import { MAX_RELAYS } from "../client/relays.ts";
+import { MAX_RELAYS, relayName as hostPortText } from "../client/relays.ts";
 import { LOG_FORMATS, type LogFormat } from "./log.ts";
 
 /** Relay address used when neither `--server` nor `ALPHANET_SERVER` is given. */
@@ -441,6 +441,5 @@ export function relayName(common: Pick<CommonOptions, "relays" | "websocket">): 
 
 /** `HOST:PORT` of `address`, with an IPv6 host in brackets. */
 export function formatHostPort(address: HostPort): string {
-  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
-  return `${host}:${address.port}`;
+  return hostPortText(address.hostname, address.port);
 }

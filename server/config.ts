@@ -6,6 +6,7 @@
  */
 
 import { splitHostPort } from "./host_port.ts";
+import { bytesOfHex } from "./registry_key.ts";
 import { DEFAULT_RELAY_PORT } from "../protocol/constants.ts";
 
 /**
@@ -493,20 +494,18 @@ class MeshKey extends Uint8Array {
 /** The 32 bytes of a mesh key given as 64 hex digits or as bytes; RangeError otherwise. */
 function meshKeyBytes(key: string | Uint8Array | null): Uint8Array | null {
   if (key === null) return null;
+  let source = key instanceof Uint8Array ? key : null;
   if (typeof key === "string") {
     // The text is never echoed: it may be a key with one digit wrong.
-    if (!/^[0-9a-fA-F]{64}$/.test(key)) {
-      throw new RangeError("Cannot start relay: meshKey is not 64 hex digits");
-    }
-    const bytes = new MeshKey(MESH_KEY_BYTES);
-    for (let i = 0; i < MESH_KEY_BYTES; i++) bytes[i] = parseInt(key.slice(2 * i, 2 * i + 2), 16);
-    return bytes;
+    source = /^[0-9a-fA-F]{64}$/.test(key) ? bytesOfHex(key.toLowerCase()) : null;
+    if (source === null) throw new RangeError("Cannot start relay: meshKey is not 64 hex digits");
   }
-  if (!(key instanceof Uint8Array) || key.length !== MESH_KEY_BYTES) {
+  if (source === null || source.length !== MESH_KEY_BYTES) {
     throw new RangeError(`Cannot start relay: meshKey is not ${MESH_KEY_BYTES} bytes`);
   }
   const bytes = new MeshKey(MESH_KEY_BYTES);
-  bytes.set(key);
+  bytes.set(source);
+  if (source !== key) source.fill(0); // only the MeshKey, which never prints, keeps it
   return bytes;
 }
 

@@ -48,7 +48,8 @@ import {
 } from "./registry_postgres_heartbeat.ts";
 import { expectPostgresSchema, migratePostgres } from "./registry_postgres_schema.ts";
 import { RegistryConnections, type RegistrySql, unavailable } from "./registry_postgres_pool.ts";
-import { PostgresWalk, type RegistryTx } from "./registry_postgres_walk.ts";
+import { PostgresWalk } from "./registry_postgres_walk.ts";
+import type { RegistryTx } from "./registry_postgres_tx.ts";
 import { RELAY_ID_BYTES } from "./registry_schema.ts";
 import {
   type RegistryStore,

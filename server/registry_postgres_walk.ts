@@ -16,7 +16,6 @@ import { randomIndex } from "./random_index.ts";
 import type { RegistryTx } from "./registry_postgres_tx.ts";
 
 /** A transaction of the registry. */
-export type { RegistryTx };
 
 /** Picks addresses for new clients of one pool, shared by every relay of the cluster. */
 export class PostgresWalk {
