@@ -82,26 +82,62 @@ export class AddressWalk {
    * returns, moves on to a later range, or wraps around once.
    */
   #pickReleased(): number | null {
-    const ranges = this.#pool.ranges;
-    const start = this.#pool.at(randomIndex(this.#pool.size));
-    let from = start;
-    let wrapped = false;
-    for (let probe = 0; probe <= 2 * ranges.length + 2; probe++) {
-      const row = this.#sql.use("releasedFrom").get(from) as { address: number } | undefined;
-      if (row !== undefined && wrapped && row.address >= start) return null;
-      if (row !== undefined && this.#pool.contains(row.address)) return row.address;
-      const later = row === undefined
-        ? undefined
-        : ranges.find((range) => range.first > row.address);
-      if (later !== undefined) {
-        from = later.first;
-      } else if (wrapped) {
-        return null;
-      } else {
-        wrapped = true;
-        from = ranges[0].first;
-      }
+    const probe = new ReleasedProbe(this.#pool);
+    for (;;) {
+      const row = this.#sql.use("releasedFrom").get(probe.from) as { address: number } | undefined;
+      const found = row?.address ?? null;
+      const verdict = probe.next(found);
+      if (verdict !== "on") return verdict === "take" ? found : null;
     }
-    return null;
+  }
+}
+
+/**
+ * The search for a released address in a pool, shared by the registries
+ * (each runs its own query): it starts at a random point of the pool, so
+ * the order of reuse cannot be predicted, and after each probe says what
+ * the address it found (the first released one from {@linkcode from} on)
+ * means. Each probe is one index seek; the search moves on to a later range,
+ * or wraps around once, so it ends within a bound of probes.
+ */
+export class ReleasedProbe {
+  readonly #pool: AddressPool;
+  readonly #start: number;
+  /** Probes after which the search gives up: two per range, and the wrap. */
+  readonly #limit: number;
+  #probes = 0;
+  #wrapped = false;
+  /** Where the next probe looks from. */
+  from: number;
+
+  /** A search of `pool` from a random point. */
+  constructor(pool: AddressPool) {
+    this.#pool = pool;
+    this.#start = this.from = pool.at(randomIndex(pool.size));
+    this.#limit = 2 * pool.ranges.length + 2;
+  }
+
+  /**
+   * What the probe's find means: `"take"` it (a released address in the
+   * pool), `"stop"` (none is left to find), or go `"on"` from the new
+   * {@linkcode from}. A registry that claimed the address to look at it
+   * gives it back unless it is taken.
+   */
+  next(found: number | null): "take" | "stop" | "on" {
+    this.#probes++;
+    if (found !== null && this.#wrapped && found >= this.#start) return "stop";
+    if (found !== null && this.#pool.contains(found)) return "take";
+    const later = found === null
+      ? undefined
+      : this.#pool.ranges.find((range) => range.first > found);
+    if (later !== undefined) {
+      this.from = later.first;
+    } else if (this.#wrapped) {
+      return "stop";
+    } else {
+      this.#wrapped = true;
+      this.from = this.#pool.ranges[0].first;
+    }
+    return this.#probes > this.#limit ? "stop" : "on";
   }
 }

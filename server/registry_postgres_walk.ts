@@ -12,7 +12,7 @@
 import type postgres from "postgres";
 import type { AddressPool } from "./address_pool.ts";
 import { PERMUTATION_KEY_BYTES, PoolPermutation } from "./pool_permutation.ts";
-import { randomIndex } from "./random_index.ts";
+import { ReleasedProbe } from "./address_walk.ts";
 import type { RegistryTx } from "./registry_postgres_tx.ts";
 
 /** A transaction of the registry. */
@@ -92,34 +92,19 @@ export class PostgresWalk {
    * index seek; it returns, moves on to a later range, or wraps around once.
    */
   async #claimReleased(tx: RegistryTx): Promise<number | null> {
-    const ranges = this.#pool.ranges;
-    const start = this.#pool.at(randomIndex(this.#pool.size));
-    let from = start;
-    let wrapped = false;
-    for (let probe = 0; probe <= 2 * ranges.length + 2; probe++) {
+    const probe = new ReleasedProbe(this.#pool);
+    for (;;) {
       const [row] = await tx`DELETE FROM alphanet.released WHERE address = (
-          SELECT address FROM alphanet.released WHERE address >= ${from}
+          SELECT address FROM alphanet.released WHERE address >= ${probe.from}
           ORDER BY address LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING address`;
-      const address = row === undefined ? null : row.address as number;
-      if (address !== null && wrapped && address >= start) {
-        await this.#unclaim(tx, address);
-        return null;
-      }
-      if (address !== null && this.#pool.contains(address)) return address;
-      // Outside the pool (narrowed since): left for a relay whose pool holds it.
-      if (address !== null) await this.#unclaim(tx, address);
-      const later = address === null ? undefined : ranges.find((range) => range.first > address);
-      if (later !== undefined) {
-        from = later.first;
-      } else if (wrapped) {
-        return null;
-      } else {
-        wrapped = true;
-        from = ranges[0].first;
-      }
+      const found = row === undefined ? null : row.address as number;
+      const verdict = probe.next(found);
+      if (verdict === "take") return found;
+      // Claimed to look at it, not taken (outside the pool, narrowed since): given back.
+      if (found !== null) await this.#unclaim(tx, found);
+      if (verdict === "stop") return null;
     }
-    return null;
   }
 
   async #unclaim(tx: RegistryTx, address: number): Promise<void> {
