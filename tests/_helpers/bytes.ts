@@ -5,6 +5,14 @@ export function randomIdentity(): string {
   return `test-identity-${crypto.randomUUID()}`;
 }
 
+/** `bytes` random bytes as lowercase hex: mesh keys, node ids. */
+export function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (byte) => byte.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
 /** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
 export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
   const bytes = new Uint8Array(length);

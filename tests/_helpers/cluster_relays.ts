@@ -4,6 +4,7 @@
  * loopback ports.
  */
 
+import { randomHex } from "./bytes.ts";
 import { type Nats, type Postgres, startNats, startPostgres } from "./cluster_engines.ts";
 import { type ServerProcess, startServer } from "./server_process.ts";
 
@@ -49,13 +50,16 @@ export async function startCluster(relays = 3, args: string[] = []): Promise<Tes
   let nats: Nats | null = null;
   const keyFile = await Deno.makeTempFile({ prefix: "alphanet-mesh-key-" });
   const started: ServerProcess[] = [];
+  /** Stops what runs (relays, NATS, PostgreSQL) and removes the key file. */
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(started.map((relay) => relay.stop().catch(() => 0)));
+    await nats?.stop();
+    await postgres.stop();
+    await Deno.remove(keyFile).catch(() => {});
+  };
   try {
     nats = await startNats();
-    const key = Array.from(
-      crypto.getRandomValues(new Uint8Array(32)),
-      (byte) => byte.toString(16).padStart(2, "0"),
-    ).join("");
-    await Deno.writeTextFile(keyFile, `${key}\n`, { mode: 0o600 });
+    await Deno.writeTextFile(keyFile, `${randomHex(32)}\n`, { mode: 0o600 });
     const cluster: TestCluster = {
       postgres,
       nats,
@@ -85,24 +89,16 @@ export async function startCluster(relays = 3, args: string[] = []): Promise<Tes
         const port = cluster.nats.port;
         await cluster.nats.stop();
         await meanwhile();
-        cluster.nats = await startNats(port);
+        cluster.nats = nats = await startNats(port);
       },
-      close: async () => {
-        await Promise.all(started.map((relay) => relay.stop().catch(() => 0)));
-        await cluster.nats.stop();
-        await postgres.stop();
-        await Deno.remove(keyFile).catch(() => {});
-      },
+      close: stopAll,
       [Symbol.asyncDispose]: () => cluster.close(),
     };
     // One at a time: the first creates the schema (the others would wait on its lock anyway).
     for (let i = 0; i < relays; i++) await cluster.startRelay();
     return cluster;
   } catch (error) {
-    await Promise.all(started.map((relay) => relay.stop().catch(() => 0)));
-    await nats?.stop();
-    await postgres.stop();
-    await Deno.remove(keyFile).catch(() => {});
+    await stopAll();
     throw error;
   }
 }

@@ -9,6 +9,7 @@
  * locate time-out is 2 s, never by measuring.
  */
 
+import { randomHex } from "../_helpers/bytes.ts";
 import assert from "node:assert/strict";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { Logger } from "../../server/log.ts";
@@ -66,8 +67,7 @@ class RecordingLogger extends Logger {
 }
 
 function randomNode(): string {
-  return [...crypto.getRandomValues(new Uint8Array(16))]
-    .map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return randomHex(16);
 }
 
 function nodeInfo(): NodeInfo {
