@@ -78,8 +78,6 @@ export interface Engines {
   readonly natsUrl: string | null;
   /** A mesh key file (64 hex digits, mode 0600) the cluster relays share. */
   readonly keyFile: string;
-  /** The engines' processes, for CPU readings. */
-  readonly procs: Proc[];
   /** Stops both and removes their directory. */
   stop(): Promise<void>;
 }
@@ -167,7 +165,6 @@ export async function startEngines(nats: boolean): Promise<Engines> {
     return {
       natsUrl,
       keyFile,
-      procs,
       database: async () => {
         const name = `bench_${++databases}`;
         await run(`${bin}/createdb`, [

@@ -16,8 +16,6 @@ export interface BenchRelay {
   proc: Proc;
   /** Its client port. */
   port: number;
-  /** Its relay-link port; null for a relay started without the cluster flags. */
-  meshPort: number | null;
 }
 
 const START_MS = 30_000;
@@ -46,11 +44,14 @@ export async function startBenchRelay(
     const line = await proc.line(START_MS);
     const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
     if (!match) throw new Error(`${name}: unexpected first line ${JSON.stringify(line)}`);
-    if (engines === null) return { proc, port: Number(match[1]), meshPort: null };
-    const meshLine = await proc.line(START_MS);
-    const mesh = /^mesh on [^ ]+:(\d+)$/.exec(meshLine);
-    if (!mesh) throw new Error(`${name}: expected "mesh on", got ${JSON.stringify(meshLine)}`);
-    return { proc, port: Number(match[1]), meshPort: Number(mesh[1]) };
+    if (engines !== null) {
+      // A clustered relay is ready once its link port listens too.
+      const meshLine = await proc.line(START_MS);
+      if (!/^mesh on [^ ]+:\d+$/.test(meshLine)) {
+        throw new Error(`${name}: expected "mesh on", got ${JSON.stringify(meshLine)}`);
+      }
+    }
+    return { proc, port: Number(match[1]) };
   } catch (error) {
     await proc.terminate(2000);
     throw error;

@@ -1029,8 +1029,9 @@ async function main(): Promise<void> {
       ratio: cross / same,
       target: "report only",
       pass: errors === 0,
-      notes: `row 4's method; same relay ${same}/s; status request and connection request ` +
-        `cross NATS (the destination's relay) and the relay link; errors ${errors}; median of ` +
+      notes: `row 4's method; same relay ${same}/s; the first request finds the destination's ` +
+        `relay over NATS, every status and connection request crosses the relay link; ` +
+        `errors ${errors}; median of ` +
         `${REPS}, interleaved (cross-relay ${runs.cross.join(", ")}; same relay ${
           runs.same.join(", ")
         })`,
