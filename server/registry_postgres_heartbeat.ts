@@ -17,7 +17,7 @@
 import { inTransaction } from "./registry_postgres_tx.ts";
 import { AlphaNetError } from "../errors.ts";
 import type { Logger } from "./log.ts";
-import type { RegistryConnections } from "./registry_postgres_pool.ts";
+import { type RegistryConnections, settleWithin } from "./registry_postgres_pool.ts";
 
 /** How often a relay refreshes its `relays` row by default (ms). */
 export const RELAY_HEARTBEAT_MS = 5_000;
@@ -72,7 +72,7 @@ export const DB_NOW_MS = "(extract(epoch FROM statement_timestamp()) * 1000)::bi
  * @returns The SQL condition.
  */
 export function relayLive(r: string): string {
-  return `(${r}.seen_at + ${r}.lease_ms > ${DB_NOW_MS})`;
+  return relayHolds(r, 0);
 }
 
 /**
@@ -300,13 +300,7 @@ export class RelayHeartbeat {
     this.#stopped = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    if (this.#beating === null) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const bound = new Promise<void>((resolve) => {
-      if (Number.isFinite(waitMs)) timer = setTimeout(resolve, waitMs);
-    });
-    await Promise.race([this.#beating, bound]);
-    clearTimeout(timer);
+    if (this.#beating !== null) await settleWithin(this.#beating, waitMs);
   }
 
   /** Deletes this run's row (a clean close): its marks, if any are left, are cleared with it. */

@@ -64,6 +64,26 @@ const CONNECTION_CODES: ReadonlySet<string> = new Set([
  * insufficient resources, operator intervention (shut down, statement time-out). */
 const UNAVAILABLE_CLASSES: ReadonlySet<string> = new Set(["08", "53", "57"]);
 
+/**
+ * Waits for `promise` to settle, or `ms` at most (Infinity: no bound),
+ * whichever comes first; never rejects. For shutdowns that a silent
+ * database must not hold up.
+ *
+ * @param promise What to wait for.
+ * @param ms The longest wait.
+ */
+export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<void>((resolve) => {
+    if (Number.isFinite(ms)) timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([promise.then(() => {}, () => {}), bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The registry's connections, as postgres.js gives them (bigint columns as numbers). */
 export type RegistrySql = postgres.Sql<{ int8: number }>;
 
@@ -175,18 +195,10 @@ export class RegistryConnections {
    */
   async end(timeoutMs: number): Promise<void> {
     this.#ended = true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs + 1000);
-    });
-    try {
-      const ends = [this.#sql, this.#transactionSql].map((sql) =>
-        sql.end({ timeout: timeoutMs / 1000 }).catch(() => {})
-      );
-      await Promise.race([Promise.all(ends), bound]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const ends = [this.#sql, this.#transactionSql].map((sql) =>
+      sql.end({ timeout: timeoutMs / 1000 }).catch(() => {})
+    );
+    await settleWithin(Promise.all(ends), timeoutMs + 1000);
   }
 
   /** Throws away the pool of `generation` (if it is still the current one) for a new one. */

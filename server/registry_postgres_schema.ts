@@ -10,7 +10,7 @@
 import { inTransaction } from "./registry_postgres_tx.ts";
 import type postgres from "postgres";
 import { AlphaNetError } from "../errors.ts";
-import { DB_NOW_MS, RELAY_HEARTBEAT_MS, RELAY_LEASE_BEATS } from "./registry_postgres_heartbeat.ts";
+import { DB_NOW_MS, RELAY_HEARTBEAT_MS, relayLeaseMs } from "./registry_postgres_heartbeat.ts";
 import { RELAY_ID_BYTES } from "./registry_schema.ts";
 
 /** The PostgreSQL schema every table of the registry lives in. */
@@ -102,7 +102,7 @@ CREATE TABLE alphanet.relays (
   lease_ms bigint NOT NULL CHECK (lease_ms > 0) -- it counts as alive until seen_at + lease_ms
 );
 INSERT INTO alphanet.relays (node, started_at, seen_at, lease_ms)
-  SELECT DISTINCT holder, ${DB_NOW_MS}, ${DB_NOW_MS}, ${RELAY_LEASE_BEATS * RELAY_HEARTBEAT_MS}
+  SELECT DISTINCT holder, ${DB_NOW_MS}, ${DB_NOW_MS}, ${relayLeaseMs(RELAY_HEARTBEAT_MS)}
   FROM alphanet.clients WHERE holder IS NOT NULL;
 -- A relay's clients were seen, at the latest, at its last beat.
 CREATE FUNCTION alphanet.relay_gone() RETURNS trigger LANGUAGE plpgsql AS $$
