@@ -542,12 +542,19 @@ export class PostgresRegistry implements RegistryStore {
    * node name, while this run holds it.
    */
   markAllOffline(): Promise<void> {
-    return this.#call("mark offline", async () => {
-      const holder = this.#holder(true);
-      await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL
-        WHERE holder = ${holder} AND EXISTS (SELECT 1 FROM alphanet.relays
-          WHERE node = ${holder} AND run_id = ${this.#heartbeat!.runId})`;
-    });
+    return this.#call("mark offline", () => this.#clearOwnMarks(this.#holder(true)!, 0));
+  }
+
+  /**
+   * Clears the marks under `holder`, only while this run holds that node
+   * name (never another relay's marks), as last seen at `seenAt` at the
+   * latest (0: as they were).
+   */
+  async #clearOwnMarks(holder: string, seenAt: number): Promise<void> {
+    await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL,
+        last_seen = GREATEST(last_seen, ${seenAt})
+      WHERE holder = ${holder} AND EXISTS (SELECT 1 FROM alphanet.relays
+        WHERE node = ${holder} AND run_id = ${this.#heartbeat!.runId})`;
   }
 
   /** See {@linkcode RegistryStore.get}. */
@@ -624,11 +631,7 @@ export class PostgresRegistry implements RegistryStore {
         await this.#heartbeat.stop(CLOSE_STEP_MS);
         // Best effort: a registry out of reach keeps the marks, shown offline after the lease.
         await this.#connections.run("mark offline", async () => {
-          // Only while this run holds the node name: never another relay's marks.
-          await this.#sql`UPDATE alphanet.clients SET holder = NULL, link = NULL,
-              last_seen = GREATEST(last_seen, ${Date.now()}) WHERE holder = ${this.#node}
-              AND EXISTS (SELECT 1 FROM alphanet.relays
-                WHERE node = ${this.#node} AND run_id = ${this.#heartbeat!.runId})`;
+          await this.#clearOwnMarks(this.#node!, Date.now());
           await this.#heartbeat!.remove();
         }, CLOSE_STEP_MS).catch(() => {});
       }
