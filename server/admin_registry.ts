@@ -13,11 +13,11 @@ import { UsageError } from "../flags/usage_error.ts";
 import { AddressPool } from "./address_pool.ts";
 import {
   DEFAULT_RELAY_CONFIG,
-  isPostgresUrl,
   LOG_FORMATS,
   type LogFormat,
   redactedUrl,
 } from "./config.ts";
+import { registryFlag } from "./flags.ts";
 import { Logger } from "./log.ts";
 import { PostgresRegistry } from "./registry_postgres.ts";
 import { type RegistryStore, SqliteRegistryStore } from "./registry_store.ts";
@@ -37,18 +37,8 @@ export function adminTarget(
   values: { db?: string; registry?: string },
   command: string,
 ): AdminTarget {
-  if (values.registry === undefined) return { db: values.db ?? DEFAULT_RELAY_CONFIG.db };
-  if (values.db !== undefined) {
-    throw new UsageError(`${command}: --registry and --db are alternatives`);
-  }
-  if (!isPostgresUrl(values.registry)) {
-    throw new UsageError(
-      `${command}: bad --registry "${
-        redactedUrl(values.registry)
-      }": expected postgres://USER@HOST:PORT/DB`,
-    );
-  }
-  return { registry: values.registry };
+  const registry = registryFlag(values, `${command}: `);
+  return registry === undefined ? { db: values.db ?? DEFAULT_RELAY_CONFIG.db } : { registry };
 }
 
 /**

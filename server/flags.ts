@@ -372,16 +372,8 @@ function parseClusterFlags(
   values: Record<string, string | boolean | undefined>,
   options: Record<string, unknown>,
 ): void {
-  const registry = values.registry as string | undefined;
-  if (registry !== undefined) {
-    if (values.db !== undefined) throw new UsageError("--registry and --db are alternatives");
-    if (!isPostgresUrl(registry)) {
-      throw new UsageError(
-        `bad --registry "${redactedUrl(registry)}": expected postgres://USER@HOST:PORT/DB`,
-      );
-    }
-    options.registry = registry;
-  }
+  const registry = registryFlag(values, "");
+  if (registry !== undefined) options.registry = registry;
   const nats = values.nats as string | undefined;
   if (nats !== undefined) {
     if (!nats.split(",").every((server) => /^nats:\/\/[^\s/,]+$/.test(server))) {
@@ -397,6 +389,32 @@ function parseClusterFlags(
   const keyFile = values["mesh-key-file"] as string | undefined;
   if (keyFile !== undefined) options.meshKey = readMeshKey(keyFile);
   if (values.advertise !== undefined) options.advertise = values.advertise as string;
+}
+
+/**
+ * `--registry`, checked: a PostgreSQL URL, and not with `--db`. Throws
+ * {@linkcode UsageError}, its message after `prefix` (a command's name and
+ * ": ", or nothing for the relay), never with the URL's password.
+ *
+ * @param values The parsed flags.
+ * @param prefix What the message starts with.
+ * @returns The URL, or undefined when the flag was not given.
+ */
+export function registryFlag(
+  values: { db?: unknown; registry?: unknown },
+  prefix: string,
+): string | undefined {
+  const registry = values.registry as string | undefined;
+  if (registry === undefined) return undefined;
+  if (values.db !== undefined) {
+    throw new UsageError(`${prefix}--registry and --db are alternatives`);
+  }
+  if (!isPostgresUrl(registry)) {
+    throw new UsageError(
+      `${prefix}bad --registry "${redactedUrl(registry)}": expected postgres://USER@HOST:PORT/DB`,
+    );
+  }
+  return registry;
 }
 
 /** The 64 hex digits of a mesh key file (surrounding whitespace trimmed), lowercase. */
