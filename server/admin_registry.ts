@@ -11,12 +11,7 @@ import { AlphaNetError } from "../errors.ts";
 import { oneLine } from "../flags/one_line.ts";
 import { UsageError } from "../flags/usage_error.ts";
 import { AddressPool } from "./address_pool.ts";
-import {
-  DEFAULT_RELAY_CONFIG,
-  LOG_FORMATS,
-  type LogFormat,
-  redactedUrl,
-} from "./config.ts";
+import { DEFAULT_RELAY_CONFIG, LOG_FORMATS, type LogFormat, redactedUrl } from "./config.ts";
 import { registryFlag } from "./flags.ts";
 import { Logger } from "./log.ts";
 import { PostgresRegistry } from "./registry_postgres.ts";
