@@ -28,8 +28,12 @@ export interface FaultProxy extends AsyncDisposable {
 /** The two sockets of one forwarded connection: the test's side, then the target's. */
 type Pair = readonly [Deno.Conn, Deno.Conn];
 
-/** Forwards connections on a free loopback port to 127.0.0.1:`targetPort`. */
-export function startFaultProxy(targetPort: number): FaultProxy {
+/**
+ * Forwards connections on a free loopback port to 127.0.0.1:`targetPort`
+ * (a function: read at each connection, for a target that listens only
+ * once the proxy's port is known).
+ */
+export function startFaultProxy(targetPort: number | (() => number)): FaultProxy {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const pairs = new Set<Pair>();
   const tasks = new Set<Promise<void>>();
@@ -76,7 +80,8 @@ export function startFaultProxy(targetPort: number): FaultProxy {
         accepted++;
         let outbound: Deno.Conn;
         try {
-          outbound = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
+          const port = typeof targetPort === "number" ? targetPort : targetPort();
+          outbound = await Deno.connect({ hostname: "127.0.0.1", port });
         } catch {
           inbound.close();
           continue;

@@ -16,6 +16,11 @@ export interface ServerProcess {
   readonly child: Deno.ChildProcess;
   /** Stops the server with SIGTERM and returns its exit code. */
   stop(): Promise<number>;
+  /**
+   * The relay-link port a clustered relay printed (`mesh on HOST:PORT`),
+   * or null once its output ended without one.
+   */
+  readonly meshPort: Promise<number | null>;
   /** Sends `signal`, then waits for the process to exit and its stdout to drain. */
   kill(signal: Deno.Signal): Promise<Deno.CommandStatus>;
 }
@@ -47,11 +52,19 @@ export async function startServer(args: string[]): Promise<ServerProcess> {
   }
   const match = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(text);
   assert.ok(match, `unexpected first line: ${JSON.stringify(text)}`);
-  // Keep draining stdout so the child never blocks on a full pipe.
+  // Keep draining stdout so the child never blocks on a full pipe, noting the relay-link port.
+  const meshPort = Promise.withResolvers<number | null>();
   const drained = (async () => {
-    while (!(await lines.read()).done) { /* discard */ }
+    for (;;) {
+      const mesh = /^mesh on 127\.0\.0\.1:(\d+)$/m.exec(text);
+      if (mesh !== null) meshPort.resolve(Number(mesh[1]));
+      const { value, done } = await lines.read();
+      if (done) break;
+      if (mesh === null) text += value;
+    }
+    meshPort.resolve(null);
   })();
-  return serverHandle(child, Number(match[1]), drained);
+  return serverHandle(child, Number(match[1]), drained, meshPort.promise);
 }
 
 /**
@@ -63,6 +76,7 @@ function serverHandle(
   child: Deno.ChildProcess,
   port: number,
   drained: Promise<unknown>,
+  meshPort: Promise<number | null> = Promise.resolve(null),
 ): ServerProcess {
   const kill = async (signal: Deno.Signal): Promise<Deno.CommandStatus> => {
     child.kill(signal);
@@ -74,6 +88,7 @@ function serverHandle(
     pid: child.pid,
     port,
     child,
+    meshPort,
     stop: async () => (await kill("SIGTERM")).code,
     kill,
   };

@@ -20,7 +20,6 @@ import { recordStates } from "../_helpers/client_states.ts";
 import { clusterTest } from "../_helpers/cluster_engines.ts";
 import { startCluster } from "../_helpers/cluster_relays.ts";
 import { type FaultProxy, startFaultProxy } from "../_helpers/fault_proxy.ts";
-import { freePort } from "../_helpers/ports.ts";
 import { readAll, readExactly } from "../_helpers/streams.ts";
 
 /** Fast backoff, so a client is back within tens of milliseconds of its relay's death. */
@@ -194,15 +193,12 @@ clusterTest(
     try {
       for (let i = 0; i < 2; i++) {
         // Each relay is dialed through a forwarder the test can cut: the path between them breaks.
-        const meshPort = freePort();
-        const proxy = startFaultProxy(meshPort);
+        // Its link port is the relay's pick (a port reserved ahead could be taken meanwhile).
+        let meshPort = 0;
+        const proxy = startFaultProxy(() => meshPort);
         proxies.push(proxy);
-        await cluster.startRelay([
-          "--mesh-port",
-          `${meshPort}`,
-          "--advertise",
-          `127.0.0.1:${proxy.port}`,
-        ]);
+        const relay = await cluster.startRelay(["--advertise", `127.0.0.1:${proxy.port}`]);
+        meshPort = (await relay.meshPort)!;
       }
       const [r1, r2] = cluster.addrs();
       await using a = await join([r1]);
